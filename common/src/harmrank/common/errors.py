@@ -7,6 +7,7 @@ answers in another shape. ``error_type`` values are stable identifiers clients m
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
@@ -83,7 +84,9 @@ class UpstreamTimeout(HarmrankError):
     error_type = "upstream_timeout"
 
 
-def error_response(status_code: int, body: ErrorBody, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status_code: int, body: ErrorBody, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse(
         status_code=status_code, content=body.model_dump(exclude_none=True), headers=headers
     )

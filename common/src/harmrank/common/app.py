@@ -1,0 +1,66 @@
+"""The one way a harmrank service builds its FastAPI app.
+
+Every service gets the same error contract, request ids, body-size limit, Prometheus
+``/metrics``, ``/healthz`` and ``/readyz``; a service adds its routers and its lifespan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
+
+from fastapi import APIRouter, FastAPI
+from prometheus_client import CollectorRegistry
+
+from harmrank.common.body_limit import BodyLimitMiddleware
+from harmrank.common.errors import ErrorBody, register_error_handlers
+from harmrank.common.health import ReadinessCheck, health_router
+from harmrank.common.request_id import RequestIdMiddleware
+from harmrank.common.settings import ServiceSettings
+from harmrank.common.telemetry import HttpTelemetry, TelemetryMiddleware, metrics_endpoint
+
+
+class Lifespan(Protocol):
+    def __call__(self, app: FastAPI) -> AbstractAsyncContextManager[None]: ...
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in ((413, "Body too large"), (422, "Invalid request"), (500, "Internal error"))
+}
+
+
+def create_service_app(
+    *,
+    service: str,
+    settings: ServiceSettings,
+    routers: Sequence[APIRouter],
+    version: str = "0.1.0",
+    description: str = "",
+    lifespan: Lifespan | None = None,
+    readiness: dict[str, ReadinessCheck] | None = None,
+) -> FastAPI:
+    """Build a service app with the shared middleware, error handlers and operational routes."""
+    app = FastAPI(
+        title=f"harmrank {service}",
+        version=version,
+        description=description,
+        lifespan=lifespan,
+        responses=ERROR_RESPONSES,
+    )
+    registry = CollectorRegistry()
+    app.state.settings = settings
+    app.state.registry = registry
+    app.state.telemetry = HttpTelemetry(service, registry)
+    app.state.readiness = dict(readiness or {})
+    register_error_handlers(app)
+    app.include_router(health_router(service))
+    app.add_api_route("/metrics", metrics_endpoint(registry), include_in_schema=False)
+    for router in routers:
+        app.include_router(router)
+    # Added last so it runs first: the request id exists before anything logs or fails.
+    app.add_middleware(TelemetryMiddleware, telemetry=app.state.telemetry, router_app=app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    return app

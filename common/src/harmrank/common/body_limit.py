@@ -1,0 +1,54 @@
+"""Refuse request bodies over a size limit with 413, before the route reads them."""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from harmrank.common.errors import ErrorBody, error_response
+
+
+class BodyLimitMiddleware:
+    """Checks Content-Length up front and counts streamed chunks for chunked uploads."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        received = 0
+        started = refused = False
+
+        async def counting_receive() -> Message:
+            # Past the limit, answer 413 ourselves and tell the app the client left, so it
+            # stops reading; whatever it then tries to send is dropped.
+            nonlocal received, refused
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes and not refused:
+                refused = True
+                if not started:
+                    await self._refuse(scope, receive, send)
+            return {"type": "http.disconnect"} if refused else message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if refused:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        await self.app(scope, counting_receive, tracking_send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = ErrorBody(
+            error=f"request body exceeds the limit of {self.max_bytes} bytes",
+            error_type="payload_too_large",
+        )
+        await error_response(413, body)(scope, receive, send)

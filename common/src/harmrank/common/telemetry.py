@@ -1,0 +1,110 @@
+"""Prometheus telemetry shared by every service: request count and latency by route template.
+
+Each app gets its own ``CollectorRegistry`` (not the process-global one) so several apps can
+live in one process, as they do in tests and in the all-in-one local mode. Labels are route
+templates (``/v1/runs/{run_id}``), never raw paths, so ids cannot explode cardinality.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+UNMATCHED_ROUTE = "<unmatched>"
+
+
+class HttpTelemetry:
+    """The request metrics of one service, registered in that service's registry."""
+
+    def __init__(self, service: str, registry: CollectorRegistry) -> None:
+        self.service = service
+        self.registry = registry
+        self.requests = Counter(
+            "harmrank_http_requests_total",
+            "HTTP requests served, by route template and status code.",
+            ["service", "method", "route", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "harmrank_http_request_duration_seconds",
+            "Time to serve an HTTP request, by route template.",
+            ["service", "method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.in_flight = Gauge(
+            "harmrank_http_requests_in_flight",
+            "HTTP requests being served now.",
+            ["service"],
+            registry=registry,
+        )
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(self.service, method, route, str(status)).inc()
+        self.latency.labels(self.service, method, route).observe(seconds)
+
+
+def route_template(app: ASGIApp, scope: Scope) -> str:
+    """The path template of the route that served this request, or a fixed placeholder."""
+    # The router records the matched route in the (shared) scope; match again only when a
+    # middleware answered before routing (a 413, say).
+    served = scope.get("route")
+    if served is not None and hasattr(served, "path"):
+        return str(served.path)
+    for route in getattr(app, "routes", ()):
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            return str(getattr(route, "path", UNMATCHED_ROUTE))
+    return UNMATCHED_ROUTE
+
+
+class TelemetryMiddleware:
+    """Pure ASGI middleware (no BaseHTTPMiddleware: it breaks streaming and contextvars)."""
+
+    def __init__(self, app: ASGIApp, telemetry: HttpTelemetry, router_app: FastAPI) -> None:
+        self.app = app
+        self.telemetry = telemetry
+        self.router_app = router_app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+        in_flight = self.telemetry.in_flight.labels(self.telemetry.service)
+        in_flight.inc()
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            in_flight.dec()
+            route = route_template(self.router_app, scope)
+            self.telemetry.observe(scope["method"], route, status, time.perf_counter() - started)
+
+
+def metrics_endpoint(registry: CollectorRegistry) -> Callable[[Request], Awaitable[Response]]:
+    async def metrics(_: Request) -> Response:
+        """Prometheus metrics of this service."""
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return metrics
