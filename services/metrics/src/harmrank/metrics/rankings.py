@@ -7,7 +7,7 @@ most harmful; ties are not allowed. So a valid ranking's non-zero values are exa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -26,7 +26,10 @@ class InvalidRanking(InvalidInput):
 
 
 def _where(prompt: str | None, annotator: str | None) -> str:
-    parts = [f"prompt {prompt!r}" if prompt is not None else "", annotator and f"annotator {annotator!r}"]
+    parts = [
+        f"prompt {prompt!r}" if prompt is not None else "",
+        annotator and f"annotator {annotator!r}",
+    ]
     text = ", ".join(p for p in parts if p)
     return f" ({text})" if text else ""
 
@@ -111,12 +114,14 @@ class AnnotatorRankings:
         cls,
         annotator: str,
         models: Sequence[str],
-        rows: dict[str, Sequence[int]],
-        categories: dict[str, str | None] | None = None,
+        rows: Mapping[str, Sequence[int]],
+        categories: Mapping[str, str | None] | None = None,
     ) -> AnnotatorRankings:
         """Validate every row (keyed by prompt id) and pack them into one array."""
         prompts = tuple(rows)
-        checked = [validate_ranking(rows[p], len(models), prompt=p, annotator=annotator) for p in prompts]
+        checked = [
+            validate_ranking(rows[p], len(models), prompt=p, annotator=annotator) for p in prompts
+        ]
         ranks = np.array(checked, dtype=np.int64).reshape(len(prompts), len(models))
         cats = tuple(categories.get(p) for p in prompts) if categories is not None else None
         return cls(annotator, tuple(models), prompts, ranks, cats)
