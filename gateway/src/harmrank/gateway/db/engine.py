@@ -1,0 +1,85 @@
+"""Database URLs, async engines and session factories for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+DATABASE_URL_ENV = "HARMRANK_DATABASE_URL"
+
+# The async driver to use when a URL names only the backend (or the sync default driver).
+_ASYNC_DRIVERS = {
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+}
+
+
+class DatabaseURLError(ValueError):
+    """A database URL that cannot be used; the message never contains the URL itself."""
+
+
+def normalise_url(url: str | URL) -> str:
+    """The URL with an async driver: `postgresql://` becomes `postgresql+asyncpg://` and so on."""
+    parsed = _parse(url)
+    driver = _ASYNC_DRIVERS.get(parsed.drivername, parsed.drivername)
+    return parsed.set(drivername=driver).render_as_string(hide_password=False)
+
+
+def redact_url(url: str | URL) -> str:
+    """The URL as it may appear in logs: password masked."""
+    return _parse(url).render_as_string(hide_password=True)
+
+
+def database_url_from_env(default_sqlite_path: Path) -> str:
+    """`HARMRANK_DATABASE_URL`, normalised; a SQLite file at the given path when unset."""
+    raw = os.environ.get(DATABASE_URL_ENV, "").strip()
+    if raw:
+        return normalise_url(raw)
+    return sqlite_url(default_sqlite_path)
+
+
+def sqlite_url(path: Path) -> str:
+    return str(URL.create("sqlite+aiosqlite", database=str(path)))
+
+
+def create_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
+    """An async engine for the URL; extra keyword arguments go to `create_async_engine`."""
+    url = make_url(normalise_url(url))
+    if url.get_backend_name() == "sqlite":
+        engine = _create_async_engine(url, **kwargs)
+        event.listen(engine.sync_engine, "connect", _enable_sqlite_foreign_keys)
+        return engine
+    options: dict[str, Any] = {"pool_pre_ping": True, "pool_recycle": 1800}
+    if "poolclass" not in kwargs:
+        options |= {"pool_size": 5, "max_overflow": 10, "pool_timeout": 30}
+    return _create_async_engine(url, **(options | kwargs))
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    # expire_on_commit=False: an expired attribute would need I/O on access, which async forbids.
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def _parse(url: str | URL) -> URL:
+    try:
+        return make_url(url)
+    except ArgumentError:
+        raise DatabaseURLError("the database URL could not be parsed") from None
+
+
+def _enable_sqlite_foreign_keys(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    # SQLite ignores foreign keys, and so ON DELETE CASCADE, unless each connection asks.
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
