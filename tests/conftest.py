@@ -1,15 +1,38 @@
-"""Fixtures every test folder shares: real HTTP servers on loopback."""
+"""Fixtures every test folder shares: real HTTP servers on loopback, and real databases.
+
+Every database test gets a fresh database that the Alembic migrations made, as in production: a
+SQLite file in tmp_path, or a PostgreSQL database with a random name that is dropped afterwards.
+PostgreSQL is never skipped: CI provides it, so its absence is a failure (`make postgres`).
+"""
 
 from __future__ import annotations
 
+import os
+import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 import uvicorn
+from sqlalchemy import text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.pool import NullPool
 from starlette.types import ASGIApp
+
+from harmrank.gateway.db.engine import (
+    create_engine,
+    normalise_url,
+    redact_url,
+    session_factory,
+    sqlite_url,
+)
+from harmrank.gateway.db.migrate import upgrade_async
 
 ServeApp = Callable[[ASGIApp], str]
 
@@ -62,3 +85,82 @@ def serve_app() -> Iterator[ServeApp]:
     yield serve
     for server in servers:
         server.stop()
+
+
+POSTGRES_ADMIN_URL_ENV = "HARMRANK_TEST_POSTGRES_URL"
+DEFAULT_POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def db_url(backend: str, tmp_path: Path) -> AsyncIterator[str]:
+    """The URL of a fresh, empty database (not migrated)."""
+    if backend == "sqlite":
+        yield sqlite_url(tmp_path / "harmrank.db")
+    else:
+        async with throwaway_postgres_database() as url:
+            yield url
+
+
+@pytest.fixture
+async def migrated_engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(db_url)
+    try:
+        await upgrade_async(engine)
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def session_maker(migrated_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return session_factory(migrated_engine)
+
+
+@pytest.fixture
+async def session(session_maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    async with session_maker() as session:
+        yield session
+
+
+def postgres_admin_url() -> URL:
+    raw = os.environ.get(POSTGRES_ADMIN_URL_ENV, DEFAULT_POSTGRES_ADMIN_URL)
+    return make_url(normalise_url(raw))
+
+
+@asynccontextmanager
+async def throwaway_postgres_database() -> AsyncIterator[str]:
+    admin_url = postgres_admin_url()
+    name = f"harmrank_test_{secrets.token_hex(6)}"
+    # CREATE/DROP DATABASE cannot run inside a transaction.
+    admin = create_engine(
+        admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT", connect_args={"timeout": 5}
+    )
+    try:
+        await _create_database(admin, name)
+        try:
+            yield admin_url.set(database=name).render_as_string(hide_password=False)
+        finally:
+            async with admin.connect() as connection:
+                # FORCE: a connection a failed test leaked must not keep the database alive.
+                await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()
+
+
+async def _create_database(admin: AsyncEngine, name: str) -> None:
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except (OSError, DBAPIError) as exc:
+        pytest.fail(
+            f"PostgreSQL at {redact_url(admin.url)} is needed by the gateway tests and could not"
+            f" create a database ({type(exc).__name__}: {exc}). Start it with `make postgres`, or"
+            f" point {POSTGRES_ADMIN_URL_ENV} at a server where the user may CREATE DATABASE.",
+            pytrace=False,
+        )
