@@ -3,17 +3,19 @@ SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 OUT ?= out
+# The study's data beside the repository when it is there; otherwise `reproduce` downloads it.
+DATA ?= $(firstword $(wildcard ../shared/paper-data/llm-harm-psunlpgroup))
 
 .PHONY: run test lint typecheck check bench setup postgres serve-metrics
 
 $(UV):
-	$(PYTHON) -m pip install --user --quiet uv
+	$(PYTHON) -m pip install --user --quiet uv || $(PYTHON) -m pip install --user --quiet --break-system-packages uv
 
 setup: $(UV)
-	$(UV) sync --frozen
+	$(UV) sync --frozen --inexact
 
 run: setup
-	$(UV) run harmrank reproduce --out $(OUT)
+	$(UV) run harmrank reproduce $(if $(DATA),--data $(DATA)) --out $(OUT)
 
 postgres:
 	@bash scripts/ensure-postgres.sh
@@ -30,6 +32,7 @@ test: setup postgres lint typecheck
 
 bench: setup
 	$(UV) run python bench/metrics.py
+	$(UV) run python bench/reproduce.py
 
 serve-metrics: setup
 	$(UV) run harmrank serve metrics

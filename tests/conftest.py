@@ -7,11 +7,13 @@ PostgreSQL is never skipped: CI provides it, so its absence is a failure (`make 
 
 from __future__ import annotations
 
+import io
 import os
 import secrets
 import socket
 import threading
 import time
+import zipfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -164,3 +166,38 @@ async def _create_database(admin: AsyncEngine, name: str) -> None:
             f" point {POSTGRES_ADMIN_URL_ENV} at a server where the user may CREATE DATABASE.",
             pytrace=False,
         )
+
+
+# The study's public data, shipped beside the repository (read only, never copied into it).
+PAPER_DATA = Path(__file__).resolve().parents[2] / "shared" / "paper-data" / "llm-harm-psunlpgroup"
+
+
+@pytest.fixture(scope="session")
+def paper_data() -> Path:
+    """The study's data as shipped beside the repository (read only, never copied into it)."""
+    if not (PAPER_DATA / "gpt4o_predictions.csv").is_file():
+        pytest.fail(f"the study's data is expected at {PAPER_DATA}")
+    return PAPER_DATA
+
+
+def zip_of(folder: Path, prefix: str = "LLM-Harm-21028997/") -> bytes:
+    """A zip laid out like GitHub's archive of the repository (one top folder)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(folder.rglob("*.csv")):
+            zf.write(path, prefix + path.relative_to(folder).as_posix())
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def paper_zip(paper_data: Path) -> bytes:
+    return zip_of(paper_data)
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own download cache, so none sees another's."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("HARMRANK_CACHE_DIR", str(cache))
+    monkeypatch.delenv("HARMRANK_DATABASE_URL", raising=False)
+    return cache

@@ -1,0 +1,1 @@
+"""`harmrank reproduce`: rebuild the study's analysis from its public data."""

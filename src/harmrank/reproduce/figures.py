@@ -1,0 +1,160 @@
+"""The report's figures as PNG files.
+
+Built with matplotlib's object API (``Figure`` without pyplot): no global backend state, no
+display needed, and nothing to close, so it is safe inside a server process too.
+
+Figure 1 of the study (ranks among prompts with no N/A), Figures 3–5 (each model's ranks with
+N/A included), N/A rates, win rates (least harm) and the RBO agreement matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from harmrank.metrics.agreement import AgreementResult
+from harmrank.metrics.report import Report
+
+DPI = 110
+FloatArray = npt.NDArray[np.float64]
+COLOURS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860")
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.savefig(path, dpi=DPI, metadata={"Software": "harmrank"})
+    return path
+
+
+def _grouped_bars(ax: Axes, groups: Sequence[str], series: dict[str, FloatArray]) -> None:
+    width = 0.8 / max(len(series), 1)
+    x = np.arange(len(groups))
+    for i, (label, values) in enumerate(series.items()):
+        ax.bar(x + i * width - 0.4 + width / 2, values, width, label=label, color=COLOURS[i % 6])
+    ax.set_xticks(x, groups)
+
+
+def _legend_below(fig: Figure, ax: Axes) -> None:
+    """One legend for the whole figure, under the plots, so it never hides a bar."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+    fig.subplots_adjust(bottom=0.28)
+
+
+def complete_rank_figure(report: Report, out: Path) -> Path:
+    """Study Figure 1: per annotator, share of each model at each rank (prompts with no N/A)."""
+    names = list(report.annotators)
+    fig = Figure(figsize=(3.2 * len(names), 3.2))
+    axes = fig.subplots(1, len(names), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        hist = report.annotators[name].histogram_complete
+        ranks = [str(v) for v in hist.rank_values]
+        _grouped_bars(ax, ranks, {m: hist.shares[j] for j, m in enumerate(hist.models)})
+        ax.set_title(f"{name} (n={hist.n_prompts})", fontsize=9)
+        ax.set_xlabel("rank (higher = more harmful)")
+        ax.set_ylim(0, 1)
+    axes[0][0].set_ylabel("share of prompts")
+    _legend_below(fig, axes[0][0])
+    fig.suptitle("Ranks among prompts with no N/A (study Figure 1)", fontsize=10)
+    return _save(fig, out / "figure1_complete_ranks.png")
+
+
+def model_rank_figure(report: Report, model_index: int, out: Path) -> Path:
+    """Study Figures 3–5: one model's rank distribution, N/A included, per annotator."""
+    model = report.models[model_index]
+    first = next(iter(report.annotators.values())).histogram_all
+    values = ["N/A" if v == 0 else str(v) for v in first.rank_values]
+    series = {
+        name: section.histogram_all.shares[model_index]
+        for name, section in report.annotators.items()
+    }
+    fig = Figure(figsize=(6.4, 3.4))
+    ax = fig.subplots()
+    _grouped_bars(ax, values, series)
+    _legend_below(fig, ax)
+    ax.set_title(f"{model}: rank distribution with N/A (study Figures 3–5)", fontsize=10)
+    ax.set_xlabel("rank (N/A = not harmful; higher = more harmful)")
+    ax.set_ylabel("share of prompts")
+    ax.set_ylim(0, 1)
+    return _save(fig, out / f"figure_ranks_{model}.png")
+
+
+def na_rate_figure(report: Report, out: Path) -> Path:
+    fig = Figure(figsize=(6.4, 3.4))
+    ax = fig.subplots()
+    series = {n: s.harm_rates.na_rate for n, s in report.annotators.items()}
+    _grouped_bars(ax, list(report.models), series)
+    _legend_below(fig, ax)
+    ax.set_title("N/A (not harmful) rate per model", fontsize=10)
+    ax.set_ylabel("share of prompts")
+    ax.set_ylim(0, 1)
+    return _save(fig, out / "na_rate.png")
+
+
+def _heatmap(ax: Axes, matrix: FloatArray, labels: Sequence[str], title: str) -> None:
+    image = ax.imshow(matrix, vmin=0, vmax=1, cmap="viridis")
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    for (i, j), cell in np.ndenumerate(matrix):
+        value = float(cell)
+        if not np.isnan(value):
+            colour = "black" if value > 0.6 else "white"  # readable on viridis' light end
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", color=colour, fontsize=8)
+    ax.set_title(title, fontsize=9)
+    ax.figure.colorbar(image, ax=ax, fraction=0.046)
+
+
+def win_rate_figure(report: Report, out: Path) -> Path:
+    names = list(report.annotators)
+    fig = Figure(figsize=(3.6 * len(names), 3.4))
+    axes = fig.subplots(1, len(names), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        wins = report.annotators[name].wins
+        _heatmap(ax, wins.win_rate_excluding_ties, report.models, f"{name}: row beats column")
+    fig.suptitle("Win rate, least harm (ties excluded)", fontsize=10)
+    return _save(fig, out / "win_rates.png")
+
+
+def agreement_matrix(
+    results: Sequence[AgreementResult], names: Sequence[str], lists: str
+) -> FloatArray:
+    """Mean RBO between annotators as a symmetric matrix (diagonal 1, missing pairs NaN)."""
+    index = {n: i for i, n in enumerate(names)}
+    matrix = np.full((len(names), len(names)), np.nan)
+    np.fill_diagonal(matrix, 1.0)
+    for result in results:
+        for fig in result.figures:
+            if fig.metric == "rbo" and fig.params.get("lists") == lists:
+                i, j = index[result.a], index[result.b]
+                matrix[i, j] = matrix[j, i] = fig.value
+    return matrix
+
+
+def agreement_figure(report: Report, out: Path) -> Path:
+    names = list(report.annotators)
+    fig = Figure(figsize=(9.0, 4.0))
+    axes = fig.subplots(1, 2)
+    for ax, lists in zip(axes, ("harmful", "tied"), strict=True):
+        matrix = agreement_matrix(report.agreement, names, lists)
+        _heatmap(ax, matrix, names, f"mean RBO, lists={lists}, p={report.settings.p}")
+    fig.suptitle(f"Agreement between annotators (RBO_{report.settings.rbo_variant})", fontsize=10)
+    return _save(fig, out / "agreement_rbo.png")
+
+
+def write_figures(report: Report, out: Path) -> dict[str, Path]:
+    """Every figure of the report, keyed by a short name; files written into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    figures = {
+        "figure1": complete_rank_figure(report, out),
+        "na_rate": na_rate_figure(report, out),
+        "win_rates": win_rate_figure(report, out),
+        "agreement": agreement_figure(report, out),
+    }
+    for j, model in enumerate(report.models):
+        figures[f"ranks_{model}"] = model_rank_figure(report, j, out)
+    return figures

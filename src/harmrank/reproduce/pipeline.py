@@ -1,0 +1,123 @@
+"""The reproduction, step by step: fetch → import → store → read back → compute → write.
+
+The figures are computed from what was stored, read back through the gateway's repository, so
+the database (SQLite by default, PostgreSQL with ``HARMRANK_DATABASE_URL``) is the one source
+of truth and a report can be recomputed from it alone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harmrank.gateway.db.engine import (
+    create_engine,
+    database_url_from_env,
+    redact_url,
+    session_factory,
+)
+from harmrank.gateway.db.migrate import upgrade_async
+from harmrank.gateway.results import load_rankings
+from harmrank.gateway.study import StudyImport, import_study
+from harmrank.gateway.study.store import StoreOutcome, store_study
+from harmrank.metrics.rankings import AnnotatorRankings
+from harmrank.metrics.report import Report, ReportSettings, build_report
+from harmrank.reproduce import source
+from harmrank.reproduce.figures import write_figures
+from harmrank.reproduce.render import write_reports
+from harmrank.reproduce.summary import Summary, build_summary
+
+# Every pair of humans and judges; judges first so the humans are the reference for F1.
+ANNOTATORS = ("human", "expert", "gpt4o", "claude", "llama")
+PAIRS = (
+    ("gpt4o", "human"),
+    ("claude", "human"),
+    ("llama", "human"),
+    ("gpt4o", "claude"),
+    ("gpt4o", "llama"),
+    ("claude", "llama"),
+    ("human", "expert"),
+)
+
+Step = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Options:
+    data: str | None
+    out: Path
+    settings: ReportSettings
+
+
+@dataclass(frozen=True)
+class Outcome:
+    summary: Summary
+    files: dict[str, Path]
+    stored: StoreOutcome
+
+
+def dataset_name(digest: str) -> str:
+    return f"llm-harm-{digest[:12]}"
+
+
+async def store_and_reload(
+    study: StudyImport, url: str, *, label: str, digest: str
+) -> tuple[StoreOutcome, dict[str, AnnotatorRankings]]:
+    """Store the import in one transaction (reusing an identical earlier import), read it back."""
+    engine = create_engine(url)
+    try:
+        await upgrade_async(engine)
+        sessions = session_factory(engine)
+        async with sessions() as session, session.begin():
+            stored = await store_study(
+                session, study, dataset=dataset_name(digest), source=label, source_sha256=digest
+            )
+        async with sessions() as session:
+            rankings = await load_rankings(session, dataset_name(digest), list(ANNOTATORS))
+    finally:
+        await engine.dispose()
+    return stored, rankings
+
+
+def data_section(study: StudyImport, label: str, digest: str, url: str) -> dict[str, Any]:
+    return {
+        "source": label,
+        "content_sha256": digest,
+        "database": redact_url(url),
+        "import_report": study.report(),
+    }
+
+
+def write_outputs(report: Report, summary: Summary, out: Path) -> dict[str, Path]:
+    figures = write_figures(report, out / "figures")
+    files = dict(figures)
+    files.update(write_reports(summary, figures, out))
+    files["summary"] = out / "summary.json"
+    files["summary"].write_text(summary.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    files["schema"] = out / "summary.schema.json"
+    schema = json.dumps(Summary.model_json_schema(), indent=2)
+    files["schema"].write_text(schema + "\n", encoding="utf-8")
+    return files
+
+
+async def reproduce(options: Options, step: Step) -> Outcome:
+    step("locating the data")
+    folder, label = source.resolve(options.data)
+    digest = source.content_sha256(folder)
+    step("importing the study's files")
+    study = import_study(folder)
+    options.out.mkdir(parents=True, exist_ok=True)
+    url = database_url_from_env(options.out / "harmrank.db")
+    step("storing in the database")
+    stored, rankings = await store_and_reload(study, url, label=label, digest=digest)
+    annotators = [rankings[name] for name in ANNOTATORS]
+    report = build_report(annotators, options.settings, pairs=PAIRS, progress=step)
+    summary = build_summary(
+        report, n_prompts=len(study.prompts), data=data_section(study, label, digest, url)
+    )
+    step("writing figures and reports")
+    files = write_outputs(report, summary, options.out)
+    return Outcome(summary, files, stored)

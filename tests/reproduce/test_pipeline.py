@@ -1,0 +1,125 @@
+"""The whole reproduction on the study's public data, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+from matplotlib.image import imread
+from sqlalchemy import func, select
+
+from harmrank.gateway.db.engine import create_engine, session_factory
+from harmrank.gateway.db.models import Exclusion
+from harmrank.metrics.report import ReportSettings
+from harmrank.reproduce.pipeline import ANNOTATORS, PAIRS, Options, Outcome, reproduce
+from harmrank.reproduce.summary import Summary
+
+SETTINGS = ReportSettings(p=0.9, resamples=50, seed=1)
+
+
+async def run(data: Path, out: Path, steps: list[str] | None = None) -> Outcome:
+    log = steps if steps is not None else []
+    return await reproduce(Options(str(data), out, SETTINGS), log.append)
+
+
+@pytest.fixture
+async def outcome(
+    paper_data: Path, tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Outcome:
+    monkeypatch.setenv("HARMRANK_DATABASE_URL", db_url)
+    return await run(paper_data, tmp_path / "out")
+
+
+def test_summary_validates_against_its_schema(outcome: Outcome) -> None:
+    schema = json.loads(outcome.files["schema"].read_text())
+    summary = json.loads(outcome.files["summary"].read_text())
+    jsonschema.validate(summary, schema)
+    assert Summary.model_validate(summary) == outcome.summary
+
+
+def test_counts_add_up(outcome: Outcome) -> None:
+    summary = outcome.summary
+    report = summary.data["import_report"]
+    assert summary.n_prompts == report["prompts"]["distinct"]
+    for file, read in report["rows_read"].items():
+        assert read == report["kept"][file] + report["excluded"][file], file
+    assert sum(report["exclusions"].values()) == sum(report["excluded"].values())
+    for annotator in ANNOTATORS:
+        n = summary.n_prompts_ranked[annotator]
+        assert 0 < n <= summary.n_prompts
+        for opponents in summary.pairwise_wins[annotator].values():
+            for outcome_ in opponents.values():
+                assert outcome_.wins + outcome_.losses + outcome_.ties == n
+
+
+def test_rates_and_shares_are_proportions(outcome: Outcome) -> None:
+    summary = outcome.summary
+    for annotator in ANNOTATORS:
+        shares = summary.most_harmful_share[annotator]
+        na = summary.na_rate[annotator]
+        assert all(0 <= (v or 0) <= 1 for v in [*shares.values(), *na.values()])
+        # at most one model is the most harmful on each prompt
+        assert sum(v or 0 for v in shares.values()) <= 1 + 1e-12
+
+
+def test_agreement_names_its_parameters_for_every_pair(outcome: Outcome) -> None:
+    entries = [e for e in outcome.summary.agreement if e.category is None]
+    assert {(e.a, e.b) for e in entries} == set(PAIRS)
+    metrics = {e.metric for e in entries}
+    assert {"rbo", "exact_match", "kendall_tau_b", "krippendorff_alpha", "f1_harmful"} <= metrics
+    for entry in entries:
+        if entry.metric == "rbo":
+            assert entry.params["p"] == 0.9
+            assert entry.params["variant"] == "ext"
+            assert entry.params["lists"] in {"harmful", "tied"}
+        assert entry.ci_low is None or entry.ci_low <= (entry.value or 0) <= (entry.ci_high or 1)
+
+
+def test_figures_are_valid_pngs(outcome: Outcome) -> None:
+    pngs = [p for k, p in outcome.files.items() if p.suffix == ".png"]
+    assert {"figure1", "agreement", "win_rates", "na_rate"} <= set(outcome.files)
+    assert len([k for k in outcome.files if k.startswith("ranks_")]) == 3
+    for png in pngs:
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        height, width, _ = imread(png).shape
+        assert height > 100
+        assert width > 100
+
+
+def test_html_report_is_self_contained_and_states_conventions(outcome: Outcome) -> None:
+    html = outcome.files["html"].read_text()
+    assert html.count("data:image/png;base64,") == 7
+    assert 'src="http' not in html
+    assert "both lists empty -&gt; 1.0" in html  # the empty-list convention, escaped
+    assert "p = 0.9" in html
+    markdown = outcome.files["md"].read_text()
+    assert "figures/figure1_complete_ranks.png" in markdown
+    assert "| gpt4o vs human |" in markdown
+
+
+async def test_every_exclusion_is_stored_with_its_reason(outcome: Outcome, db_url: str) -> None:
+    engine = create_engine(db_url)
+    try:
+        async with session_factory(engine)() as session:
+            rows = (await session.scalars(select(Exclusion))).all()
+            blank = await session.scalar(
+                select(func.count()).select_from(Exclusion).where(Exclusion.reason == "")
+            )
+    finally:
+        await engine.dispose()
+    reasons = outcome.summary.data["import_report"]["exclusions"]
+    assert len(rows) == sum(reasons.values())
+    assert blank == 0
+
+
+async def test_a_second_run_reuses_the_stored_import(
+    paper_data: Path, tmp_path: Path, outcome: Outcome
+) -> None:
+    assert not outcome.stored.reused
+    steps: list[str] = []
+    again = await run(paper_data, outcome.files["html"].parent, steps)
+    assert again.stored.reused
+    assert again.summary.agreement == outcome.summary.agreement
+    assert steps[0] == "locating the data"
