@@ -11,8 +11,10 @@ DATA ?= $(firstword $(wildcard ../shared/paper-data/llm-harm-psunlpgroup))
 $(UV):
 	$(PYTHON) -m pip install --user --quiet uv || $(PYTHON) -m pip install --user --quiet --break-system-packages uv
 
+# --inexact keeps what the lock does not pin (torch for the generator's local backend, which
+# each machine installs for its own hardware: see scripts/install-torch.sh).
 setup: $(UV)
-	$(UV) sync --frozen --inexact
+	$(UV) sync --frozen --all-packages --all-extras --inexact
 
 run: setup
 	$(UV) run harmrank reproduce $(if $(DATA),--data $(DATA)) --out $(OUT)

@@ -1,0 +1,1 @@
+"""Wire models that more than one harmrank service speaks."""

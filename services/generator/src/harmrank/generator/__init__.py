@@ -1,0 +1,1 @@
+"""harmrank generator service: the small models behind Text Generation Inference."""
