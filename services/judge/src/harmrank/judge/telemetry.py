@@ -1,0 +1,79 @@
+"""Prometheus metrics of the judge service, in the app's own registry.
+
+Labels are provider, model and small fixed vocabularies (outcome, retry reason): never a prompt
+id, a judge's answer, or anything derived from a key.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from harmrank.common.contracts.judging import TokenUsage
+
+CALL_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
+Outcome = str  # valid | invalid | truncated | refused | blocked | error
+
+
+class JudgeTelemetry:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        labels = ["provider", "model"]
+        self.calls = Counter(
+            "harmrank_judge_calls",
+            "Calls to judge providers, by outcome of the answer.",
+            [*labels, "outcome"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "harmrank_judge_call_duration_seconds",
+            "Time of one provider call, retries and limiter waits included.",
+            labels,
+            buckets=CALL_BUCKETS,
+            registry=registry,
+        )
+        self.retries = Counter(
+            "harmrank_judge_retries",
+            "Provider attempts retried, by reason (status_429, status_529, timeout, ...).",
+            ["provider", "reason"],
+            registry=registry,
+        )
+        self.input_tokens = Counter(
+            "harmrank_judge_input_tokens", "Input tokens billed.", labels, registry=registry
+        )
+        self.output_tokens = Counter(
+            "harmrank_judge_output_tokens", "Output tokens billed.", labels, registry=registry
+        )
+        self.cost = Counter(
+            "harmrank_judge_cost_usd",
+            "Cost of provider calls in US dollars.",
+            labels,
+            registry=registry,
+        )
+        self.invalid = Counter(
+            "harmrank_judge_invalid_answers",
+            "Answers that broke the ranking rules (before or after the repair attempt).",
+            [*labels, "attempt"],
+            registry=registry,
+        )
+
+    def observe_call(self, provider: str, model: str, outcome: Outcome, seconds: float) -> None:
+        self.calls.labels(provider, model, outcome).inc()
+        self.latency.labels(provider, model).observe(seconds)
+
+    def observe_usage(self, provider: str, model: str, usage: TokenUsage, cost: float) -> None:
+        self.input_tokens.labels(provider, model).inc(usage.input_tokens)
+        self.output_tokens.labels(provider, model).inc(usage.output_tokens)
+        self.cost.labels(provider, model).inc(cost)
+
+    def retry_hook(self, provider: str) -> RetryHook:
+        return RetryHook(self.retries, provider)
+
+
+class RetryHook:
+    """The ``on_retry`` callback of one provider's client."""
+
+    def __init__(self, counter: Counter, provider: str) -> None:
+        self.counter = counter
+        self.provider = provider
+
+    def __call__(self, attempt: int, reason: str, delay: float) -> None:
+        self.counter.labels(self.provider, reason).inc()
