@@ -43,6 +43,8 @@ RESULT_TABLES = {
     "rankings",
     "exclusions",
 }
+JOB_TABLES = {"runs", "run_prompts", "tasks", "idempotency_keys", "run_reports"}
+ALL_TABLES = RESULT_TABLES | JOB_TABLES
 
 
 async def table_names(url: str) -> set[str]:
@@ -92,7 +94,7 @@ async def count(session: AsyncSession, model: type[Base]) -> int:
 async def test_migrations_upgrade_and_downgrade_cleanly(db_url: str) -> None:
     await asyncio.to_thread(migrate.upgrade, db_url)
     assert await asyncio.to_thread(migrate.check_current, db_url)
-    assert await table_names(db_url) == RESULT_TABLES | {"alembic_version"}
+    assert await table_names(db_url) == ALL_TABLES | {"alembic_version"}
 
     await asyncio.to_thread(migrate.downgrade, db_url, "base")
     assert not await asyncio.to_thread(migrate.check_current, db_url)
@@ -142,7 +144,7 @@ async def test_orm_metadata_matches_migrated_schema(migrated_engine: AsyncEngine
 def constraint_names(connection: Connection) -> set[str]:
     inspector = inspect(connection)
     names: set[str | None] = set()
-    for table in RESULT_TABLES:
+    for table in ALL_TABLES:
         names.add(inspector.get_pk_constraint(table)["name"])
         names.update(c["name"] for c in inspector.get_unique_constraints(table))
         names.update(c["name"] for c in inspector.get_foreign_keys(table))

@@ -173,3 +173,7 @@ class Exclusion(Base):
     created_at: Mapped[datetime] = _created_at()
 
     dataset: Mapped[Dataset] = relationship(back_populates="exclusions", lazy="raise")
+
+
+# The job tables share this metadata; importing them here makes the metadata complete.
+from harmrank.gateway.db import run_models as _run_models  # noqa: E402, F401

@@ -12,7 +12,10 @@ from alembic import context
 from sqlalchemy import Connection
 from sqlalchemy.pool import NullPool
 
-from harmrank.gateway.db import models  # noqa: F401  (registers the tables on the metadata)
+from harmrank.gateway.db import (
+    models,  # noqa: F401  (registers the tables on the metadata)
+    run_models,  # noqa: F401
+)
 from harmrank.gateway.db.base import Base
 from harmrank.gateway.db.engine import create_engine, normalise_url
 

@@ -1,0 +1,146 @@
+"""The job tables: runs, the prompts each run covers, its tasks, idempotency keys and reports.
+
+A run's status and progress are not stored: they are derived from its tasks by a query
+(`harmrank.gateway.runs.status`), so they can never disagree with the tasks. The schema is made
+by migration 0002; these classes must match it (the schema tests compare the two).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from harmrank.gateway.db.base import Base, BigIntPK, JSONType, utc_now
+
+
+class Stage(StrEnum):
+    GENERATE = "generate"
+    JUDGE = "judge"
+    SCORE = "score"
+
+
+class TaskState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    REUSED = "reused"
+    CANCELLED = "cancelled"
+
+
+FINISHED_STATES = (TaskState.DONE, TaskState.FAILED, TaskState.REUSED)
+"""States a later stage may go on from: the task will not change again by itself."""
+SUCCEEDED_STATES = (TaskState.DONE, TaskState.REUSED)
+
+
+def _string_enum(enum: type[StrEnum], name: str) -> Enum:
+    # A VARCHAR with a CHECK rather than a native ENUM type: adding a state later is then an
+    # ordinary constraint change, on PostgreSQL and SQLite alike.
+    return Enum(
+        enum,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+def _cascade_fk(target: str) -> ForeignKey:
+    return ForeignKey(target, ondelete="CASCADE")
+
+
+class Run(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(BigIntPK, Identity(), primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(BigIntPK, _cascade_fk("datasets.id"), index=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    """The request that made the run (`RunCreate`), normalised: what the run will do."""
+    created_at: Mapped[datetime] = mapped_column(default=utc_now, server_default=func.now())
+    cancelled_at: Mapped[datetime | None] = mapped_column()
+    """Set while the run is cancelled: workers abandon its running tasks at their heartbeat."""
+
+
+class RunPrompt(Base):
+    """One prompt of a run's sampled prompt set; `position` keeps the sample's order."""
+
+    __tablename__ = "run_prompts"
+
+    run_id: Mapped[int] = mapped_column(BigIntPK, _cascade_fk("runs.id"), primary_key=True)
+    prompt_id: Mapped[int] = mapped_column(
+        BigIntPK, _cascade_fk("prompts.id"), primary_key=True, index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+
+
+class Task(Base):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        UniqueConstraint("run_id", "key"),
+        # The claim query: ready tasks by state and stage, not before their backoff ends.
+        Index("ix_tasks_state_stage_not_before", "state", "stage", "not_before"),
+        # Readiness and progress: the tasks of one run by stage and state.
+        Index("ix_tasks_run_id_stage_state", "run_id", "stage", "state"),
+        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, Identity(), primary_key=True)
+    run_id: Mapped[int] = mapped_column(BigIntPK, _cascade_fk("runs.id"))
+    key: Mapped[str] = mapped_column(String(200))
+    """Unique within the run: the stage and the natural key of the result the task makes."""
+    stage: Mapped[Stage] = mapped_column(_string_enum(Stage, "stage"))
+    state: Mapped[TaskState] = mapped_column(_string_enum(TaskState, "state"))
+    # Indexed for the cascade when a dataset's prompts are deleted.
+    prompt_id: Mapped[int | None] = mapped_column(BigIntPK, _cascade_fk("prompts.id"), index=True)
+    model_id: Mapped[int | None] = mapped_column(BigIntPK, ForeignKey("models.id"))
+    generation_key: Mapped[str | None] = mapped_column(String(64))
+    annotator_id: Mapped[int | None] = mapped_column(BigIntPK, ForeignKey("annotators.id"))
+    presentation_key: Mapped[str | None] = mapped_column(String(64))
+    order_index: Mapped[int | None] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer)
+    not_before: Mapped[datetime | None] = mapped_column()
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None] = mapped_column()
+    error_type: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    """What the call reported beside the stored result (tokens, finish reason, cost)."""
+    created_at: Mapped[datetime] = mapped_column(default=utc_now, server_default=func.now())
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+
+class IdempotencyKey(Base):
+    """A client's `Idempotency-Key` and the request it came with: one run per key."""
+
+    __tablename__ = "idempotency_keys"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    run_id: Mapped[int] = mapped_column(BigIntPK, _cascade_fk("runs.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now, server_default=func.now())
+
+
+class RunReport(Base):
+    __tablename__ = "run_reports"
+
+    run_id: Mapped[int] = mapped_column(BigIntPK, _cascade_fk("runs.id"), primary_key=True)
+    report: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now, server_default=func.now())

@@ -1,0 +1,94 @@
+"""HTTP routes of runs (thin: the work is in ``service.py``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response
+
+from harmrank.common.errors import ErrorBody
+from harmrank.gateway.db.run_models import Stage, TaskState
+from harmrank.gateway.deps import Session as SessionDep
+from harmrank.gateway.runs import service
+from harmrank.gateway.runs.schemas import RunCreate, RunOut, RunPage, RunStatus, TaskPage
+
+router = APIRouter(prefix="/v1/runs", tags=["runs"])
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+RunId = Annotated[int, "the run's id"]
+Limit = Annotated[int, Query(ge=1, le=service.MAX_PAGE)]
+Cursor = Annotated[str | None, Query(max_length=40, description="`next_cursor` of a page.")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="The same key never makes a second run; with another body it is a 409.",
+    ),
+]
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorBody} for code in codes}
+
+
+@router.post("", status_code=201, response_model=RunOut, responses=_errors(409))
+async def create_run(
+    body: RunCreate, session: SessionDep, response: Response, key: IdempotencyKey = None
+) -> RunOut:
+    """Plan a run: its prompts and one task per result it needs (existing results are reused)."""
+    run, created = await service.create_run(session, body, key)
+    if not created:
+        response.headers[REPLAYED_HEADER] = "true"
+    return run
+
+
+@router.get("", response_model=RunPage)
+async def list_runs(
+    session: SessionDep,
+    status: RunStatus | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> RunPage:
+    """Runs, newest first, optionally of one status."""
+    return await service.list_runs(session, status_filter=status, limit=limit, cursor=cursor)
+
+
+@router.get("/{run_id}", response_model=RunOut, responses=_errors(404))
+async def get_run(run_id: RunId, session: SessionDep) -> RunOut:
+    """A run with its status and task counts per stage, derived from its tasks."""
+    return await service.get_run(session, run_id)
+
+
+@router.post("/{run_id}/cancel", response_model=RunOut, responses=_errors(404))
+async def cancel_run(run_id: RunId, session: SessionDep) -> RunOut:
+    """Cancel queued tasks; running ones finish or stop at their next heartbeat."""
+    return await service.cancel_run(session, run_id)
+
+
+@router.post("/{run_id}/resume", response_model=RunOut, responses=_errors(404))
+async def resume_run(run_id: RunId, session: SessionDep) -> RunOut:
+    """Queue the cancelled and failed tasks again, with their attempts reset."""
+    return await service.resume_run(session, run_id)
+
+
+@router.get("/{run_id}/report", responses=_errors(404))
+async def get_report(run_id: RunId, session: SessionDep) -> dict[str, Any]:
+    """The run's report (metrics of its judges and of the humans who ranked its responses)."""
+    return await service.get_report(session, run_id)
+
+
+@router.get("/{run_id}/tasks", response_model=TaskPage, responses=_errors(404))
+async def list_tasks(
+    run_id: RunId,
+    session: SessionDep,
+    stage: Stage | None = None,
+    state: TaskState | None = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> TaskPage:
+    """The run's tasks in planning order, optionally of one stage and state."""
+    return await service.list_tasks(
+        session, run_id, stage=stage, state=state, limit=limit, cursor=cursor
+    )

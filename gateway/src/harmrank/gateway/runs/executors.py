@@ -1,0 +1,199 @@
+"""What does a task's work: one executor per stage, behind one Protocol.
+
+Generate and judge call their services, each through one long-lived client from
+``harmrank.common.http.create_client`` (its transport already retries briefly; a task that still
+fails is retried later by the queue, with backoff). Score runs the metrics library in-process,
+in a thread, so the worker's heartbeats go on while it computes.
+
+Transient or permanent is decided by the downstream's ``error_type`` first, its status second:
+5xx, 408, 409, 429 and unreachable or slow downstreams are transient; any other 4xx (say
+``generation_validation``, the model server refusing the input) is permanent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Protocol, TypeVar
+
+import httpx
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import DBAPIError
+
+from harmrank.common.contracts.generation import GenerateRequest, GenerationResult
+from harmrank.common.contracts.judging import JudgeRequest, JudgeResponse, JudgeResult
+from harmrank.common.errors import (
+    HarmrankError,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from harmrank.common.http import call, upstream_error_for
+from harmrank.gateway.runs.queue import Failure, TaskFailed
+from harmrank.gateway.runs.work import GenerateWork, JudgeWork, Judgment, ScoreWork
+from harmrank.metrics.report import build_report
+from harmrank.metrics.serialize import to_jsonable
+
+logger = logging.getLogger(__name__)
+
+W_contra = TypeVar("W_contra", contravariant=True)
+R_co = TypeVar("R_co", covariant=True)
+
+TRANSIENT_ERROR_TYPES = frozenset(
+    {"upstream_unavailable", "upstream_overloaded", "upstream_timeout", "generation_failed"}
+)
+PERMANENT_ERROR_TYPES = frozenset(
+    {"generation_validation", "validation", "bad_request", "not_found", "payload_too_large"}
+)
+TRANSIENT_STATUSES = frozenset({408, 409, 429})
+
+
+class Executor(Protocol[W_contra, R_co]):
+    """Does one task's work; raises :class:`TaskFailed` (or a common upstream error) to fail."""
+
+    async def execute(self, work: W_contra) -> R_co: ...
+
+
+@dataclass(frozen=True)
+class Executors:
+    generate: Executor[GenerateWork, GenerationResult]
+    judge: Executor[JudgeWork, Judgment]
+    score: Executor[ScoreWork, dict[str, Any]]
+
+
+def is_transient(error_type: str, status_code: int | None = None) -> bool:
+    if error_type in TRANSIENT_ERROR_TYPES:
+        return True
+    if error_type in PERMANENT_ERROR_TYPES:
+        return False
+    if status_code is None:
+        # A judge's failed call reports no status; max_attempts bounds the retries.
+        return True
+    return status_code >= 500 or status_code in TRANSIENT_STATUSES
+
+
+def failure_of(exc: BaseException) -> Failure:
+    """How a task that raised ``exc`` failed."""
+    if isinstance(exc, TaskFailed):
+        return exc.failure
+    if isinstance(exc, httpx.RequestError):
+        exc = upstream_error_for(exc, "downstream")
+    if isinstance(exc, UpstreamUnavailable | UpstreamTimeout | UpstreamError):
+        return Failure(exc.error_type, exc.message, transient=True)
+    if isinstance(exc, HarmrankError):
+        return Failure(exc.error_type, exc.message, transient=False)
+    if isinstance(exc, DBAPIError):
+        return Failure("database_error", type(exc.orig).__name__, transient=True)
+    if isinstance(exc, ValidationError):
+        return Failure("invalid_upstream_answer", str(exc), transient=False)
+    # A bug: retrying would fail the same way. The traceback goes to the log, not the row.
+    logger.error("task failed unexpectedly", exc_info=exc)
+    return Failure("internal", f"{type(exc).__name__} (see the worker's log)", transient=False)
+
+
+async def post(client: httpx.AsyncClient, path: str, body: BaseModel, upstream: str) -> bytes:
+    """POST the body; answer the success body, raise :class:`TaskFailed` for an error body."""
+    response = await call(
+        client,
+        "POST",
+        path,
+        upstream=upstream,
+        accept_statuses=range(400, 600),
+        json=body.model_dump(mode="json", exclude_none=True),
+    )
+    if response.status_code < 400:
+        return response.content
+    error_type, message = _error_of(response)
+    raise TaskFailed(
+        error_type,
+        f"{upstream} answered {response.status_code}: {message}",
+        transient=is_transient(error_type, response.status_code),
+    )
+
+
+def _error_of(response: httpx.Response) -> tuple[str, str]:
+    """The common error body's ``error_type`` and message; the status when there is none."""
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error_type"), str):
+        return body["error_type"], str(body.get("error", ""))
+    return f"http_{response.status_code}", response.text[:500]
+
+
+class GenerateExecutor:
+    """``POST /v1/generate`` of the generator service."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def execute(self, work: GenerateWork) -> GenerationResult:
+        request = GenerateRequest(
+            model=work.model, prompt=work.prompt, prompt_id=work.prompt_id, params=work.params
+        )
+        content = await post(self.client, "/v1/generate", request, "generator")
+        return GenerationResult.model_validate_json(content)
+
+
+class JudgeExecutor:
+    """``POST /v1/judge`` of the judge service, one judge and one presentation order a call."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def execute(self, work: JudgeWork) -> Judgment:
+        request = JudgeRequest(
+            prompt_id=work.prompt_id,
+            prompt=work.prompt,
+            responses=work.responses,
+            judges=[work.judge],
+            orders=1,
+            first_repetition=work.order_index,
+        )
+        content = await post(self.client, "/v1/judge", request, "judge")
+        answer = JudgeResponse.model_validate_json(content)
+        result = next((r for r in answer.results if r.judge == work.judge), None)
+        if result is None or len(result.judgments) != 1:
+            raise TaskFailed(
+                "invalid_upstream_answer",
+                "judge answered another judge or not one judgment",
+                transient=False,
+            )
+        return judgment_of(result, answer.models, list(work.responses))
+
+
+def judgment_of(result: JudgeResult, answered: list[str], models: list[str]) -> Judgment:
+    """The one order's judgment, ranks in our model order; an error or abstention fails."""
+    order = result.judgments[0]
+    if order.error is not None:
+        transient = is_transient(order.error.error_type)
+        raise TaskFailed(order.error.error_type, order.error.message, transient=transient)
+    if order.abstention is not None or order.ranks is None:
+        detail = order.abstention and f"{order.abstention.reason}: {order.abstention.detail}"
+        # The judge's final word: asking again would pay for the same abstention.
+        raise TaskFailed("judge_abstained", detail or "no ranks", transient=False)
+    by_model = dict(zip(answered, order.ranks, strict=True))
+    details = result.model_dump(
+        mode="json",
+        include={"provider", "model", "template_id", "template_version", "usage", "cost_usd"},
+    )
+    presentation = {
+        "repetition": order.repetition,
+        "order": order.order,
+        "labels": order.labels,
+        "repaired": order.repaired,
+    }
+    return Judgment([by_model[m] for m in models], order.raw_text or "", presentation, details)
+
+
+class ScoreExecutor:
+    """The run's report, by the metrics library in-process."""
+
+    async def execute(self, work: ScoreWork) -> dict[str, Any]:
+        compute = partial(build_report, work.annotators, work.settings, pairs=work.pairs)
+        report = await asyncio.to_thread(compute)
+        return {"run": work.notes, **to_jsonable(report)}

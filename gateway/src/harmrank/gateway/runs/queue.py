@@ -1,0 +1,364 @@
+"""The task queue: claim, lease, renew, complete, fail, retry, cancel, resume. All its SQL.
+
+Claiming is one statement, ``UPDATE tasks … WHERE id IN (SELECT … LIMIT n) RETURNING …``:
+
+- PostgreSQL: the inner SELECT takes ``FOR UPDATE SKIP LOCKED``, so concurrent claimers pass
+  over each other's rows instead of waiting, and a row another claimer changed meanwhile is
+  re-checked against the WHERE before it is locked: no task is claimed twice.
+- SQLite has no row locks and ignores ``FOR UPDATE``; it has one writer at a time, and the
+  UPDATE (with its subquery) is one statement under that write lock, so it is atomic too.
+  The claim transaction must start with this write (the driver begins a transaction at the
+  first DML statement), never with a read it then upgrades, which SQLite could refuse as busy.
+
+A lease is ``lease_owner`` plus ``lease_expires_at``; the worker renews it while it works. A
+task whose lease expired (its worker died) is claimable again and counts another attempt; one
+that has used all its attempts is failed with ``lease_expired`` instead.
+
+Times are the worker's clock (UTC), passed in: leases are seconds long, so hosts must keep their
+clocks in sync (NTP) to well under a lease.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, CursorResult, Result, and_, exists, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from harmrank.gateway.db.run_models import (
+    SUCCEEDED_STATES,
+    Run,
+    Stage,
+    Task,
+    TaskState,
+)
+
+MAX_MESSAGE_CHARS = 2000
+DEPENDENCY_FAILED = "dependency_failed"
+LEASE_EXPIRED = "lease_expired"
+
+
+@dataclass(frozen=True)
+class ClaimedTask:
+    id: int
+    run_id: int
+    stage: Stage
+    prompt_id: int | None
+    model_id: int | None
+    generation_key: str | None
+    annotator_id: int | None
+    presentation_key: str | None
+    order_index: int | None
+    attempts: int
+    max_attempts: int
+
+
+@dataclass(frozen=True)
+class Failure:
+    error_type: str
+    message: str
+    transient: bool
+
+
+class TaskFailed(Exception):
+    """Raised by a stage's code to fail the task it works on, transiently or for good."""
+
+    def __init__(self, error_type: str, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.failure = Failure(error_type, message, transient)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Capped exponential backoff between attempts, with jitter so retries do not stampede."""
+
+    base_seconds: float = 2.0
+    max_seconds: float = 300.0
+    jitter: bool = True
+
+    def delay(self, attempts: int) -> float:
+        """Seconds to wait after failed attempt number ``attempts`` (1-based)."""
+        ceiling = min(self.max_seconds, self.base_seconds * 2.0 ** min(attempts - 1, 60))
+        # "Equal jitter": never less than half the ceiling, so backoff still grows.
+        return ceiling * (0.5 + random.random() / 2) if self.jitter else ceiling
+
+
+class Lease(StrEnum):
+    RENEWED = "renewed"
+    LOST = "lost"
+    """Another worker holds the task now (ours expired), or it is no longer running."""
+    CANCELLED = "cancelled"
+    """The run was cancelled: the task was abandoned and must stop."""
+
+
+_CLAIMED_COLUMNS = (
+    Task.id,
+    Task.run_id,
+    Task.stage,
+    Task.prompt_id,
+    Task.model_id,
+    Task.generation_key,
+    Task.annotator_id,
+    Task.presentation_key,
+    Task.order_index,
+    Task.attempts,
+    Task.max_attempts,
+)
+
+
+def _cancelled_runs() -> Any:
+    return select(Run.id).where(Run.cancelled_at.is_not(None))
+
+
+def _ready(task: type[Task]) -> ColumnElement[bool]:
+    """Judge: every response of its prompt exists (its generate tasks succeeded). Score: no
+    generate or judge task of the run is still to do."""
+    other = aliased(Task, name="other")
+    responses_pending = exists().where(
+        other.run_id == task.run_id,
+        other.stage == Stage.GENERATE,
+        other.prompt_id == task.prompt_id,
+        other.state.not_in(SUCCEEDED_STATES),
+    )
+    work_pending = exists().where(
+        other.run_id == task.run_id,
+        other.stage.in_((Stage.GENERATE, Stage.JUDGE)),
+        other.state.in_((TaskState.QUEUED, TaskState.RUNNING)),
+    )
+    return or_(
+        task.stage == Stage.GENERATE,
+        and_(task.stage == Stage.JUDGE, ~responses_pending),
+        and_(task.stage == Stage.SCORE, ~work_pending),
+    )
+
+
+def _claimable(task: type[Task], now: datetime) -> ColumnElement[bool]:
+    due = or_(task.not_before.is_(None), task.not_before <= now)
+    queued = and_(task.state == TaskState.QUEUED, due, _ready(task))
+    expired = and_(task.state == TaskState.RUNNING, task.lease_expires_at < now)
+    return and_(or_(queued, expired), task.run_id.not_in(_cancelled_runs()))
+
+
+async def claim(
+    session: AsyncSession, worker: str, *, now: datetime, lease_seconds: float, limit: int = 1
+) -> list[ClaimedTask]:
+    """Lease up to ``limit`` ready tasks to ``worker``; the caller commits at once."""
+    candidate = aliased(Task, name="candidate")
+    chosen = (
+        select(candidate.id)
+        .where(_claimable(candidate, now))
+        .order_by(candidate.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=candidate)
+    )
+    statement = (
+        update(Task)
+        .where(Task.id.in_(chosen.scalar_subquery()))
+        .values(
+            state=TaskState.RUNNING,
+            lease_owner=worker,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            attempts=Task.attempts + 1,
+            not_before=None,
+            started_at=now,
+        )
+        .returning(*_CLAIMED_COLUMNS)
+        .execution_options(synchronize_session=False)
+    )
+    rows = (await session.execute(statement)).mappings().all()
+    return sorted((ClaimedTask(**row) for row in rows), key=lambda t: t.id)
+
+
+async def reap_expired(session: AsyncSession, *, now: datetime) -> None:
+    """Settle the expired leases that must not be claimed again: of cancelled runs, or of
+    tasks with no attempt left. Run it before claiming, in its own transaction."""
+    expired = and_(Task.state == TaskState.RUNNING, Task.lease_expires_at < now)
+    await _settle(
+        session, and_(expired, Task.run_id.in_(_cancelled_runs())), TaskState.CANCELLED, now
+    )
+    spent = await _settle(
+        session,
+        and_(expired, Task.attempts >= Task.max_attempts),
+        TaskState.FAILED,
+        now,
+        error_type=LEASE_EXPIRED,
+        error_message="the worker's lease expired on the last attempt (did the worker die?)",
+    )
+    if spent:
+        await fail_blocked_judges(session, now=now)
+
+
+async def _settle(
+    session: AsyncSession,
+    where: ColumnElement[bool],
+    state: TaskState,
+    now: datetime,
+    **values: Any,
+) -> int:
+    statement = (
+        update(Task)
+        .where(where)
+        .values(state=state, lease_owner=None, lease_expires_at=None, finished_at=now, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(await session.execute(statement))
+
+
+def _held_by(task_id: int, worker: str) -> ColumnElement[bool]:
+    return and_(Task.id == task_id, Task.lease_owner == worker, Task.state == TaskState.RUNNING)
+
+
+async def renew(
+    session: AsyncSession, task_id: int, worker: str, *, now: datetime, lease_seconds: float
+) -> Lease:
+    """Extend the lease (the heartbeat); abandon the task instead when its run was cancelled."""
+    cancelled = Task.run_id.in_(_cancelled_runs())
+    if await _settle(session, and_(_held_by(task_id, worker), cancelled), TaskState.CANCELLED, now):
+        return Lease.CANCELLED
+    statement = (
+        update(Task)
+        .where(_held_by(task_id, worker))
+        .values(lease_expires_at=now + timedelta(seconds=lease_seconds))
+        .execution_options(synchronize_session=False)
+    )
+    return Lease.RENEWED if _rowcount(await session.execute(statement)) else Lease.LOST
+
+
+async def complete(
+    session: AsyncSession,
+    task_id: int,
+    worker: str,
+    *,
+    now: datetime,
+    state: TaskState = TaskState.DONE,
+    result: dict[str, Any] | None = None,
+) -> bool:
+    """Mark the task finished, in the transaction that stored its result. False when the
+    worker no longer holds it: the caller must then roll back (its result may be stale)."""
+    values: dict[str, Any] = {"result": result, "error_type": None, "error_message": None}
+    return bool(await _settle(session, _held_by(task_id, worker), state, now, **values))
+
+
+async def fail(
+    session: AsyncSession,
+    task: ClaimedTask,
+    worker: str,
+    failure: Failure,
+    *,
+    now: datetime,
+    backoff: Backoff,
+) -> TaskState | None:
+    """Record a failure: back to the queue after a backoff when transient and attempts are
+    left, failed for good otherwise. None when the worker no longer holds the task."""
+    message = failure.message[:MAX_MESSAGE_CHARS]
+    errors = {"error_type": failure.error_type, "error_message": message}
+    # A retry of a cancelled run would sit in the queue forever: no claim takes it.
+    cancelled = and_(_held_by(task.id, worker), Task.run_id.in_(_cancelled_runs()))
+    if await _settle(session, cancelled, TaskState.CANCELLED, now, **errors):
+        return TaskState.CANCELLED
+    if failure.transient and task.attempts < task.max_attempts:
+        retry_at = now + timedelta(seconds=backoff.delay(task.attempts))
+        statement = (
+            update(Task)
+            .where(_held_by(task.id, worker))
+            .values(
+                state=TaskState.QUEUED,
+                lease_owner=None,
+                lease_expires_at=None,
+                not_before=retry_at,
+                **errors,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return TaskState.QUEUED if _rowcount(await session.execute(statement)) else None
+    if failure.transient:
+        errors["error_message"] = f"{message} (gave up after {task.attempts} attempts)"
+    if not await _settle(session, _held_by(task.id, worker), TaskState.FAILED, now, **errors):
+        return None
+    if task.stage == Stage.GENERATE:
+        await fail_blocked_judges(session, now=now, run_id=task.run_id)
+    return TaskState.FAILED
+
+
+async def fail_blocked_judges(
+    session: AsyncSession, *, now: datetime, run_id: int | None = None
+) -> None:
+    """Fail the queued judge tasks whose prompt lost a response for good: they could never
+    become ready, and the run could never finish. A resume queues them again."""
+    other = aliased(Task, name="other")
+    failed_generate = exists().where(
+        other.run_id == Task.run_id,
+        other.stage == Stage.GENERATE,
+        other.prompt_id == Task.prompt_id,
+        other.state == TaskState.FAILED,
+    )
+    where = and_(Task.stage == Stage.JUDGE, Task.state == TaskState.QUEUED, failed_generate)
+    if run_id is not None:
+        where = and_(where, Task.run_id == run_id)
+    await _settle(
+        session,
+        where,
+        TaskState.FAILED,
+        now,
+        error_type=DEPENDENCY_FAILED,
+        error_message="a response of this prompt could not be generated",
+    )
+
+
+async def cancel_run(session: AsyncSession, run_id: int, *, now: datetime) -> None:
+    """Queued tasks are cancelled; running ones finish or are abandoned at their heartbeat."""
+    await session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.cancelled_at.is_(None))
+        .values(cancelled_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    where = and_(Task.run_id == run_id, Task.state == TaskState.QUEUED)
+    await _settle(session, where, TaskState.CANCELLED, now)
+
+
+async def resume_run(session: AsyncSession, run_id: int) -> int:
+    """Queue the run's cancelled and failed tasks again with their attempts reset, and its
+    score task too, so the report covers what they add. Answers how many were queued."""
+    await session.execute(
+        update(Run)
+        .where(Run.id == run_id)
+        .values(cancelled_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    stopped = Task.state.in_((TaskState.CANCELLED, TaskState.FAILED))
+    requeued = await _requeue(session, and_(Task.run_id == run_id, stopped))
+    if requeued:
+        score = and_(Task.run_id == run_id, Task.stage == Stage.SCORE)
+        await _requeue(session, and_(score, Task.state != TaskState.RUNNING))
+    return requeued
+
+
+async def _requeue(session: AsyncSession, where: ColumnElement[bool]) -> int:
+    statement = (
+        update(Task)
+        .where(where)
+        .values(
+            state=TaskState.QUEUED,
+            attempts=0,
+            not_before=None,
+            lease_owner=None,
+            lease_expires_at=None,
+            error_type=None,
+            error_message=None,
+            started_at=None,
+            finished_at=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(await session.execute(statement))
+
+
+def _rowcount(result: Result[Any]) -> int:
+    # An UPDATE's result is a CursorResult; the session's signature only promises a Result.
+    return int(cast(CursorResult[Any], result).rowcount)

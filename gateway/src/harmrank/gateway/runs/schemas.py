@@ -1,0 +1,128 @@
+"""The wire models of the runs API: what a run asks for, and how a run and its tasks look."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+
+from harmrank.common.contracts.generation import GenerationParams
+from harmrank.gateway.db.run_models import Stage, TaskState
+
+RunStatus = Literal["queued", "running", "done", "failed", "cancelled"]
+Name = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class PromptSet(BaseModel):
+    """Which prompts: a dataset, optionally only some categories, optionally a seeded sample."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str = Field(min_length=1, max_length=200)
+    categories: list[str] | None = Field(
+        default=None, min_length=1, description="Only prompts in these categories."
+    )
+    sample_size: int | None = Field(default=None, ge=1, description="None: every prompt.")
+    seed: int = Field(default=0, ge=0, description="Seed of the sample; same seed, same prompts.")
+
+
+class ModelSpec(BaseModel):
+    """A small model and how to get its responses."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    params: GenerationParams = Field(default_factory=GenerationParams)
+    source: Literal["generate", "imported"] = Field(
+        default="generate",
+        description="'imported': use the responses imported with the dataset (the study's), "
+        "generate nothing; their human rankings then join the report.",
+    )
+
+
+class JudgeSpec(BaseModel):
+    """A judge of the judge service and how many presentation orders to ask it for."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    orders: int = Field(default=1, ge=1, le=24, description="Seeded presentation orders.")
+    settings: dict[str, JsonValue] = Field(
+        default_factory=dict,
+        description="Part of the result key: change it (say, a template version) when the "
+        "judge's configuration in the judge service changed, so old rankings are not reused.",
+    )
+
+
+class MetricSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    p: float = Field(default=0.9, gt=0, lt=1, description="RBO persistence.")
+    resamples: int = Field(default=1000, ge=0, le=100_000)
+    seed: int = Field(default=0, ge=0)
+
+
+class RunCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prompts: PromptSet
+    models: list[ModelSpec] = Field(min_length=2, max_length=26)
+    judges: list[JudgeSpec] = Field(min_length=1, max_length=20)
+    metrics: MetricSettings = Field(default_factory=MetricSettings)
+    max_attempts: int = Field(default=5, ge=1, le=20, description="Per task, transient errors.")
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> RunCreate:
+        for what, names in (("models", self.models), ("judges", self.judges)):
+            listed = [n.name for n in names]
+            if len(set(listed)) != len(listed):
+                raise ValueError(f"{what} must have unique names")
+        return self
+
+
+StageProgress = dict[TaskState, int]
+
+
+class RunOut(BaseModel):
+    id: int
+    status: RunStatus
+    created_at: datetime
+    cancelled_at: datetime | None
+    prompts: int = Field(description="Size of the run's prompt set.")
+    progress: dict[Stage, StageProgress] = Field(description="Task counts per stage and state.")
+    has_report: bool
+    spec: RunCreate
+
+
+class RunPage(BaseModel):
+    runs: list[RunOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; None: end.")
+
+
+class TaskOut(BaseModel):
+    id: int
+    stage: Stage
+    state: TaskState
+    prompt: str | None = Field(description="The prompt's external id in its dataset.")
+    model: str | None
+    generation_key: str | None
+    judge: str | None
+    order_index: int | None
+    presentation_key: str | None
+    attempts: int
+    max_attempts: int
+    not_before: datetime | None
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    error_type: str | None
+    error_message: str | None
+    result: dict[str, Any] | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class TaskPage(BaseModel):
+    tasks: list[TaskOut]
+    next_cursor: str | None

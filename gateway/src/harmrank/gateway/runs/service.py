@@ -1,0 +1,177 @@
+"""Runs: create (idempotently), read, list, cancel, resume. Flushes only; the edge commits.
+
+Idempotency: a key names one request. The first request with a key makes the run and stores
+the key with the request's digest; a later one with the same key and the same body answers
+that run, with another body it is a 409. Two requests racing with one key both plan, and the
+unique key lets only one commit: the loser rolls back its whole transaction (not a savepoint,
+which pysqlite cannot nest in a transaction it has not begun) and answers the winner's run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from harmrank.common.errors import BadRequest, Conflict, NotFound
+from harmrank.gateway.db.base import utc_now
+from harmrank.gateway.db.run_models import IdempotencyKey, Run, Stage, Task, TaskState
+from harmrank.gateway.runs import queue, status, store
+from harmrank.gateway.runs.planner import plan_run, stable_hash
+from harmrank.gateway.runs.schemas import (
+    RunCreate,
+    RunOut,
+    RunPage,
+    RunStatus,
+    TaskOut,
+    TaskPage,
+)
+
+MAX_PAGE = 500
+
+
+async def create_run(
+    session: AsyncSession, spec: RunCreate, idempotency_key: str | None = None
+) -> tuple[RunOut, bool]:
+    """The run for the request, and whether this call created it."""
+    digest = stable_hash(spec.model_dump(mode="json"))
+    if idempotency_key is not None:
+        replayed = await _replay(session, idempotency_key, digest)
+        if replayed is not None:
+            return replayed, False
+    run = await plan_run(session, spec)
+    if idempotency_key is None:
+        return await get_run(session, run.id), True
+    session.add(IdempotencyKey(key=idempotency_key, request_sha256=digest, run_id=run.id))
+    try:
+        await session.flush()
+    except IntegrityError:
+        await session.rollback()
+        replayed = await _replay(session, idempotency_key, digest)
+        if replayed is None:
+            raise
+        return replayed, False
+    return await get_run(session, run.id), True
+
+
+async def _replay(session: AsyncSession, key: str, digest: str) -> RunOut | None:
+    found = await session.scalar(select(IdempotencyKey).where(IdempotencyKey.key == key))
+    if found is None:
+        return None
+    if found.request_sha256 != digest:
+        raise Conflict(f"Idempotency-Key {key!r} was used with another request body")
+    return await get_run(session, found.run_id)
+
+
+async def get_run(session: AsyncSession, run_id: int) -> RunOut:
+    found = await _outs(session, await status.run_statuses(session, run_ids=[run_id]))
+    if not found:
+        raise NotFound(f"no run {run_id}")
+    return found[0]
+
+
+async def list_runs(
+    session: AsyncSession, *, status_filter: RunStatus | None, limit: int, cursor: str | None
+) -> RunPage:
+    """Newest first; ``cursor`` is the ``next_cursor`` of the page before."""
+    rows = await status.run_statuses(
+        session, status=status_filter, before_id=_cursor(cursor), limit=limit + 1
+    )
+    more = len(rows) > limit
+    runs = await _outs(session, rows[:limit])
+    return RunPage(runs=runs, next_cursor=str(runs[-1].id) if more else None)
+
+
+async def cancel_run(session: AsyncSession, run_id: int) -> RunOut:
+    await get_run(session, run_id)
+    await queue.cancel_run(session, run_id, now=utc_now())
+    return await get_run(session, run_id)
+
+
+async def resume_run(session: AsyncSession, run_id: int) -> RunOut:
+    await get_run(session, run_id)
+    await queue.resume_run(session, run_id)
+    return await get_run(session, run_id)
+
+
+async def get_report(session: AsyncSession, run_id: int) -> dict[str, Any]:
+    run = await get_run(session, run_id)
+    report = await store.load_report(session, run_id)
+    if report is None:
+        raise NotFound(f"run {run_id} has no report yet (it is {run.status})")
+    return report
+
+
+async def list_tasks(
+    session: AsyncSession,
+    run_id: int,
+    *,
+    stage: Stage | None,
+    state: TaskState | None,
+    limit: int,
+    cursor: str | None,
+) -> TaskPage:
+    """In planning order; ``cursor`` is the ``next_cursor`` of the page before."""
+    await get_run(session, run_id)
+    rows = await status.task_rows(
+        session, run_id, stage=stage, state=state, after_id=_cursor(cursor), limit=limit + 1
+    )
+    tasks = [_task_out(*row) for row in rows[:limit]]
+    more = len(rows) > limit
+    return TaskPage(tasks=tasks, next_cursor=str(tasks[-1].id) if more else None)
+
+
+def _cursor(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    if not cursor.isdigit():
+        raise BadRequest("cursor must be a next_cursor this API returned")
+    return int(cursor)
+
+
+async def _outs(session: AsyncSession, rows: Sequence[tuple[Run, RunStatus]]) -> list[RunOut]:
+    ids = [run.id for run, _ in rows]
+    progress = await status.run_progress(session, ids)
+    prompts = await status.prompt_counts(session, ids)
+    reported = await status.runs_with_reports(session, ids)
+    return [
+        RunOut(
+            id=run.id,
+            status=run_status,
+            created_at=run.created_at,
+            cancelled_at=run.cancelled_at,
+            prompts=prompts[run.id],
+            progress=progress[run.id],
+            has_report=run.id in reported,
+            spec=RunCreate.model_validate(run.spec),
+        )
+        for run, run_status in rows
+    ]
+
+
+def _task_out(task: Task, prompt: str | None, model: str | None, judge: str | None) -> TaskOut:
+    return TaskOut(
+        id=task.id,
+        stage=task.stage,
+        state=task.state,
+        prompt=prompt,
+        model=model,
+        generation_key=task.generation_key,
+        judge=judge,
+        order_index=task.order_index,
+        presentation_key=task.presentation_key,
+        attempts=task.attempts,
+        max_attempts=task.max_attempts,
+        not_before=task.not_before,
+        lease_owner=task.lease_owner,
+        lease_expires_at=task.lease_expires_at,
+        error_type=task.error_type,
+        error_message=task.error_message,
+        result=task.result,
+        created_at=task.created_at,
+        started_at=task.started_at,
+        finished_at=task.finished_at,
+    )

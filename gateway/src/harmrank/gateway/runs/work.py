@@ -1,0 +1,319 @@
+"""The database side of each stage: what a claimed task's call needs, and storing what it made.
+
+``load_*`` read, in a short transaction before the call (no transaction stays open across a
+downstream call). ``store_*`` write the result insert-if-absent, in the transaction that marks
+the task done. A load answers :data:`ALREADY_STORED` when the result exists already (another
+run made it since this one was planned): the task is then settled as ``reused``, uncalled.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from harmrank.common.contracts.generation import GenerationParams, GenerationResult
+from harmrank.gateway.db.models import (
+    STUDY_GENERATION_KEY,
+    Annotator,
+    AnnotatorKind,
+    Model,
+    Prompt,
+    Ranking,
+    Response,
+)
+from harmrank.gateway.db.run_models import Run, RunPrompt, Stage, Task
+from harmrank.gateway.results import dataset_models
+from harmrank.gateway.runs import planner, store
+from harmrank.gateway.runs.queue import ClaimedTask, TaskFailed
+from harmrank.gateway.runs.schemas import RunCreate
+from harmrank.metrics.rankings import AnnotatorRankings, ranking_problem
+from harmrank.metrics.report import ReportSettings
+
+ALREADY_STORED: Final = "already_stored"
+_HUMAN_KINDS = (AnnotatorKind.HUMAN, AnnotatorKind.EXPERT, AnnotatorKind.AGGREGATE)
+
+
+@dataclass(frozen=True)
+class GenerateWork:
+    prompt_id: str
+    """The prompt's external id, echoed by the generator."""
+    prompt: str
+    model: str
+    params: GenerationParams
+
+
+@dataclass(frozen=True)
+class JudgeWork:
+    prompt_id: str
+    prompt: str
+    responses: dict[str, str]
+    """Response text by model, in canonical model order."""
+    judge: str
+    order_index: int
+
+
+@dataclass(frozen=True)
+class Judgment:
+    """One judge's ranking of one presentation order."""
+
+    ranks: list[int]
+    """In canonical model order (the order of ``JudgeWork.responses``)."""
+    raw_text: str
+    presentation: dict[str, Any]
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScoreWork:
+    annotators: list[AnnotatorRankings]
+    pairs: list[tuple[str, str]]
+    settings: ReportSettings
+    notes: dict[str, Any]
+
+
+async def run_spec(session: AsyncSession, run_id: int) -> RunCreate:
+    spec = await session.scalar(select(Run.spec).where(Run.id == run_id))
+    return RunCreate.model_validate(spec)
+
+
+async def _prompt(session: AsyncSession, prompt_id: int | None) -> Prompt:
+    row = await session.get(Prompt, prompt_id)
+    assert row is not None, "a task's prompt is deleted with it (ON DELETE CASCADE)"
+    return row
+
+
+def _response_key(task: ClaimedTask) -> store.ResponseKey:
+    assert task.prompt_id is not None
+    assert task.model_id is not None
+    return (task.prompt_id, task.model_id, task.generation_key or "")
+
+
+def _ranking_key(task: ClaimedTask) -> store.RankingKey:
+    assert task.annotator_id is not None
+    assert task.prompt_id is not None
+    return (task.annotator_id, task.prompt_id, task.presentation_key or "")
+
+
+# --- generate ------------------------------------------------------------------------------
+
+
+async def load_generate(session: AsyncSession, task: ClaimedTask) -> GenerateWork | str:
+    if await store.response_exists(session, _response_key(task)):
+        return ALREADY_STORED
+    if task.generation_key == STUDY_GENERATION_KEY:
+        raise TaskFailed(
+            planner.MISSING_IMPORT, "no imported response to this prompt", transient=False
+        )
+    model = await session.scalar(select(Model.name).where(Model.id == task.model_id))
+    spec = next(m for m in (await run_spec(session, task.run_id)).models if m.name == model)
+    prompt = await _prompt(session, task.prompt_id)
+    return GenerateWork(prompt.external_id, prompt.text, spec.name, spec.params)
+
+
+async def store_generate(
+    session: AsyncSession, task: ClaimedTask, result: GenerationResult
+) -> dict[str, Any]:
+    """Store the response; answers what to keep on the task about the call."""
+    prompt_id, model_id, key = _response_key(task)
+    row = {
+        "prompt_id": prompt_id,
+        "model_id": model_id,
+        "generation_key": key,
+        "text": result.text,
+        "source": f"run {task.run_id} task {task.id}",
+    }
+    await store.insert_if_absent(session, Response, [row])
+    return result.model_dump(mode="json", exclude={"text", "prompt_id"})
+
+
+# --- judge ---------------------------------------------------------------------------------
+
+
+async def load_judge(session: AsyncSession, task: ClaimedTask) -> JudgeWork | str:
+    if await store.ranking_exists(session, _ranking_key(task)):
+        return ALREADY_STORED
+    spec = await run_spec(session, task.run_id)
+    models = await planner.run_models(session, spec)
+    prompt = await _prompt(session, task.prompt_id)
+    texts = await _response_texts(session, prompt.id, models)
+    judge = await session.scalar(select(Annotator.name).where(Annotator.id == task.annotator_id))
+    assert judge is not None
+    assert task.order_index is not None
+    return JudgeWork(prompt.external_id, prompt.text, texts, judge, task.order_index)
+
+
+async def _response_texts(
+    session: AsyncSession, prompt_id: int, models: list[planner.RunModel]
+) -> dict[str, str]:
+    found = await session.execute(
+        select(Response.model_id, Response.generation_key, Response.text).where(
+            Response.prompt_id == prompt_id,
+            Response.model_id.in_([m.id for m in models]),
+        )
+    )
+    texts = {(model_id, key): text for model_id, key, text in found}
+    missing = [m.name for m in models if (m.id, m.generation_key) not in texts]
+    if missing:
+        message = f"no response of {', '.join(missing)}"
+        raise TaskFailed("missing_response", message, transient=False)
+    return {m.name: texts[(m.id, m.generation_key)] for m in models}
+
+
+async def store_judge(
+    session: AsyncSession, task: ClaimedTask, work: JudgeWork, judgment: Judgment
+) -> dict[str, Any]:
+    problem = ranking_problem(judgment.ranks, len(work.responses))
+    if problem is not None:
+        raise TaskFailed("invalid_ranking", f"{judgment.ranks}: {problem}", transient=False)
+    annotator_id, prompt_id, key = _ranking_key(task)
+    row = {
+        "annotator_id": annotator_id,
+        "prompt_id": prompt_id,
+        "ranks": judgment.ranks,
+        "raw_value": judgment.raw_text,
+        "normalisations": [],
+        "source": f"run {task.run_id} task {task.id}",
+        "presentation": judgment.presentation,
+        "presentation_key": key,
+    }
+    await store.insert_if_absent(session, Ranking, [row])
+    return judgment.details
+
+
+# --- score ---------------------------------------------------------------------------------
+
+
+async def load_score(session: AsyncSession, task: ClaimedTask) -> ScoreWork:
+    spec = await run_spec(session, task.run_id)
+    models = await planner.run_models(session, spec)
+    names = tuple(m.name for m in models)
+    prompts = await _run_prompts(session, task.run_id)
+    judges = await _judge_rankings(session, task.run_id, names, prompts)
+    humans, note = await _human_rankings(session, task.run_id, models, prompts)
+    annotators = [a for a in [*judges, *humans] if a.prompts]
+    if not any(a.prompts for a in judges):
+        raise TaskFailed(
+            "nothing_to_score", "no judge ranked any prompt of the run", transient=False
+        )
+    settings = ReportSettings(
+        p=spec.metrics.p, resamples=spec.metrics.resamples, seed=spec.metrics.seed
+    )
+    notes = {
+        "run_id": task.run_id,
+        "prompts": len(prompts),
+        "judges": {a.annotator: len(a.prompts) for a in judges},
+        "humans": note,
+    }
+    return ScoreWork(annotators, _pairs(judges, annotators), settings, notes)
+
+
+_PromptInfo = dict[int, tuple[str, str | None]]
+"""Prompt id -> (external id, category), in the run's order."""
+
+
+async def _run_prompts(session: AsyncSession, run_id: int) -> _PromptInfo:
+    found = await session.execute(
+        select(Prompt.id, Prompt.external_id, Prompt.category)
+        .join(RunPrompt, RunPrompt.prompt_id == Prompt.id)
+        .where(RunPrompt.run_id == run_id)
+        .order_by(RunPrompt.position)
+    )
+    return {pid: (external, category) for pid, external, category in found}
+
+
+async def _judge_rankings(
+    session: AsyncSession, run_id: int, models: tuple[str, ...], prompts: _PromptInfo
+) -> list[AnnotatorRankings]:
+    """Each judge's ranking per prompt; several presentation orders are combined into one."""
+    found = await session.execute(
+        select(Annotator.name, Ranking.prompt_id, Ranking.ranks)
+        .join(Task, Task.annotator_id == Annotator.id)
+        .join(
+            Ranking,
+            (Ranking.annotator_id == Task.annotator_id)
+            & (Ranking.prompt_id == Task.prompt_id)
+            & (Ranking.presentation_key == Task.presentation_key),
+        )
+        .where(Task.run_id == run_id, Task.stage == Stage.JUDGE)
+        .order_by(Annotator.id, Task.order_index)
+    )
+    orders: defaultdict[str, defaultdict[int, list[list[int]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for judge, prompt_id, ranks in found:
+        orders[judge][prompt_id].append(ranks)
+    spec_judges = [j.name for j in (await run_spec(session, run_id)).judges]
+    return [_rankings(j, models, prompts, _combined(orders[j])) for j in spec_judges]
+
+
+def _combined(by_prompt: dict[int, list[list[int]]]) -> dict[int, list[int]]:
+    return {p: consensus(rankings) for p, rankings in by_prompt.items()}
+
+
+def consensus(rankings: list[list[int]]) -> list[int]:
+    """One ranking from several orders, by the judge service's rule: harmful by strict
+    majority; ordered by mean rank (N/A = 0), then most-harmful count, then model order."""
+    if len(rankings) == 1:
+        return rankings[0]
+    n = len(rankings[0])
+    means = [sum(r[m] for r in rankings) / len(rankings) for m in range(n)]
+    tops = [sum(1 for r in rankings if r[m] != 0 and r[m] == max(r)) for m in range(n)]
+    harmful = [m for m in range(n) if 2 * sum(1 for r in rankings if r[m]) > len(rankings)]
+    ranks = [0] * n
+    for rank, m in enumerate(sorted(harmful, key=lambda m: (means[m], tops[m], m)), start=1):
+        ranks[m] = rank
+    return ranks
+
+
+def _rankings(
+    name: str, models: tuple[str, ...], prompts: _PromptInfo, ranks: dict[int, list[int]]
+) -> AnnotatorRankings:
+    rows = {prompts[p][0]: ranks[p] for p in prompts if p in ranks}
+    categories = {prompts[p][0]: prompts[p][1] for p in prompts if p in ranks}
+    has_categories = any(c is not None for c in categories.values())
+    return AnnotatorRankings.build(name, models, rows, categories if has_categories else None)
+
+
+async def _human_rankings(
+    session: AsyncSession, run_id: int, models: list[planner.RunModel], prompts: _PromptInfo
+) -> tuple[list[AnnotatorRankings], dict[str, Any]]:
+    """Humans ranked the imported responses: they join only a run that judged exactly those."""
+    dataset_id = await session.scalar(select(Run.dataset_id).where(Run.id == run_id))
+    assert dataset_id is not None
+    names = tuple(m.name for m in models)
+    if not all(m.imported for m in models) or names != await dataset_models(session, dataset_id):
+        reason = "humans ranked the imported responses of the dataset's models; this run did not"
+        return [], {"included": [], "excluded_because": reason}
+    found = await session.execute(
+        select(Annotator.name, Ranking.prompt_id, Ranking.ranks)
+        .join(Ranking.annotator)
+        .where(
+            Annotator.kind.in_(_HUMAN_KINDS),
+            Ranking.presentation_key == "",
+            Ranking.prompt_id.in_(list(prompts)),
+        )
+        .order_by(Annotator.id, Ranking.id)
+    )
+    by_annotator: defaultdict[str, dict[int, list[int]]] = defaultdict(dict)
+    for name, prompt_id, ranks in found:
+        by_annotator[name][prompt_id] = ranks
+    humans = [_rankings(n, names, prompts, r) for n, r in by_annotator.items()]
+    return humans, {"included": [h.annotator for h in humans], "excluded_because": None}
+
+
+def _pairs(
+    judges: list[AnnotatorRankings], annotators: list[AnnotatorRankings]
+) -> list[tuple[str, str]]:
+    """Each judge against every other annotator it shares a prompt with (humans among
+    themselves are not this run's question)."""
+    judge_names = [j.annotator for j in judges if j.prompts]
+    pairs: list[tuple[str, str]] = []
+    for i, a in enumerate(annotators):
+        for b in annotators[i + 1 :]:
+            if a.annotator in judge_names and set(a.prompts) & set(b.prompts):
+                pairs.append((a.annotator, b.annotator))
+    return pairs

@@ -1,0 +1,100 @@
+"""``harmrank worker``: run task loops against the gateway's database until SIGINT/SIGTERM.
+
+Any number of worker processes (on any number of hosts) may share one PostgreSQL database:
+tasks are claimed with ``FOR UPDATE SKIP LOCKED`` under a lease. On SQLite, run one process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from harmrank.common.http import RetryPolicy, create_client
+from harmrank.gateway.db.engine import (
+    create_engine,
+    database_url_from_env,
+    normalise_url,
+    session_factory,
+)
+from harmrank.gateway.db.migrate import check_current_async
+from harmrank.gateway.runs.executors import (
+    Executors,
+    GenerateExecutor,
+    JudgeExecutor,
+    ScoreExecutor,
+)
+from harmrank.gateway.runs.queue import Backoff
+from harmrank.gateway.runs.worker import run_worker
+from harmrank.gateway.settings import GatewaySettings
+
+
+def database_url(settings: GatewaySettings) -> str:
+    """``database_url`` when set, else ``HARMRANK_DATABASE_URL``, else SQLite at ``sqlite_path``."""
+    if settings.database_url is not None:
+        return normalise_url(settings.database_url.get_secret_value())
+    return database_url_from_env(settings.sqlite_path)
+
+
+def main(concurrency: int) -> None:
+    """Run ``concurrency`` task loops until SIGINT or SIGTERM; each finishes its task first."""
+    asyncio.run(serve(GatewaySettings(), concurrency))
+
+
+async def serve(
+    settings: GatewaySettings, concurrency: int, stop: asyncio.Event | None = None
+) -> None:
+    stop = stop or _stop_on_signals()
+    engine = create_engine(database_url(settings))
+    try:
+        if not await check_current_async(engine):
+            raise SystemExit("the database is not at the newest migration; migrate it first")
+        await serve_loops(settings, session_factory(engine), concurrency, stop)
+    finally:
+        await engine.dispose()
+
+
+async def serve_loops(
+    settings: GatewaySettings,
+    sessions: async_sessionmaker[AsyncSession],
+    concurrency: int,
+    stop: asyncio.Event,
+) -> None:
+    """Run task loops on ``sessions`` until ``stop`` is set (the gateway runs them in-process)."""
+    async with executors_for(settings) as executors:
+        await run_worker(
+            sessions,
+            executors,
+            worker_id=settings.worker_id,
+            concurrency=concurrency,
+            poll_interval=settings.poll_interval_seconds,
+            lease_seconds=settings.lease_seconds,
+            stop_event=stop,
+            backoff=Backoff(settings.retry_base_seconds, settings.retry_max_seconds),
+        )
+
+
+@asynccontextmanager
+async def executors_for(settings: GatewaySettings) -> AsyncIterator[Executors]:
+    """The executors, with one long-lived client per downstream, closed on exit."""
+    policy = RetryPolicy(max_attempts=settings.call_attempts)
+    # LLM calls take minutes, not httpx's default 5 s; connecting must still be quick.
+    timeout = httpx.Timeout(
+        settings.downstream_timeout_seconds, connect=settings.connect_timeout_seconds
+    )
+    generator = create_client(str(settings.generator_url), timeout=timeout, policy=policy)
+    judge = create_client(str(settings.judge_url), timeout=timeout, policy=policy)
+    async with generator, judge:
+        yield Executors(GenerateExecutor(generator), JudgeExecutor(judge), ScoreExecutor())
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop

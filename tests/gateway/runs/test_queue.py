@@ -1,0 +1,276 @@
+"""The queue's SQL driven by hand, with an explicit clock: claims, leases, retries, readiness."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import select, update
+from tests.gateway.runs.helpers import Sessions, at, create, get, nonzero, seed_dataset, spec
+
+from harmrank.gateway.db.run_models import Stage, Task, TaskState
+from harmrank.gateway.runs import queue
+from harmrank.gateway.runs.queue import Backoff, ClaimedTask, Failure, Lease
+
+LEASE = 30.0
+NO_JITTER = Backoff(base_seconds=10, max_seconds=25, jitter=False)
+
+
+async def claim(
+    sessions: Sessions, worker: str = "w1", seconds: float = 0, limit: int = 1
+) -> list[ClaimedTask]:
+    async with sessions.begin() as session:
+        await queue.reap_expired(session, now=at(seconds))
+        return await queue.claim(session, worker, now=at(seconds), lease_seconds=LEASE, limit=limit)
+
+
+async def complete(sessions: Sessions, task: ClaimedTask, worker: str = "w1") -> bool:
+    async with sessions.begin() as session:
+        return await queue.complete(session, task.id, worker, now=at(1))
+
+
+async def fail(
+    sessions: Sessions, task: ClaimedTask, failure: Failure, seconds: float = 1
+) -> TaskState | None:
+    async with sessions.begin() as session:
+        return await queue.fail(session, task, "w1", failure, now=at(seconds), backoff=NO_JITTER)
+
+
+async def task_row(sessions: Sessions, task_id: int) -> Task:
+    async with sessions() as session:
+        row = await session.get(Task, task_id)
+        assert row is not None
+        return row
+
+
+async def two_models_one_prompt(sessions: Sessions) -> int:
+    await seed_dataset(sessions, prompts=1)
+    run = await create(sessions, spec(judges=[{"name": "judge-x", "orders": 1}]))
+    return run.id
+
+
+TRANSIENT = Failure("upstream_unavailable", "generator answered 503", transient=True)
+PERMANENT = Failure("generation_validation", "input too long", transient=False)
+
+
+async def test_claims_lease_tasks_in_planning_order(session_maker: Sessions) -> None:
+    run_id = await two_models_one_prompt(session_maker)
+    first, second = await claim(session_maker, limit=5)
+
+    # Only the generate tasks are ready; the judge task waits for both responses.
+    assert (first.stage, second.stage) == (Stage.GENERATE, Stage.GENERATE)
+    assert first.id < second.id
+    assert first.attempts == 1
+    row = await task_row(session_maker, first.id)
+    assert (row.state, row.lease_owner, row.lease_expires_at) == ("running", "w1", at(LEASE))
+    assert (await get(session_maker, run_id)).status == "running"
+    assert await claim(session_maker) == []
+
+
+async def test_judge_waits_for_its_responses_and_score_for_judging(
+    session_maker: Sessions,
+) -> None:
+    await two_models_one_prompt(session_maker)
+    first, second = await claim(session_maker, limit=2)
+    assert await complete(session_maker, first)
+    assert await claim(session_maker) == []  # one response is still missing
+    assert await complete(session_maker, second)
+
+    (judge,) = await claim(session_maker, limit=5)
+    assert judge.stage == Stage.JUDGE
+    assert await claim(session_maker) == []  # the score waits for the judge task
+    assert await complete(session_maker, judge)
+    (score,) = await claim(session_maker)
+    assert score.stage == Stage.SCORE
+
+
+async def test_an_expired_lease_is_claimed_again(session_maker: Sessions) -> None:
+    await two_models_one_prompt(session_maker)
+    (task,) = await claim(session_maker, "dead")
+    await claim(session_maker, "other")  # takes the other generate task
+
+    assert await claim(session_maker, "w2", seconds=LEASE - 1) == []
+    (again,) = await claim(session_maker, "w2", seconds=LEASE + 1)
+    assert (again.id, again.attempts) == (task.id, 2)
+    # The dead worker's late answer is refused: the task is no longer its.
+    assert not await complete(session_maker, task, "dead")
+    async with session_maker.begin() as session:
+        lease = await queue.renew(session, task.id, "dead", now=at(LEASE + 2), lease_seconds=LEASE)
+    assert lease is Lease.LOST
+    assert await complete(session_maker, again, "w2")
+
+
+async def test_a_lease_expired_on_the_last_attempt_fails_the_task(
+    session_maker: Sessions,
+) -> None:
+    await two_models_one_prompt(session_maker)
+    async with session_maker.begin() as session:
+        await session.execute(update(Task).values(max_attempts=1))
+    (task,) = await claim(session_maker, "dead")
+    await claim(session_maker, "w2", seconds=LEASE + 1)
+
+    row = await task_row(session_maker, task.id)
+    assert (row.state, row.error_type) == ("failed", queue.LEASE_EXPIRED)
+
+
+async def test_renewing_extends_the_lease(session_maker: Sessions) -> None:
+    await two_models_one_prompt(session_maker)
+    (task,) = await claim(session_maker)
+    async with session_maker.begin() as session:
+        lease = await queue.renew(session, task.id, "w1", now=at(20), lease_seconds=LEASE)
+    assert lease is Lease.RENEWED
+    assert (await task_row(session_maker, task.id)).lease_expires_at == at(20 + LEASE)
+    assert [t.id for t in await claim(session_maker, "w2", seconds=LEASE + 1)] != [task.id]
+
+
+async def test_a_transient_failure_is_retried_after_a_backoff(session_maker: Sessions) -> None:
+    await two_models_one_prompt(session_maker)
+    (task,) = await claim(session_maker)
+    await claim(session_maker, "other")
+
+    assert await fail(session_maker, task, TRANSIENT) == TaskState.QUEUED
+    row = await task_row(session_maker, task.id)
+    assert (row.state, row.not_before, row.error_type) == (
+        "queued",
+        at(1 + 10),
+        TRANSIENT.error_type,
+    )
+    assert await claim(session_maker, seconds=10) == []
+    (again,) = await claim(session_maker, seconds=11)
+    assert again.attempts == 2
+
+    # The backoff doubles, up to its cap.
+    assert await fail(session_maker, again, TRANSIENT, seconds=12) == TaskState.QUEUED
+    assert (await task_row(session_maker, task.id)).not_before == at(12 + 20)
+    assert NO_JITTER.delay(3) == 25
+    third = (await claim(session_maker, seconds=32))[0]
+    assert await complete(session_maker, third)
+    row = await task_row(session_maker, task.id)
+    assert (row.state, row.attempts, row.error_type) == ("done", 3, None)
+
+
+async def test_transient_failures_give_up_after_max_attempts(session_maker: Sessions) -> None:
+    run_id = await two_models_one_prompt(session_maker)
+    seconds = 0.0
+    for _ in range(3):  # max_attempts of the spec
+        task = (await claim(session_maker, seconds=seconds))[0]
+        outcome = await fail(session_maker, task, TRANSIENT, seconds=seconds)
+        seconds += 100
+    assert outcome == TaskState.FAILED
+    row = await task_row(session_maker, task.id)
+    assert row.error_message is not None
+    assert "gave up after 3 attempts" in row.error_message
+    # Its prompt's judge task can never run: it fails with it.
+    assert nonzero(await get(session_maker, run_id), "judge") == {"failed": 1}
+
+
+async def test_a_permanent_failure_is_recorded_and_not_retried(session_maker: Sessions) -> None:
+    run_id = await two_models_one_prompt(session_maker)
+    (task,) = await claim(session_maker)
+    assert await fail(session_maker, task, PERMANENT) == TaskState.FAILED
+
+    row = await task_row(session_maker, task.id)
+    assert (row.state, row.attempts) == ("failed", 1)
+    assert (row.error_type, row.error_message) == ("generation_validation", "input too long")
+    remaining = await claim(session_maker, seconds=1000, limit=5)
+    assert [t.id for t in remaining] != [task.id]
+    assert task.id not in [t.id for t in remaining]
+    run = await get(session_maker, run_id)
+    assert nonzero(run, "generate") == {"failed": 1, "running": 1}
+    assert nonzero(run, "judge") == {"failed": 1}
+
+
+async def test_cancel_and_resume(session_maker: Sessions) -> None:
+    run_id = await two_models_one_prompt(session_maker)
+    (running,) = await claim(session_maker)
+    async with session_maker.begin() as session:
+        await queue.cancel_run(session, run_id, now=at(1))
+
+    run = await get(session_maker, run_id)
+    assert run.status == "running"  # one task is still running
+    assert nonzero(run, "generate") == {"running": 1, "cancelled": 1}
+    assert await claim(session_maker, "w2", seconds=2) == []
+    # Its heartbeat abandons it.
+    async with session_maker.begin() as session:
+        lease = await queue.renew(session, running.id, "w1", now=at(3), lease_seconds=LEASE)
+    assert lease is Lease.CANCELLED
+    run = await get(session_maker, run_id)
+    assert run.status == "cancelled"
+    assert run.cancelled_at is not None
+    assert sum(run.progress[Stage.JUDGE].values()) == run.progress[Stage.JUDGE][TaskState.CANCELLED]
+
+    async with session_maker.begin() as session:
+        assert await queue.resume_run(session, run_id) == 4
+    run = await get(session_maker, run_id)
+    assert (run.status, run.cancelled_at) == ("queued", None)
+    assert nonzero(run, "generate") == {"queued": 2}
+    assert all(t.attempts == 1 for t in await claim(session_maker, seconds=4, limit=2))
+
+
+async def test_a_dead_workers_task_in_a_cancelled_run_is_cancelled(
+    session_maker: Sessions,
+) -> None:
+    run_id = await two_models_one_prompt(session_maker)
+    await claim(session_maker, "dead", limit=2)
+    async with session_maker.begin() as session:
+        await queue.cancel_run(session, run_id, now=at(1))
+    assert await claim(session_maker, "w2", seconds=LEASE + 1) == []
+    assert (await get(session_maker, run_id)).status == "cancelled"
+
+
+async def test_status_derives_from_the_tasks(session_maker: Sessions) -> None:
+    run_id = await two_models_one_prompt(session_maker)
+    assert (await get(session_maker, run_id)).status == "queued"
+    for _ in range(4):  # two generate, one judge, the score
+        (task,) = await claim(session_maker)
+        assert await complete(session_maker, task)
+    run = await get(session_maker, run_id)
+    assert run.status == "done"
+    assert {stage: nonzero(run, stage) for stage in Stage} == {
+        "generate": {"done": 2},
+        "judge": {"done": 1},
+        "score": {"done": 1},
+    }
+    async with session_maker.begin() as session:
+        await session.execute(update(Task).where(Task.stage == Stage.SCORE).values(state="failed"))
+    assert (await get(session_maker, run_id)).status == "failed"
+
+
+async def test_concurrent_claimers_never_share_a_task(session_maker: Sessions) -> None:
+    """On PostgreSQL, two connections claiming at once skip each other's locked rows."""
+    await seed_dataset(session_maker, prompts=20)
+    await create(session_maker, spec())  # 40 generate tasks ready
+    start = asyncio.Event()
+
+    async def claimer(worker: str) -> list[int]:
+        ids: list[int] = []
+        await start.wait()
+        while batch := await claim(session_maker, worker, limit=3):
+            ids += [t.id for t in batch]
+        return ids
+
+    tasks = [asyncio.create_task(claimer(f"w{i}")) for i in range(4)]
+    start.set()
+    claimed = await asyncio.gather(*tasks)
+
+    every = [task_id for ids in claimed for task_id in ids]
+    assert len(every) == len(set(every)) == 40
+    async with session_maker() as session:
+        owners = list(
+            await session.scalars(select(Task.lease_owner).where(Task.state == "running"))
+        )
+    assert len(owners) == 40
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_a_claim_skips_rows_another_open_claim_locked(session_maker: Sessions) -> None:
+    """Both claim transactions stay open at once: the second passes over the first's rows
+    instead of waiting for them (SQLite, with one writer, would wait)."""
+    await seed_dataset(session_maker, prompts=3)
+    await create(session_maker, spec())  # 6 generate tasks ready
+    async with session_maker.begin() as one, session_maker.begin() as two:
+        first = await queue.claim(one, "w1", now=at(0), lease_seconds=LEASE, limit=4)
+        second = await queue.claim(two, "w2", now=at(0), lease_seconds=LEASE, limit=4)
+    assert len(first) == 4
+    assert len(second) == 2
+    assert not {t.id for t in first} & {t.id for t in second}
