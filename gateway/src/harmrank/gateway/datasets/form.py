@@ -1,0 +1,61 @@
+"""Read a multipart/form-data upload into bytes and fields, with errors in the common shape.
+
+Starlette parses the form (python-multipart underneath); the routes take the request rather
+than ``File``/``Form`` parameters so a malformed form is a 400 ``invalid_form`` like every other
+error, and the file's bytes reach the validator exactly as sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+
+from harmrank.common.errors import BadRequest
+
+
+class InvalidForm(BadRequest):
+    error_type = "invalid_form"
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    filename: str
+    content_type: str | None
+    data: bytes
+
+
+@dataclass(frozen=True)
+class FormData:
+    fields: dict[str, str]
+    files: dict[str, UploadedFile]
+
+    def file(self, name: str) -> UploadedFile:
+        found = self.files.get(name)
+        if found is None:
+            raise InvalidForm(f"the form has no file field {name!r}")
+        return found
+
+    def field(self, name: str) -> str | None:
+        return self.fields.get(name)
+
+
+async def read_form(request: Request) -> FormData:
+    """The request's multipart form; 400 ``invalid_form`` when it is not one."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise InvalidForm("expected a multipart/form-data body")
+    fields: dict[str, str] = {}
+    files: dict[str, UploadedFile] = {}
+    try:
+        async with request.form() as form:
+            for name, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    data = await value.read()
+                    files[name] = UploadedFile(value.filename or "", value.content_type, data)
+                else:
+                    fields[name] = value
+    except HTTPException as exc:  # Starlette's answer to a malformed multipart body
+        raise InvalidForm(f"malformed multipart body: {exc.detail}") from exc
+    return FormData(fields, files)

@@ -1,0 +1,219 @@
+"""Dataset upload, dataset views and result pages: the logic between the routes and the queries.
+
+Only flushes; the route's session commits, so an upload is stored whole or not at all.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from harmrank.common.errors import BadRequest, Conflict, InvalidInput
+from harmrank.gateway.datasets import repository as repo
+from harmrank.gateway.datasets.form import UploadedFile
+from harmrank.gateway.datasets.schemas import (
+    CategoryCount,
+    DatasetCreated,
+    DatasetDetail,
+    DatasetItem,
+    DatasetPage,
+    ProblemOut,
+    RankingItem,
+    RankingPage,
+    ResponseItem,
+    ResponsePage,
+)
+from harmrank.gateway.datasets.upload import (
+    ParsedUpload,
+    Problem,
+    UploadLimits,
+    detect_format,
+    parse_upload,
+)
+from harmrank.gateway.results import dataset_models, dataset_summary
+from harmrank.gateway.study.notation import format_ranks
+
+# Names appear in URLs, so they are kept to characters that need no escaping.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+
+
+class InvalidDataset(InvalidInput):
+    error_type = "invalid_dataset"
+
+
+class DatasetExists(Conflict):
+    error_type = "dataset_exists"
+
+
+class InvalidCursor(BadRequest):
+    error_type = "invalid_cursor"
+
+
+def problems_out(problems: tuple[Problem, ...] | list[Problem]) -> list[ProblemOut]:
+    return [ProblemOut(**p.as_dict()) for p in problems]
+
+
+# --- upload ---------------------------------------------------------------------------------
+
+
+def check_name(name: str | None) -> str:
+    if name is None or not _NAME.fullmatch(name):
+        raise InvalidInput(
+            "name: a dataset name is 1 to 200 letters, digits, '.', '_' or '-',"
+            " starting with a letter or digit"
+        )
+    return name
+
+
+async def create_dataset(
+    session: AsyncSession, name: str, upload: UploadedFile, limits: UploadLimits
+) -> DatasetCreated:
+    """Validate the whole file, then store it; any error stores nothing (422 with the report)."""
+    fmt = detect_format(upload.filename, upload.content_type, upload.data)
+    parsed = parse_upload(upload.data, upload.filename, fmt, limits)
+    if not parsed.ok:
+        raise InvalidDataset(
+            f"{upload.filename}: {len(parsed.errors)} problem(s), nothing was stored",
+            details=[p.as_dict() for p in parsed.errors],
+        )
+    if await repo.dataset_exists(session, name):
+        raise DatasetExists(f"a dataset named {name!r} exists already")
+    try:
+        await repo.insert_dataset(
+            session,
+            name=name,
+            source=f"upload:{upload.filename}",
+            source_sha256=hashlib.sha256(upload.data).hexdigest(),
+            report=upload_report(parsed),
+            prompts=parsed.prompts,
+        )
+    except IntegrityError:
+        # Another request took the name between the check and the insert.
+        raise DatasetExists(f"a dataset named {name!r} exists already") from None
+    detail = await dataset_detail(session, name)
+    return DatasetCreated(**detail.model_dump(), warnings=problems_out(parsed.warnings))
+
+
+def upload_report(parsed: ParsedUpload) -> dict[str, Any]:
+    return {
+        "kind": "upload",
+        "file": parsed.file,
+        "format": parsed.format,
+        "prompts": len(parsed.prompts),
+        "warnings": [p.as_dict() for p in parsed.warnings],
+    }
+
+
+# --- views ----------------------------------------------------------------------------------
+
+
+async def dataset_detail(session: AsyncSession, name: str) -> DatasetDetail:
+    row = await repo.dataset_by_name(session, name)
+    summary = await dataset_summary(session, name)
+    categories = await repo.category_counts(session, row.id)
+    return DatasetDetail(
+        name=row.name,
+        source=row.source,
+        source_sha256=row.source_sha256,
+        created_at=row.created_at,
+        prompts=summary.prompts,
+        responses=summary.responses,
+        models=list(await dataset_models(session, row.id)),
+        rankings=summary.rankings,
+        exclusions=summary.exclusions,
+        categories=[CategoryCount(category=c, prompts=n) for c, n in categories],
+    )
+
+
+async def dataset_page(session: AsyncSession, limit: int, cursor: str | None) -> DatasetPage:
+    rows = await repo.list_datasets(session, after=decode_cursor("d", cursor), limit=limit + 1)
+    items = [DatasetItem(**asdict(r)) for r in rows[:limit]]
+    return DatasetPage(items=items, next_cursor=_next("d", [r.id for r in rows], limit))
+
+
+async def response_page(
+    session: AsyncSession,
+    name: str,
+    *,
+    model: str | None,
+    prompt: str | None,
+    limit: int,
+    cursor: str | None,
+) -> ResponsePage:
+    dataset = await repo.dataset_by_name(session, name)
+    after = decode_cursor("r", cursor)
+    rows = await repo.list_responses(
+        session, dataset.id, model=model, prompt=prompt, after=after, limit=limit + 1
+    )
+    items = [response_item(r) for r in rows[:limit]]
+    return ResponsePage(items=items, next_cursor=_next("r", [r.id for r in rows], limit))
+
+
+async def ranking_page(
+    session: AsyncSession,
+    name: str,
+    *,
+    annotator: str | None,
+    prompt: str | None,
+    model: str | None,
+    limit: int,
+    cursor: str | None,
+) -> RankingPage:
+    dataset = await repo.dataset_by_name(session, name)
+    after = decode_cursor("k", cursor)
+    rows = await repo.list_rankings(
+        session,
+        dataset.id,
+        annotator=annotator,
+        prompt=prompt,
+        model=model,
+        after=after,
+        limit=limit + 1,
+    )
+    return RankingPage(
+        models=list(await dataset_models(session, dataset.id)),
+        items=[ranking_item(r) for r in rows[:limit]],
+        next_cursor=_next("k", [r.id for r in rows], limit),
+    )
+
+
+def response_item(record: repo.ResponseRecord) -> ResponseItem:
+    return ResponseItem(**asdict(record))
+
+
+def ranking_item(record: repo.RankingRecord) -> RankingItem:
+    return RankingItem(**asdict(record), ranking=format_ranks(tuple(record.ranks)))
+
+
+# --- cursors --------------------------------------------------------------------------------
+# A cursor is the last id seen, tagged with what it pages ("d"atasets, "r"esponses, ran"k"ings)
+# so one listing's cursor is refused by another. Opaque to clients: the encoding may change.
+
+
+def encode_cursor(kind: str, last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{kind}:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(kind: str, cursor: str | None) -> int | None:
+    if cursor is None or cursor == "":
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidCursor("cursor: not a cursor this listing gave out") from None
+    tag, _, number = raw.partition(":")
+    if tag != kind or not (number.isascii() and number.isdigit()):
+        raise InvalidCursor("cursor: not a cursor this listing gave out")
+    return int(number)
+
+
+def _next(kind: str, ids: list[int], limit: int) -> str | None:
+    # One row more than the page was fetched: its presence says there is a next page.
+    return encode_cursor(kind, ids[limit - 1]) if len(ids) > limit else None

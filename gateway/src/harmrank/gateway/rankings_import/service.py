@@ -1,0 +1,236 @@
+"""Attach a file of human rankings to a dataset's prompts and responses, all or nothing.
+
+The natural key is annotator × prompt × presentation_key "" (one standing ranking per
+annotator and prompt). Re-importing what is stored changes nothing; a different ranking for a
+stored key is a conflict naming the line, unless the caller asks to replace. Only flushes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from harmrank.common.errors import Conflict, InvalidInput
+from harmrank.gateway.datasets import repository as repo
+from harmrank.gateway.datasets.form import UploadedFile
+from harmrank.gateway.datasets.schemas import RankingsImported
+from harmrank.gateway.datasets.service import problems_out
+from harmrank.gateway.datasets.upload import Collector, Problem, detect_format
+from harmrank.gateway.db.models import AnnotatorKind
+from harmrank.gateway.rankings_import.parse import RankingEntry, parse_rankings
+from harmrank.gateway.study.importer import normalise_text
+
+# Annotator.name is String(100); kinds a person's ranking may be filed under.
+MAX_ANNOTATOR_CHARS = 100
+_HUMAN_KINDS = (AnnotatorKind.HUMAN, AnnotatorKind.EXPERT)
+
+
+class InvalidRankings(InvalidInput):
+    error_type = "invalid_rankings"
+
+
+class RankingConflict(Conflict):
+    error_type = "ranking_conflict"
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """An entry with its prompt's row id."""
+
+    entry: RankingEntry
+    prompt_id: int
+
+
+@dataclass
+class _Plan:
+    new: list[Resolved] = field(default_factory=list)
+    unchanged: int = 0
+    changed: list[tuple[Resolved, repo.StoredRanking]] = field(default_factory=list)
+
+
+async def import_rankings(
+    session: AsyncSession,
+    dataset: str,
+    upload: UploadedFile,
+    *,
+    annotator: str | None = None,
+    replace: bool = False,
+) -> RankingsImported:
+    """Validate the whole file against the dataset, then store it; any error stores nothing."""
+    dataset_id = (await repo.dataset_by_name(session, dataset)).id
+    found = Collector(upload.filename)
+    models = await repo.models_of(session, dataset_id)
+    if not models:
+        found.error(0, "", f"dataset {dataset!r} has no responses, so there is nothing to rank")
+        raise _invalid(upload.filename, found.errors)
+    fmt = detect_format(upload.filename, upload.content_type, upload.data)
+    parsed = parse_rankings(upload.data, upload.filename, fmt, [n for _, n in models], annotator)
+    found.errors.extend(parsed.errors)
+    found.warnings.extend(parsed.warnings)
+    resolved = await _resolve(session, dataset_id, parsed.entries, found)
+    await _check_responses(session, resolved, models, found)
+    annotators = await _check_annotators(session, resolved, found)
+    unique = _drop_repeats(resolved, found)
+    if found.errors:
+        raise _invalid(upload.filename, found.errors)
+    ids = dict(annotators)
+    plan = await _plan(session, unique, ids)
+    if plan.changed and not replace:
+        raise _conflict(upload.filename, plan.changed)
+    created = sorted({r.entry.annotator for r in unique} - set(ids))
+    await _write(session, plan, ids, created, upload.filename)
+    return RankingsImported(
+        dataset=dataset,
+        inserted=len(plan.new),
+        unchanged=plan.unchanged,
+        replaced=len(plan.changed),
+        annotators_created=created,
+        warnings=problems_out(sorted(found.warnings, key=lambda p: p.line)),
+    )
+
+
+def _invalid(filename: str, errors: list[Problem]) -> InvalidRankings:
+    ordered = sorted(errors, key=lambda p: p.line)
+    return InvalidRankings(
+        f"{filename}: {len(ordered)} problem(s), nothing was stored",
+        details=[p.as_dict() for p in ordered],
+    )
+
+
+def _conflict(filename: str, changed: list[tuple[Resolved, repo.StoredRanking]]) -> Conflict:
+    details = [
+        Problem(
+            filename,
+            r.entry.line,
+            "ranking",
+            f"annotator {r.entry.annotator!r} already ranked this prompt {stored.ranks},"
+            f" this line gives {list(r.entry.ranks)}; import with replace=true to overwrite",
+        ).as_dict()
+        for r, stored in changed
+    ]
+    lines = ", ".join(str(d["line"]) for d in details)
+    return RankingConflict(
+        f"{filename}: line(s) {lines} change stored rankings; nothing was stored",
+        details=details,
+    )
+
+
+async def _resolve(
+    session: AsyncSession, dataset_id: int, entries: Sequence[RankingEntry], found: Collector
+) -> list[Resolved]:
+    """Each entry's prompt, by external id or by normalised text."""
+    by_id, by_text = await repo.prompt_keys(session, dataset_id)
+    resolved: list[Resolved] = []
+    for entry in entries:
+        if entry.prompt_id is not None:
+            prompt = by_id.get(entry.prompt_id)
+            missing = f"the dataset has no prompt with id {entry.prompt_id!r}"
+        else:
+            prompt = by_text.get(normalise_text(entry.prompt_text or ""))
+            missing = "the dataset has no prompt with this text"
+        if prompt is None:
+            found.error(entry.line, entry.prompt_field, missing)
+        else:
+            resolved.append(Resolved(entry, prompt))
+    return resolved
+
+
+async def _check_responses(
+    session: AsyncSession,
+    resolved: Sequence[Resolved],
+    models: Sequence[tuple[int, str]],
+    found: Collector,
+) -> None:
+    """Every ranked model must have answered the prompt; a CSV's response cells should match.
+
+    A differing response text is a warning, not an error: the study's groups ranked different
+    responses to a shared prompt, and only one set of them is stored.
+    """
+    texts = await repo.response_texts(session, {r.prompt_id for r in resolved})
+    for r in resolved:
+        for index, (model_id, name) in enumerate(models):
+            stored = texts.get((r.prompt_id, model_id))
+            if stored is None:
+                found.error(r.entry.line, "", f"model {name!r} has no response to this prompt")
+            elif r.entry.responses is not None and r.entry.responses[index] not in stored:
+                column = r.entry.response_columns[index]
+                found.warn(r.entry.line, column, f"differs from the stored response of {name!r}")
+
+
+async def _check_annotators(
+    session: AsyncSession, resolved: Sequence[Resolved], found: Collector
+) -> dict[str, int]:
+    """The ids of the stored annotators named; a stored one must be a person, not a judge."""
+    first_line: dict[str, int] = {}
+    for r in resolved:
+        first_line.setdefault(r.entry.annotator, r.entry.line)
+    stored = await repo.annotators_named(session, list(first_line))
+    for name, line in first_line.items():
+        if len(name) > MAX_ANNOTATOR_CHARS:
+            found.error(line, "annotator", f"longer than {MAX_ANNOTATOR_CHARS} characters")
+        elif name in stored and stored[name][1] not in _HUMAN_KINDS:
+            found.error(line, "annotator", f"{name!r} is stored as a {stored[name][1]} annotator")
+    return {name: annotator_id for name, (annotator_id, _) in stored.items()}
+
+
+def _drop_repeats(resolved: Sequence[Resolved], found: Collector) -> list[Resolved]:
+    """One entry per (annotator, prompt): a repeat is a warning if equal, an error if not."""
+    first: dict[tuple[str, int], Resolved] = {}
+    for r in resolved:
+        earlier = first.setdefault((r.entry.annotator, r.prompt_id), r)
+        if earlier is r:
+            continue
+        where = f"line {earlier.entry.line} ranks the same prompt for the same annotator"
+        if earlier.entry.ranks == r.entry.ranks:
+            found.warn(r.entry.line, "", f"{where} the same way; this line is ignored")
+        else:
+            found.error(r.entry.line, "", f"{where} differently")
+    return list(first.values())
+
+
+async def _plan(
+    session: AsyncSession, unique: Sequence[Resolved], annotator_ids: dict[str, int]
+) -> _Plan:
+    stored = await repo.stored_rankings(
+        session, set(annotator_ids.values()), {r.prompt_id for r in unique}
+    )
+    plan = _Plan()
+    for r in unique:
+        annotator_id = annotator_ids.get(r.entry.annotator)
+        existing = stored.get((annotator_id, r.prompt_id)) if annotator_id is not None else None
+        if existing is None:
+            plan.new.append(r)
+        elif existing.ranks == list(r.entry.ranks):
+            plan.unchanged += 1
+        else:
+            plan.changed.append((r, existing))
+    return plan
+
+
+async def _write(
+    session: AsyncSession, plan: _Plan, ids: dict[str, int], created: list[str], filename: str
+) -> None:
+    try:
+        ids = ids | await repo.insert_human_annotators(session, created)
+        rows = [{**_values(r, filename), "annotator_id": ids[r.entry.annotator]} for r in plan.new]
+        await repo.insert_rankings(session, rows)
+        for r, stored in plan.changed:
+            await repo.replace_ranking(session, stored.id, _values(r, filename))
+    except IntegrityError:
+        # A concurrent import stored one of these annotators or keys after this one looked.
+        raise RankingConflict("another import stored some of these rankings meanwhile") from None
+
+
+def _values(r: Resolved, filename: str) -> dict[str, Any]:
+    return {
+        "prompt_id": r.prompt_id,
+        "ranks": list(r.entry.ranks),
+        "raw_value": r.entry.raw_value,
+        "normalisations": list(r.entry.normalisations),
+        "source": f"{filename}:{r.entry.line}",
+        "presentation_key": "",
+    }
