@@ -114,5 +114,5 @@ def test_unsafe_archive_paths_are_refused(tmp_path: Path) -> None:
 def test_missing_path_says_what_it_expected(tmp_path: Path) -> None:
     with pytest.raises(source.DataSourceError, match="no such folder, archive or URL"):
         source.resolve(str(tmp_path / "nothing-here"))
-    with pytest.raises(source.DataSourceError, match="no gpt4o_predictions.csv"):
+    with pytest.raises(source.DataSourceError, match=r"no gpt4o_predictions\.csv"):
         source.resolve(str(tmp_path))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from harmrank.common.settings import ServiceSettings
 
 app = typer.Typer(
     name="harmrank",
@@ -17,10 +20,36 @@ app = typer.Typer(
 
 
 class Service(StrEnum):
+    gateway = "gateway"
+    generator = "generator"
+    judge = "judge"
     metrics = "metrics"
 
 
-FACTORIES = {Service.metrics: "harmrank.metrics.app:create_app"}
+# (app factory, settings class) per service; imported only for the service asked for.
+SERVICES = {
+    Service.gateway: (
+        "harmrank.gateway.app:create_app",
+        "harmrank.gateway.settings:GatewaySettings",
+    ),
+    Service.generator: (
+        "harmrank.generator.app:create_app",
+        "harmrank.generator.settings:GeneratorSettings",
+    ),
+    Service.judge: ("harmrank.judge.app:create_app", "harmrank.judge.settings:JudgeSettings"),
+    Service.metrics: (
+        "harmrank.metrics.app:create_app",
+        "harmrank.metrics.settings:MetricsSettings",
+    ),
+}
+
+
+def _settings(service: Service) -> ServiceSettings:
+    module, _, name = SERVICES[service][1].partition(":")
+    settings_class = getattr(importlib.import_module(module), name)
+    loader = getattr(settings_class, "load", settings_class)  # the judge reads its secrets dir
+    settings: ServiceSettings = loader()
+    return settings
 
 
 @app.command()
@@ -55,19 +84,38 @@ def serve(
     ] = None,
     port: Annotated[int | None, typer.Option(help="Listen port (default from settings).")] = None,
 ) -> None:
-    """Run one harmrank service with uvicorn."""
+    """Run one harmrank service with uvicorn (settings from HARMRANK_<SERVICE>_* variables)."""
     import uvicorn
 
-    from harmrank.metrics.settings import MetricsSettings
-
-    settings = MetricsSettings()
+    settings = _settings(service)
     uvicorn.run(
-        FACTORIES[service],
+        SERVICES[service][0],
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level,
     )
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Task loops in this process.", min=1)] = 4,
+) -> None:
+    """Work runs' tasks (generate, judge, score) until SIGINT or SIGTERM."""
+    from harmrank.gateway.worker_main import main
+
+    main(concurrency)
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the gateway's database to the newest schema (Alembic upgrade head)."""
+    from harmrank.gateway.db.migrate import upgrade
+    from harmrank.gateway.settings import GatewaySettings
+    from harmrank.gateway.worker_main import database_url
+
+    upgrade(database_url(GatewaySettings()))
+    typer.echo("database is at the newest migration")
 
 
 if __name__ == "__main__":

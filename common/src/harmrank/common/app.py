@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from fastapi import APIRouter, FastAPI
 from prometheus_client import CollectorRegistry
+from starlette.middleware import Middleware
 
 from harmrank.common.body_limit import BodyLimitMiddleware
 from harmrank.common.errors import ErrorBody, register_error_handlers
@@ -40,6 +41,7 @@ def create_service_app(
     description: str = "",
     lifespan: Lifespan | None = None,
     readiness: dict[str, ReadinessCheck] | None = None,
+    middleware: Sequence[Middleware] = (),
 ) -> FastAPI:
     """Build a service app with the shared middleware, error handlers and operational routes."""
     app = FastAPI(
@@ -59,6 +61,10 @@ def create_service_app(
     app.add_api_route("/metrics", metrics_endpoint(registry), include_in_schema=False)
     for router in routers:
         app.include_router(router)
+    # A service's own middleware (auth, say) runs inside the shared ones, so its answers are
+    # counted, carry a request id and obey the body limit like any other.
+    for extra in reversed(middleware):
+        app.add_middleware(extra.cls, *extra.args, **extra.kwargs)
     # Added last so it runs first: the request id exists before anything logs or fails.
     app.add_middleware(TelemetryMiddleware, telemetry=app.state.telemetry, router_app=app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
