@@ -8,10 +8,10 @@ a run can reuse them for its own prompt set. Writes only flush; the caller commi
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import ColumnElement, Select, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +29,14 @@ from harmrank.gateway.db.models import (
 )
 
 PromptIds = Collection[int] | Select[int]
+
+
+class _Keyed(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+_Row = TypeVar("_Row", bound=_Keyed)
 EXPORT_BATCH = 500
 IN_CHUNK = 5000
 
@@ -188,9 +196,8 @@ async def iter_responses(
     prompt_ids: PromptIds | None = None,
 ) -> AsyncIterator[ResponseRecord]:
     """Every matching response, fetched a batch at a time so memory stays flat."""
-    after: int | None = None
-    while True:
-        batch = await list_responses(
+    async for record in _in_batches(
+        lambda after: list_responses(
             session,
             dataset_id,
             model=model,
@@ -199,11 +206,8 @@ async def iter_responses(
             after=after,
             limit=EXPORT_BATCH,
         )
-        for record in batch:
-            yield record
-        if len(batch) < EXPORT_BATCH:
-            return
-        after = batch[-1].id
+    ):
+        yield record
 
 
 # --- rankings -------------------------------------------------------------------------------
@@ -269,9 +273,9 @@ async def iter_rankings(
     model: str | None = None,
     prompt_ids: PromptIds | None = None,
 ) -> AsyncIterator[RankingRecord]:
-    after: int | None = None
-    while True:
-        batch = await list_rankings(
+    """Every matching ranking, fetched a batch at a time so memory stays flat."""
+    async for record in _in_batches(
+        lambda after: list_rankings(
             session,
             dataset_id,
             annotator=annotator,
@@ -281,6 +285,17 @@ async def iter_rankings(
             after=after,
             limit=EXPORT_BATCH,
         )
+    ):
+        yield record
+
+
+async def _in_batches(
+    fetch: Callable[[int | None], Awaitable[Sequence[_Row]]],
+) -> AsyncIterator[_Row]:
+    """Keyset pages of ``EXPORT_BATCH`` rows until a short page says the end is reached."""
+    after: int | None = None
+    while True:
+        batch = await fetch(after)
         for record in batch:
             yield record
         if len(batch) < EXPORT_BATCH:

@@ -89,15 +89,19 @@ class Report:
     agreement: list[AgreementResult]
 
 
+def win_intervals(
+    rankings: AnnotatorRankings, *, resamples: int, confidence: float, seed: int
+) -> WinRateIntervals | None:
+    """Bootstrap intervals of the win rates, or None when there is nothing to resample."""
+    if resamples == 0 or len(rankings.prompts) < 2:
+        return None
+    return bootstrap_win_rates(rankings, n_resamples=resamples, confidence=confidence, seed=seed)
+
+
 def annotator_section(rankings: AnnotatorRankings, settings: ReportSettings) -> AnnotatorSection:
-    intervals = None
-    if settings.resamples > 0 and len(rankings.prompts) > 1:
-        intervals = bootstrap_win_rates(
-            rankings,
-            n_resamples=settings.resamples,
-            confidence=settings.confidence,
-            seed=settings.seed,
-        )
+    intervals = win_intervals(
+        rankings, resamples=settings.resamples, confidence=settings.confidence, seed=settings.seed
+    )
     return AnnotatorSection(
         annotator=rankings.annotator,
         n_prompts=len(rankings.prompts),

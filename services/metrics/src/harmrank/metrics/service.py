@@ -8,7 +8,7 @@ from harmrank.metrics.agreement import agreement
 from harmrank.metrics.harm_rates import harm_rates
 from harmrank.metrics.histograms import complete_rank_histogram, rank_histogram
 from harmrank.metrics.rbo import EMPTY_CONVENTION, rbo
-from harmrank.metrics.report import ReportSettings, build_report
+from harmrank.metrics.report import ReportSettings, build_report, win_intervals
 from harmrank.metrics.schemas import (
     AgreementRequest,
     OneAnnotatorRequest,
@@ -18,7 +18,7 @@ from harmrank.metrics.schemas import (
     WinsRequest,
 )
 from harmrank.metrics.serialize import to_jsonable
-from harmrank.metrics.wins import bootstrap_win_rates, bradley_terry, pairwise_wins
+from harmrank.metrics.wins import bradley_terry, pairwise_wins
 
 
 def compute_rbo(request: RBORequest) -> RBOResponse:
@@ -28,14 +28,9 @@ def compute_rbo(request: RBORequest) -> RBOResponse:
 
 def compute_wins(request: WinsRequest) -> dict[str, Any]:
     rankings = request.annotator.to_rankings(request.models)
-    intervals = None
-    if request.resamples > 0 and len(rankings.prompts) > 1:
-        intervals = bootstrap_win_rates(
-            rankings,
-            n_resamples=request.resamples,
-            confidence=request.confidence,
-            seed=request.seed,
-        )
+    intervals = win_intervals(
+        rankings, resamples=request.resamples, confidence=request.confidence, seed=request.seed
+    )
     return {
         "wins": to_jsonable(pairwise_wins(rankings)),
         "intervals": to_jsonable(intervals),

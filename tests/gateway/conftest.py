@@ -1,4 +1,5 @@
-"""A gateway app with the dataset and rankings-import routers, served over real HTTP."""
+"""A gateway app with the dataset and rankings-import routers, served over real HTTP (for the
+datasets and rankings_import tests)."""
 
 from __future__ import annotations
 
