@@ -3,8 +3,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 OUT ?= out
-# The study's data beside the repository when it is there; otherwise `reproduce` downloads it.
-DATA ?= $(firstword $(wildcard ../shared/paper-data/llm-harm-psunlpgroup))
+# The study's data when it is on this machine ($HARMRANK_PAPER_DATA, or shared/ beside the
+# checkout or at /work/shared); otherwise `reproduce` downloads it at the pinned commit.
+DATA ?= $(or $(HARMRANK_PAPER_DATA),$(firstword $(wildcard \
+	../shared/paper-data/llm-harm-psunlpgroup /work/shared/paper-data/llm-harm-psunlpgroup)))
 
 .PHONY: run test lint typecheck check bench setup postgres serve-metrics
 

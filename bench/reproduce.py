@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
@@ -32,7 +33,12 @@ from harmrank.reproduce.pipeline import (
 )
 from harmrank.reproduce.summary import build_summary
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/paper-data/llm-harm-psunlpgroup"
+DEFAULT_DATA = Path(
+    os.environ.get(
+        "HARMRANK_PAPER_DATA",
+        Path(__file__).resolve().parents[2] / "shared/paper-data/llm-harm-psunlpgroup",
+    )
+)
 SETTINGS = ReportSettings(p=0.9, resamples=1000, seed=0)
 
 

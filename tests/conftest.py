@@ -169,15 +169,30 @@ async def _create_database(admin: AsyncEngine, name: str) -> None:
 
 
 # The study's public data, shipped beside the repository (read only, never copied into it).
-PAPER_DATA = Path(__file__).resolve().parents[2] / "shared" / "paper-data" / "llm-harm-psunlpgroup"
+STUDY_FOLDER = Path("paper-data") / "llm-harm-psunlpgroup"
+
+
+def find_paper_data() -> Path | None:
+    """The study's data: $HARMRANK_PAPER_DATA, else ``shared/`` beside the checkout (where this
+    workplace keeps it), else the workplace's own ``/work/shared`` (a clone made elsewhere)."""
+    candidates = [
+        os.environ.get("HARMRANK_PAPER_DATA"),
+        Path(__file__).resolve().parents[2] / "shared" / STUDY_FOLDER,
+        Path("/work/shared") / STUDY_FOLDER,
+    ]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "gpt4o_predictions.csv").is_file():
+            return Path(candidate)
+    return None
 
 
 @pytest.fixture(scope="session")
 def paper_data() -> Path:
     """The study's data as shipped beside the repository (read only, never copied into it)."""
-    if not (PAPER_DATA / "gpt4o_predictions.csv").is_file():
-        pytest.fail(f"the study's data is expected at {PAPER_DATA}")
-    return PAPER_DATA
+    found = find_paper_data()
+    if found is None:
+        pytest.fail("the study's data was not found: set HARMRANK_PAPER_DATA to its folder")
+    return found
 
 
 def zip_of(folder: Path, prefix: str = "LLM-Harm-21028997/") -> bytes:

@@ -8,15 +8,12 @@ import pytest
 
 from harmrank.gateway.study import StudyImport, import_study
 
-DATA = Path("/work/shared/paper-data/llm-harm-psunlpgroup")
 JUDGES = ("gpt4o_predictions.csv", "sonnet_predictions.csv", "llama_predictions.csv")
-
-pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="the study's data is not here")
 
 
 @pytest.fixture(scope="module")
-def study() -> StudyImport:
-    return import_study(DATA)
+def study(paper_data: Path) -> StudyImport:
+    return import_study(paper_data)
 
 
 def group_files(report: dict[str, dict[str, int]]) -> list[str]:

@@ -35,7 +35,6 @@ from harmrank.gateway.study.store import StoreOutcome, store_study
 # conftest's fixtures; importlib mode cannot import conftest, so the alias is repeated.
 Write = Callable[..., Path]
 TABLES = (Dataset, Prompt, Model, Response, Annotator, Ranking, Exclusion)
-DATA = Path("/work/shared/paper-data/llm-harm-psunlpgroup")
 SHARED = "a shared calm ask"
 
 
@@ -327,9 +326,8 @@ async def test_a_failure_midway_leaves_nothing(
         assert set((await row_counts(session)).values()) == {0}
 
 
-@pytest.mark.skipif(not DATA.is_dir(), reason="the study's data is not here")
-async def test_the_real_study_stores_whole(tmp_path: Path) -> None:
-    study = import_study(DATA)
+async def test_the_real_study_stores_whole(tmp_path: Path, paper_data: Path) -> None:
+    study = import_study(paper_data)
     report = study.report()
     engine = create_engine(sqlite_url(tmp_path / "real.db"))
     try:
