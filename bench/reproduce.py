@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harmrank.gateway.db.engine import sqlite_url
+from harmrank.gateway.reports.summary import build_summary
 from harmrank.gateway.study import import_study
 from harmrank.metrics.report import ReportSettings, build_report
 from harmrank.reproduce.pipeline import (
@@ -31,7 +32,6 @@ from harmrank.reproduce.pipeline import (
     store_and_reload,
     write_outputs,
 )
-from harmrank.reproduce.summary import build_summary
 
 DEFAULT_DATA = Path(
     os.environ.get(

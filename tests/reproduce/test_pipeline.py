@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 
 from harmrank.gateway.db.engine import create_engine, session_factory
 from harmrank.gateway.db.models import Exclusion
+from harmrank.gateway.reports.summary import Summary
 from harmrank.metrics.report import ReportSettings
 from harmrank.reproduce.pipeline import ANNOTATORS, PAIRS, Options, Outcome, reproduce
-from harmrank.reproduce.summary import Summary
 
 SETTINGS = ReportSettings(p=0.9, resamples=50, seed=1)
 

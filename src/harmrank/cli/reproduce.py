@@ -10,9 +10,9 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from harmrank.common.errors import HarmrankError
+from harmrank.gateway.reports.tables import Table, headline_tables
 from harmrank.metrics.report import ReportSettings
 from harmrank.reproduce.pipeline import Options, Outcome, reproduce
-from harmrank.reproduce.tables import Table, headline_tables
 
 
 def _rich_table(table: Table) -> RichTable:

@@ -20,15 +20,15 @@ from harmrank.gateway.db.engine import (
     session_factory,
 )
 from harmrank.gateway.db.migrate import upgrade_async
+from harmrank.gateway.reports.figures import write_figures
+from harmrank.gateway.reports.render import write_reports
+from harmrank.gateway.reports.summary import Summary, build_summary
 from harmrank.gateway.results import load_rankings
 from harmrank.gateway.study import StudyImport, import_study
 from harmrank.gateway.study.store import StoreOutcome, store_study
 from harmrank.metrics.rankings import AnnotatorRankings
 from harmrank.metrics.report import Report, ReportSettings, build_report
 from harmrank.reproduce import source
-from harmrank.reproduce.figures import write_figures
-from harmrank.reproduce.render import write_reports
-from harmrank.reproduce.summary import Summary, build_summary
 
 # Every pair of humans and judges; judges first so the humans are the reference for F1.
 ANNOTATORS = ("human", "expert", "gpt4o", "claude", "llama")

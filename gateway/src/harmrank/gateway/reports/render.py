@@ -10,8 +10,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from harmrank.reproduce.summary import Summary
-from harmrank.reproduce.tables import all_tables
+from harmrank.gateway.reports.summary import Summary
+from harmrank.gateway.reports.tables import all_tables
 
 # Which figure follows which table; the rank histograms get their own section.
 FIGURES_AFTER = {
@@ -23,7 +23,7 @@ FIGURES_AFTER = {
 
 def _environment() -> Environment:
     return Environment(
-        loader=PackageLoader("harmrank.reproduce", "templates"),
+        loader=PackageLoader("harmrank.gateway.reports", "templates"),
         autoescape=select_autoescape(["html", "j2"], default_for_string=True),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
@@ -39,7 +39,7 @@ def _context(summary: Summary, figures: dict[str, Path], out: Path) -> dict[str,
         "histogram_keys": [k for k in figures if k == "figure1" or k.startswith("ranks_")],
         "images": {k: base64.b64encode(p.read_bytes()).decode() for k, p in figures.items()},
         "files": {k: p.relative_to(out).as_posix() for k, p in figures.items()},
-        "version": version("harmrank"),
+        "version": version("harmrank-gateway"),
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 

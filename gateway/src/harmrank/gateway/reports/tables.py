@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from harmrank.reproduce.summary import AgreementEntry, Summary
+from harmrank.gateway.reports.summary import AgreementEntry, Summary
 
 AGREEMENT_COLUMNS = (
     ("rbo", "harmful", "RBO (harmful lists)"),
