@@ -44,7 +44,14 @@ RESULT_TABLES = {
     "exclusions",
 }
 JOB_TABLES = {"runs", "run_prompts", "tasks", "idempotency_keys", "run_reports"}
-ALL_TABLES = RESULT_TABLES | JOB_TABLES
+ANNOTATION_TABLES = {
+    "annotation_configs",
+    "annotation_invitations",
+    "annotation_sessions",
+    "annotation_assignments",
+    "annotation_flags",
+}
+ALL_TABLES = RESULT_TABLES | JOB_TABLES | ANNOTATION_TABLES
 
 
 async def table_names(url: str) -> set[str]:

@@ -13,6 +13,7 @@ from starlette.middleware import Middleware
 
 from harmrank.common.app import create_service_app
 from harmrank.common.health import ReadinessCheck
+from harmrank.gateway import annotation
 from harmrank.gateway.auth import WriteTokenMiddleware
 from harmrank.gateway.datasets import router as datasets_router
 from harmrank.gateway.datasets.upload import UploadLimits
@@ -75,7 +76,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app = create_service_app(
         service="gateway",
         settings=settings,
-        routers=[datasets_router, rankings_router, runs_router],
+        routers=[
+            datasets_router,
+            rankings_router,
+            runs_router,
+            annotation.admin_router,
+            annotation.page_router,
+        ],
         description=DESCRIPTION,
         lifespan=lifespan,
         middleware=[Middleware(WriteTokenMiddleware, tokens=settings.api_tokens)],

@@ -176,4 +176,5 @@ class Exclusion(Base):
 
 
 # The job tables share this metadata; importing them here makes the metadata complete.
+from harmrank.gateway.db import annotation_models as _annotation_models  # noqa: E402, F401
 from harmrank.gateway.db import run_models as _run_models  # noqa: E402, F401

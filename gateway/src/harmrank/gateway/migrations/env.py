@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 from sqlalchemy.pool import NullPool
 
 from harmrank.gateway.db import (
+    annotation_models,  # noqa: F401
     models,  # noqa: F401  (registers the tables on the metadata)
     run_models,  # noqa: F401
 )

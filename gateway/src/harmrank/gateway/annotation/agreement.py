@@ -1,0 +1,193 @@
+"""Agreement among the humans of a dataset, their aggregate ranking, and judges against it.
+
+Read from the database, computed by the metrics library in a worker thread (the bootstrap is
+CPU work that must not stall the event loop). Every figure carries its parameters; NaN
+(undefined) is sent as null.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from harmrank.common.errors import InvalidInput
+from harmrank.gateway.annotation import repository as repo
+from harmrank.gateway.annotation.admin import dataset_id
+from harmrank.gateway.annotation.schemas import Agreement
+from harmrank.gateway.db.models import Annotator, AnnotatorKind
+from harmrank.gateway.results import load_rankings
+from harmrank.metrics.aggregate_humans import HumanAggregate, NaRule, aggregate_humans
+from harmrank.metrics.agreement import AgreementFigure, AgreementResult, agreement
+from harmrank.metrics.multi_alpha import ranking_alpha
+from harmrank.metrics.rankings import AnnotatorRankings
+
+HumanSet = Literal["all", "page"]
+REFERENCE_NAME = "humans (aggregate)"
+HUMAN_SETS = {
+    "all": "every annotator of kind human with rankings in the dataset",
+    "page": "the annotators who signed in to this dataset's annotation page",
+}
+
+
+@dataclass(frozen=True)
+class AgreementParams:
+    p: float
+    resamples: int = 200
+    seed: int = 0
+    confidence: float = 0.95
+    na_rule: NaRule = "majority"
+    min_annotators: int = 1
+    humans: HumanSet = "all"
+
+    def stated(self) -> dict[str, Any]:
+        return {
+            **dataclasses.asdict(self),
+            "humans_text": HUMAN_SETS[self.humans],
+            "min_annotators_text": "items in the human reference need this many annotators",
+            "judges": "every annotator of kind judge, rankings with presentation_key ''",
+        }
+
+
+def _num(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) else value
+
+
+def figure_out(fig: AgreementFigure) -> dict[str, Any]:
+    return {
+        "metric": fig.metric if fig.metric != "rbo" else f"rbo_{fig.params.get('lists')}",
+        "value": _num(fig.value),
+        "ci_low": _num(fig.ci_low),
+        "ci_high": _num(fig.ci_high),
+        "chance": _num(fig.chance),
+        "n": fig.n,
+        "params": dict(fig.params),
+    }
+
+
+def result_out(result: AgreementResult) -> dict[str, Any]:
+    return {
+        "a": result.a,
+        "b": result.b,
+        "n_shared_prompts": result.n_shared_prompts,
+        "figures": [figure_out(f) for f in result.figures],
+        "by_category": {c: [figure_out(f) for f in figs] for c, figs in result.by_category.items()},
+    }
+
+
+def _shares_prompts(a: AnnotatorRankings, b: AnnotatorRankings) -> bool:
+    return bool(set(a.prompts) & set(b.prompts))
+
+
+def _pairwise(humans: Sequence[AnnotatorRankings], s: AgreementParams) -> list[dict[str, Any]]:
+    return [
+        result_out(
+            agreement(a, b, p=s.p, resamples=s.resamples, seed=s.seed, confidence=s.confidence)
+        )
+        for a, b in combinations(humans, 2)
+        if _shares_prompts(a, b)
+    ]
+
+
+def _aggregate_out(agg: HumanAggregate, reference: AnnotatorRankings) -> dict[str, Any]:
+    return {
+        "params": agg.params(),
+        "n_items": len(agg.items),
+        "n_reference_items": len(reference.prompts),
+        "groups": agg.group_counts(),
+        "n_ties": len(agg.tied()),
+        "ties": [
+            {"prompt_id": i.prompt, "tied": [list(t) for t in i.ties], "mean_ranks": i.mean_ranks}
+            for i in agg.tied()
+        ],
+    }
+
+
+def _judges(
+    judges: Sequence[AnnotatorRankings], reference: AnnotatorRankings, s: AgreementParams
+) -> list[dict[str, Any]]:
+    out = []
+    for judge in judges:
+        # The split is by the reference's categories (how much the humans agreed), so the
+        # judge's own prompt categories must not take precedence.
+        plain = dataclasses.replace(judge, categories=None)
+        if not _shares_prompts(plain, reference):
+            out.append({"a": judge.annotator, "b": reference.annotator, "n_shared_prompts": 0})
+            continue
+        result = agreement(
+            plain, reference, p=s.p, resamples=s.resamples, seed=s.seed, confidence=s.confidence
+        )
+        out.append({**result_out(result), "split_by": "human agreement group of the item"})
+    return out
+
+
+def compute(
+    name: str,
+    humans: Sequence[AnnotatorRankings],
+    judges: Sequence[AnnotatorRankings],
+    s: AgreementParams,
+) -> Agreement:
+    """Every figure; CPU only, no I/O."""
+    if not humans:
+        raise InvalidInput(f"dataset {name!r} has no human rankings yet")
+    agg = aggregate_humans(humans, s.na_rule)
+    reference = agg.reference(REFERENCE_NAME, s.min_annotators)
+    alpha = ranking_alpha(humans)
+    pooled, n_pooled = agg.pooled_pairwise_exact()
+    return Agreement(
+        dataset=name,
+        models=list(humans[0].models),
+        parameters=s.stated(),
+        humans=[h.annotator for h in humans],
+        judges=[j.annotator for j in judges],
+        items={
+            "ranked": len(agg.items),
+            "by_annotator_count": _annotator_counts(agg),
+        },
+        krippendorff_alpha={"value": _num(alpha.alpha), "params": alpha.params()},
+        pairwise_exact_pooled={
+            "value": _num(pooled),
+            "n_items": n_pooled,
+            "definition": "per item with two or more annotators, the share of annotator pairs "
+            "with identical rankings; averaged over those items",
+        },
+        pairwise=_pairwise(humans, s),
+        aggregate=_aggregate_out(agg, reference),
+        judges_vs_humans=_judges(judges, reference, s) if reference.prompts else [],
+    )
+
+
+def _annotator_counts(agg: HumanAggregate) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in agg.items:
+        key = str(len(item.annotators))
+        counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: int(kv[0])))
+
+
+async def _kinds(session: AsyncSession, names: Sequence[str]) -> dict[str, AnnotatorKind]:
+    found = await session.execute(
+        select(Annotator.name, Annotator.kind).where(Annotator.name.in_(names))
+    )
+    return {n: AnnotatorKind(k) for n, k in found.all()}
+
+
+async def human_agreement(session: AsyncSession, name: str, s: AgreementParams) -> Agreement:
+    dataset = await dataset_id(session, name)
+    everyone = await load_rankings(session, name)
+    kinds = await _kinds(session, list(everyone))
+    page = set(await repo.annotators_invited(session, dataset))
+    humans = [
+        r
+        for n, r in everyone.items()
+        if kinds[n] == AnnotatorKind.HUMAN and (s.humans == "all" or n in page)
+    ]
+    judges = [r for n, r in everyone.items() if kinds[n] == AnnotatorKind.JUDGE]
+    return await asyncio.to_thread(compute, name, humans, judges, s)

@@ -1,0 +1,174 @@
+"""The wire models of the annotation page's API and of its admin endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+
+
+def storable(value: str) -> str:
+    """Text the database can hold: no NUL (PostgreSQL text), no unpaired surrogate (UTF-8)."""
+    if "\x00" in value:
+        raise ValueError("contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("contains an unpaired surrogate") from None
+    return value
+
+
+Storable = AfterValidator(storable)
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), Storable
+]
+Note = Annotated[str, StringConstraints(max_length=2000), Storable]
+Token = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Storable
+]
+
+# --- admin ----------------------------------------------------------------------------------
+
+
+class SettingsIn(BaseModel):
+    k: int = Field(ge=1, le=100, description="Annotators per item.")
+    content_warning: Annotated[str, Storable] | None = Field(
+        default=None, max_length=5000, description="Shown once before the first item; a default."
+    )
+
+
+class SettingsOut(BaseModel):
+    dataset: str
+    k: int
+    content_warning: str
+    items: int = Field(description="Prompts with a response of every model: what gets ranked.")
+    annotators: int = Field(description="Invitations not revoked.")
+    models: list[str]
+
+
+class InvitationCreate(BaseModel):
+    count: int = Field(default=1, ge=1, le=500)
+    label: Annotated[str, Storable] | None = Field(
+        default=None, max_length=200, description="Whom it is for."
+    )
+
+
+class InvitationToken(BaseModel):
+    id: int
+    label: str | None
+    token: str = Field(description="Shown this once; only its SHA-256 is stored.")
+
+
+class InvitationsCreated(BaseModel):
+    dataset: str
+    page: str = Field(description="Where annotators sign in with their name and token.")
+    invitations: list[InvitationToken]
+
+
+class InvitationOut(BaseModel):
+    id: int
+    label: str | None
+    annotator: str | None
+    created_at: datetime
+    signed_in_at: datetime | None
+    revoked_at: datetime | None
+
+
+class AnnotatorProgress(BaseModel):
+    invitation_id: int
+    label: str | None
+    annotator: str | None
+    revoked: bool
+    warning_accepted: bool
+    assigned: int = Field(description="Items given to this annotator, skipped ones excluded.")
+    done: int
+    pending: int
+    skipped: int
+    flagged: int
+    median_seconds: float | None
+
+
+class ItemProgress(BaseModel):
+    prompt_id: str
+    annotators: int = Field(description="Annotators given the item (skips excluded).")
+    done: int
+    skipped: int
+    flagged: int
+    complete: bool = Field(description="done >= the effective k (k, or fewer annotators).")
+
+
+class Progress(BaseModel):
+    dataset: str
+    k: int
+    effective_k: int
+    items: int
+    items_complete: int
+    rankings: int
+    annotators: list[AnnotatorProgress]
+    per_item: list[ItemProgress]
+
+
+# --- the page -------------------------------------------------------------------------------
+
+
+class SignIn(BaseModel):
+    name: Name
+    token: Token
+
+
+class PageProgress(BaseModel):
+    done: int
+    total: int
+    skipped: int
+
+
+class PageState(BaseModel):
+    annotator: str
+    dataset: str
+    warning_accepted: bool
+    content_warning: str
+    progress: PageProgress
+
+
+class ShownResponse(BaseModel):
+    label: str
+    text: str
+
+
+class PageItem(BaseModel):
+    finished: bool
+    progress: PageProgress
+    prompt_id: str | None = None
+    prompt: str | None = None
+    responses: list[ShownResponse] = Field(default_factory=list)
+
+
+class Submission(BaseModel):
+    ranks: dict[str, int] = Field(
+        description="Rank per label: 0 = not harmful, harmful ones 1..j, highest most harmful."
+    )
+    seconds: float = Field(
+        ge=0, le=7 * 24 * 3600, allow_inf_nan=False, description="Time spent on the item."
+    )
+    flagged: bool = False
+    note: Note = ""
+
+
+class Skip(BaseModel):
+    seconds: float = Field(default=0, ge=0, le=7 * 24 * 3600, allow_inf_nan=False)
+    note: Note = ""
+
+
+class Agreement(BaseModel):
+    dataset: str
+    models: list[str]
+    parameters: dict[str, Any]
+    humans: list[str]
+    judges: list[str]
+    items: dict[str, Any]
+    krippendorff_alpha: dict[str, Any]
+    pairwise_exact_pooled: dict[str, Any]
+    pairwise: list[dict[str, Any]]
+    aggregate: dict[str, Any]
+    judges_vs_humans: list[dict[str, Any]]

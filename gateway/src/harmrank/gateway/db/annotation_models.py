@@ -1,0 +1,145 @@
+"""The annotation tables: per-dataset settings, invitations, annotator sessions, assignments, flags.
+
+A ranking made on the annotation page is an ordinary row of ``rankings`` (annotator kind human,
+presentation_key ""); these tables hold who was invited, who is signed in, which items each
+annotator was given, and what they skipped or flagged. Tokens are stored only as SHA-256
+digests. The schema is made by migration 0003; these classes must match it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    CheckConstraint,
+    Enum,
+    Float,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from harmrank.gateway.db.base import Base, BigIntPK, utc_now
+
+
+class AssignmentState(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    SKIPPED = "skipped"
+
+
+class FlagKind(StrEnum):
+    FLAG = "flag"
+    SKIP = "skip"
+
+
+def _string_enum(enum: type[StrEnum], name: str) -> Enum:
+    return Enum(
+        enum,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+def _cascade_fk(target: str) -> ForeignKey:
+    return ForeignKey(target, ondelete="CASCADE")
+
+
+def _created_at() -> Mapped[datetime]:
+    return mapped_column(default=utc_now, server_default=func.now())
+
+
+class AnnotationConfig(Base):
+    """How many annotators (k) each item of the dataset goes to, and the warning shown first."""
+
+    __tablename__ = "annotation_configs"
+    __table_args__ = (CheckConstraint("k >= 1", name="k_positive"),)
+
+    dataset_id: Mapped[int] = mapped_column(BigIntPK, _cascade_fk("datasets.id"), primary_key=True)
+    k: Mapped[int] = mapped_column(Integer)
+    content_warning: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = _created_at()
+
+
+class AnnotationInvitation(Base):
+    """One invited annotator of one dataset; bound to an annotator at the first sign-in."""
+
+    __tablename__ = "annotation_invitations"
+    __table_args__ = (UniqueConstraint("dataset_id", "annotator_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, Identity(), primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(BigIntPK, _cascade_fk("datasets.id"), index=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str | None] = mapped_column(String(200))
+    """The admin's note on whom the invitation is for; never shown to annotators."""
+    seed: Mapped[int] = mapped_column(Integer)
+    """Seeds the order of items and of each item's responses for this annotator."""
+    annotator_id: Mapped[int | None] = mapped_column(BigIntPK, ForeignKey("annotators.id"))
+    created_at: Mapped[datetime] = _created_at()
+    signed_in_at: Mapped[datetime | None] = mapped_column()
+    warning_accepted_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class AnnotationSession(Base):
+    """A signed-in annotator: the cookie's token, stored as its digest."""
+
+    __tablename__ = "annotation_sessions"
+
+    id: Mapped[int] = mapped_column(BigIntPK, Identity(), primary_key=True)
+    invitation_id: Mapped[int] = mapped_column(
+        BigIntPK, _cascade_fk("annotation_invitations.id"), index=True
+    )
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = _created_at()
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class AnnotationAssignment(Base):
+    """One item (prompt) given to one invited annotator; ``position`` orders their queue."""
+
+    __tablename__ = "annotation_assignments"
+    __table_args__ = (
+        UniqueConstraint("invitation_id", "prompt_id"),
+        # Progress per item and the planner's counts: a dataset's assignments by prompt.
+        Index("ix_annotation_assignments_dataset_id_prompt_id", "dataset_id", "prompt_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, Identity(), primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(BigIntPK, _cascade_fk("datasets.id"))
+    invitation_id: Mapped[int] = mapped_column(BigIntPK, _cascade_fk("annotation_invitations.id"))
+    prompt_id: Mapped[int] = mapped_column(BigIntPK, _cascade_fk("prompts.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    state: Mapped[AssignmentState] = mapped_column(
+        _string_enum(AssignmentState, "state"), default=AssignmentState.PENDING
+    )
+    ranking_id: Mapped[int | None] = mapped_column(
+        BigIntPK, ForeignKey("rankings.id", ondelete="SET NULL"), index=True
+    )
+    seconds: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = _created_at()
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+
+class AnnotationFlag(Base):
+    """An item an annotator flagged (with or without ranking it) or skipped, with their note."""
+
+    __tablename__ = "annotation_flags"
+
+    id: Mapped[int] = mapped_column(BigIntPK, Identity(), primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(
+        BigIntPK, _cascade_fk("annotation_assignments.id"), index=True
+    )
+    kind: Mapped[FlagKind] = mapped_column(_string_enum(FlagKind, "kind"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = _created_at()
