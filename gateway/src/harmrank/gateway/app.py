@@ -22,6 +22,7 @@ from harmrank.gateway.db.migrate import upgrade_async
 from harmrank.gateway.rankings_import import router as rankings_router
 from harmrank.gateway.runs.api import router as runs_router
 from harmrank.gateway.settings import GatewaySettings
+from harmrank.gateway.telemetry import task_telemetry
 from harmrank.gateway.worker_main import database_url, serve_loops
 
 DESCRIPTION = (
@@ -68,7 +69,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 await upgrade_async(engine)
             app.state.sessions = session_factory(engine)
             app.state.readiness["database"] = _database_check(engine)
-            async with _worker_loops(settings, app):
+            async with (
+                _worker_loops(settings, app),
+                task_telemetry(app, interval_seconds=settings.telemetry_interval_seconds),
+            ):
                 yield
         finally:
             await engine.dispose()

@@ -6,9 +6,11 @@ import os
 import socket
 from pathlib import Path
 
-from pydantic import AnyHttpUrl, Field, SecretStr
+from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
 
 from harmrank.common.settings import ServiceSettings, settings_config
+
+DEFAULT_EXEMPT_PREFIXES: tuple[str, ...] = ("/annotate/",)
 
 
 class GatewaySettings(ServiceSettings):
@@ -30,6 +32,29 @@ class GatewaySettings(ServiceSettings):
         description="Bearer tokens that may write (POST/PUT/PATCH/DELETE). Empty: writes are open, "
         "for a laptop; set them on any shared deployment.",
     )
+    read_tokens: list[SecretStr] = Field(
+        default_factory=list,
+        description="Bearer tokens that may only read: a write with one is a 403.",
+    )
+    require_token_for_reads: bool = Field(
+        default=False,
+        description="Reads need a token too (a read or a write token); probes, /metrics and "
+        "the OpenAPI document stay open.",
+    )
+    auth_exempt_prefixes: tuple[str, ...] = Field(
+        default=DEFAULT_EXEMPT_PREFIXES,
+        description="Path prefixes the bearer-token check skips: routes with their own "
+        "authentication (the annotation page signs annotators in itself).",
+    )
+    report_max_resamples: int = Field(
+        default=10_000,
+        ge=0,
+        description="Upper bound on the bootstrap resamples a report or agreement request may "
+        "ask for (the work is CPU-bound).",
+    )
+    report_threads: int = Field(
+        default=2, ge=1, description="Reports computed at once; others wait their turn."
+    )
     generator_url: AnyHttpUrl = AnyHttpUrl("http://generator:8001")
     judge_url: AnyHttpUrl = AnyHttpUrl("http://judge:8002")
     downstream_timeout_seconds: float = Field(default=600.0, gt=0)
@@ -44,3 +69,16 @@ class GatewaySettings(ServiceSettings):
     retry_max_seconds: float = Field(default=600.0, ge=0)
     worker_id: str = Field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     max_text_chars: int = Field(default=100_000, ge=1)
+    telemetry_interval_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often the task-queue metrics are read from the database.",
+    )
+
+    @model_validator(mode="after")
+    def _reads_need_a_token_to_exist(self) -> GatewaySettings:
+        if self.require_token_for_reads and not (self.api_tokens or self.read_tokens):
+            raise ValueError(
+                "require_token_for_reads needs api_tokens or read_tokens: no read could pass"
+            )
+        return self

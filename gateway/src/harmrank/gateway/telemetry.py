@@ -1,0 +1,167 @@
+"""The gateway's task-queue metrics: tasks per stage and state, finished tasks, queue age.
+
+The numbers live in the database (workers in other processes move tasks along), so a refresher
+task reads them every few seconds and a custom collector exports the last reading at scrape
+time; a scrape never waits on the database. Every gateway replica exports the same database-wide
+figures, so dashboards aggregate them with ``max``, never ``sum``.
+
+``harmrank_tasks_finished_total`` counts the finished tasks that exist (done, failed, reused):
+it only grows while runs are kept, and ``rate()`` treats a drop (runs deleted) as a reset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from harmrank.gateway.db.run_models import FINISHED_STATES, Stage, Task, TaskState
+
+DEFAULT_INTERVAL_SECONDS = 5.0
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TaskSnapshot:
+    """One reading of the task table."""
+
+    counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    oldest_queued: dict[str, datetime] = field(default_factory=dict)
+    taken_at: float = 0.0
+
+    def count(self, stage: str, state: str) -> int:
+        return self.counts.get((stage, state), 0)
+
+
+async def read_snapshot(session: AsyncSession) -> TaskSnapshot:
+    """Count tasks by stage and state, and find each stage's oldest queued task."""
+    counts = await session.execute(
+        select(Task.stage, Task.state, func.count()).group_by(Task.stage, Task.state)
+    )
+    oldest = await session.execute(
+        select(Task.stage, func.min(Task.created_at))
+        .where(Task.state == TaskState.QUEUED)
+        .group_by(Task.stage)
+    )
+    return TaskSnapshot(
+        counts={(str(stage), str(state)): int(n) for stage, state, n in counts},
+        oldest_queued={str(stage): _aware(at) for stage, at in oldest if at is not None},
+        taken_at=time.time(),
+    )
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; the gateway stores UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class TaskCollector(Collector):
+    """Exports the latest snapshot; nothing until the first reading succeeded."""
+
+    def __init__(self) -> None:
+        self.snapshot: TaskSnapshot | None = None
+        self.failures = 0
+
+    def collect(self) -> Iterator[Metric]:
+        snapshot = self.snapshot
+        yield CounterMetricFamily(
+            "harmrank_tasks_refresh_failures",
+            "Failed readings of the task table by the gateway's metrics refresher.",
+            value=self.failures,
+        )
+        if snapshot is None:
+            return
+        yield from (_tasks(snapshot), _finished(snapshot), _oldest(snapshot))
+        yield GaugeMetricFamily(
+            "harmrank_tasks_refreshed_timestamp_seconds",
+            "When the task figures were last read from the database (Unix time).",
+            value=snapshot.taken_at,
+        )
+
+
+def _tasks(snapshot: TaskSnapshot) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(
+        "harmrank_tasks",
+        "Tasks in the database by stage and state (the queue: state queued/running).",
+        labels=["stage", "state"],
+    )
+    for stage in Stage:
+        for state in TaskState:
+            family.add_metric([stage.value, state.value], snapshot.count(stage, state))
+    return family
+
+
+def _finished(snapshot: TaskSnapshot) -> CounterMetricFamily:
+    family = CounterMetricFamily(
+        "harmrank_tasks_finished",
+        "Finished tasks by stage and outcome (done, failed, reused).",
+        labels=["stage", "outcome"],
+    )
+    for stage in Stage:
+        for state in FINISHED_STATES:
+            family.add_metric([stage.value, state.value], snapshot.count(stage, state))
+    return family
+
+
+def _oldest(snapshot: TaskSnapshot) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(
+        "harmrank_tasks_oldest_queued_age_seconds",
+        "Age of the oldest queued task per stage (0 when none is queued).",
+        labels=["stage"],
+    )
+    now = datetime.fromtimestamp(snapshot.taken_at, UTC)
+    for stage in Stage:
+        since = snapshot.oldest_queued.get(stage.value)
+        family.add_metric([stage.value], (now - since).total_seconds() if since else 0.0)
+    return family
+
+
+async def refresh_forever(
+    collector: TaskCollector, sessions: async_sessionmaker[AsyncSession], interval: float
+) -> None:
+    """Read the task table every ``interval`` seconds until cancelled."""
+    while True:
+        try:
+            async with sessions() as session:
+                collector.snapshot = await read_snapshot(session)
+        except Exception:  # the database being away must not stop the gateway's metrics
+            collector.failures += 1
+            logger.warning("could not read the task figures", exc_info=True)
+        await asyncio.sleep(interval)
+
+
+@contextlib.asynccontextmanager
+async def task_telemetry(
+    app: FastAPI, interval_seconds: float = DEFAULT_INTERVAL_SECONDS
+) -> AsyncIterator[None]:
+    """Export the task metrics in ``app.state.registry`` while the app runs (in its lifespan,
+    after ``app.state.sessions`` is set). Entering it twice for one app is a no-op."""
+    if getattr(app.state, "task_collector", None) is not None:
+        yield
+        return
+    registry: CollectorRegistry = app.state.registry
+    collector = TaskCollector()
+    registry.register(collector)
+    app.state.task_collector = collector
+    refresher = asyncio.create_task(
+        refresh_forever(collector, app.state.sessions, interval_seconds)
+    )
+    try:
+        yield
+    finally:
+        refresher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await refresher
+        registry.unregister(collector)
+        app.state.task_collector = None
