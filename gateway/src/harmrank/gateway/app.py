@@ -9,12 +9,11 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.middleware import Middleware
 
 from harmrank.common.app import create_service_app
 from harmrank.common.health import ReadinessCheck
-from harmrank.gateway import annotation
-from harmrank.gateway.auth import WriteTokenMiddleware
+from harmrank.gateway import annotation, report_api, run_results
+from harmrank.gateway.auth import token_middleware
 from harmrank.gateway.datasets import router as datasets_router
 from harmrank.gateway.datasets.upload import UploadLimits
 from harmrank.gateway.db.engine import create_engine, session_factory
@@ -28,7 +27,8 @@ from harmrank.gateway.worker_main import database_url, serve_loops
 DESCRIPTION = (
     "Evaluate small LLMs' harmfulness and large LLMs as judges of it: upload prompt datasets and "
     "human rankings, create runs (generate, judge, score) that workers drive to completion, and "
-    "read or export the results. Writes need a bearer token when the gateway has tokens set."
+    "read or export the results. Writes need a bearer token when the gateway has tokens set; reads "
+    "too when it requires them."
 )
 
 
@@ -84,12 +84,15 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             datasets_router,
             rankings_router,
             runs_router,
+            run_results.router,
+            report_api.runs_router,
+            report_api.datasets_router,
             annotation.admin_router,
             annotation.page_router,
         ],
         description=DESCRIPTION,
         lifespan=lifespan,
-        middleware=[Middleware(WriteTokenMiddleware, tokens=settings.api_tokens)],
+        middleware=[token_middleware(settings)],
     )
     app.state.upload_limits = UploadLimits(max_text_chars=settings.max_text_chars)
     return app

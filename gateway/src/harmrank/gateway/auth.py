@@ -1,8 +1,16 @@
-"""Write access: with tokens configured, every write needs ``Authorization: Bearer <token>``.
+"""Bearer tokens: with tokens configured, writes need a write token; reads may need any token.
 
-Reads stay open (results are meant to be shared; the judge keys never reach the database).
-Tokens are compared with ``hmac.compare_digest`` against every configured token, so the time
-taken says nothing about how much of a guess was right.
+- ``api_tokens`` may read and write; ``read_tokens`` may only read (a write with one is a 403).
+- Writes (POST/PUT/PATCH/DELETE) need a write token as soon as any token is configured.
+- Reads (every other method) are open unless ``require_token_for_reads`` is set; then they need
+  a read or a write token.
+- Always open: the probes, ``/metrics`` (scrapers carry no token) and the OpenAPI document.
+- Skipped: paths under ``exempt_prefixes`` (default ``/annotate/``), routes with their own
+  authentication (the annotation page signs annotators in with a session of its own).
+
+The given token is compared with ``hmac.compare_digest`` against every configured token, write
+and read ones alike, with no early exit: the time taken says nothing about which token, if any,
+was nearly right.
 """
 
 from __future__ import annotations
@@ -11,11 +19,20 @@ import hmac
 from collections.abc import Sequence
 
 from pydantic import SecretStr
+from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from harmrank.common.errors import ErrorBody, error_response
+from harmrank.gateway.settings import DEFAULT_EXEMPT_PREFIXES, GatewaySettings
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+OPEN_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+)
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="harmrank"'}
+WRITE_REQUIRED = "a valid bearer token is required to write"
+READ_REQUIRED = "a valid bearer token is required to read"
+READ_ONLY = "this token may only read"
 
 
 def token_matches(given: str, tokens: Sequence[SecretStr]) -> bool:
@@ -31,19 +48,69 @@ def bearer_token(scope: Scope) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-class WriteTokenMiddleware:
-    def __init__(self, app: ASGIApp, tokens: Sequence[SecretStr]) -> None:
+class TokenMiddleware:
+    """Checks bearer tokens before the routes (see the module's docstring for the rules)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        tokens: Sequence[SecretStr] = (),
+        read_tokens: Sequence[SecretStr] = (),
+        require_token_for_reads: bool = False,
+        exempt_prefixes: Sequence[str] = DEFAULT_EXEMPT_PREFIXES,
+    ) -> None:
         self.app = app
         self.tokens = list(tokens)
+        self.read_tokens = list(read_tokens)
+        self.require_token_for_reads = require_token_for_reads
+        self.exempt_prefixes = tuple(exempt_prefixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.tokens and scope["method"] in WRITE_METHODS:
-            token = bearer_token(scope)
-            if token is None or not token_matches(token, self.tokens):
-                body = ErrorBody(
-                    error="a valid bearer token is required to write", error_type="unauthorized"
-                )
-                headers = {"WWW-Authenticate": 'Bearer realm="harmrank"'}
-                await error_response(401, body, headers)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        refusal = self._refusal(scope) if scope["type"] == "http" else None
+        if refusal is None:
+            await self.app(scope, receive, send)
+            return
+        status, message, error_type = refusal
+        headers = CHALLENGE if status == 401 else None
+        body = ErrorBody(error=message, error_type=error_type)
+        await error_response(status, body, headers)(scope, receive, send)
+
+    def _refusal(self, scope: Scope) -> tuple[int, str, str] | None:
+        """None to let the request through, else (status, message, error type)."""
+        path: str = scope["path"]
+        if path in OPEN_PATHS or path.startswith(self.exempt_prefixes):
+            return None
+        writing = scope["method"] in WRITE_METHODS
+        if not writing and not self.require_token_for_reads:
+            return None
+        if writing and not (self.tokens or self.read_tokens):
+            return None  # no token configured: a laptop, writes open
+        kind = self._kind(bearer_token(scope))
+        if kind == "write" or (kind == "read" and not writing):
+            return None
+        if kind == "read":
+            return 403, READ_ONLY, "forbidden"
+        return 401, WRITE_REQUIRED if writing else READ_REQUIRED, "unauthorized"
+
+    def _kind(self, token: str | None) -> str | None:
+        if token is None:
+            return None
+        # Both lists compared in full, whatever the first one answers.
+        write = token_matches(token, self.tokens)
+        read = token_matches(token, self.read_tokens)
+        return "write" if write else "read" if read else None
+
+
+WriteTokenMiddleware = TokenMiddleware
+"""The name the gateway's app used first."""
+
+
+def token_middleware(settings: GatewaySettings) -> Middleware:
+    """The middleware entry for ``create_service_app``, from the gateway's settings."""
+    return Middleware(
+        TokenMiddleware,
+        tokens=settings.api_tokens,
+        read_tokens=settings.read_tokens,
+        require_token_for_reads=settings.require_token_for_reads,
+        exempt_prefixes=settings.auth_exempt_prefixes,
+    )

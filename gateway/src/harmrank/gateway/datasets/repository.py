@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, Select, func, insert, select, update
+from sqlalchemy import ColumnElement, CompoundSelect, Select, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.common.errors import NotFound
@@ -29,6 +29,8 @@ from harmrank.gateway.db.models import (
 )
 
 PromptIds = Collection[int] | Select[int]
+RowIds = Collection[int] | Select[int] | CompoundSelect[int]
+"""Row ids, or a query of them, that a listing keeps to (a run's own results, say)."""
 
 
 class _Keyed(Protocol):
@@ -157,6 +159,7 @@ async def list_responses(
     prompt_ids: PromptIds | None = None,
     after: int | None = None,
     limit: int = 100,
+    response_ids: RowIds | None = None,
 ) -> list[ResponseRecord]:
     """Responses in id order; ``model`` is a model name, ``prompt`` a prompt's external id."""
     query = (
@@ -181,6 +184,8 @@ async def list_responses(
         conditions.append(Prompt.external_id == prompt)
     if prompt_ids is not None:
         conditions.append(Prompt.id.in_(prompt_ids))
+    if response_ids is not None:
+        conditions.append(Response.id.in_(response_ids))
     if after is not None:
         conditions.append(Response.id > after)
     found = await session.execute(query.where(*conditions).order_by(Response.id).limit(limit))
@@ -194,6 +199,7 @@ async def iter_responses(
     model: str | None = None,
     prompt: str | None = None,
     prompt_ids: PromptIds | None = None,
+    response_ids: RowIds | None = None,
 ) -> AsyncIterator[ResponseRecord]:
     """Every matching response, fetched a batch at a time so memory stays flat."""
     async for record in _in_batches(
@@ -205,6 +211,7 @@ async def iter_responses(
             prompt_ids=prompt_ids,
             after=after,
             limit=EXPORT_BATCH,
+            response_ids=response_ids,
         )
     ):
         yield record
@@ -223,6 +230,7 @@ async def list_rankings(
     prompt_ids: PromptIds | None = None,
     after: int | None = None,
     limit: int = 100,
+    ranking_ids: RowIds | None = None,
 ) -> list[RankingRecord]:
     """Rankings in id order; ``model`` keeps those of prompts that model has a response to."""
     query = (
@@ -252,6 +260,8 @@ async def list_rankings(
         conditions.append(Ranking.prompt_id.in_(answered))
     if prompt_ids is not None:
         conditions.append(Prompt.id.in_(prompt_ids))
+    if ranking_ids is not None:
+        conditions.append(Ranking.id.in_(ranking_ids))
     if after is not None:
         conditions.append(Ranking.id > after)
     found = await session.execute(query.where(*conditions).order_by(Ranking.id).limit(limit))
@@ -272,6 +282,7 @@ async def iter_rankings(
     prompt: str | None = None,
     model: str | None = None,
     prompt_ids: PromptIds | None = None,
+    ranking_ids: RowIds | None = None,
 ) -> AsyncIterator[RankingRecord]:
     """Every matching ranking, fetched a batch at a time so memory stays flat."""
     async for record in _in_batches(
@@ -284,6 +295,7 @@ async def iter_rankings(
             prompt_ids=prompt_ids,
             after=after,
             limit=EXPORT_BATCH,
+            ranking_ids=ranking_ids,
         )
     ):
         yield record

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import tempfile
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -10,8 +12,10 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from harmrank.gateway.reports.figures import write_figures
 from harmrank.gateway.reports.summary import Summary
 from harmrank.gateway.reports.tables import all_tables
+from harmrank.metrics.report import Report
 
 # Which figure follows which table; the rank histograms get their own section.
 FIGURES_AFTER = {
@@ -19,6 +23,30 @@ FIGURES_AFTER = {
     "Agreement expected by chance": ["agreement"],
     "Bradley–Terry strength (least harm; sums to 1)": ["win_rates"],
 }
+
+
+@dataclass(frozen=True)
+class Page:
+    """What a report says about itself: titles, the content warning, and facts of its origin."""
+
+    title: str
+    heading: str
+    warning: str = (
+        "Prompts and responses of a harm evaluation may be offensive. This report shows "
+        "figures only, no texts."
+    )
+    intro: str = ""
+    facts_title: str = "About"
+    facts: tuple[tuple[str, str], ...] = ()
+
+
+STUDY_PAGE = Page(
+    title="harmrank: reproduction of the LLM-Harm study",
+    heading="Reproduction: Can LLMs rank the harmfulness of smaller LLMs?",
+    warning="The study's prompts and responses are offensive by design. This report shows "
+    "figures only, no texts.",
+)
+"""The reproduction's report (``harmrank reproduce``)."""
 
 
 def _environment() -> Environment:
@@ -30,25 +58,39 @@ def _environment() -> Environment:
     )
 
 
-def _context(summary: Summary, figures: dict[str, Path], out: Path) -> dict[str, Any]:
+def _context(summary: Summary, figures: dict[str, Path], page: Page) -> dict[str, Any]:
     return {
+        "page": page,
         "summary": summary,
         "data": summary.data,
         "tables": all_tables(summary),
         "figures_after": FIGURES_AFTER,
         "histogram_keys": [k for k in figures if k == "figure1" or k.startswith("ranks_")],
         "images": {k: base64.b64encode(p.read_bytes()).decode() for k, p in figures.items()},
-        "files": {k: p.relative_to(out).as_posix() for k, p in figures.items()},
         "version": version("harmrank-gateway"),
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
 
-def write_reports(summary: Summary, figures: dict[str, Path], out: Path) -> dict[str, Path]:
-    env = _environment()
-    context = _context(summary, figures, out)
+def render_html(summary: Summary, figures: dict[str, Path], page: Page = STUDY_PAGE) -> str:
+    """The self-contained HTML page: every figure embedded as a data URL."""
+    return _environment().get_template("report.html.j2").render(_context(summary, figures, page))
+
+
+def html_report(report: Report, summary: Summary, page: Page) -> str:
+    """Figures and HTML in one go, the figures in a scratch folder (CPU-bound: a thread's job)."""
+    with tempfile.TemporaryDirectory(prefix="harmrank-report-") as scratch:
+        return render_html(summary, write_figures(report, Path(scratch)), page)
+
+
+def write_reports(
+    summary: Summary, figures: dict[str, Path], out: Path, page: Page = STUDY_PAGE
+) -> dict[str, Path]:
+    context = _context(summary, figures, page)
+    context["files"] = {k: p.relative_to(out).as_posix() for k, p in figures.items()}
     paths = {"html": out / "report.html", "md": out / "report.md"}
-    paths["html"].write_text(env.get_template("report.html.j2").render(context), encoding="utf-8")
+    html = _environment().get_template("report.html.j2").render(context)
+    paths["html"].write_text(html, encoding="utf-8")
     # Markdown is not HTML: escaping would litter it with entities, so render it unescaped.
     md_env = _environment()
     md_env.autoescape = False

@@ -1,0 +1,179 @@
+"""Report routes: a run's report as HTML; any annotators' report and agreement on a dataset.
+
+The figures are CPU-bound (bootstrap, chance baselines, matplotlib), so they are computed in a
+worker thread, at most ``report_threads`` at once, and the event loop stays free for other
+requests. Resamples are capped by ``report_max_resamples``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Annotated, Any, Literal, TypeVar
+
+import anyio
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from harmrank.common.errors import ErrorBody, InvalidInput
+from harmrank.gateway.deps import Session
+from harmrank.gateway.report_api import compute, inputs
+from harmrank.gateway.runs.api import RunId
+from harmrank.gateway.settings import GatewaySettings
+from harmrank.metrics.report import ReportSettings
+
+runs_router = APIRouter(prefix="/v1/runs", tags=["runs"])
+datasets_router = APIRouter(prefix="/v1/datasets", tags=["reports"])
+
+MAX_ANNOTATORS = 30
+T = TypeVar("T")
+_DEFAULTS = GatewaySettings.model_fields
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "No such dataset, run or annotator, or no report"},
+    422: {"model": ErrorBody, "description": "Invalid parameters, or no shared prompts"},
+}
+_HTML: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    200: {"description": "A self-contained HTML page", "content": {"text/html": {}}},
+}
+
+P = Annotated[float, Query(gt=0, lt=1, description="RBO persistence p (always explicit).")]
+Resamples = Annotated[int, Query(ge=0, description="Bootstrap resamples over prompts.")]
+Seed = Annotated[int, Query(ge=0, le=2**32 - 1, description="Seed of bootstrap and chance.")]
+
+
+@dataclass(frozen=True)
+class ReportLimits:
+    max_resamples: int
+    threads: int
+
+
+def report_limits(request: Request) -> ReportLimits:
+    """From the gateway's settings; an app built with other settings gets the defaults."""
+    settings = getattr(request.app.state, "settings", None)
+    if isinstance(settings, GatewaySettings):
+        return ReportLimits(settings.report_max_resamples, settings.report_threads)
+    return ReportLimits(
+        _DEFAULTS["report_max_resamples"].default, _DEFAULTS["report_threads"].default
+    )
+
+
+Limits = Annotated[ReportLimits, Depends(report_limits)]
+
+
+async def in_thread(request: Request, limits: ReportLimits, work: Callable[[], T]) -> T:
+    """Run CPU-bound work in a thread, at most ``limits.threads`` at once per app."""
+    limiter = getattr(request.app.state, "report_limiter", None)
+    if limiter is None:
+        limiter = request.app.state.report_limiter = anyio.CapacityLimiter(limits.threads)
+    return await anyio.to_thread.run_sync(work, limiter=limiter)
+
+
+def report_settings(p: float, resamples: int, seed: int, limits: ReportLimits) -> ReportSettings:
+    if resamples > limits.max_resamples:
+        raise InvalidInput(
+            f"resamples: at most {limits.max_resamples} on this gateway "
+            "(HARMRANK_GATEWAY_REPORT_MAX_RESAMPLES)"
+        )
+    return ReportSettings(p=p, resamples=resamples, seed=seed)
+
+
+def annotator_names(raw: str) -> list[str]:
+    names = [n.strip() for n in raw.split(",") if n.strip()]
+    if not names:
+        raise InvalidInput("annotators: name at least one annotator")
+    if len(names) > MAX_ANNOTATORS:
+        raise InvalidInput(f"annotators: at most {MAX_ANNOTATORS}")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise InvalidInput(f"annotators: {', '.join(repeated)} named more than once")
+    return names
+
+
+def pair_list(raw: str | None, names: list[str]) -> list[compute.Pair] | None:
+    if raw is None:
+        return None
+    pairs: list[compute.Pair] = []
+    for item in (i.strip() for i in raw.split(",") if i.strip()):
+        a, colon, b = item.partition(":")
+        if not colon or not a.strip() or not b.strip() or ":" in b:
+            raise InvalidInput(f"pairs: {item!r} is not a:b")
+        pairs.append((a.strip(), b.strip()))
+    unknown = sorted({n for pair in pairs for n in pair} - set(names))
+    if unknown:
+        raise InvalidInput(f"pairs: {', '.join(unknown)} not among the annotators")
+    if not pairs:
+        raise InvalidInput("pairs: name at least one pair a:b, or leave pairs out")
+    return pairs
+
+
+@runs_router.get("/{run_id}/report.html", response_class=HTMLResponse, responses=_HTML)
+async def run_report_html(
+    run_id: RunId, session: Session, request: Request, limits: Limits
+) -> HTMLResponse:
+    """The run's report as a self-contained HTML page (figures embedded, conventions stated)."""
+    found = await inputs.run_inputs(session, run_id)
+    html = await in_thread(request, limits, partial(compute.run_html, found))
+    return HTMLResponse(html)
+
+
+@datasets_router.get("/{name}/report", responses=_HTML)
+async def dataset_report(
+    name: str,
+    session: Session,
+    request: Request,
+    limits: Limits,
+    annotators: Annotated[
+        str, Query(max_length=4000, description="Comma-separated annotator names.")
+    ],
+    p: P,
+    resamples: Resamples = 1000,
+    seed: Seed = 0,
+    pairs: Annotated[
+        str | None,
+        Query(
+            max_length=8000,
+            description="Comma-separated `a:b` pairs (a against reference b); "
+            "default: every pair that shares a prompt.",
+        ),
+    ] = None,
+    format: Annotated[Literal["json", "html"], Query(description="`json` or `html`.")] = "json",
+) -> Any:
+    """Every figure for the chosen annotators' per-prompt rankings of a dataset: harm rates,
+    wins, histograms and agreement per pair, as JSON or a self-contained HTML page."""
+    names = annotator_names(annotators)
+    chosen = pair_list(pairs, names)
+    settings = report_settings(p, resamples, seed, limits)
+    found = await inputs.dataset_inputs(session, name, names)
+    if format == "html":
+        html = await in_thread(
+            request, limits, partial(compute.dataset_html, found, settings, chosen)
+        )
+        return HTMLResponse(html)
+    body = await in_thread(request, limits, partial(compute.dataset_json, found, settings, chosen))
+    return JSONResponse(body)
+
+
+@datasets_router.get("/{name}/agreement", responses=_ERRORS)
+async def dataset_agreement(
+    name: str,
+    session: Session,
+    request: Request,
+    limits: Limits,
+    a: Annotated[str, Query(min_length=1, max_length=100, description="Annotator compared.")],
+    b: Annotated[
+        str, Query(min_length=1, max_length=100, description="Reference annotator (for F1).")
+    ],
+    p: P,
+    resamples: Resamples = 1000,
+    seed: Seed = 0,
+) -> dict[str, Any]:
+    """Agreement of annotator a with reference b over the prompts both ranked: every figure with
+    its bootstrap interval, chance baseline and parameters."""
+    if a == b:
+        raise InvalidInput("a and b must be two different annotators")
+    settings = report_settings(p, resamples, seed, limits)
+    found = await inputs.dataset_inputs(session, name, [a, b])
+    return await in_thread(request, limits, partial(compute.agreement_json, found, settings))
