@@ -118,6 +118,7 @@ async def plan_run(session: AsyncSession, spec: RunCreate) -> Run:
     planner.judge(prompt_ids, spec.judges, judges, judged_pairs(models), existing)
     planner.score()
     await session.execute(insert(Task), planner.rows)
+    await queue.refresh_statistics(session, planned=len(planner.rows))
     await queue.fail_blocked_judges(session, now=utc_now(), run_id=run.id)
     return run
 
