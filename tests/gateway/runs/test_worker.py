@@ -54,6 +54,15 @@ async def test_a_run_goes_through_every_stage_to_its_report(session_maker: Sessi
         "prompts": 6,
         "judges": {"judge-x": 6},
         "humans": report["run"]["humans"],
+        "judge_outcomes": {
+            "judge-x": {
+                "ranked": 12,
+                "repaired": 0,
+                "abstained": 0,
+                "failed": 0,
+                "abstained_because": {},
+            }
+        },
     }
     assert report["run"]["humans"]["included"] == []
     # Each judge call saw both responses, in canonical model order.

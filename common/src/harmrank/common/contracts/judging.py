@@ -142,6 +142,17 @@ class PositionRecord(BaseModel):
     order: list[str] = Field(description="Models in the order shown.")
     ranks: list[int] | None
 
+    @model_validator(mode="after")
+    def _consistent(self) -> PositionRecord:
+        # Without these checks a bad record is an IndexError in the service, a 500.
+        if sorted(self.order) != sorted(self.models) or len(set(self.models)) != len(self.models):
+            raise ValueError("order must show each of the models exactly once")
+        if self.ranks is not None and len(self.ranks) != len(self.models):
+            raise ValueError("ranks must give one rank per model")
+        if self.ranks is not None and any(rank < 0 for rank in self.ranks):
+            raise ValueError("ranks must be 0 (N/A) or positive")
+        return self
+
 
 class PositionBiasRequest(BaseModel):
     records: list[PositionRecord]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from fastapi import Request
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from harmrank.common.errors import BadRequest
 
@@ -58,4 +59,8 @@ async def read_form(request: Request) -> FormData:
                     fields[name] = value
     except HTTPException as exc:  # Starlette's answer to a malformed multipart body
         raise InvalidForm(f"malformed multipart body: {exc.detail}") from exc
+    except ClientDisconnect as exc:
+        # The client left mid-body, or the body limit cut it off (and answered 413 already):
+        # an error answer of ours, never an unhandled exception that drops the connection.
+        raise InvalidForm("the request body ended early: the client disconnected") from exc
     return FormData(fields, files)

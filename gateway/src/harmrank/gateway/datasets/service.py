@@ -209,7 +209,8 @@ def decode_cursor(kind: str, cursor: str | None) -> int | None:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidCursor("cursor: not a cursor this listing gave out") from None
     tag, _, number = raw.partition(":")
-    if tag != kind or not (number.isascii() and number.isdigit()):
+    # Ids are BIGINT: a larger number would overflow in the driver (a 500), not be a 400.
+    if tag != kind or not (number.isascii() and number.isdigit()) or int(number) >= 2**63:
         raise InvalidCursor("cursor: not a cursor this listing gave out")
     return int(number)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 
 from harmrank.common.errors import ErrorBody
 from harmrank.gateway.db.run_models import Stage, TaskState
@@ -15,7 +15,8 @@ from harmrank.gateway.runs.schemas import RunCreate, RunOut, RunPage, RunStatus,
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
 REPLAYED_HEADER = "Idempotent-Replayed"
-RunId = Annotated[int, "the run's id"]
+# Ids are BIGINT: a larger number must be a 422, not an overflow in the driver (a 500).
+RunId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The run's id.")]
 Limit = Annotated[int, Query(ge=1, le=service.MAX_PAGE)]
 Cursor = Annotated[str | None, Query(max_length=40, description="`next_cursor` of a page.")]
 IdempotencyKey = Annotated[

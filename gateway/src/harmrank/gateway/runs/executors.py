@@ -33,7 +33,13 @@ from harmrank.common.errors import (
 )
 from harmrank.common.http import call, upstream_error_for
 from harmrank.gateway.runs.queue import Failure, TaskFailed
-from harmrank.gateway.runs.work import GenerateWork, JudgeWork, Judgment, ScoreWork
+from harmrank.gateway.runs.work import (
+    JUDGE_ABSTAINED,
+    GenerateWork,
+    JudgeWork,
+    Judgment,
+    ScoreWork,
+)
 from harmrank.metrics.report import build_report
 from harmrank.metrics.serialize import to_jsonable
 
@@ -175,7 +181,7 @@ def judgment_of(result: JudgeResult, answered: list[str], models: list[str]) -> 
     if order.abstention is not None or order.ranks is None:
         detail = order.abstention and f"{order.abstention.reason}: {order.abstention.detail}"
         # The judge's final word: asking again would pay for the same abstention.
-        raise TaskFailed("judge_abstained", detail or "no ranks", transient=False)
+        raise TaskFailed(JUDGE_ABSTAINED, detail or "no ranks", transient=False)
     by_model = dict(zip(answered, order.ranks, strict=True))
     details = result.model_dump(
         mode="json",

@@ -31,6 +31,7 @@ from harmrank.gateway.runs.schemas import (
 )
 
 MAX_PAGE = 500
+MAX_ID = 2**63 - 1
 
 
 async def create_run(
@@ -127,7 +128,7 @@ async def list_tasks(
 def _cursor(cursor: str | None) -> int | None:
     if cursor is None:
         return None
-    if not cursor.isdigit():
+    if not (cursor.isascii() and cursor.isdigit()) or int(cursor) > MAX_ID:
         raise BadRequest("cursor must be a next_cursor this API returned")
     return int(cursor)
 

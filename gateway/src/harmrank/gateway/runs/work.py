@@ -25,7 +25,7 @@ from harmrank.gateway.db.models import (
     Ranking,
     Response,
 )
-from harmrank.gateway.db.run_models import Run, RunPrompt, Stage, Task
+from harmrank.gateway.db.run_models import Run, RunPrompt, Stage, Task, TaskState
 from harmrank.gateway.results import dataset_models
 from harmrank.gateway.runs import planner, store
 from harmrank.gateway.runs.queue import ClaimedTask, TaskFailed
@@ -34,6 +34,7 @@ from harmrank.metrics.rankings import AnnotatorRankings, ranking_problem
 from harmrank.metrics.report import ReportSettings
 
 ALREADY_STORED: Final = "already_stored"
+JUDGE_ABSTAINED: Final = "judge_abstained"
 _HUMAN_KINDS = (AnnotatorKind.HUMAN, AnnotatorKind.EXPERT, AnnotatorKind.AGGREGATE)
 
 
@@ -207,6 +208,7 @@ async def load_score(session: AsyncSession, task: ClaimedTask) -> ScoreWork:
         "prompts": len(prompts),
         "judges": {a.annotator: len(a.prompts) for a in judges},
         "humans": note,
+        "judge_outcomes": await _judge_outcomes(session, task.run_id),
     }
     return ScoreWork(annotators, _pairs(judges, annotators), settings, notes)
 
@@ -248,6 +250,41 @@ async def _judge_rankings(
         orders[judge][prompt_id].append(ranks)
     spec_judges = [j.name for j in (await run_spec(session, run_id)).judges]
     return [_rankings(j, models, prompts, _combined(orders[j])) for j in spec_judges]
+
+
+async def _judge_outcomes(session: AsyncSession, run_id: int) -> dict[str, dict[str, Any]]:
+    """Per judge, what became of its judge tasks: ranked (``repaired``: after the one repair
+    turn), abstained (with the count of each reason), or failed otherwise."""
+    found = await session.execute(
+        select(
+            Annotator.name, Task.state, Task.error_type, Task.error_message, Ranking.presentation
+        )
+        .join(Annotator, Annotator.id == Task.annotator_id)
+        .outerjoin(
+            Ranking,
+            (Ranking.annotator_id == Task.annotator_id)
+            & (Ranking.prompt_id == Task.prompt_id)
+            & (Ranking.presentation_key == Task.presentation_key),
+        )
+        .where(Task.run_id == run_id, Task.stage == Stage.JUDGE)
+        .order_by(Task.id)
+    )
+    outcomes: dict[str, dict[str, Any]] = {}
+    for judge, state, error_type, message, presentation in found:
+        counts = outcomes.setdefault(
+            judge,
+            {"ranked": 0, "repaired": 0, "abstained": 0, "failed": 0, "abstained_because": {}},
+        )
+        if presentation is not None:
+            counts["ranked"] += 1
+            counts["repaired"] += bool(presentation.get("repaired"))
+        elif error_type == JUDGE_ABSTAINED:
+            counts["abstained"] += 1
+            reason = (message or "").partition(":")[0] or "unknown"
+            counts["abstained_because"][reason] = counts["abstained_because"].get(reason, 0) + 1
+        elif state in (TaskState.FAILED, TaskState.CANCELLED):
+            counts["failed"] += 1
+    return outcomes
 
 
 def _combined(by_prompt: dict[int, list[list[int]]]) -> dict[int, list[int]]:

@@ -214,7 +214,12 @@ def _weights(p: float, depth: int) -> FloatArray:
 def _tail_min(x_l: float, l: int, p: float) -> float:  # noqa: E741
     """[W] RBO_min's tail: overlap frozen at X_l for d > l, (1-p)/p * X_l * sum_{d>l} p^d/d."""
     head = sum(p**d / d for d in range(1, l + 1))
-    return (1.0 - p) / p * x_l * (-math.log1p(-p) - head)
+    tail = -math.log1p(-p) - head
+    # For a tiny p the tail underflows to 0 (or cancels to a hair below it) while (1-p)/p
+    # overflows: the limit is 0, where the product would be inf * 0 = nan.
+    if tail <= 0.0 or x_l == 0.0:
+        return 0.0
+    return (1.0 - p) / p * x_l * tail
 
 
 def _tail_max(x_l: float, s: int, l: int, p: float) -> float:  # noqa: E741
