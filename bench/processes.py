@@ -1,0 +1,98 @@
+"""Helpers of the process-level benchmarks: start harmrank and stand-ins as subprocesses,
+wait for them, read their peak memory, stop them."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+HARMRANK = str(Path(sys.executable).with_name("harmrank"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM: the most resident memory the process ever had."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@dataclass
+class Process:
+    name: str
+    popen: subprocess.Popen[bytes]
+    url: str | None = None
+
+    def peak_rss_mb(self) -> float:
+        return peak_rss_mb(self.popen.pid)
+
+
+@dataclass
+class Processes:
+    """Every process a benchmark started, stopped (SIGTERM, then SIGKILL) at the end."""
+
+    logs: Path
+    started: list[Process] = field(default_factory=list)
+
+    def start(
+        self, name: str, command: list[str], env: dict[str, str], port: int | None
+    ) -> Process:
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("HARMRANK_")}
+        full_env |= {"PYTHONPATH": str(ROOT), **env}
+        log = (self.logs / f"{name}.log").open("wb")
+        popen = subprocess.Popen(
+            command, env=full_env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+        )
+        process = Process(name, popen, f"http://127.0.0.1:{port}" if port else None)
+        self.started.append(process)
+        if port is not None:
+            wait_listening(process)
+        return process
+
+    def standin(self, kind: str, name: str, *options: str) -> Process:
+        port = free_port()
+        command = [sys.executable, "-m", "tests.faults.serve_standin", kind, "--port", str(port)]
+        return self.start(name, [*command, *options], {}, port)
+
+    def serve(self, service: str, env: dict[str, str]) -> Process:
+        port = free_port()
+        command = [HARMRANK, "serve", service, "--port", str(port)]
+        return self.start(service, command, env, port)
+
+    def stop_all(self) -> None:
+        for process in reversed(self.started):
+            if process.popen.poll() is None:
+                process.popen.terminate()
+        for process in reversed(self.started):
+            try:
+                process.popen.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.popen.kill()
+
+
+def wait_listening(process: Process, timeout: float = 60) -> None:
+    assert process.url is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.popen.poll() is not None:
+            raise RuntimeError(f"{process.name} exited with {process.popen.returncode}")
+        try:
+            httpx.get(process.url + "/", timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{process.name} did not start listening")
