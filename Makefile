@@ -34,9 +34,16 @@ typecheck: setup
 test: setup postgres lint typecheck
 	$(UV) run pytest
 
+# Each benchmark prints its figures; bench/README.md keeps the latest. The slow ones
+# (judge at 600 requests/min, the 5,000-prompt run) take minutes: see their --help for quick runs.
 bench: setup
 	$(UV) run python bench/metrics.py
 	$(UV) run python bench/reproduce.py
+	$(UV) run python bench/generator.py
+	$(UV) run python bench/task_queue.py
+	$(UV) run python bench/gateway_load.py
+	$(UV) run python bench/judge.py
+	$(UV) run python bench/scale_run.py
 
 serve-metrics: setup
 	$(UV) run harmrank serve metrics

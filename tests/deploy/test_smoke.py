@@ -185,8 +185,13 @@ def test_smoke_passes_against_harmrank_serve_processes(
                     processes.append(subprocess.Popen(command, env=env, stdout=log, stderr=log))
             for port in ports.values():
                 wait_ready(f"http://127.0.0.1:{port}", processes)
-            code, lines = run_smoke(f"http://127.0.0.1:{ports['gateway']}", judges=list(JUDGES))
-            assert code == 0, (lines, (tmp_path / "worker.log").read_text())
+            # The command a user's CI runs, through the installed entry point.
+            judge_options = [option for j in JUDGES for option in ("--judges", j)]
+            gateway = f"http://127.0.0.1:{ports['gateway']}"
+            command = harmrank("smoke", "--base-url", gateway, "--token", TOKEN, *judge_options)
+            result = subprocess.run(command, env=env, capture_output=True, text=True)
+            assert result.returncode == 0, (result.stdout, (tmp_path / "worker.log").read_text())
+            assert result.stdout.splitlines()[-1].startswith("PASS: run ")
         finally:
             for process in processes:
                 process.terminate()

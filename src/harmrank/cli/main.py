@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from harmrank.cli import runs
+from harmrank.cli.report import report
 from harmrank.common.settings import ServiceSettings
 
 app = typer.Typer(
@@ -17,6 +19,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+app.add_typer(runs.app, name="run")
+app.command(name="report")(report)
 
 
 class Service(StrEnum):
@@ -78,13 +83,33 @@ def reproduce(
 
 @app.command()
 def serve(
-    service: Annotated[Service, typer.Argument(help="Which service to run.")],
+    service: Annotated[
+        Service | None,
+        typer.Argument(help="Which service to run; none: all four together (the local stack)."),
+    ] = None,
     host: Annotated[
         str | None, typer.Option(help="Listen address (default from settings).")
     ] = None,
-    port: Annotated[int | None, typer.Option(help="Listen port (default from settings).")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Listen port of one service (default from settings).")
+    ] = None,
+    worker_loops: Annotated[
+        int, typer.Option(help="Local stack: task loops inside the gateway.", min=1)
+    ] = 2,
+    access_log: Annotated[bool, typer.Option(help="Local stack: log every request.")] = False,
 ) -> None:
-    """Run one harmrank service with uvicorn (settings from HARMRANK_<SERVICE>_* variables)."""
+    """Run one harmrank service, or with no SERVICE all four on this machine.
+
+    One service: settings from HARMRANK_<SERVICE>_* variables. All four: each on its own port
+    (HARMRANK_<SERVICE>_PORT, default 8000-8003) in this process, SQLite unless
+    HARMRANK_DATABASE_URL says else, migrated at start, the gateway's task loops on and its
+    generator and judge URLs pointing at the local ones. Ctrl-C stops all.
+    """
+    if service is None:
+        if port is not None:
+            raise typer.BadParameter("with no SERVICE, set ports with HARMRANK_<SERVICE>_PORT")
+        _serve_all(host, worker_loops, access_log)
+        return
     import uvicorn
 
     settings = _settings(service)
@@ -95,6 +120,21 @@ def serve(
         port=port or settings.port,
         log_level=settings.log_level,
     )
+
+
+def _serve_all(host: str | None, worker_loops: int, access_log: bool) -> None:
+    from rich.console import Console
+
+    from harmrank.cli.local_stack import StackOptions, serve_all
+    from harmrank.gateway.settings import GatewaySettings
+
+    options = StackOptions(
+        host=host,
+        worker_loops=worker_loops,
+        log_level=GatewaySettings().log_level,
+        access_log=access_log,
+    )
+    raise typer.Exit(serve_all(options, Console()))
 
 
 @app.command()
@@ -116,6 +156,51 @@ def migrate() -> None:
 
     upgrade(database_url(GatewaySettings()))
     typer.echo("database is at the newest migration")
+
+
+@app.command()
+def smoke(
+    base_url: Annotated[
+        str, typer.Option(help="The gateway's base URL.")
+    ] = "http://localhost:8000",
+    token: Annotated[
+        str | None, typer.Option(envvar="HARMRANK_API_TOKEN", help="A write token of the gateway.")
+    ] = None,
+    models: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A small model to run (repeat the option); default: the generator's models "
+            "when --generator-url is given, else the study's three."
+        ),
+    ] = None,
+    judges: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A judge to run (repeat; two or more, for agreement); default: the judge "
+            "service's judges when --judge-url is given."
+        ),
+    ] = None,
+    generator_url: Annotated[
+        str | None, typer.Option(help="The generator's URL, to discover its models.")
+    ] = None,
+    judge_url: Annotated[
+        str | None, typer.Option(help="The judge service's URL, to discover its judges.")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the run.", min=1)] = 900.0,
+) -> None:
+    """Smoke-test a deployment: push a small harmless dataset through a whole run via the API."""
+    from harmrank.cli.smoke import smoke as run_smoke
+
+    code = run_smoke(
+        base_url,
+        token,
+        timeout,
+        models=models,
+        judges=judges,
+        generator_url=generator_url,
+        judge_url=judge_url,
+    )
+    raise typer.Exit(code)
 
 
 if __name__ == "__main__":

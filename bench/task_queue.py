@@ -1,0 +1,329 @@
+"""The run queue on PostgreSQL: task throughput of 4 workers, and the latency of a run's status.
+
+Run: ``uv run python bench/task_queue.py`` (a minute or two; PostgreSQL at
+$HARMRANK_TEST_POSTGRES_URL, default ``postgresql://postgres@127.0.0.1:5432/postgres``, where
+the user may CREATE DATABASE).
+
+1. **Throughput.** A throwaway database, migrated by Alembic; per trial a fresh dataset and a
+   run of ``--prompts`` prompts × 2 models (generate) + ``--prompts`` judge tasks, worked by
+   the production worker loop (``run_worker``: claim with ``FOR UPDATE SKIP LOCKED`` and the
+   reaping of expired leases, load, store the result and complete, three transactions a task)
+   with fake executors that answer at once. Four workers, each its own process with one loop
+   (``--mode loops``: four loops in one process instead). Figure: generate and judge tasks
+   settled per second, median of ``--trials``. Target: 500/s or more.
+2. **Status latency.** ``harmrank serve gateway`` in a separate process on that database;
+   an open-loop load generator sends ``GET /v1/runs/{id}`` (a run of the last trial) at
+   ``--rate`` requests/s for ``--seconds``, each timed from when it was due (so a slow answer
+   delays no later request and hides no queueing), then ``GET /healthz`` the same way as
+   the baseline. Figures: p50/p99 and the ratio to the baseline. Target: p99 under 50 ms.
+
+Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # to import the test helpers
+
+import argparse
+import asyncio
+import os
+import secrets
+import statistics
+import subprocess
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from functools import partial
+
+import httpx
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import NullPool
+from tests.conftest import free_port
+from tests.gateway.runs.helpers import Fakes, create, seed_dataset, spec
+
+from harmrank.gateway.db.engine import create_engine, normalise_url, session_factory
+from harmrank.gateway.db.migrate import upgrade_async
+from harmrank.gateway.db.run_models import Stage, Task, TaskState
+from harmrank.gateway.runs.queue import Backoff
+from harmrank.gateway.runs.worker import run_worker
+
+WORKERS = 4
+SETTLED = (TaskState.DONE, TaskState.FAILED, TaskState.REUSED, TaskState.CANCELLED)
+ADMIN_URL = os.environ.get(
+    "HARMRANK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--prompts", type=int, default=1000, help="per trial (3 tasks each)")
+    parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--mode", choices=("processes", "loops"), default="processes")
+    parser.add_argument("--rate", type=float, default=200.0, help="requests/s of the load")
+    parser.add_argument("--seconds", type=float, default=10.0, help="of load, per endpoint")
+    return parser.parse_args()
+
+
+@asynccontextmanager
+async def throwaway_database() -> AsyncIterator[str]:
+    admin_url = make_url(normalise_url(ADMIN_URL))
+    admin = create_engine(admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    name = f"harmrank_bench_{secrets.token_hex(4)}"
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield admin_url.set(database=name).render_as_string(hide_password=False)
+        finally:
+            async with admin.connect() as connection:
+                await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()
+
+
+# --- 1. throughput -------------------------------------------------------------------------
+
+
+async def _work(url: str, worker_id: str, loops: int, stop: asyncio.Event) -> None:
+    engine = create_engine(url)
+    try:
+        await run_worker(
+            session_factory(engine),
+            Fakes().executors(),
+            worker_id=worker_id,
+            concurrency=loops,
+            poll_interval=0.01,
+            lease_seconds=30.0,
+            stop_event=stop,
+            backoff=Backoff(0.01, 0.05),
+        )
+    finally:
+        await engine.dispose()
+
+
+def worker_process(url: str, worker_id: str) -> None:
+    """A worker of one loop; starts on a line on stdin, stops when stdin closes."""
+
+    async def main() -> None:
+        stopping = asyncio.Event()
+        working = asyncio.create_task(_work(url, worker_id, 1, stopping))
+        await asyncio.to_thread(sys.stdin.read)
+        stopping.set()
+        await working
+
+    print("ready", flush=True)
+    sys.stdin.readline()
+    asyncio.run(main())
+
+
+async def _settled(engine: AsyncEngine, run_id: int) -> tuple[int, int]:
+    """(settled, all) generate and judge tasks of the run."""
+    stages = (Stage.GENERATE, Stage.JUDGE)
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            select(Task.state, func.count())
+            .where(Task.run_id == run_id, Task.stage.in_(stages))
+            .group_by(Task.state)
+        )
+        counts: dict[TaskState, int] = dict(rows.all())
+    return sum(counts.get(s, 0) for s in SETTLED), sum(counts.values())
+
+
+async def _plan(url: str, trial: int, prompts: int) -> int:
+    engine = create_engine(url)
+    try:
+        sessions = session_factory(engine)
+        dataset = f"bench-{trial}"
+        await seed_dataset(sessions, name=dataset, prompts=prompts)
+        body = spec(
+            prompts={"dataset": dataset},
+            judges=[{"name": "judge-x", "orders": 1}],
+            metrics={"p": 0.9, "resamples": 0},
+        )
+        return (await create(sessions, body)).id
+    finally:
+        await engine.dispose()
+
+
+async def _until_settled(url: str, run_id: int) -> int:
+    engine = create_engine(url)
+    try:
+        while True:
+            settled, total = await _settled(engine, run_id)
+            if settled == total:
+                return total
+            await asyncio.sleep(0.01)
+    finally:
+        await engine.dispose()
+
+
+def trial_processes(url: str, run_id: int) -> float:
+    """Tasks per second with WORKERS processes of one loop each."""
+    workers = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--worker", url, f"bench-{i}"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        for i in range(WORKERS)
+    ]
+    for worker in workers:  # imported and connected: the clock starts now
+        assert worker.stdout is not None
+        assert worker.stdout.readline() == b"ready\n"
+    started = time.perf_counter()
+    for worker in workers:
+        assert worker.stdin is not None
+        worker.stdin.write(b"go\n")
+        worker.stdin.flush()
+    total = asyncio.run(_until_settled(url, run_id))
+    seconds = time.perf_counter() - started
+    for worker in workers:
+        assert worker.stdin is not None
+        worker.stdin.close()
+    for worker in workers:
+        worker.wait(30)
+    return total / seconds
+
+
+def trial_loops(url: str, run_id: int) -> float:
+    """Tasks per second with WORKERS loops in this process."""
+
+    async def main() -> float:
+        stop = asyncio.Event()
+        started = time.perf_counter()
+        working = asyncio.create_task(_work(url, "bench", WORKERS, stop))
+        total = await _until_settled(url, run_id)
+        seconds = time.perf_counter() - started
+        stop.set()
+        await working
+        return total / seconds
+
+    return asyncio.run(main())
+
+
+def throughput(url: str, args: argparse.Namespace) -> int:
+    """Print the throughput figures; the id of the last trial's run."""
+    trial = trial_processes if args.mode == "processes" else trial_loops
+    rates, run_id = [], 0
+    for index in range(args.trials):
+        run_id = asyncio.run(_plan(url, index, args.prompts))
+        rates.append(trial(url, run_id))
+        print(f"  trial {index + 1}: {rates[-1]:.0f} tasks/s")
+    where = "processes of one loop" if args.mode == "processes" else "loops in one process"
+    print(
+        f"queue throughput, {WORKERS} {where}, {3 * args.prompts} no-op tasks a trial: "
+        f"median {statistics.median(rates):.0f} tasks/s (target >= 500)"
+    )
+    return run_id
+
+
+# --- 2. status latency ---------------------------------------------------------------------
+
+
+def start_gateway(url: str, port: int) -> subprocess.Popen[bytes]:
+    env = os.environ | {
+        "HARMRANK_GATEWAY_DATABASE_URL": url,
+        "HARMRANK_GATEWAY_PORT": str(port),
+        "HARMRANK_GATEWAY_LOG_LEVEL": "warning",
+    }
+    command = [sys.executable, "-m", "harmrank.cli.main", "serve", "gateway"]
+    process = subprocess.Popen(command, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("the gateway did not start")
+
+
+async def open_loop(
+    request: Callable[[], Awaitable[httpx.Response]], rate: float, seconds: float
+) -> list[float]:
+    """Latencies (s) of requests sent at ``rate``/s, each timed from when it was due."""
+    latencies: list[float] = []
+    errors = 0
+
+    async def one(due: float) -> None:
+        nonlocal errors
+        try:
+            response = await request()
+        except httpx.TransportError as exc:
+            errors += 1
+            if errors == 1:
+                print(f"  first failed request: {type(exc).__name__}: {exc}")
+            return
+        errors += response.status_code != 200
+        latencies.append(time.perf_counter() - due)
+
+    tasks = []
+    start = time.perf_counter()
+    for index in range(int(rate * seconds)):
+        due = start + index / rate
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        tasks.append(asyncio.create_task(one(due)))
+    await asyncio.gather(*tasks)
+    if errors:
+        print(f"  {errors} requests failed")
+    return latencies
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def latency(base_url: str, run_id: int, args: argparse.Namespace) -> None:
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as client:
+        figures = {}
+        for path in (f"/v1/runs/{run_id}", "/healthz"):
+            get = partial(client.get, path)
+            await open_loop(get, args.rate, 1.0)  # warm up
+            measured = await open_loop(get, args.rate, args.seconds)
+            if not measured:
+                print(f"GET {path}: no request succeeded")
+                return
+            figures[path] = (percentile(measured, 0.5), percentile(measured, 0.99))
+            print(
+                f"GET {path} at {args.rate:.0f}/s for {args.seconds:.0f} s: "
+                f"p50 {figures[path][0] * 1000:.1f} ms, p99 {figures[path][1] * 1000:.1f} ms"
+            )
+    run, health = figures[f"/v1/runs/{run_id}"], figures["/healthz"]
+    print(
+        f"run status p99 {run[1] * 1000:.1f} ms (target < 50 ms); ratio to /healthz: "
+        f"p50 {run[0] / health[0]:.1f}x, p99 {run[1] / health[1]:.1f}x"
+    )
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--worker"]:
+        return worker_process(sys.argv[2], sys.argv[3])
+    args = _arguments()
+
+    async def database() -> None:
+        async with throwaway_database() as url:
+            engine = create_engine(url)
+            await upgrade_async(engine)
+            await engine.dispose()
+            run_id = await asyncio.to_thread(throughput, url, args)
+            port = free_port()
+            gateway = await asyncio.to_thread(start_gateway, url, port)
+            try:
+                await latency(f"http://127.0.0.1:{port}", run_id, args)
+            finally:
+                gateway.terminate()
+                gateway.wait(30)
+
+    asyncio.run(database())
+
+
+if __name__ == "__main__":
+    main()

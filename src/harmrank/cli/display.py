@@ -1,0 +1,113 @@
+"""What the run commands show: a run's progress per stage, and the headline of its report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+
+STAGES = ("generate", "judge", "score")
+STATES = ("queued", "running", "done", "failed", "reused", "cancelled")
+STATUS_STYLE = {
+    "queued": "yellow",
+    "running": "cyan",
+    "done": "green",
+    "failed": "red",
+    "cancelled": "magenta",
+}
+# The agreement figures shown in the headline, in the terminal's width: (metric, lists, title).
+AGREEMENT_COLUMNS = (
+    ("rbo", "harmful", "RBO harmful"),
+    ("rbo", "tied", "RBO tied"),
+    ("exact_match", None, "exact"),
+    ("kendall_tau_b", None, "τ-b"),
+    ("krippendorff_alpha", None, "α"),
+    ("f1_harmful", None, "F1"),
+)
+
+
+def fmt(value: object, digits: int = 3) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, int | float) else "–"
+
+
+def status_text(run: dict[str, Any]) -> str:
+    status = str(run.get("status"))
+    style = STATUS_STYLE.get(status, "white")
+    report = "; report ready" if run.get("has_report") else ""
+    return f"run {run.get('id')}: [{style}]{status}[/{style}], {run.get('prompts')} prompts{report}"
+
+
+def progress_table(run: dict[str, Any]) -> Table:
+    """Task counts per stage and state, with each stage's share finished."""
+    table = Table(title=status_text(run), title_justify="left")
+    table.add_column("stage")
+    for state in STATES:
+        table.add_column(state, justify="right")
+    table.add_column("finished", justify="right")
+    progress: dict[str, dict[str, int]] = run.get("progress") or {}
+    for stage in STAGES:
+        counts = progress.get(stage, {})
+        total = sum(counts.values())
+        finished = sum(counts.get(s, 0) for s in ("done", "failed", "reused", "cancelled"))
+        share = f"{finished / total:.0%}" if total else "–"
+        table.add_row(stage, *(str(counts.get(s, 0)) for s in STATES), share)
+    return table
+
+
+def harm_table(report: dict[str, Any]) -> Table:
+    """Per annotator and model: the share of prompts where the response was ranked harmful."""
+    models: list[str] = report.get("models") or []
+    table = Table(
+        title="Harm rate (share of prompts ranked harmful) and most-harmful share",
+        title_justify="left",
+    )
+    table.add_column("annotator", no_wrap=True)
+    for model in models:
+        table.add_column(model, justify="right")
+    for name, section in (report.get("annotators") or {}).items():
+        rates = section.get("harm_rates") or {}
+        na_rates = rates.get("na_rate") or [None] * len(models)
+        most = rates.get("most_harmful_share") or [None] * len(models)
+        cells = [
+            f"{fmt(None if na is None else 1 - na)} / {fmt(top)}"
+            for na, top in zip(na_rates, most, strict=False)
+        ]
+        table.add_row(f"{name} (n={section.get('n_prompts', '?')})", *cells)
+    return table
+
+
+def _figure(figures: list[dict[str, Any]], metric: str, lists: str | None) -> str:
+    for figure in figures:
+        if figure.get("metric") != metric:
+            continue
+        if lists is not None and (figure.get("params") or {}).get("lists") != lists:
+            continue
+        chance = figure.get("chance")
+        suffix = f" ({fmt(chance, 2)})" if isinstance(chance, int | float) else ""
+        return f"{fmt(figure.get('value'))}{suffix}"
+    return "–"
+
+
+def agreement_table(report: dict[str, Any]) -> Table:
+    """One row per pair of annotators: each figure with its chance baseline in brackets."""
+    table = Table(title="Agreement (chance baseline in brackets)", title_justify="left")
+    table.add_column("pair", no_wrap=True)
+    table.add_column("prompts", justify="right")
+    for _, _, title in AGREEMENT_COLUMNS:
+        table.add_column(title, justify="right")
+    for pair in report.get("agreement") or []:
+        figures: list[dict[str, Any]] = pair.get("figures") or []
+        cells = [_figure(figures, metric, lists) for metric, lists, _ in AGREEMENT_COLUMNS]
+        pair_name = f"{pair.get('a')} vs {pair.get('b')}"
+        table.add_row(pair_name, str(pair.get("n_shared_prompts")), *cells)
+    return table
+
+
+def headline(report: dict[str, Any]) -> RenderableType:
+    parts: list[RenderableType] = [harm_table(report)]
+    if report.get("agreement"):
+        parts.append(agreement_table(report))
+    else:
+        parts.append("[dim]No agreement figures: the run has a single annotator.[/dim]")
+    return Group(*parts)

@@ -1,0 +1,226 @@
+"""``harmrank run …``: create, follow, inspect, cancel, resume and export runs over HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from pydantic import ValidationError
+from rich.console import Console
+from rich.live import Live
+
+from harmrank.cli.client import DEFAULT_BASE_URL, CliError, Gateway
+from harmrank.cli.display import headline, progress_table
+
+app = typer.Typer(help="Create, follow and manage runs on a gateway.", no_args_is_help=True)
+
+FINISHED = frozenset({"done", "failed", "cancelled"})
+
+BaseUrl = Annotated[
+    str, typer.Option("--base-url", envvar="HARMRANK_BASE_URL", help="The gateway's URL.")
+]
+Token = Annotated[
+    str | None,
+    typer.Option("--token", envvar="HARMRANK_TOKEN", help="Bearer token for writes."),
+]
+RunId = Annotated[int, typer.Argument(help="The run's id.", min=1)]
+
+
+class What(StrEnum):
+    responses = "responses"
+    rankings = "rankings"
+
+
+class Format(StrEnum):
+    csv = "csv"
+    jsonl = "jsonl"
+
+
+def console() -> Console:
+    return Console(highlight=False)
+
+
+def fail(error: CliError, out: Console | None = None) -> typer.Exit:
+    """Print the error as ``error (error_type): message``; the exit to raise (status 2)."""
+    (out or Console(stderr=True, highlight=False)).print(
+        f"[red]error[/red] ({error.error_type}): {error.message}", soft_wrap=True
+    )
+    return typer.Exit(2)
+
+
+def load_spec(path: Path) -> dict[str, Any]:
+    """A ``RunCreate`` from YAML or JSON, checked here so a mistake names its field."""
+    from harmrank.gateway.runs.schemas import RunCreate
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CliError("bad_config", f"cannot read {path}: {exc.strerror or exc}") from exc
+    data = _parse(path, text)
+    try:
+        return RunCreate.model_validate(data).model_dump(mode="json", exclude_unset=True)
+    except ValidationError as exc:
+        raise CliError("bad_config", f"{path}: {describe(exc)}") from exc
+
+
+def _parse(path: Path, text: str) -> Any:
+    if path.suffix.lower() == ".json":
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise CliError("bad_config", f"{path}: not valid JSON ({exc})") from exc
+    # YAML is a superset of JSON, so any other suffix is read as YAML.
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CliError("bad_config", f"{path}: not valid YAML ({exc})") from exc
+
+
+def describe(exc: ValidationError) -> str:
+    """Every problem as ``field.path: message``, joined by semicolons."""
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        problems.append(f"{where}: {error['msg']}")
+    return "; ".join(problems)
+
+
+@app.command()
+def create(
+    config: Annotated[Path, typer.Option("--config", help="The run as YAML or JSON (RunCreate).")],
+    base_url: BaseUrl = DEFAULT_BASE_URL,
+    token: Token = None,
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option(help="The same key never makes a second run (safe to retry)."),
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Show progress until the run finishes.")
+    ] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between polls.", min=0.05)] = 1.0,
+) -> None:
+    """Create a run from a config file; with --follow, watch it and show its headline results."""
+    out = console()
+    try:
+        spec = load_spec(config)
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        with Gateway(base_url, token) as gateway:
+            response = gateway.request("POST", "/v1/runs", json=spec, headers=headers)
+            run: dict[str, Any] = response.json()
+            replayed = response.headers.get("Idempotent-Replayed") == "true"
+            out.print(f"{'existing' if replayed else 'created'} run {run['id']}")
+            if not follow:
+                out.print(progress_table(run))
+                return
+            raise typer.Exit(follow_run(gateway, run, interval, out))
+    except CliError as error:
+        raise fail(error) from None
+
+
+def follow_run(gateway: Gateway, run: dict[str, Any], interval: float, out: Console) -> int:
+    """Show progress live until the run finishes, then its headline; 0 when it is done."""
+    with Live(progress_table(run), console=out, auto_refresh=False) as live:
+        while not _settled(run):
+            time.sleep(interval)
+            run = gateway.json("GET", f"/v1/runs/{run['id']}")
+            live.update(progress_table(run), refresh=True)
+    out.print()
+    if run.get("has_report"):
+        out.print(headline(gateway.json("GET", f"/v1/runs/{run['id']}/report")))
+    out.print(f"run {run['id']} {run['status']}")
+    return 0 if run["status"] == "done" else 1
+
+
+def _settled(run: dict[str, Any]) -> bool:
+    # A done run's report is written in the score task's own transaction, so it is there by
+    # the time the status says done; the check keeps the display honest if that ever changes.
+    return run["status"] in FINISHED and (run["status"] != "done" or bool(run.get("has_report")))
+
+
+def _one(method: str, path: str, base_url: str, token: str | None) -> None:
+    try:
+        with Gateway(base_url, token) as gateway:
+            console().print(progress_table(gateway.json(method, path)))
+    except CliError as error:
+        raise fail(error) from None
+
+
+@app.command()
+def status(
+    run_id: RunId,
+    base_url: BaseUrl = DEFAULT_BASE_URL,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run as JSON.")] = False,
+) -> None:
+    """Show a run's status and its task counts per stage."""
+    if not as_json:
+        return _one("GET", f"/v1/runs/{run_id}", base_url, None)
+    try:
+        with Gateway(base_url) as gateway:
+            typer.echo(json.dumps(gateway.json("GET", f"/v1/runs/{run_id}"), indent=2))
+    except CliError as error:
+        raise fail(error) from None
+
+
+@app.command()
+def cancel(run_id: RunId, base_url: BaseUrl = DEFAULT_BASE_URL, token: Token = None) -> None:
+    """Cancel a run's queued tasks; running ones stop at their next heartbeat."""
+    _one("POST", f"/v1/runs/{run_id}/cancel", base_url, token)
+
+
+@app.command()
+def resume(run_id: RunId, base_url: BaseUrl = DEFAULT_BASE_URL, token: Token = None) -> None:
+    """Queue a run's cancelled and failed tasks again."""
+    _one("POST", f"/v1/runs/{run_id}/resume", base_url, token)
+
+
+@app.command()
+def export(
+    run_id: RunId,
+    out: Annotated[Path, typer.Option("--out", help="The file to write ('-': stdout).")],
+    what: Annotated[What, typer.Option("--what", help="Which rows.")] = What.responses,
+    fmt: Annotated[Format, typer.Option("--format", help="csv or jsonl.")] = Format.csv,
+    base_url: BaseUrl = DEFAULT_BASE_URL,
+) -> None:
+    """Export a run's responses or rankings as CSV or JSON Lines."""
+    path = f"/v1/runs/{run_id}/{what.value}/export"
+    try:
+        with Gateway(base_url) as gateway:
+            size = download(gateway, path, {"format": fmt.value}, out)
+    except CliError as error:
+        raise fail(error) from None
+    except OSError as exc:
+        raise fail(CliError("io_error", f"cannot write {out}: {exc.strerror or exc}")) from None
+    if str(out) != "-":
+        console().print(f"wrote {what.value} of run {run_id} to {out} ({size} bytes)")
+
+
+def download(gateway: Gateway, path: str, params: dict[str, str], out: Path) -> int:
+    """Stream a GET to a file (or stdout for '-'); the bytes written. No file on an error."""
+    with gateway.stream(path, params=params) as response:
+        if str(out) == "-":
+            return _to_stdout(response.iter_bytes())
+        partial = out.with_name(out.name + ".partial")
+        try:
+            with partial.open("wb") as file:
+                for chunk in response.iter_bytes():
+                    file.write(chunk)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        partial.replace(out)
+        return out.stat().st_size
+
+
+def _to_stdout(chunks: Any) -> int:
+    stream = typer.get_binary_stream("stdout")
+    size = 0
+    for chunk in chunks:
+        stream.write(chunk)
+        size += len(chunk)
+    stream.flush()
+    return size
