@@ -274,3 +274,35 @@ async def test_a_claim_skips_rows_another_open_claim_locked(session_maker: Sessi
     assert len(first) == 4
     assert len(second) == 2
     assert not {t.id for t in first} & {t.id for t in second}
+
+
+STATE_MIXES = [
+    {"generate": "queued", "judge": "queued", "score": "queued"},
+    {"generate": "running", "judge": "queued", "score": "queued"},
+    {"generate": "done", "judge": "queued", "score": "queued"},
+    {"generate": "reused", "judge": "reused", "score": "queued"},
+    {"generate": "done", "judge": "cancelled", "score": "cancelled"},
+    {"generate": "failed", "judge": "failed", "score": "done"},
+    {"generate": "done", "judge": "done", "score": "failed"},
+    {"generate": "cancelled", "judge": "running", "score": "queued"},
+]
+
+
+@pytest.mark.parametrize("mix", STATE_MIXES)
+async def test_status_in_python_agrees_with_status_in_sql(
+    session_maker: Sessions, mix: dict[str, str]
+) -> None:
+    """A run page derives status from its progress counts; the status filter derives it in SQL."""
+    from harmrank.gateway.runs import status
+
+    run_id = await two_models_one_prompt(session_maker)
+    async with session_maker.begin() as session:
+        for stage, state in mix.items():
+            await session.execute(
+                update(Task).where(Task.run_id == run_id, Task.stage == stage).values(state=state)
+            )
+    async with session_maker() as session:
+        ((_, in_sql),) = await status.run_statuses(session, run_ids=[run_id])
+        progress = await status.run_progress(session, [run_id])
+    assert status.status_of(progress[run_id]) == in_sql
+    assert (await get(session_maker, run_id)).status == in_sql

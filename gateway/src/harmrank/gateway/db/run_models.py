@@ -95,6 +95,8 @@ class Task(Base):
         UniqueConstraint("run_id", "key"),
         # The claim query: ready tasks by state and stage, not before their backoff ends.
         Index("ix_tasks_state_stage_not_before", "state", "stage", "not_before"),
+        # The claim walks one state's tasks in id order and stops at the first it may take.
+        Index("ix_tasks_state_id", "state", "id"),
         # Readiness and progress: the tasks of one run by stage and state.
         Index("ix_tasks_run_id_stage_state", "run_id", "stage", "state"),
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.common.errors import BadRequest, Conflict, NotFound
 from harmrank.gateway.db.base import utc_now
-from harmrank.gateway.db.run_models import IdempotencyKey, Run, Stage, Task, TaskState
+from harmrank.gateway.db.run_models import IdempotencyKey, Stage, Task, TaskState
 from harmrank.gateway.runs import queue, status, store
 from harmrank.gateway.runs.planner import plan_run, stable_hash
 from harmrank.gateway.runs.schemas import (
@@ -68,7 +68,7 @@ async def _replay(session: AsyncSession, key: str, digest: str) -> RunOut | None
 
 
 async def get_run(session: AsyncSession, run_id: int) -> RunOut:
-    found = await _outs(session, await status.run_statuses(session, run_ids=[run_id]))
+    found = await _outs(session, [run_id])
     if not found:
         raise NotFound(f"no run {run_id}")
     return found[0]
@@ -82,7 +82,7 @@ async def list_runs(
         session, status=status_filter, before_id=_cursor(cursor), limit=limit + 1
     )
     more = len(rows) > limit
-    runs = await _outs(session, rows[:limit])
+    runs = await _outs(session, [run.id for run, _ in rows[:limit]])
     return RunPage(runs=runs, next_cursor=str(runs[-1].id) if more else None)
 
 
@@ -133,23 +133,23 @@ def _cursor(cursor: str | None) -> int | None:
     return int(cursor)
 
 
-async def _outs(session: AsyncSession, rows: Sequence[tuple[Run, RunStatus]]) -> list[RunOut]:
-    ids = [run.id for run, _ in rows]
-    progress = await status.run_progress(session, ids)
-    prompts = await status.prompt_counts(session, ids)
-    reported = await status.runs_with_reports(session, ids)
+async def _outs(session: AsyncSession, run_ids: Sequence[int]) -> list[RunOut]:
+    """The runs, newest first, in two queries whatever their number: facts, then progress
+    (from which the status follows)."""
+    facts = await status.run_facts(session, run_ids)
+    progress = await status.run_progress(session, [run.id for run, _, _ in facts])
     return [
         RunOut(
             id=run.id,
-            status=run_status,
+            status=status.status_of(progress[run.id]),
             created_at=run.created_at,
             cancelled_at=run.cancelled_at,
-            prompts=prompts[run.id],
+            prompts=prompts,
             progress=progress[run.id],
-            has_report=run.id in reported,
+            has_report=has_report,
             spec=RunCreate.model_validate(run.spec),
         )
-        for run, run_status in rows
+        for run, prompts, has_report in facts
     ]
 
 

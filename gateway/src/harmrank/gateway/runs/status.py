@@ -14,7 +14,7 @@ Status, first rule that holds:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import ColumnElement, Subquery, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -111,23 +111,39 @@ async def run_progress(session: AsyncSession, run_ids: Sequence[int]) -> dict[in
     return progress
 
 
-async def prompt_counts(session: AsyncSession, run_ids: Sequence[int]) -> dict[int, int]:
-    found = await session.execute(
-        select(RunPrompt.run_id, func.count())
-        .where(RunPrompt.run_id.in_(run_ids))
-        .group_by(RunPrompt.run_id)
+def status_of(progress: Progress) -> RunStatus:
+    """The status rules above, applied to a run's progress counts (as ``_status`` in SQL)."""
+    states = {state: sum(stage[state] for stage in progress.values()) for state in TaskState}
+    ended = states[TaskState.DONE] + states[TaskState.FAILED] + states[TaskState.CANCELLED]
+    scored = sum(progress[Stage.SCORE][state] for state in SUCCEEDED_STATES)
+    active = states[TaskState.QUEUED] + states[TaskState.RUNNING]
+    if states[TaskState.RUNNING] == 0 and states[TaskState.QUEUED] > 0 and ended == 0:
+        return "queued"
+    if active > 0:
+        return "running"
+    if states[TaskState.CANCELLED] > 0:
+        return "cancelled"
+    return "done" if scored > 0 else "failed"
+
+
+async def run_facts(session: AsyncSession, run_ids: Sequence[int]) -> list[tuple[Run, int, bool]]:
+    """Per run, newest first: the run, its prompt count and whether it has a report, in one
+    query (a run's status page is polled, so its round trips count)."""
+    prompts = (
+        select(func.count()).where(RunPrompt.run_id == Run.id).correlate(Run).scalar_subquery()
     )
-    counts: dict[int, Any] = dict(found.all())
-    return {run_id: int(counts.get(run_id, 0)) for run_id in run_ids}
+    reported = select(RunReport.run_id).where(RunReport.run_id == Run.id).exists()
+    rows = await session.execute(
+        select(Run, prompts, reported)
+        .where(Run.id.in_(run_ids))
+        .order_by(Run.id.desc())
+        .execution_options(populate_existing=True)
+    )
+    return [(run, int(n), bool(has)) for run, n, has in rows]
 
 
 def _zeros() -> Progress:
     return {stage: dict.fromkeys(TaskState, 0) for stage in Stage}
-
-
-async def runs_with_reports(session: AsyncSession, run_ids: Sequence[int]) -> set[int]:
-    found = await session.scalars(select(RunReport.run_id).where(RunReport.run_id.in_(run_ids)))
-    return set(found)
 
 
 TaskRow = tuple[Task, str | None, str | None, str | None]
