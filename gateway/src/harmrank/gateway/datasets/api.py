@@ -24,29 +24,24 @@ from harmrank.gateway.datasets.schemas import (
 )
 from harmrank.gateway.datasets.upload import UploadLimits
 from harmrank.gateway.deps import Session, Sessions
-from harmrank.gateway.export import ExportFormat, export_response
+from harmrank.gateway.export import export_response
+from harmrank.gateway.query import (
+    AnnotatorFilter,
+    Cursor,
+    Format,
+    Limit,
+    ModelFilter,
+    PromptFilter,
+    export_answers,
+)
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
-
-Limit = Annotated[int, Query(ge=1, le=1000, description="Rows per page.")]
-Cursor = Annotated[
-    str | None, Query(description="The `next_cursor` of the previous page; omit for the first.")
-]
-Format = Annotated[ExportFormat, Query(description="`csv` (with a header row) or `jsonl`.")]
-ModelFilter = Annotated[str | None, Query(description="A model name.")]
-PromptFilter = Annotated[str | None, Query(description="A prompt's id in the dataset.")]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Bad cursor or form"},
     404: {"model": ErrorBody, "description": "No such dataset"},
 }
-_EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    **_ERRORS,
-    200: {
-        "description": "Every matching row, streamed",
-        "content": {"text/csv": {}, "application/x-ndjson": {}},
-    },
-}
+_EXPORT_RESPONSES = export_answers(_ERRORS)
 _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -126,7 +121,7 @@ async def list_responses(
 async def list_rankings(
     name: str,
     session: Session,
-    annotator: Annotated[str | None, Query(description="An annotator name.")] = None,
+    annotator: AnnotatorFilter = None,
     prompt: PromptFilter = None,
     model: Annotated[
         str | None, Query(description="Only prompts this model has a response to.")
@@ -168,7 +163,7 @@ async def export_rankings(
     name: str,
     sessions: Sessions,
     format: Format,
-    annotator: Annotated[str | None, Query(description="An annotator name.")] = None,
+    annotator: AnnotatorFilter = None,
     prompt: PromptFilter = None,
     model: ModelFilter = None,
 ) -> StreamingResponse:

@@ -18,35 +18,26 @@ from harmrank.gateway.datasets import repository as repo
 from harmrank.gateway.datasets.api import RANKING_COLUMNS, RESPONSE_COLUMNS
 from harmrank.gateway.datasets.schemas import RankingPage, ResponsePage
 from harmrank.gateway.deps import Session, Sessions
-from harmrank.gateway.export import ExportFormat, export_response
+from harmrank.gateway.export import export_response
+from harmrank.gateway.query import (
+    AnnotatorFilter,
+    Cursor,
+    Format,
+    Limit,
+    ModelFilter,
+    PromptFilter,
+    export_answers,
+)
 from harmrank.gateway.run_results import service
 from harmrank.gateway.runs.api import RunId
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
-Limit = Annotated[int, Query(ge=1, le=1000, description="Rows per page.")]
-Cursor = Annotated[
-    str | None,
-    Query(
-        max_length=200, description="The `next_cursor` of the previous page; omit for the first."
-    ),
-]
-Format = Annotated[ExportFormat, Query(description="`csv` (with a header row) or `jsonl`.")]
-ModelFilter = Annotated[str | None, Query(description="A model name.")]
-PromptFilter = Annotated[str | None, Query(description="A prompt's id in the dataset.")]
-AnnotatorFilter = Annotated[str | None, Query(description="An annotator name.")]
-
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Bad cursor"},
     404: {"model": ErrorBody, "description": "No such run"},
 }
-_EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    **_ERRORS,
-    200: {
-        "description": "Every matching row, streamed",
-        "content": {"text/csv": {}, "application/x-ndjson": {}},
-    },
-}
+_EXPORT_RESPONSES = export_answers(_ERRORS)
 
 
 @router.get("/{run_id}/responses", responses=_ERRORS)

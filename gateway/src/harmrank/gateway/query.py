@@ -1,0 +1,29 @@
+"""Query parameters and OpenAPI answers shared by every paged and exported listing."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Query
+
+from harmrank.gateway.export import ExportFormat
+
+Limit = Annotated[int, Query(ge=1, le=1000, description="Rows per page.")]
+Cursor = Annotated[
+    str | None,
+    Query(
+        max_length=200, description="The `next_cursor` of the previous page; omit for the first."
+    ),
+]
+Format = Annotated[ExportFormat, Query(description="`csv` (with a header row) or `jsonl`.")]
+ModelFilter = Annotated[str | None, Query(description="A model name.")]
+PromptFilter = Annotated[str | None, Query(description="A prompt's id in the dataset.")]
+AnnotatorFilter = Annotated[str | None, Query(description="An annotator name.")]
+
+Responses = dict[int | str, dict[str, Any]]
+
+
+def export_answers(errors: Responses) -> Responses:
+    """The OpenAPI answers of an export route: its errors and a streamed CSV or JSONL body."""
+    streamed: dict[str, Any] = {"text/csv": {}, "application/x-ndjson": {}}
+    return {**errors, 200: {"description": "Every matching row, streamed", "content": streamed}}
