@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -148,10 +149,11 @@ async def test_orm_metadata_matches_migrated_schema(migrated_engine: AsyncEngine
         assert await connection.run_sync(schema_differences) == []
 
 
-def constraint_names(connection: Connection) -> set[str]:
+def constraint_names(connection: Connection, tables: Iterable[str] = ALL_TABLES) -> set[str]:
+    """The names of the tables' keys, constraints and indexes, as the database reports them."""
     inspector = inspect(connection)
     names: set[str | None] = set()
-    for table in ALL_TABLES:
+    for table in tables:
         names.add(inspector.get_pk_constraint(table)["name"])
         names.update(c["name"] for c in inspector.get_unique_constraints(table))
         names.update(c["name"] for c in inspector.get_foreign_keys(table))
@@ -160,9 +162,11 @@ def constraint_names(connection: Connection) -> set[str]:
     return {name for name in names if name is not None}
 
 
-def metadata_constraint_names() -> set[str]:
+def metadata_constraint_names(tables: Iterable[str] | None = None) -> set[str]:
+    """The same names as the ORM metadata declares them (all tables by default)."""
     names: set[str] = set()
-    for table in Base.metadata.tables.values():
+    chosen = Base.metadata.tables if tables is None else set(tables)
+    for table in (t for name, t in Base.metadata.tables.items() if name in chosen):
         names.update(str(c.name) for c in table.constraints)
         names.update(str(i.name) for i in table.indexes)
     return names

@@ -5,44 +5,20 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import Connection, inspect, text
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.gateway.runs.helpers import Sessions, create, seed_dataset, spec
+from tests.gateway.test_schema import JOB_TABLES, constraint_names, metadata_constraint_names
 
 from harmrank.gateway.db import migrate
-from harmrank.gateway.db.base import Base
 from harmrank.gateway.db.engine import create_engine
-
-JOB_TABLES = {"runs", "run_prompts", "tasks", "idempotency_keys", "run_reports"}
-
-
-def job_schema(connection: Connection) -> tuple[set[str], set[str]]:
-    inspector = inspect(connection)
-    names: set[str | None] = set()
-    for table in JOB_TABLES:
-        names.add(inspector.get_pk_constraint(table)["name"])
-        names.update(c["name"] for c in inspector.get_unique_constraints(table))
-        names.update(c["name"] for c in inspector.get_foreign_keys(table))
-        names.update(c["name"] for c in inspector.get_check_constraints(table))
-        names.update(c["name"] for c in inspector.get_indexes(table))
-    return set(inspector.get_table_names()), {n for n in names if n is not None}
-
-
-def metadata_names() -> set[str]:
-    names: set[str] = set()
-    for name in JOB_TABLES:
-        table = Base.metadata.tables[name]
-        names.update(str(c.name) for c in table.constraints)
-        names.update(str(i.name) for i in table.indexes)
-    return names
 
 
 async def test_the_job_tables_follow_the_naming_convention(migrated_engine: AsyncEngine) -> None:
     async with migrated_engine.connect() as connection:
-        tables, names = await connection.run_sync(job_schema)
-    assert tables >= JOB_TABLES
-    assert names == metadata_names()
+        names = await connection.run_sync(constraint_names, JOB_TABLES)
+    assert names == metadata_constraint_names(JOB_TABLES)
     assert {
         "ix_tasks_state_stage_not_before",
         "ix_tasks_run_id_stage_state",
