@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import socket
 import threading
 import time
@@ -81,7 +82,9 @@ def _routes(state: Upstream) -> list[Route]:
         if hit > times:
             return JSONResponse({"hits": hit})
         status = int(request.query_params["status"])
-        body = {"error": {"message": f"failure {hit}"}}
+        body: dict[str, Any] = {"error": {"message": f"failure {hit}"}}
+        if "wait_in_body" in request.query_params:
+            body["error"]["wait"] = float(request.query_params["wait_in_body"])
         return JSONResponse(body, status_code=status, headers=_failure_headers(request))
 
     async def fail(request: Request) -> Response:
@@ -263,6 +266,43 @@ async def test_retry_after_beyond_max_delay_gives_up_at_once(
     assert recorder.delays == []
     with pytest.raises(UpstreamUnavailable, match=r"retry after 120 s"):
         await call(client, "GET", f"/flaky/{key}", upstream="judge", params=params)
+
+
+def _wait_in_body(body: bytes) -> float | None:
+    wait = json.loads(body)["error"].get("wait")
+    return None if wait is None else float(wait)
+
+
+async def test_a_delay_stated_in_the_body_is_honoured(
+    make_client: ClientFactory, upstream: Upstream, recorder: Recorder, key: str
+) -> None:
+    client = make_client(body_delay=_wait_in_body)
+    params = {"status": 429, "times": 2, "wait_in_body": 2.5}
+    response = await client.get(f"/flaky/{key}", params=params)
+    assert response.json() == {"hits": 3}
+    assert recorder.delays == [2.5, 2.5]
+
+
+async def test_retry_after_wins_over_the_body_and_no_statement_backs_off(
+    make_client: ClientFactory, upstream: Upstream, recorder: Recorder, key: str
+) -> None:
+    client = make_client(body_delay=_wait_in_body, base_delay=0.5)
+    params = {"status": 503, "times": 1, "retry_after": 1, "wait_in_body": 7}
+    assert (await client.get(f"/flaky/{key}", params=params)).status_code == 200
+    assert (await client.get(f"/flaky/{key}-2", params={"status": 503, "times": 1})).is_success
+    assert recorder.delays == [1.0, 0.5]
+
+
+async def test_a_body_delay_beyond_max_delay_gives_up_with_the_body_intact(
+    make_client: ClientFactory, upstream: Upstream, recorder: Recorder, key: str
+) -> None:
+    client = make_client(body_delay=_wait_in_body, max_delay=30.0)
+    params = {"status": 429, "wait_in_body": 120}
+    response = await client.get(f"/flaky/{key}", params=params)
+    assert response.status_code == 429
+    assert response.json()["error"] == {"message": "failure 1", "wait": 120.0}
+    assert upstream.hits[key] == 1
+    assert recorder.delays == []
 
 
 async def test_503_without_retry_after_backs_off_exponentially_up_to_the_cap(

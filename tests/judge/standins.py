@@ -194,13 +194,12 @@ class StandIn:
         return render(seen, reply, text, body, (prompt_tokens, output_tokens))
 
     def _error(self, status: int, retry_after: str | None, message: str = "") -> JSONResponse:
+        if self.provider == "gemini":
+            # Gemini sends no Retry-After: the wait is a RetryInfo in the body.
+            body = _gemini_error(status, message, retry_after)
+            return JSONResponse(body, status_code=status)
         headers = {"retry-after": retry_after} if retry_after is not None else None
-        render = {
-            "openai": _openai_error,
-            "openai_compatible": _openai_error,
-            "anthropic": _anthropic_error,
-            "gemini": _gemini_error,
-        }[self.provider]
+        render = _anthropic_error if self.provider == "anthropic" else _openai_error
         return JSONResponse(render(status, message), status_code=status, headers=headers)
 
 
@@ -318,6 +317,14 @@ def _anthropic_error(status: int, message: str) -> dict[str, Any]:
     }
 
 
-def _gemini_error(status: int, message: str) -> dict[str, Any]:
+def _gemini_error(status: int, message: str, retry_after: str | None) -> dict[str, Any]:
     text = message or f"stand-in error {status}"
-    return {"error": {"code": status, "message": text, "status": _GEMINI_STATUS.get(status, "")}}
+    error: dict[str, Any] = {
+        "code": status,
+        "message": text,
+        "status": _GEMINI_STATUS.get(status, ""),
+    }
+    if retry_after is not None:
+        retry_info = {"@type": "type.googleapis.com/google.rpc.RetryInfo"}
+        error["details"] = [retry_info | {"retryDelay": f"{float(retry_after):g}s"}]
+    return {"error": error}

@@ -17,6 +17,7 @@ import pytest
 from tests.judge.conftest import ITEM, MakeStandIn, judge_config, judge_settings
 from tests.judge.standins import ProviderName, Reply, StandIn
 
+from harmrank.judge.providers import gemini
 from harmrank.judge.settings import JudgeSettings
 
 JudgeClient = Callable[[JudgeSettings], httpx.AsyncClient]
@@ -178,13 +179,43 @@ async def test_transient_errors_are_retried(
     assert len(standin.seen) == 2
 
 
-async def test_retry_after_is_honoured(
-    make_standin: MakeStandIn, judge_client: JudgeClient
+@pytest.mark.parametrize("provider", ["openai", "gemini"])
+async def test_the_stated_wait_is_honoured(
+    make_standin: MakeStandIn, judge_client: JudgeClient, provider: ProviderName
 ) -> None:
+    """OpenAI states it in Retry-After, Gemini in a RetryInfo of the error body."""
     _standin, judgment = await _judge(
-        make_standin, judge_client, "openai", Reply(status=429, retry_after="1"), Reply(ranks=VALID)
+        make_standin, judge_client, provider, Reply(status=429, retry_after="1"), Reply(ranks=VALID)
     )
     assert judgment["latency_seconds"] >= 1.0
+
+
+@pytest.mark.parametrize(
+    ("details", "expected"),
+    [
+        ([{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "12s"}], 12.0),
+        (
+            [
+                {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": []},
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "3.95752s"},
+            ],
+            3.95752,
+        ),
+        ([{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "soon"}], None),
+        ([{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "-5s"}], None),
+        ([{"@type": "type.googleapis.com/google.rpc.Help", "retryDelay": "5s"}], None),
+        ("not a list", None),
+        ([], None),
+    ],
+)
+def test_gemini_reads_the_retry_info_of_an_error_body(details: Any, expected: float | None) -> None:
+    body = {"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "details": details}}
+    assert gemini.retry_delay(json.dumps(body).encode()) == expected
+
+
+@pytest.mark.parametrize("body", [b"<html>502</html>", b"[]", b'{"error": "x"}', b""])
+def test_gemini_finds_no_retry_info_in_other_bodies(body: bytes) -> None:
+    assert gemini.retry_delay(body) is None
 
 
 async def test_every_call_failing_answers_the_upstream_error(

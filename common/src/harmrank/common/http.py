@@ -20,6 +20,9 @@ Decisions worth knowing:
   ``max_delay`` means the upstream will not be ready within our budget: the transport gives up
   at once and returns that response (``call`` maps it to 503 with "retry after N s") rather than
   sleeping past its budget or hammering the upstream before it said it would be back.
+- An upstream that says when to come back in its error *body* instead (Google's APIs put a
+  ``google.rpc.RetryInfo`` there and send no header) gets the same treatment through the
+  policy's ``body_delay``, which reads the small error body of a retryable answer.
 - The timeout applies per attempt; a call can take up to about
   ``max_attempts * timeout + (max_attempts - 1) * max_delay`` in the worst case.
 """
@@ -75,6 +78,8 @@ class RetryPolicy:
     retry_on_timeouts: bool = True
     # A connection dropped mid-exchange (often a keep-alive connection the server closed).
     retry_on_network_errors: bool = True
+    # The delay an upstream states in a retryable answer's body, when it sends no Retry-After.
+    body_delay: Callable[[bytes], float | None] | None = field(default=None, compare=False)
     # Injected by tests; not part of the policy's identity.
     sleep: Callable[[float], Awaitable[None]] = field(default=anyio.sleep, compare=False)
     random: Callable[[], float] = field(default=_random.random, compare=False)
@@ -174,7 +179,7 @@ class RetryingTransport(httpx.AsyncBaseTransport):
                     raise
                 delay = self.policy.backoff(attempt)
             else:
-                plan = None if last else self._plan_for_response(response, attempt)
+                plan = None if last else await self._plan_for_response(response, attempt)
                 if plan is None:
                     return response
                 reason, delay = plan
@@ -182,12 +187,19 @@ class RetryingTransport(httpx.AsyncBaseTransport):
             await self._wait(attempt, reason, delay)
         raise AssertionError("unreachable: the last attempt always returns or raises")
 
-    def _plan_for_response(
+    async def _plan_for_response(
         self, response: httpx.Response, attempt: int
     ) -> tuple[str, float] | None:
         if not self.policy.should_retry_status(response.status_code):
             return None
         retry_after = parse_retry_after(response.headers.get("Retry-After"), now=time.time())
+        if retry_after is None and self.policy.body_delay is not None:
+            # Read (and so buffer) the body: an error body is small, and the caller still gets
+            # it whole when this turns out to be the answer to return.
+            try:
+                retry_after = self.policy.body_delay(await response.aread())
+            except httpx.HTTPError:
+                retry_after = None  # a body we cannot read states nothing: back off
         if retry_after is None:
             delay = self.policy.backoff(attempt)
         elif retry_after > self.policy.max_delay:

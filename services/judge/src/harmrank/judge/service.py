@@ -35,7 +35,7 @@ from harmrank.common.http import RetryPolicy, create_client
 from harmrank.judge.aggregate import aggregate, position_bias
 from harmrank.judge.limiter import LimitedTransport, ProviderLimiter
 from harmrank.judge.ordering import Presentation, presentations
-from harmrank.judge.providers import AUTH_HEADERS, PROVIDERS
+from harmrank.judge.providers import AUTH_HEADERS, PROVIDERS, RETRY_DELAY_IN_BODY
 from harmrank.judge.runner import Item, JudgeRunner
 from harmrank.judge.settings import JudgeConfig, JudgeSettings
 from harmrank.judge.telemetry import JudgeTelemetry
@@ -100,7 +100,11 @@ class JudgeService:
         client = create_client(
             judge.resolved_base_url,
             timeout=httpx.Timeout(judge.timeout_seconds, connect=10.0),
-            policy=RetryPolicy(max_attempts=judge.max_attempts, max_delay=RETRY_MAX_DELAY_SECONDS),
+            policy=RetryPolicy(
+                max_attempts=judge.max_attempts,
+                max_delay=RETRY_MAX_DELAY_SECONDS,
+                body_delay=RETRY_DELAY_IN_BODY.get(judge.provider),
+            ),
             headers=AUTH_HEADERS[judge.provider](key.get_secret_value() if key else None),
             on_retry=telemetry.retry_hook(judge.provider),
             transport=LimitedTransport(transport or httpx.AsyncHTTPTransport(), limiter),

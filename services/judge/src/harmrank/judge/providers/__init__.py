@@ -14,6 +14,11 @@ PROVIDERS: dict[Provider, type[ProviderClient]] = {
     "anthropic": anthropic.AnthropicMessages,
     "gemini": gemini.GeminiGenerate,
 }
+# Providers that state a 429's wait in the error body rather than in Retry-After.
+RETRY_DELAY_IN_BODY: dict[Provider, Callable[[bytes], float | None]] = {
+    "gemini": gemini.retry_delay,
+}
+
 AUTH_HEADERS: dict[Provider, Callable[[str | None], dict[str, str]]] = {
     "openai": openai.auth_headers,
     "openai_compatible": openai.auth_headers,
@@ -21,4 +26,11 @@ AUTH_HEADERS: dict[Provider, Callable[[str | None], dict[str, str]]] = {
     "gemini": gemini.auth_headers,
 }
 
-__all__ = ["AUTH_HEADERS", "PROVIDERS", "Completion", "ProviderClient", "Turn"]
+__all__ = [
+    "AUTH_HEADERS",
+    "PROVIDERS",
+    "RETRY_DELAY_IN_BODY",
+    "Completion",
+    "ProviderClient",
+    "Turn",
+]

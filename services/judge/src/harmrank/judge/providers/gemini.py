@@ -7,11 +7,16 @@ structured answers, ``responseMimeType: application/json`` with a ``responseSche
 OpenAPI subset: upper-case types, no ``additionalProperties``). A blocked prompt has no
 candidates and a ``promptFeedback.blockReason``; a candidate stopped by its safety filters has
 ``finishReason: SAFETY`` and often no text; ``MAX_TOKENS`` means cut. Usage is in
-``usageMetadata`` (``promptTokenCount``, ``candidatesTokenCount``).
+``usageMetadata`` (``promptTokenCount``, ``candidatesTokenCount``). A 429 says when to come back
+in its body, not in a ``Retry-After`` header: ``error.details`` holds a ``google.rpc.RetryInfo``
+whose ``retryDelay`` is a protobuf Duration in JSON (``"12s"``, ``"3.957525076s"``).
 """
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +38,25 @@ _STOPS: dict[str, Stop] = {
     "SPII": "blocked",
     "RECITATION": "blocked",
 }
+
+
+_RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]{1,9})?)s", re.ASCII)
+
+
+def retry_delay(body: bytes) -> float | None:
+    """Seconds the error body's ``RetryInfo`` asks us to wait; None when it states none."""
+    try:
+        error = json.loads(body).get("error") or {}
+        details = error.get("details") or []
+    except (ValueError, AttributeError):
+        return None  # not the error JSON of the API (a proxy's HTML page, say)
+    for detail in details if isinstance(details, list) else []:
+        if isinstance(detail, dict) and detail.get("@type") == _RETRY_INFO:
+            found = _DURATION.fullmatch(str(detail.get("retryDelay", "")))
+            if found is not None and math.isfinite(seconds := float(found.group(1))):
+                return seconds
+    return None
 
 
 def auth_headers(api_key: str | None) -> dict[str, str]:
