@@ -24,6 +24,23 @@ def test_latin1_file_falls_back_and_says_so(write_csv: WriteCsv) -> None:
     assert table.rows[0].get("prompt") == "caf\u00e9 menu"
 
 
+def test_mac_roman_is_told_from_windows_1252_by_its_typography(write_csv: WriteCsv) -> None:
+    text = "I don\u2019t know \u2014 \u201cmaybe\u201d\u2026"
+    for encoding in ("mac_roman", "cp1252"):
+        path = write_csv(f"{encoding}.csv", [("Prompt",), (text,)], encoding=encoding)
+        table = read_table(path)
+        assert (table.encoding, table.rows[0].get("prompt")) == (encoding, text)
+
+
+def test_mostly_utf8_keeps_its_text_and_counts_what_it_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    # A Korean line, then an em dash that lost its last byte to a "?".
+    path.write_bytes("Prompt\n\uc548\ub155 \uc138\uc0c1\n".encode() + b"a\xe2\x80?b\n")
+    table = read_table(path)
+    assert table.encoding == "utf-8 (1 invalid sequences replaced by U+FFFD)"
+    assert [r.get("prompt") for r in table.rows] == ["\uc548\ub155 \uc138\uc0c1", "a\ufffd?b"]
+
+
 def test_plain_utf8(write_csv: WriteCsv) -> None:
     path = write_csv("a.csv", [("Prompt",), ("caf\u00e9 menu",)])
     table = read_table(path)

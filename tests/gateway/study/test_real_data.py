@@ -56,8 +56,11 @@ def test_judge_and_expert_files(study: StudyImport) -> None:
 
 
 def test_encodings(study: StudyImport) -> None:
-    latin = {f.path for f in study.files if f.encoding == "latin-1"}
-    assert latin == {"raw_submissions/output_Group_6.csv", "raw_submissions/output_Group_7.csv"}
+    """Group 6 was saved from a Mac; group 7 is UTF-8 that lost bytes on two lines."""
+    legacy = {f.path: f.encoding for f in study.files if not f.encoding.startswith("utf-8")}
+    assert legacy == {"raw_submissions/output_Group_6.csv": "mac_roman"}
+    group_7 = next(f for f in study.files if f.path == "raw_submissions/output_Group_7.csv")
+    assert group_7.encoding == "utf-8 (6 invalid sequences replaced by U+FFFD)"
 
 
 def test_every_annotator_builds_rankings(study: StudyImport) -> None:

@@ -1,8 +1,9 @@
 """Read one of the study's CSV files robustly, keeping where every row came from.
 
 The files were exported by different student groups with different tools, so the reader
-tolerates a BOM, a latin-1 export, leftover pandas index columns, trailing empty columns and
-header spelling, and reports the physical line each record starts on (cells span lines).
+tolerates a BOM, legacy single-byte exports, leftover pandas index columns, trailing empty
+columns and header spelling, and reports the physical line each record starts on (cells span
+lines).
 """
 
 from __future__ import annotations
@@ -65,14 +66,43 @@ def canonical_header(name: str) -> str:
     return " ".join(name.replace("\ufeff", "").strip().strip('"').split()).casefold()
 
 
+# Curly quotes, dashes and the ellipsis: what office tools put into English text. The legacy
+# encoding that turns a file's high bytes into these is the one it was written in: Mac Roman's
+# 0xD5 is ’ where Windows-1252 reads Õ, and Windows-1252's 0x92 is ’ where Mac Roman reads í.
+_TYPOGRAPHY = frozenset("\u2018\u2019\u201c\u201d\u2013\u2014\u2026")
+_LEGACY = ("cp1252", "mac_roman")
+
+
 def decode(data: bytes) -> tuple[str, str]:
-    """Decode as UTF-8 (with or without BOM), else latin-1, which accepts any bytes."""
+    """Decode as UTF-8 (with or without BOM); a file that is mostly UTF-8 with a few broken
+    sequences as UTF-8 with those replaced by U+FFFD; else as the legacy encoding that reads
+    its high bytes as typography (Windows-1252 or Mac Roman), latin-1 when neither does.
+
+    The encoding returned says which, and how many sequences were replaced: the raw bytes stay
+    in the file, and the import report shows what was done to them."""
     if data.startswith(_BOM):
         return data[len(_BOM) :].decode("utf-8"), "utf-8-sig"
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
-        return data.decode("latin-1"), "latin-1"
+        pass
+    replaced = data.decode("utf-8", errors="replace")
+    broken = replaced.count("\ufffd") - data.count("\ufffd".encode())
+    # Legacy single-byte text almost never forms valid multi-byte sequences by chance, so
+    # a file with more valid ones than broken ones is UTF-8 that lost some bytes.
+    if sum(1 for ch in replaced if ord(ch) > 0x7F and ch != "\ufffd") > broken:
+        return replaced, f"utf-8 ({broken} invalid sequences replaced by U+FFFD)"
+    best, best_score = data.decode("latin-1"), 0
+    encoding = "latin-1"
+    for candidate in _LEGACY:
+        try:
+            text = data.decode(candidate)
+        except UnicodeDecodeError:
+            continue  # cp1252 leaves five bytes undefined
+        score = sum(1 for ch in text if ch in _TYPOGRAPHY)
+        if score > best_score:
+            best, best_score, encoding = text, score, candidate
+    return best, encoding
 
 
 def read_table(path: Path, name: str | None = None) -> Table:

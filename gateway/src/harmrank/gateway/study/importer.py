@@ -53,8 +53,25 @@ _EXPERT_FILE = "expert_annotations.csv"
 
 
 def normalise_text(text: str) -> str:
-    """The join key: casefolded, whitespace collapsed and stripped."""
-    return " ".join(text.split()).casefold()
+    """The join key: mojibake undone, casefolded, whitespace collapsed and stripped."""
+    return " ".join(undo_mojibake(text).split()).casefold()
+
+
+def undo_mojibake(text: str) -> str:
+    """UTF-8 that was once read as Windows-1252 or latin-1, read again as UTF-8.
+
+    The study's judge files were made from group files read with the wrong encoding: they
+    hold "whatâ\x80\x99s" or "whatâ€™s" where the group file says "what’s". Text that is not
+    such mojibake does not survive the round trip (its bytes are not valid UTF-8) and is
+    returned as it is."""
+    if text.isascii():
+        return text
+    for legacy in ("cp1252", "latin-1"):
+        try:
+            return text.encode(legacy).decode("utf-8")
+        except UnicodeError:
+            continue
+    return text
 
 
 def prompt_id(text: str) -> str:
