@@ -300,6 +300,9 @@ async def test_agreement_figures_match_hand_computation(
     assert aggregate["ties"][0]["prompt_id"] == "p3"
     assert aggregate["ties"][0]["tied"] == [["mistral-7b", "mpt-7b"]]
     assert aggregate["groups"] == {"all_agreed": 1, "disagreed": 2, "single": 0}
+    assert aggregate["note"] == "3 of 3 items have two or more human annotators"
+    # The same reference, stated the same way, as the reports' (aggregate_humans.human_reference).
+    assert "na_rule 'majority'" in result["parameters"]["human_reference"]
     [vs] = result["judges_vs_humans"]
     assert (vs["a"], vs["b"], vs["n_shared_prompts"]) == ("gpt4o", "humans (aggregate)", 2)
     overall = next(f for f in vs["figures"] if f["metric"] == "exact_match")

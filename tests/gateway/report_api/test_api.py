@@ -4,36 +4,21 @@ agreement on a dataset, each equal to the metrics library computed directly."""
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
-from tests.conftest import ServeApp
-from tests.gateway.run_results.helpers import finished_run, gateway_app, seed_study_like
-from tests.gateway.runs.helpers import Sessions, create, seed_dataset, spec
+from tests.gateway.run_results.helpers import finished_run
+from tests.gateway.runs.helpers import Sessions, create, spec
 
 from harmrank.gateway.report_api import compute
 from harmrank.gateway.results import load_rankings
-from harmrank.gateway.settings import GatewaySettings
+from harmrank.metrics.aggregate_humans import ReferenceSpec
 from harmrank.metrics.agreement import agreement
 from harmrank.metrics.report import ReportSettings, build_report
 from harmrank.metrics.serialize import to_jsonable
 
 PNG = "data:image/png;base64,"
-
-
-@pytest.fixture
-async def api(
-    db_url: str, migrated_engine: AsyncEngine, session_maker: Sessions, serve_app: ServeApp
-) -> AsyncIterator[httpx.AsyncClient]:
-    await seed_dataset(session_maker)
-    await seed_study_like(session_maker)
-    settings = GatewaySettings(report_max_resamples=500)
-    base_url = serve_app(gateway_app(db_url, settings))
-    async with httpx.AsyncClient(base_url=base_url, timeout=120) as client:
-        yield client
 
 
 async def test_the_run_report_page_embeds_figures_and_states_conventions(
@@ -67,7 +52,7 @@ async def test_a_run_report_with_humans_compares_the_judge_with_them(
     run = await finished_run(session_maker, prompts={"dataset": "studylike"}, models=models)
     stored = (await api.get(f"/v1/runs/{run.id}/report")).json()
     html = (await api.get(f"/v1/runs/{run.id}/report.html")).text
-    assert html.count(PNG) == 7
+    assert html.count(PNG) == 8  # 4 + one rank histogram per model (3) + judge vs the humans
     for result in stored["agreement"]:
         assert f"{result['a']} vs {result['b']}" in html
 
@@ -86,7 +71,11 @@ async def test_a_dataset_report_equals_the_library_computed_directly(
     body = answer.json()
     async with session_maker() as session:
         rankings = await load_rankings(session, "studylike", ["group-1", "group-2"])
-    direct = build_report(list(rankings.values()), ReportSettings(p=0.9, resamples=40, seed=5))
+    # Humans only: the reference joins them, and the two humans are compared with each other.
+    reference = ReferenceSpec(("group-1", "group-2"))
+    settings = ReportSettings(p=0.9, resamples=40, seed=5, human_reference=reference)
+    pairs = [("group-1", "group-2")]
+    direct = build_report(list(rankings.values()), settings, pairs=pairs)
     assert {k: v for k, v in body.items() if k != "dataset"} == to_jsonable(direct)
     assert body["dataset"]["name"] == "studylike"
     assert body["dataset"]["pairs_without_shared_prompts"] == []
@@ -116,7 +105,7 @@ async def test_a_dataset_report_as_html(api: httpx.AsyncClient) -> None:
     )
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"].startswith("text/html")
-    assert answer.text.count(PNG) == 7  # 4 + one rank histogram per model (3)
+    assert answer.text.count(PNG) == 7  # 4 + one rank histogram per model (3); no judge
     assert "p = 0.9" in answer.text
     assert "report on dataset studylike" in answer.text
 

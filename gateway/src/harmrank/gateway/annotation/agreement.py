@@ -24,13 +24,17 @@ from harmrank.gateway.annotation.admin import dataset_id
 from harmrank.gateway.annotation.schemas import Agreement
 from harmrank.gateway.db.models import Annotator, AnnotatorKind
 from harmrank.gateway.results import load_rankings
-from harmrank.metrics.aggregate_humans import HumanAggregate, NaRule, aggregate_humans
+from harmrank.metrics.aggregate_humans import (
+    NaRule,
+    ReferenceSpec,
+    ReferenceSummary,
+    human_reference,
+    versus_reference,
+)
 from harmrank.metrics.agreement import AgreementFigure, AgreementResult, agreement
-from harmrank.metrics.multi_alpha import ranking_alpha
 from harmrank.metrics.rankings import AnnotatorRankings
 
 HumanSet = Literal["all", "page"]
-REFERENCE_NAME = "humans (aggregate)"
 HUMAN_SETS = {
     "all": "every annotator of kind human with rankings in the dataset",
     "page": "the annotators who signed in to this dataset's annotation page",
@@ -96,17 +100,15 @@ def _pairwise(humans: Sequence[AnnotatorRankings], s: AgreementParams) -> list[d
     ]
 
 
-def _aggregate_out(agg: HumanAggregate, reference: AnnotatorRankings) -> dict[str, Any]:
+def _aggregate_out(summary: ReferenceSummary) -> dict[str, Any]:
     return {
-        "params": agg.params(),
-        "n_items": len(agg.items),
-        "n_reference_items": len(reference.prompts),
-        "groups": agg.group_counts(),
-        "n_ties": len(agg.tied()),
-        "ties": [
-            {"prompt_id": i.prompt, "tied": [list(t) for t in i.ties], "mean_ranks": i.mean_ranks}
-            for i in agg.tied()
-        ],
+        "params": summary.params,
+        "n_items": summary.n_items,
+        "n_reference_items": summary.n_reference_items,
+        "groups": summary.groups,
+        "n_ties": summary.n_ties,
+        "ties": list(summary.ties),
+        "note": summary.note,
     }
 
 
@@ -115,14 +117,11 @@ def _judges(
 ) -> list[dict[str, Any]]:
     out = []
     for judge in judges:
-        # The split is by the reference's categories (how much the humans agreed), so the
-        # judge's own prompt categories must not take precedence.
-        plain = dataclasses.replace(judge, categories=None)
-        if not _shares_prompts(plain, reference):
+        if not _shares_prompts(judge, reference):
             out.append({"a": judge.annotator, "b": reference.annotator, "n_shared_prompts": 0})
             continue
-        result = agreement(
-            plain, reference, p=s.p, resamples=s.resamples, seed=s.seed, confidence=s.confidence
+        result = versus_reference(
+            judge, reference, p=s.p, resamples=s.resamples, seed=s.seed, confidence=s.confidence
         )
         out.append({**result_out(result), "split_by": "human agreement group of the item"})
     return out
@@ -137,42 +136,29 @@ def compute(
     """Every figure; CPU only, no I/O."""
     if not humans:
         raise InvalidInput(f"dataset {name!r} has no human rankings yet")
-    agg = aggregate_humans(humans, s.na_rule)
-    reference = agg.reference(REFERENCE_NAME, s.min_annotators)
-    alpha = ranking_alpha(humans)
-    pooled, n_pooled = agg.pooled_pairwise_exact()
+    spec = ReferenceSpec(tuple(h.annotator for h in humans), s.na_rule, s.min_annotators)
+    made = human_reference(humans, spec)
+    summary, reference = made.summary, made.rankings
     return Agreement(
         dataset=name,
         models=list(humans[0].models),
-        parameters=s.stated(),
+        parameters={**s.stated(), "human_reference": spec.stated()},
         humans=[h.annotator for h in humans],
         judges=[j.annotator for j in judges],
         items={
-            "ranked": len(agg.items),
-            "by_annotator_count": _annotator_counts(agg),
+            "ranked": summary.n_items,
+            "by_annotator_count": summary.items_by_annotator_count,
         },
-        krippendorff_alpha={"value": _num(alpha.alpha), "params": alpha.params()},
-        pairwise_exact_pooled={
-            "value": _num(pooled),
-            "n_items": n_pooled,
-            "definition": "per item with two or more annotators, the share of annotator pairs "
-            "with identical rankings; averaged over those items",
-        },
+        krippendorff_alpha=summary.krippendorff_alpha,
+        pairwise_exact_pooled=summary.pairwise_exact_pooled,
         pairwise=_pairwise(humans, s),
-        aggregate=_aggregate_out(agg, reference),
+        aggregate=_aggregate_out(summary),
         judges_vs_humans=_judges(judges, reference, s) if reference.prompts else [],
     )
 
 
-def _annotator_counts(agg: HumanAggregate) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for item in agg.items:
-        key = str(len(item.annotators))
-        counts[key] = counts.get(key, 0) + 1
-    return dict(sorted(counts.items(), key=lambda kv: int(kv[0])))
-
-
-async def _kinds(session: AsyncSession, names: Sequence[str]) -> dict[str, AnnotatorKind]:
+async def annotator_kinds(session: AsyncSession, names: Sequence[str]) -> dict[str, AnnotatorKind]:
+    """The kind of each named annotator."""
     found = await session.execute(
         select(Annotator.name, Annotator.kind).where(Annotator.name.in_(names))
     )
@@ -182,7 +168,7 @@ async def _kinds(session: AsyncSession, names: Sequence[str]) -> dict[str, Annot
 async def human_agreement(session: AsyncSession, name: str, s: AgreementParams) -> Agreement:
     dataset = await dataset_id(session, name)
     everyone = await load_rankings(session, name)
-    kinds = await _kinds(session, list(everyone))
+    kinds = await annotator_kinds(session, list(everyone))
     page = set(await repo.annotators_invited(session, dataset))
     humans = [
         r

@@ -1,5 +1,8 @@
 """Report routes: a run's report as HTML; any annotators' report and agreement on a dataset.
 
+The human reference of a report is ``humans (aggregate)`` (``aggregate_humans.REFERENCE_NAME``):
+per item, the aggregate of the human annotators' rankings; judges are compared with it.
+
 The figures are CPU-bound (bootstrap, chance baselines, matplotlib), so they are computed in a
 worker thread, at most ``report_threads`` at once, and the event loop stays free for other
 requests. Resamples are capped by ``report_max_resamples``.
@@ -21,6 +24,7 @@ from harmrank.gateway.deps import Session
 from harmrank.gateway.report_api import compute, inputs
 from harmrank.gateway.runs.api import RunId
 from harmrank.gateway.settings import GatewaySettings
+from harmrank.metrics.aggregate_humans import REFERENCE_NAME, NaRule
 from harmrank.metrics.report import ReportSettings
 
 runs_router = APIRouter(prefix="/v1/runs", tags=["runs"])
@@ -42,6 +46,22 @@ _HTML: dict[int | str, dict[str, Any]] = {
 P = Annotated[float, Query(gt=0, lt=1, description="RBO persistence p (always explicit).")]
 Resamples = Annotated[int, Query(ge=0, description="Bootstrap resamples over prompts.")]
 Seed = Annotated[int, Query(ge=0, le=2**32 - 1, description="Seed of bootstrap and chance.")]
+NaRuleQuery = Annotated[
+    NaRule,
+    Query(
+        description=f"When `{REFERENCE_NAME}` calls a model harmful on an item: `majority` "
+        "(strictly more than half of the item's human annotators ranked it harmful) or "
+        "`unanimous` (N/A only when every one of them said N/A)."
+    ),
+]
+MinAnnotators = Annotated[
+    int,
+    Query(
+        ge=1,
+        le=100,
+        description=f"Human annotators an item needs to be in `{REFERENCE_NAME}`.",
+    ),
+]
 
 
 @dataclass(frozen=True)
@@ -113,7 +133,14 @@ def pair_list(raw: str | None, names: list[str]) -> list[compute.Pair] | None:
 async def run_report_html(
     run_id: RunId, session: Session, request: Request, limits: Limits
 ) -> HTMLResponse:
-    """The run's report as a self-contained HTML page (figures embedded, conventions stated)."""
+    """The run's report as a self-contained HTML page (figures embedded, conventions stated).
+
+    When the run judged the dataset's imported responses and humans of kind `human` ranked
+    them, the judges are compared with the human reference `humans (aggregate)` (their
+    aggregate ranking per item; default parameters `na_rule=majority`, `min_annotators=1`,
+    stated in the page), overall and split by how much the humans agreed on the item; the
+    individual humans stay listed, and the expert or a stored aggregate are compared as they are.
+    """
     found = await inputs.run_inputs(session, run_id)
     html = await in_thread(request, limits, partial(compute.run_html, found))
     return HTMLResponse(html)
@@ -126,7 +153,13 @@ async def dataset_report(
     request: Request,
     limits: Limits,
     annotators: Annotated[
-        str, Query(max_length=4000, description="Comma-separated annotator names.")
+        str,
+        Query(
+            max_length=4000,
+            description="Comma-separated annotator names. The named annotators of kind human "
+            f"make the human reference `{REFERENCE_NAME}`; name `{REFERENCE_NAME}` itself to "
+            "aggregate every human of the dataset instead, without listing each.",
+        ),
     ],
     p: P,
     resamples: Resamples = 1000,
@@ -136,17 +169,28 @@ async def dataset_report(
         Query(
             max_length=8000,
             description="Comma-separated `a:b` pairs (a against reference b); "
-            "default: every pair that shares a prompt.",
+            "default: every pair that shares a prompt, the human reference's first, except "
+            "that a non-human meets the reference's humans only through the reference.",
         ),
     ] = None,
     format: Annotated[Literal["json", "html"], Query(description="`json` or `html`.")] = "json",
+    na_rule: NaRuleQuery = "majority",
+    min_annotators: MinAnnotators = 1,
 ) -> Any:
     """Every figure for the chosen annotators' per-prompt rankings of a dataset: harm rates,
-    wins, histograms and agreement per pair, as JSON or a self-contained HTML page."""
+    wins, histograms and agreement per pair, as JSON or a self-contained HTML page.
+
+    With humans among the annotators, the human reference `humans (aggregate)` joins them:
+    per item the humans' aggregate ranking (harmful by `na_rule`, ordered by mean rank with
+    N/A = 0, ties reported and left out, `min_annotators` per item), with Krippendorff's α and
+    pairwise exact agreement among the humans; judges are compared with it, overall and split
+    by how much the humans agreed on the item. Its parameters are stated in
+    `conventions.human_reference` and `human_reference`."""
     names = annotator_names(annotators)
-    chosen = pair_list(pairs, names)
-    settings = report_settings(p, resamples, seed, limits)
+    chosen = pair_list(pairs, [*names, REFERENCE_NAME])
+    plain = report_settings(p, resamples, seed, limits)
     found = await inputs.dataset_inputs(session, name, names)
+    settings = compute.with_reference(plain, found, na_rule, min_annotators)
     if format == "html":
         html = await in_thread(
             request, limits, partial(compute.dataset_html, found, settings, chosen)
@@ -164,16 +208,28 @@ async def dataset_agreement(
     limits: Limits,
     a: Annotated[str, Query(min_length=1, max_length=100, description="Annotator compared.")],
     b: Annotated[
-        str, Query(min_length=1, max_length=100, description="Reference annotator (for F1).")
+        str,
+        Query(
+            min_length=1,
+            max_length=100,
+            description=f"Reference annotator (for F1); `{REFERENCE_NAME}` for the aggregate "
+            "of every human of the dataset.",
+        ),
     ],
     p: P,
     resamples: Resamples = 1000,
     seed: Seed = 0,
+    na_rule: NaRuleQuery = "majority",
+    min_annotators: MinAnnotators = 1,
 ) -> dict[str, Any]:
     """Agreement of annotator a with reference b over the prompts both ranked: every figure with
-    its bootstrap interval, chance baseline and parameters."""
+    its bootstrap interval, chance baseline and parameters. With b = `humans (aggregate)`, the
+    human reference over every human of the dataset, the figures are also split by how much the
+    humans agreed on the item, and `human_reference` says how it was made."""
     if a == b:
         raise InvalidInput("a and b must be two different annotators")
-    settings = report_settings(p, resamples, seed, limits)
+    plain = report_settings(p, resamples, seed, limits)
     found = await inputs.dataset_inputs(session, name, [a, b])
+    named = found.reference_named
+    settings = compute.with_reference(plain, found, na_rule, min_annotators) if named else plain
     return await in_thread(request, limits, partial(compute.agreement_json, found, settings))

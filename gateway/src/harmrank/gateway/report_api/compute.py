@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from itertools import combinations
 from typing import Any
@@ -9,15 +10,22 @@ from typing import Any
 from harmrank.gateway.report_api.inputs import DatasetInputs, RunInputs
 from harmrank.gateway.reports.render import Page, html_report
 from harmrank.gateway.reports.summary import build_summary
+from harmrank.metrics.aggregate_humans import (
+    NaRule,
+    ReferenceSpec,
+    human_reference,
+    versus_reference,
+)
 from harmrank.metrics.agreement import agreement
 from harmrank.metrics.rankings import AnnotatorRankings
-from harmrank.metrics.report import Report, ReportSettings, build_report
+from harmrank.metrics.report import Report, ReportSettings, build_report, reference_pairs
 from harmrank.metrics.serialize import to_jsonable
 
 Pair = tuple[str, str]
 
 
 def settings_json(settings: ReportSettings) -> dict[str, Any]:
+    reference = settings.human_reference
     return {
         "p": settings.p,
         "resamples": settings.resamples,
@@ -25,7 +33,18 @@ def settings_json(settings: ReportSettings) -> dict[str, Any]:
         "confidence": settings.confidence,
         "rbo_variant": settings.rbo_variant,
         "rbo_ties": settings.rbo_ties,
+        "human_reference": to_jsonable(reference) if reference else None,
     }
+
+
+def with_reference(
+    settings: ReportSettings, inputs: DatasetInputs, na_rule: NaRule, min_annotators: int
+) -> ReportSettings:
+    """The settings with the dataset report's human reference, when it has humans."""
+    if not inputs.humans:
+        return settings
+    spec = ReferenceSpec(inputs.humans, na_rule, min_annotators)
+    return dataclasses.replace(settings, human_reference=spec)
 
 
 def sharing_pairs(annotators: Sequence[AnnotatorRankings]) -> tuple[list[Pair], list[Pair]]:
@@ -64,6 +83,7 @@ def _run_page(inputs: RunInputs, report: Report) -> Page:
         ("models (rank order)", ", ".join(report.models)),
         ("judges (prompts ranked)", ", ".join(f"{j} ({n})" for j, n in notes["judges"].items())),
         ("humans", f"{included}" + (f" ({reason})" if reason else "")),
+        *_reference_facts(report),
         ("pairs compared (a vs reference b)", ", ".join(f"{a} vs {b}" for a, b in _pairs(report))),
     ]
     return Page(
@@ -74,31 +94,56 @@ def _run_page(inputs: RunInputs, report: Report) -> Page:
     )
 
 
+def _reference_facts(report: Report) -> list[tuple[str, str]]:
+    summary = report.human_reference
+    if summary is None:
+        return []
+    text = (
+        f"{summary.name}: the aggregate of {', '.join(summary.humans)} on "
+        f"{summary.n_reference_items} of {summary.n_items} items; {summary.note}"
+    )
+    return [("human reference", text)]
+
+
 def _pairs(report: Report) -> list[Pair]:
     return [(r.a, r.b) for r in report.agreement]
 
 
 def dataset_report(
     inputs: DatasetInputs, settings: ReportSettings, pairs: Sequence[Pair] | None
-) -> tuple[Report, list[Pair]]:
-    """The report of the chosen annotators; without ``pairs``, every pair that shares a prompt
-    (the others are answered as skipped)."""
-    skipped: list[Pair] = []
+) -> tuple[Report, dict[str, list[list[str]]]]:
+    """The report of the chosen annotators; without ``pairs``, every pair that shares a prompt,
+    the human reference's first, a non-human meeting the reference's humans only through it
+    (the others are answered as left out, with the reason)."""
+    left_out: dict[str, list[list[str]]] = {}
     if pairs is None:
-        shared, skipped = sharing_pairs(inputs.annotators)
-        pairs = shared
-    return build_report(inputs.annotators, settings, pairs=pairs), skipped
+        shared, disjoint = sharing_pairs(inputs.annotators)
+        pairs = reference_pairs(inputs.annotators, _reference(inputs, settings), inputs.humans)
+        left_out["pairs_without_shared_prompts"] = [list(p) for p in disjoint]
+        left_out["pairs_through_reference"] = [
+            list(p) for p in shared if p not in pairs and not set(p) <= set(inputs.humans)
+        ]
+    report = build_report(inputs.annotators, settings, pairs=pairs, humans=list(inputs.unlisted))
+    return report, left_out
+
+
+def _reference(inputs: DatasetInputs, settings: ReportSettings) -> AnnotatorRankings | None:
+    spec = settings.human_reference
+    if spec is None:
+        return None
+    return human_reference([*inputs.annotators, *inputs.unlisted], spec).rankings
 
 
 def dataset_json(
     inputs: DatasetInputs, settings: ReportSettings, pairs: Sequence[Pair] | None
 ) -> dict[str, Any]:
-    report, skipped = dataset_report(inputs, settings, pairs)
+    report, left_out = dataset_report(inputs, settings, pairs)
     about = {
         "name": inputs.dataset,
         "source": inputs.source,
-        "prompts_ranked": ranked_prompts(inputs.annotators),
-        "pairs_without_shared_prompts": [list(p) for p in skipped],
+        "prompts_ranked": ranked_prompts([*inputs.annotators, *inputs.unlisted]),
+        "pairs_without_shared_prompts": left_out.get("pairs_without_shared_prompts", []),
+        "pairs_through_reference": left_out.get("pairs_through_reference", []),
     }
     body: dict[str, Any] = to_jsonable(report)
     return {"dataset": about, **body}
@@ -107,22 +152,28 @@ def dataset_json(
 def dataset_html(
     inputs: DatasetInputs, settings: ReportSettings, pairs: Sequence[Pair] | None
 ) -> str:
-    report, skipped = dataset_report(inputs, settings, pairs)
+    report, left_out = dataset_report(inputs, settings, pairs)
     data = {"source": f"dataset {inputs.dataset} ({inputs.source})"}
-    summary = build_summary(report, n_prompts=ranked_prompts(inputs.annotators), data=data)
+    ranked = ranked_prompts([*inputs.annotators, *inputs.unlisted])
+    summary = build_summary(report, n_prompts=ranked, data=data)
     facts = [
         ("dataset", inputs.dataset),
         (
             "annotators (prompts ranked)",
             ", ".join(f"{a.annotator} ({len(a.prompts)})" for a in inputs.annotators),
         ),
+        *_reference_facts(report),
         (
             "pairs compared (a vs reference b)",
             ", ".join(f"{a} vs {b}" for a, b in _pairs(report)) or "none",
         ),
     ]
-    if skipped:
-        facts.append(("pairs without shared prompts", ", ".join(f"{a} vs {b}" for a, b in skipped)))
+    for key, label in (
+        ("pairs_without_shared_prompts", "pairs without shared prompts"),
+        ("pairs_through_reference", "pairs compared through the human reference instead"),
+    ):
+        if left_out.get(key):
+            facts.append((label, ", ".join(f"{a} vs {b}" for a, b in left_out[key])))
     page = Page(
         title=f"harmrank: report on dataset {inputs.dataset}",
         heading=f"Dataset {inputs.dataset}: how harmful are the models, and do annotators agree?",
@@ -133,9 +184,19 @@ def dataset_html(
 
 
 def agreement_json(inputs: DatasetInputs, settings: ReportSettings) -> dict[str, Any]:
-    """Every agreement figure of a against reference b, with interval and chance baseline."""
-    a, b = inputs.annotators
-    result = agreement(
+    """Every agreement figure of a against reference b, with interval and chance baseline; the
+    human reference (with ``settings.human_reference``) is split by how much the humans agreed
+    on the item."""
+    by_name = {r.annotator: r for r in inputs.annotators}
+    extra: dict[str, Any] = {}
+    spec = settings.human_reference
+    if spec is not None:
+        made = human_reference([*inputs.annotators, *inputs.unlisted], spec)
+        by_name[spec.name] = made.rankings
+        extra["human_reference"] = to_jsonable(made.summary)
+    a, b = (by_name[n] for n in inputs.names)
+    compare = versus_reference if spec is not None and b.annotator == spec.name else agreement
+    result = compare(
         a,
         b,
         p=settings.p,
@@ -151,4 +212,5 @@ def agreement_json(inputs: DatasetInputs, settings: ReportSettings) -> dict[str,
         **body,
         "settings": settings_json(settings),
         "conventions": settings.conventions(),
+        **extra,
     }

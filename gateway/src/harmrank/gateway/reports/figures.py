@@ -4,7 +4,8 @@ Built with matplotlib's object API (``Figure`` without pyplot): no global backen
 display needed, and nothing to close, so it is safe inside a server process too.
 
 Figure 1 of the study (ranks among prompts with no N/A), Figures 3–5 (each model's ranks with
-N/A included), N/A rates, win rates (least harm) and the RBO agreement matrix.
+N/A included), N/A rates, win rates (least harm), the RBO agreement matrix and, with a human
+reference, each annotator's RBO against it by how much the humans agreed on the item.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy.typing as npt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from harmrank.metrics.aggregate_humans import GROUPS
 from harmrank.metrics.agreement import AgreementResult
 from harmrank.metrics.report import Report
 
@@ -146,6 +148,41 @@ def agreement_figure(report: Report, out: Path) -> Path:
     return _save(fig, out / "agreement_rbo.png")
 
 
+def against_reference(report: Report) -> list[AgreementResult]:
+    """The report's pairs with the human reference as b."""
+    ref = report.human_reference
+    return [r for r in report.agreement if ref is not None and r.b == ref.name]
+
+
+def reference_group_figure(report: Report, out: Path) -> Path:
+    """RBO (harmful lists) of each annotator against the human reference: all items, then by
+    how much the humans agreed; bootstrap intervals as error bars, chance as a black tick."""
+    results = against_reference(report)
+    groups = ["all items", *GROUPS]
+    fig = Figure(figsize=(6.4, 3.6))
+    ax = fig.subplots()
+    width = 0.8 / len(results)
+    for i, result in enumerate(results):
+        figs = [result.figure("rbo", "harmful")] + [
+            result.figure("rbo", "harmful", g) if g in result.by_category else None for g in GROUPS
+        ]
+        x = np.arange(len(groups)) + i * width - 0.4 + width / 2
+        values = np.array([f.value if f else np.nan for f in figs])
+        low = np.array([f.value - f.ci_low if f else np.nan for f in figs])
+        high = np.array([f.ci_high - f.value if f else np.nan for f in figs])
+        ax.bar(x, values, width, label=result.a, color=COLOURS[i % 6])
+        ax.errorbar(x, values, yerr=np.abs(np.vstack([low, high])), fmt="none", ecolor="#333")
+        chance = [f.chance if f else np.nan for f in figs]
+        label = "chance" if i == 0 else None
+        ax.scatter(x, chance, marker="_", color="black", s=120, zorder=3, label=label)
+    ax.set_xticks(np.arange(len(groups)), groups)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel(f"mean RBO, lists=harmful, p={report.settings.p}")
+    ax.set_title(f"Against {results[0].b}, by how much the humans agreed", fontsize=10)
+    _legend_below(fig, ax)
+    return _save(fig, out / "reference_by_agreement.png")
+
+
 def write_figures(report: Report, out: Path) -> dict[str, Path]:
     """Every figure of the report, keyed by a short name; files written into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
@@ -155,6 +192,8 @@ def write_figures(report: Report, out: Path) -> dict[str, Path]:
         "win_rates": win_rate_figure(report, out),
         "agreement": agreement_figure(report, out),
     }
+    if against_reference(report):
+        figures["reference_groups"] = reference_group_figure(report, out)
     for j, model in enumerate(report.models):
         figures[f"ranks_{model}"] = model_rank_figure(report, j, out)
     return figures

@@ -14,7 +14,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from harmrank.gateway.reports.figures import write_figures
 from harmrank.gateway.reports.summary import Summary
-from harmrank.gateway.reports.tables import all_tables
+from harmrank.gateway.reports.tables import BY_GROUP_TITLE, all_tables
+from harmrank.metrics.aggregate_humans import ReferenceSummary
 from harmrank.metrics.report import Report
 
 # Which figure follows which table; the rank histograms get their own section.
@@ -22,6 +23,7 @@ FIGURES_AFTER = {
     "N/A (not harmful) rate": ["na_rate"],
     "Agreement expected by chance": ["agreement"],
     "Bradley–Terry strength (least harm; sums to 1)": ["win_rates"],
+    BY_GROUP_TITLE: ["reference_groups"],
 }
 
 
@@ -58,12 +60,17 @@ def _environment() -> Environment:
     )
 
 
-def _context(summary: Summary, figures: dict[str, Path], page: Page) -> dict[str, Any]:
+def _context(
+    summary: Summary,
+    figures: dict[str, Path],
+    page: Page,
+    reference: ReferenceSummary | None = None,
+) -> dict[str, Any]:
     return {
         "page": page,
         "summary": summary,
         "data": summary.data,
-        "tables": all_tables(summary),
+        "tables": all_tables(summary, reference),
         "figures_after": FIGURES_AFTER,
         "histogram_keys": [k for k in figures if k == "figure1" or k.startswith("ranks_")],
         "images": {k: base64.b64encode(p.read_bytes()).decode() for k, p in figures.items()},
@@ -72,15 +79,22 @@ def _context(summary: Summary, figures: dict[str, Path], page: Page) -> dict[str
     }
 
 
-def render_html(summary: Summary, figures: dict[str, Path], page: Page = STUDY_PAGE) -> str:
+def render_html(
+    summary: Summary,
+    figures: dict[str, Path],
+    page: Page = STUDY_PAGE,
+    reference: ReferenceSummary | None = None,
+) -> str:
     """The self-contained HTML page: every figure embedded as a data URL."""
-    return _environment().get_template("report.html.j2").render(_context(summary, figures, page))
+    context = _context(summary, figures, page, reference)
+    return _environment().get_template("report.html.j2").render(context)
 
 
 def html_report(report: Report, summary: Summary, page: Page) -> str:
     """Figures and HTML in one go, the figures in a scratch folder (CPU-bound: a thread's job)."""
     with tempfile.TemporaryDirectory(prefix="harmrank-report-") as scratch:
-        return render_html(summary, write_figures(report, Path(scratch)), page)
+        figures = write_figures(report, Path(scratch))
+        return render_html(summary, figures, page, report.human_reference)
 
 
 def write_reports(

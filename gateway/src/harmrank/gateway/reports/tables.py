@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from harmrank.gateway.reports.summary import AgreementEntry, Summary
+from harmrank.metrics.aggregate_humans import GROUP_TEXT, GROUPS, ReferenceSummary
 
 AGREEMENT_COLUMNS = (
     ("rbo", "harmful", "RBO (harmful lists)"),
@@ -104,20 +105,120 @@ def chance_table(summary: Summary) -> Table:
     )
 
 
-def headline_tables(summary: Summary) -> list[Table]:
+REFERENCE_TITLE = "The human reference"
+BY_GROUP_TITLE = "Against the human reference, by how much the humans agreed on the item"
+
+
+def _listed(names: list[str], limit: int = 12) -> str:
+    more = f", … ({len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def reference_table(summary: Summary, ref: ReferenceSummary) -> Table:
+    """How the human reference was made, and how much the humans agreed among themselves."""
+    alpha, pooled = ref.krippendorff_alpha, ref.pairwise_exact_pooled
+    alpha_value = alpha["value"]
+    pooled_value = pooled["value"]
+    ties = [str(t["prompt_id"]) for t in ref.ties]
+    rows = [
+        ["annotator", ref.name],
+        ["humans aggregated", f"{len(ref.humans)}: {_listed(list(ref.humans))}"],
+        ["items ranked by them", str(ref.n_items)],
+        ["items in the reference", str(ref.n_reference_items)],
+        [
+            "items by number of human annotators",
+            ", ".join(f"{k}: {v}" for k, v in ref.items_by_annotator_count.items()),
+        ],
+        ["how much the humans agreed", ", ".join(f"{g}: {n}" for g, n in ref.groups.items())],
+        ["ties (left out)", f"{ref.n_ties}" + (f": {_listed(ties)}" if ties else "")],
+        ["below min_annotators (left out)", str(ref.n_below_min_annotators)],
+        [
+            "Krippendorff α among the humans (ordinal)",
+            fmt(alpha_value if isinstance(alpha_value, float) else None),
+        ],
+        [
+            "pairwise exact agreement among the humans",
+            f"{fmt(pooled_value if isinstance(pooled_value, float) else None)} "
+            f"over {pooled['n_items']} items with two or more annotators",
+        ],
+        ["note", ref.note],
+    ]
+    note = summary.conventions.get("human_reference", "")
+    return Table(REFERENCE_TITLE, ["what", "value"], rows, note=note)
+
+
+def by_group_table(summary: Summary, ref: ReferenceSummary) -> Table | None:
+    """Each annotator against the reference: all items, then per agreement group."""
+    rows = []
+    for (a, b), categories in _reference_entries(summary, ref.name).items():
+        for category in (None, *GROUPS):
+            entries = categories.get(category)
+            if not entries:
+                continue
+            cells = [_lookup(entries, metric, lists) for metric, lists, _ in AGREEMENT_COLUMNS]
+            chance = cells[0]
+            rows.append(
+                [
+                    f"{a} vs {b}",
+                    category or "all items",
+                    str(max(e.n for e in entries)),
+                    *(_interval(c) if c else "–" for c in cells),
+                    _chance(chance) if chance else "–",
+                ]
+            )
+    if not rows:
+        return None
+    labels = [label for _, _, label in AGREEMENT_COLUMNS]
+    return Table(
+        BY_GROUP_TITLE,
+        [
+            "pair (a vs reference b)",
+            "humans on the item",
+            "prompts",
+            *labels,
+            "chance RBO (harmful)",
+        ],
+        rows,
+        note="; ".join(f"{g}: {t}" for g, t in GROUP_TEXT.items())
+        + f". Value [{summary.settings['confidence']:.0%} CI], intervals resampled within each "
+        "group.",
+    )
+
+
+def _reference_entries(
+    summary: Summary, name: str
+) -> dict[tuple[str, str], dict[str | None, list[AgreementEntry]]]:
+    """Entries against the reference, by pair, then by category (None: all items)."""
+    pairs: dict[tuple[str, str], dict[str | None, list[AgreementEntry]]] = {}
+    for entry in summary.agreement:
+        if entry.b == name:
+            by_category = pairs.setdefault((entry.a, entry.b), {})
+            by_category.setdefault(entry.category, []).append(entry)
+    return pairs
+
+
+def reference_tables(summary: Summary, ref: ReferenceSummary | None) -> list[Table]:
+    if ref is None:
+        return []
+    by_group = by_group_table(summary, ref)
+    return [reference_table(summary, ref), *([by_group] if by_group else [])]
+
+
+def headline_tables(summary: Summary, reference: ReferenceSummary | None = None) -> list[Table]:
     models = summary.models
     return [
         per_model_table("N/A (not harmful) rate", summary.na_rate, models),
         per_model_table("Most-harmful share", summary.most_harmful_share, models),
+        *reference_tables(summary, reference),
         agreement_table(summary),
         chance_table(summary),
     ]
 
 
-def all_tables(summary: Summary) -> list[Table]:
+def all_tables(summary: Summary, reference: ReferenceSummary | None = None) -> list[Table]:
     bt: dict[str, dict[str, float | None]] = {n: dict(s) for n, s in summary.bradley_terry.items()}
     return [
-        *headline_tables(summary),
+        *headline_tables(summary, reference),
         per_model_table("Bradley–Terry strength (least harm; sums to 1)", bt, summary.models),
         *(wins_table(summary, name) for name in summary.annotators),
     ]

@@ -30,8 +30,9 @@ from harmrank.gateway.results import dataset_models
 from harmrank.gateway.runs import planner, store
 from harmrank.gateway.runs.queue import ClaimedTask, TaskFailed
 from harmrank.gateway.runs.schemas import RunCreate
+from harmrank.metrics.aggregate_humans import REFERENCE_NAME, ReferenceSpec, human_reference
 from harmrank.metrics.rankings import AnnotatorRankings, ranking_problem
-from harmrank.metrics.report import ReportSettings
+from harmrank.metrics.report import ReportSettings, reference_pairs
 
 ALREADY_STORED: Final = "already_stored"
 JUDGE_ABSTAINED: Final = "judge_abstained"
@@ -200,8 +201,13 @@ async def load_score(session: AsyncSession, task: ClaimedTask) -> ScoreWork:
         raise TaskFailed(
             "nothing_to_score", "no judge ranked any prompt of the run", transient=False
         )
+    aggregated = tuple(note.get("reference_aggregates") or ())
+    reference = ReferenceSpec(aggregated) if aggregated else None
     settings = ReportSettings(
-        p=spec.metrics.p, resamples=spec.metrics.resamples, seed=spec.metrics.seed
+        p=spec.metrics.p,
+        resamples=spec.metrics.resamples,
+        seed=spec.metrics.seed,
+        human_reference=reference,
     )
     notes = {
         "run_id": task.run_id,
@@ -210,7 +216,7 @@ async def load_score(session: AsyncSession, task: ClaimedTask) -> ScoreWork:
         "humans": note,
         "judge_outcomes": await _judge_outcomes(session, task.run_id),
     }
-    return ScoreWork(annotators, _pairs(judges, annotators), settings, notes)
+    return ScoreWork(annotators, _pairs(judges, annotators, reference), settings, notes)
 
 
 _PromptInfo = dict[int, tuple[str, str | None]]
@@ -318,15 +324,19 @@ def _rankings(
 async def _human_rankings(
     session: AsyncSession, run_id: int, models: list[planner.RunModel], prompts: _PromptInfo
 ) -> tuple[list[AnnotatorRankings], dict[str, Any]]:
-    """Humans ranked the imported responses: they join only a run that judged exactly those."""
+    """Humans ranked the imported responses: they join only a run that judged exactly those.
+
+    The annotators of kind human (not the expert, not a stored aggregate) make the run's human
+    reference, ``REFERENCE_NAME``: the judges are compared with it, not with each of them.
+    """
     dataset_id = await session.scalar(select(Run.dataset_id).where(Run.id == run_id))
     assert dataset_id is not None
     names = tuple(m.name for m in models)
     if not all(m.imported for m in models) or names != await dataset_models(session, dataset_id):
         reason = "humans ranked the imported responses of the dataset's models; this run did not"
-        return [], {"included": [], "excluded_because": reason}
+        return [], {"included": [], "excluded_because": reason, "reference": None}
     found = await session.execute(
-        select(Annotator.name, Ranking.prompt_id, Ranking.ranks)
+        select(Annotator.name, Annotator.kind, Ranking.prompt_id, Ranking.ranks)
         .join(Ranking.annotator)
         .where(
             Annotator.kind.in_(_HUMAN_KINDS),
@@ -336,21 +346,30 @@ async def _human_rankings(
         .order_by(Annotator.id, Ranking.id)
     )
     by_annotator: defaultdict[str, dict[int, list[int]]] = defaultdict(dict)
-    for name, prompt_id, ranks in found:
+    aggregated: dict[str, None] = {}
+    for name, kind, prompt_id, ranks in found:
         by_annotator[name][prompt_id] = ranks
+        if AnnotatorKind(kind) == AnnotatorKind.HUMAN:
+            aggregated[name] = None
     humans = [_rankings(n, names, prompts, r) for n, r in by_annotator.items()]
-    return humans, {"included": [h.annotator for h in humans], "excluded_because": None}
+    return humans, {
+        "included": [h.annotator for h in humans],
+        "excluded_because": None,
+        "reference": REFERENCE_NAME if aggregated else None,
+        "reference_aggregates": list(aggregated),
+    }
 
 
 def _pairs(
-    judges: list[AnnotatorRankings], annotators: list[AnnotatorRankings]
+    judges: list[AnnotatorRankings],
+    annotators: list[AnnotatorRankings],
+    reference: ReferenceSpec | None,
 ) -> list[tuple[str, str]]:
-    """Each judge against every other annotator it shares a prompt with (humans among
-    themselves are not this run's question)."""
+    """Each judge against the human reference first, then against every other annotator it
+    shares a prompt with, except the humans the reference stands for (humans among themselves
+    are not this run's question)."""
     judge_names = [j.annotator for j in judges if j.prompts]
-    pairs: list[tuple[str, str]] = []
-    for i, a in enumerate(annotators):
-        for b in annotators[i + 1 :]:
-            if a.annotator in judge_names and set(a.prompts) & set(b.prompts):
-                pairs.append((a.annotator, b.annotator))
-    return pairs
+    if reference is None:
+        return reference_pairs(annotators, None, (), compared=judge_names)
+    made = human_reference(annotators, reference).rankings
+    return reference_pairs(annotators, made, reference.humans, compared=judge_names)

@@ -12,12 +12,17 @@ Aggregate of one prompt's human rankings (ranks in canonical model order, 0 = N/
 
 Each item is also put in an agreement group: ``all_agreed`` (at least two annotators, every
 ranking identical), ``disagreed`` (at least two, not all identical) or ``single``. The reference
-carries the group as its prompt category, so ``agreement.agreement(judge, reference)`` reports
+carries the group as its prompt category, so ``versus_reference(judge, reference)`` reports
 every judge figure overall and split by how much the humans agreed.
+
+``human_reference`` is the one way every report and the annotation agreement endpoint make the
+human reference (``REFERENCE_NAME``) and describe it (``ReferenceSummary``).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
@@ -26,11 +31,20 @@ from typing import Literal
 import numpy as np
 
 from harmrank.common.errors import InvalidInput
+from harmrank.metrics.agreement import AgreementResult, agreement
+from harmrank.metrics.multi_alpha import ranking_alpha
 from harmrank.metrics.rankings import NA, AnnotatorRankings
+from harmrank.metrics.rbo import Ties, Variant
 
 NaRule = Literal["majority", "unanimous"]
 Group = Literal["all_agreed", "disagreed", "single"]
 GROUPS: tuple[Group, ...] = ("all_agreed", "disagreed", "single")
+GROUP_TEXT: dict[Group, str] = {
+    "all_agreed": "at least two annotators, every ranking identical",
+    "disagreed": "at least two annotators, not all identical",
+    "single": "one annotator",
+}
+REFERENCE_NAME = "humans (aggregate)"
 RULES: dict[NaRule, str] = {
     "majority": "harmful when strictly more than half of the item's annotators ranked it harmful",
     "unanimous": "N/A only when every annotator of the item marked it N/A",
@@ -111,11 +125,7 @@ class HumanAggregate:
             "na_rule": self.na_rule,
             "na_rule_text": RULES[self.na_rule],
             "ties": "harmful models with equal mean rank: item reported, left out of the reference",
-            "groups": {
-                "all_agreed": "at least two annotators, every ranking identical",
-                "disagreed": "at least two annotators, not all identical",
-                "single": "one annotator",
-            },
+            "groups": dict(GROUP_TEXT),
         }
 
     def tied(self) -> list[AggregateItem]:
@@ -129,7 +139,7 @@ class HumanAggregate:
         shares = [i.pairwise_exact for i in self.items if i.pairwise_exact is not None]
         return (sum(shares) / len(shares) if shares else None), len(shares)
 
-    def reference(self, name: str = "humans", min_annotators: int = 1) -> AnnotatorRankings:
+    def reference(self, name: str = REFERENCE_NAME, min_annotators: int = 1) -> AnnotatorRankings:
         """The untied aggregates of items with enough annotators; category = agreement group."""
         kept = [
             i for i in self.items if i.ranks is not None and len(i.annotators) >= min_annotators
@@ -154,3 +164,152 @@ def aggregate_humans(
             by_prompt.setdefault(prompt, {})[a.annotator] = row
     items = tuple(aggregate_item(p, models, r, na_rule) for p, r in by_prompt.items())
     return HumanAggregate(models, tuple(a.annotator for a in annotators), na_rule, items)
+
+
+# --- the human reference of a report ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReferenceSpec:
+    """The human reference of a report: which human annotators it aggregates, and how."""
+
+    humans: tuple[str, ...]
+    na_rule: NaRule = "majority"
+    min_annotators: int = 1
+    name: str = REFERENCE_NAME
+
+    def stated(self) -> str:
+        """The parameter text every report states beside its figures."""
+        return (
+            f"'{self.name}' aggregates {len(self.humans)} human annotator(s) per item: "
+            f"harmful by the na_rule '{self.na_rule}' ({RULES[self.na_rule]}); the harmful "
+            "models ordered by mean rank (N/A counted as 0) and re-ranked 1..j, the most "
+            "harmful highest; harmful models with equal mean rank are a tie: the item is "
+            "reported and left out of the reference; min_annotators = "
+            f"{self.min_annotators} (an item needs this many human annotators). "
+            "An item with one human annotator takes that annotator's ranking unchanged. "
+            "Agreement with it is also split by how much the humans agreed on the item: "
+            + "; ".join(f"{g} = {t}" for g, t in GROUP_TEXT.items())
+        )
+
+
+@dataclass(frozen=True)
+class ReferenceSummary:
+    """What a report says about its human reference, next to the figures against it."""
+
+    name: str
+    humans: tuple[str, ...]
+    params: dict[str, object]
+    n_items: int
+    """Items ranked by any of the humans."""
+    n_reference_items: int
+    """Items in the reference: untied, with at least ``min_annotators`` annotators."""
+    items_by_annotator_count: dict[str, int]
+    groups: dict[str, int]
+    n_ties: int
+    ties: tuple[dict[str, object], ...]
+    n_below_min_annotators: int
+    one_annotator_per_item: bool
+    krippendorff_alpha: dict[str, object]
+    """Among the humans: ordinal, (prompt, model) units, missing values allowed."""
+    pairwise_exact_pooled: dict[str, object]
+    note: str
+
+
+@dataclass(frozen=True, eq=False)
+class HumanReference:
+    aggregate: HumanAggregate
+    rankings: AnnotatorRankings
+    """The reference as an annotator: category = the humans' agreement group of the item."""
+    summary: ReferenceSummary
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) else value
+
+
+def _counts(agg: HumanAggregate) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in agg.items:
+        counts[str(len(item.annotators))] = counts.get(str(len(item.annotators)), 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: int(kv[0])))
+
+
+def _note(agg: HumanAggregate, reference: AnnotatorRankings, spec: ReferenceSpec) -> str:
+    if not reference.prompts:
+        return "no item qualifies for the reference (see ties and min_annotators)"
+    if len(agg.annotators) == 1:
+        return f"one human annotator: the aggregate is {agg.annotators[0]}'s ranking, unchanged"
+    if all(len(i.annotators) == 1 for i in agg.items):
+        return (
+            "every item has one human annotator: on each item the aggregate is that "
+            "annotator's ranking, unchanged"
+        )
+    several = sum(1 for i in agg.items if len(i.annotators) > 1)
+    return f"{several} of {len(agg.items)} items have two or more human annotators"
+
+
+def human_reference(humans: Sequence[AnnotatorRankings], spec: ReferenceSpec) -> HumanReference:
+    """Aggregate the humans (named in ``spec``, found in ``humans``) into the reference."""
+    by_name = {h.annotator: h for h in humans}
+    missing = [n for n in spec.humans if n not in by_name]
+    if missing:
+        raise InvalidInput(f"the human reference names unknown annotators: {', '.join(missing)}")
+    chosen = [by_name[n] for n in spec.humans]
+    agg = aggregate_humans(chosen, spec.na_rule)
+    reference = agg.reference(spec.name, spec.min_annotators)
+    alpha = ranking_alpha(chosen)
+    pooled, n_pooled = agg.pooled_pairwise_exact()
+    summary = ReferenceSummary(
+        name=spec.name,
+        humans=spec.humans,
+        params={**agg.params(), "min_annotators": spec.min_annotators},
+        n_items=len(agg.items),
+        n_reference_items=len(reference.prompts),
+        items_by_annotator_count=_counts(agg),
+        groups=agg.group_counts(),
+        n_ties=len(agg.tied()),
+        ties=tuple(
+            {"prompt_id": i.prompt, "tied": [list(t) for t in i.ties], "mean_ranks": i.mean_ranks}
+            for i in agg.tied()
+        ),
+        n_below_min_annotators=sum(
+            1 for i in agg.items if i.ranks is not None and len(i.annotators) < spec.min_annotators
+        ),
+        one_annotator_per_item=all(len(i.annotators) == 1 for i in agg.items),
+        krippendorff_alpha={"value": _finite(alpha.alpha), "params": alpha.params()},
+        pairwise_exact_pooled={
+            "value": _finite(pooled),
+            "n_items": n_pooled,
+            "definition": "per item with two or more annotators, the share of annotator pairs "
+            "with identical rankings; averaged over those items",
+        },
+        note=_note(agg, reference, spec),
+    )
+    return HumanReference(agg, reference, summary)
+
+
+def versus_reference(
+    a: AnnotatorRankings,
+    reference: AnnotatorRankings,
+    *,
+    p: float,
+    resamples: int,
+    seed: int,
+    confidence: float = 0.95,
+    rbo_variant: Variant = "ext",
+    rbo_ties: Ties = "w",
+) -> AgreementResult:
+    """Every agreement figure of ``a`` against the reference, overall and split by how much the
+    humans agreed on the item (the reference's categories, which must take precedence over
+    ``a``'s own prompt categories)."""
+    return agreement(
+        dataclasses.replace(a, categories=None),
+        reference,
+        p=p,
+        resamples=resamples,
+        seed=seed,
+        confidence=confidence,
+        rbo_variant=rbo_variant,
+        rbo_ties=rbo_ties,
+    )

@@ -4,15 +4,26 @@ Per annotator: N/A rate and most-harmful share, pairwise wins (least harm) with 
 intervals and Bradley–Terry strengths, and the two rank histograms. Per pair of annotators:
 every agreement figure with its interval and chance baseline. The conventions that define the
 numbers travel with them in ``conventions``.
+
+With ``ReportSettings.human_reference`` the report also has the human reference
+(``aggregate_humans.human_reference``) as one more annotator: pairs against it split by how much
+the humans agreed on the item, and ``Report.human_reference`` says how it was made.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
 from harmrank.common.errors import InvalidInput
+from harmrank.metrics.aggregate_humans import (
+    HumanReference,
+    ReferenceSpec,
+    ReferenceSummary,
+    human_reference,
+    versus_reference,
+)
 from harmrank.metrics.agreement import AgreementResult, agreement
 from harmrank.metrics.harm_rates import HarmRates, harm_rates
 from harmrank.metrics.histograms import RankHistogram, complete_rank_histogram, rank_histogram
@@ -35,6 +46,7 @@ RANKING_CONVENTION = (
     "the highest number the most harmful; no ties"
 )
 Progress = Callable[[str], None]
+Pair = tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -45,8 +57,11 @@ class ReportSettings:
     confidence: float = 0.95
     rbo_variant: Variant = "ext"
     rbo_ties: Ties = "w"
+    human_reference: ReferenceSpec | None = None
+    """Aggregate these humans into one reference annotator (None: no human reference)."""
 
     def conventions(self) -> dict[str, str]:
+        reference = self.human_reference
         return {
             "ranking": RANKING_CONVENTION,
             "rbo": (
@@ -65,6 +80,7 @@ class ReportSettings:
                 "one annotator's ranking replaced by a uniformly random valid ranking with the "
                 "same number of N/As"
             ),
+            **({"human_reference": reference.stated()} if reference else {}),
         }
 
 
@@ -87,6 +103,7 @@ class Report:
     conventions: dict[str, str]
     annotators: dict[str, AnnotatorSection]
     agreement: list[AgreementResult]
+    human_reference: ReferenceSummary | None = None
 
 
 def win_intervals(
@@ -114,7 +131,7 @@ def annotator_section(rankings: AnnotatorRankings, settings: ReportSettings) -> 
     )
 
 
-def _pairs(names: Sequence[str], pairs: Sequence[tuple[str, str]] | None) -> list[tuple[str, str]]:
+def _pairs(names: Sequence[str], pairs: Sequence[Pair] | None) -> list[Pair]:
     if pairs is None:
         return list(combinations(names, 2))
     unknown = sorted({n for pair in pairs for n in pair} - set(names))
@@ -123,39 +140,104 @@ def _pairs(names: Sequence[str], pairs: Sequence[tuple[str, str]] | None) -> lis
     return list(pairs)
 
 
+def _shares(a: AnnotatorRankings, b: AnnotatorRankings) -> bool:
+    return bool(set(a.prompts) & set(b.prompts))
+
+
+def reference_pairs(
+    annotators: Sequence[AnnotatorRankings],
+    reference: AnnotatorRankings | None,
+    humans: Collection[str],
+    *,
+    compared: Collection[str] | None = None,
+) -> list[Pair]:
+    """The pairs of a report with a human reference, sharing a prompt, the headline first.
+
+    First each annotator that is not one of the reference's ``humans`` against the reference;
+    then every other pair, except one of those annotators against an individual human of the
+    reference (the reference stands for them). ``compared``, when given, limits the left-hand
+    annotator of every pair to those names.
+    """
+
+    def wanted(a: AnnotatorRankings) -> bool:
+        return compared is None or a.annotator in compared
+
+    others = [a for a in annotators if a.annotator not in humans]
+    first = [
+        (a.annotator, reference.annotator)
+        for a in others
+        if reference is not None and wanted(a) and _shares(a, reference)
+    ]
+    rest = [
+        (a.annotator, b.annotator)
+        for a, b in combinations(annotators, 2)
+        if wanted(a) and _shares(a, b) and (a.annotator in humans) == (b.annotator in humans)
+    ]
+    return first + rest
+
+
+def _reference(
+    by_name: dict[str, AnnotatorRankings],
+    settings: ReportSettings,
+    humans: Sequence[AnnotatorRankings],
+) -> HumanReference | None:
+    spec = settings.human_reference
+    if spec is None:
+        return None
+    if spec.name in by_name:
+        raise InvalidInput(f"an annotator is named {spec.name!r}, the human reference's name")
+    return human_reference([*by_name.values(), *humans], spec)
+
+
+def _agreement(
+    a: AnnotatorRankings, b: AnnotatorRankings, settings: ReportSettings, reference: str | None
+) -> AgreementResult:
+    compare = versus_reference if b.annotator == reference else agreement
+    return compare(
+        a,
+        b,
+        p=settings.p,
+        resamples=settings.resamples,
+        seed=settings.seed,
+        confidence=settings.confidence,
+        rbo_variant=settings.rbo_variant,
+        rbo_ties=settings.rbo_ties,
+    )
+
+
 def build_report(
     annotators: Sequence[AnnotatorRankings],
     settings: ReportSettings,
     *,
-    pairs: Sequence[tuple[str, str]] | None = None,
+    pairs: Sequence[Pair] | None = None,
     progress: Progress | None = None,
+    humans: Sequence[AnnotatorRankings] = (),
 ) -> Report:
-    """Compute the whole report; ``pairs`` (a, reference b) defaults to every pair."""
+    """Compute the whole report; ``pairs`` (a, reference b) defaults to every pair.
+
+    With ``settings.human_reference``, the reference (aggregating humans found among
+    ``annotators`` or ``humans``, the latter not listed themselves) joins the annotators when
+    any item qualifies for it.
+    """
     by_name = {a.annotator: a for a in annotators}
     if len(by_name) != len(annotators):
         raise InvalidInput("annotator names must be unique")
-    models = {a.models for a in annotators}
+    models = {a.models for a in [*annotators, *humans]}
     if len(models) != 1:
         raise InvalidInput("every annotator must rank the same models in the same order")
+    reference = _reference(by_name, settings, humans)
+    if reference is not None and reference.rankings.prompts:
+        by_name[reference.rankings.annotator] = reference.rankings
     sections = {}
-    for rankings in annotators:
+    for rankings in by_name.values():
         if progress:
             progress(f"figures of {rankings.annotator}")
         sections[rankings.annotator] = annotator_section(rankings, settings)
+    name = reference.rankings.annotator if reference is not None else None
     results = []
     for a, b in _pairs(list(by_name), pairs):
         if progress:
             progress(f"agreement {a} vs {b}")
-        results.append(
-            agreement(
-                by_name[a],
-                by_name[b],
-                p=settings.p,
-                resamples=settings.resamples,
-                seed=settings.seed,
-                confidence=settings.confidence,
-                rbo_variant=settings.rbo_variant,
-                rbo_ties=settings.rbo_ties,
-            )
-        )
-    return Report(models.pop(), settings, settings.conventions(), sections, results)
+        results.append(_agreement(by_name[a], by_name[b], settings, name))
+    summary = reference.summary if reference is not None else None
+    return Report(models.pop(), settings, settings.conventions(), sections, results, summary)
