@@ -6,11 +6,12 @@ the user may CREATE DATABASE).
 
 1. **Throughput.** A throwaway database, migrated by Alembic; per trial a fresh dataset and a
    run of ``--prompts`` prompts × 2 models (generate) + ``--prompts`` judge tasks, worked by
-   the production worker loop (``run_worker``: claim with ``FOR UPDATE SKIP LOCKED`` and the
-   reaping of expired leases, load, store the result and complete, three transactions a task)
-   with fake executors that answer at once. Four workers, each its own process with one loop
-   (``--mode loops``: four loops in one process instead). Figure: generate and judge tasks
-   settled per second, median of ``--trials``. Target: 500/s or more.
+   the production worker loop (``run_worker``: claim a batch of ``--claim-batch`` tasks with
+   ``FOR UPDATE SKIP LOCKED`` and load what they need in one transaction, then store the
+   results and complete the tasks that finished together in another) with fake executors that
+   answer at once. Four workers, each its own process with one loop (``--mode loops``: four
+   loops in one process instead). Figure: generate and judge tasks settled per second, median
+   of ``--trials``. Target: 500/s or more. ``--skip-latency`` stops after this part.
 2. **Status latency.** ``harmrank serve gateway`` in a separate process on that database;
    an open-loop load generator sends ``GET /v1/runs/{id}`` (a run of the last trial) at
    ``--rate`` requests/s for ``--seconds``, each timed from when it was due (so a slow answer
@@ -51,6 +52,7 @@ from harmrank.gateway.db.migrate import upgrade_async
 from harmrank.gateway.db.run_models import Stage, Task, TaskState
 from harmrank.gateway.runs.queue import Backoff
 from harmrank.gateway.runs.worker import run_worker
+from harmrank.gateway.settings import GatewaySettings
 
 WORKERS = 4
 SETTLED = (TaskState.DONE, TaskState.FAILED, TaskState.REUSED, TaskState.CANCELLED)
@@ -64,6 +66,15 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--prompts", type=int, default=1000, help="per trial (3 tasks each)")
     parser.add_argument("--trials", type=int, default=3)
     parser.add_argument("--mode", choices=("processes", "loops"), default="processes")
+    parser.add_argument(
+        "--claim-batch",
+        type=int,
+        default=GatewaySettings.model_fields["claim_batch"].default,
+        help="tasks a loop claims at once (default: the production default)",
+    )
+    parser.add_argument(
+        "--skip-latency", action="store_true", help="measure the throughput only (part 1)"
+    )
     parser.add_argument("--rate", type=float, default=200.0, help="requests/s of the load")
     parser.add_argument("--seconds", type=float, default=10.0, help="of load, per endpoint")
     return parser.parse_args()
@@ -89,7 +100,9 @@ async def throwaway_database() -> AsyncIterator[str]:
 # --- 1. throughput -------------------------------------------------------------------------
 
 
-async def _work(url: str, worker_id: str, loops: int, stop: asyncio.Event) -> None:
+async def _work(
+    url: str, worker_id: str, loops: int, claim_batch: int, stop: asyncio.Event
+) -> None:
     engine = create_engine(url)
     try:
         await run_worker(
@@ -97,6 +110,7 @@ async def _work(url: str, worker_id: str, loops: int, stop: asyncio.Event) -> No
             Fakes().executors(),
             worker_id=worker_id,
             concurrency=loops,
+            claim_batch=claim_batch,
             poll_interval=0.01,
             lease_seconds=30.0,
             stop_event=stop,
@@ -106,12 +120,12 @@ async def _work(url: str, worker_id: str, loops: int, stop: asyncio.Event) -> No
         await engine.dispose()
 
 
-def worker_process(url: str, worker_id: str) -> None:
+def worker_process(url: str, worker_id: str, claim_batch: int) -> None:
     """A worker of one loop; starts on a line on stdin, stops when stdin closes."""
 
     async def main() -> None:
         stopping = asyncio.Event()
-        working = asyncio.create_task(_work(url, worker_id, 1, stopping))
+        working = asyncio.create_task(_work(url, worker_id, 1, claim_batch, stopping))
         await asyncio.to_thread(sys.stdin.read)
         stopping.set()
         await working
@@ -162,11 +176,11 @@ async def _until_settled(url: str, run_id: int) -> int:
         await engine.dispose()
 
 
-def trial_processes(url: str, run_id: int) -> float:
+def trial_processes(url: str, run_id: int, claim_batch: int) -> float:
     """Tasks per second with WORKERS processes of one loop each."""
     workers = [
         subprocess.Popen(
-            [sys.executable, __file__, "--worker", url, f"bench-{i}"],
+            [sys.executable, __file__, "--worker", url, f"bench-{i}", str(claim_batch)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
@@ -190,13 +204,13 @@ def trial_processes(url: str, run_id: int) -> float:
     return total / seconds
 
 
-def trial_loops(url: str, run_id: int) -> float:
+def trial_loops(url: str, run_id: int, claim_batch: int) -> float:
     """Tasks per second with WORKERS loops in this process."""
 
     async def main() -> float:
         stop = asyncio.Event()
         started = time.perf_counter()
-        working = asyncio.create_task(_work(url, "bench", WORKERS, stop))
+        working = asyncio.create_task(_work(url, "bench", WORKERS, claim_batch, stop))
         total = await _until_settled(url, run_id)
         seconds = time.perf_counter() - started
         stop.set()
@@ -212,11 +226,12 @@ def throughput(url: str, args: argparse.Namespace) -> int:
     rates, run_id = [], 0
     for index in range(args.trials):
         run_id = asyncio.run(_plan(url, index, args.prompts))
-        rates.append(trial(url, run_id))
+        rates.append(trial(url, run_id, args.claim_batch))
         print(f"  trial {index + 1}: {rates[-1]:.0f} tasks/s")
     where = "processes of one loop" if args.mode == "processes" else "loops in one process"
     print(
-        f"queue throughput, {WORKERS} {where}, {3 * args.prompts} no-op tasks a trial: "
+        f"queue throughput, {WORKERS} {where} claiming {args.claim_batch} at a time, "
+        f"{3 * args.prompts} no-op tasks a trial: "
         f"median {statistics.median(rates):.0f} tasks/s (target >= 500)"
     )
     return run_id
@@ -305,7 +320,7 @@ async def latency(base_url: str, run_id: int, args: argparse.Namespace) -> None:
 
 def main() -> None:
     if sys.argv[1:2] == ["--worker"]:
-        return worker_process(sys.argv[2], sys.argv[3])
+        return worker_process(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     args = _arguments()
 
     async def database() -> None:
@@ -314,6 +329,8 @@ def main() -> None:
             await upgrade_async(engine)
             await engine.dispose()
             run_id = await asyncio.to_thread(throughput, url, args)
+            if args.skip_latency:
+                return
             port = free_port()
             gateway = await asyncio.to_thread(start_gateway, url, port)
             try:

@@ -140,11 +140,19 @@ def _serve_all(host: str | None, worker_loops: int, access_log: bool) -> None:
 @app.command()
 def worker(
     concurrency: Annotated[int, typer.Option(help="Task loops in this process.", min=1)] = 4,
+    claim_batch: Annotated[
+        int | None,
+        typer.Option(
+            help="Tasks each loop claims at once and works concurrently "
+            "(default: the setting HARMRANK_GATEWAY_CLAIM_BATCH).",
+            min=1,
+        ),
+    ] = None,
 ) -> None:
     """Work runs' tasks (generate, judge, score) until SIGINT or SIGTERM."""
     from harmrank.gateway.worker_main import main
 
-    main(concurrency)
+    main(concurrency, claim_batch)
 
 
 @app.command()

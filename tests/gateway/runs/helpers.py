@@ -139,6 +139,7 @@ async def work_until_settled(
     run_id: int,
     *,
     concurrency: int = 3,
+    claim_batch: int = 4,
     lease_seconds: float = 5.0,
     within: float = 60.0,
 ) -> RunOut:
@@ -160,6 +161,7 @@ async def work_until_settled(
                 executors,
                 worker_id="test",
                 concurrency=concurrency,
+                claim_batch=claim_batch,
                 poll_interval=0.02,
                 lease_seconds=lease_seconds,
                 stop_event=stop,

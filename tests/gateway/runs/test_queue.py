@@ -26,7 +26,16 @@ async def claim(
 
 async def complete(sessions: Sessions, task: ClaimedTask, worker: str = "w1") -> bool:
     async with sessions.begin() as session:
-        return await queue.complete(session, task.id, worker, now=at(1))
+        held = await queue.complete(session, worker, [queue.Completion(task.id)], now=at(1))
+    return held == {task.id}
+
+
+async def renew(
+    sessions: Sessions, task: ClaimedTask, worker: str = "w1", seconds: float = 1
+) -> Lease:
+    async with sessions.begin() as session:
+        leases = await queue.renew(session, [task.id], worker, now=at(seconds), lease_seconds=LEASE)
+    return leases[task.id]
 
 
 async def fail(
@@ -94,9 +103,7 @@ async def test_an_expired_lease_is_claimed_again(session_maker: Sessions) -> Non
     assert (again.id, again.attempts) == (task.id, 2)
     # The dead worker's late answer is refused: the task is no longer its.
     assert not await complete(session_maker, task, "dead")
-    async with session_maker.begin() as session:
-        lease = await queue.renew(session, task.id, "dead", now=at(LEASE + 2), lease_seconds=LEASE)
-    assert lease is Lease.LOST
+    assert await renew(session_maker, task, "dead", seconds=LEASE + 2) is Lease.LOST
     assert await complete(session_maker, again, "w2")
 
 
@@ -116,11 +123,59 @@ async def test_a_lease_expired_on_the_last_attempt_fails_the_task(
 async def test_renewing_extends_the_lease(session_maker: Sessions) -> None:
     await two_models_one_prompt(session_maker)
     (task,) = await claim(session_maker)
-    async with session_maker.begin() as session:
-        lease = await queue.renew(session, task.id, "w1", now=at(20), lease_seconds=LEASE)
-    assert lease is Lease.RENEWED
+    assert await renew(session_maker, task, seconds=20) is Lease.RENEWED
     assert (await task_row(session_maker, task.id)).lease_expires_at == at(20 + LEASE)
     assert [t.id for t in await claim(session_maker, "w2", seconds=LEASE + 1)] != [task.id]
+
+
+async def test_one_heartbeat_renews_a_batch_and_tells_each_lease_apart(
+    session_maker: Sessions,
+) -> None:
+    await seed_dataset(session_maker, prompts=2)
+    run = await create(session_maker, spec())
+    kept, lost, other = await claim(session_maker, limit=3)
+    # ``lost`` expired and another worker holds it now.
+    async with session_maker.begin() as session:
+        await session.execute(update(Task).where(Task.id == lost.id).values(lease_owner="w2"))
+
+    async with session_maker.begin() as session:
+        ids = [kept.id, lost.id, other.id]
+        leases = await queue.renew(session, ids, "w1", now=at(20), lease_seconds=LEASE)
+    assert leases == {kept.id: Lease.RENEWED, lost.id: Lease.LOST, other.id: Lease.RENEWED}
+    assert (await task_row(session_maker, kept.id)).lease_expires_at == at(20 + LEASE)
+    assert (await task_row(session_maker, lost.id)).lease_expires_at == at(LEASE)
+
+    async with session_maker.begin() as session:
+        await queue.cancel_run(session, run.id, now=at(21))
+        leases = await queue.renew(session, ids, "w1", now=at(22), lease_seconds=LEASE)
+    assert leases == {kept.id: Lease.CANCELLED, lost.id: Lease.LOST, other.id: Lease.CANCELLED}
+
+
+async def test_completing_a_batch_settles_only_the_tasks_still_held(
+    session_maker: Sessions,
+) -> None:
+    await seed_dataset(session_maker, prompts=2)
+    await create(session_maker, spec())
+    done, reused, lost = await claim(session_maker, limit=3)
+    async with session_maker.begin() as session:
+        await session.execute(update(Task).where(Task.id == lost.id).values(lease_owner="w2"))
+
+    finished = [
+        queue.Completion(done.id, {"tokens": 3}),
+        queue.Completion(reused.id, reused=True),
+        queue.Completion(lost.id, {"tokens": 4}),
+    ]
+    async with session_maker.begin() as session:
+        held = await queue.complete(session, "w1", finished, now=at(2))
+
+    assert held == {done.id, reused.id}
+    rows = [await task_row(session_maker, t.id) for t in (done, reused, lost)]
+    assert [(r.state, r.result, r.lease_owner) for r in rows] == [
+        ("done", {"tokens": 3}, None),
+        ("reused", None, None),
+        ("running", None, "w2"),
+    ]
+    assert rows[0].finished_at == at(2)
 
 
 async def test_a_transient_failure_is_retried_after_a_backoff(session_maker: Sessions) -> None:
@@ -191,9 +246,7 @@ async def test_cancel_and_resume(session_maker: Sessions) -> None:
     assert nonzero(run, "generate") == {"running": 1, "cancelled": 1}
     assert await claim(session_maker, "w2", seconds=2) == []
     # Its heartbeat abandons it.
-    async with session_maker.begin() as session:
-        lease = await queue.renew(session, running.id, "w1", now=at(3), lease_seconds=LEASE)
-    assert lease is Lease.CANCELLED
+    assert await renew(session_maker, running, seconds=3) is Lease.CANCELLED
     run = await get(session_maker, run_id)
     assert run.status == "cancelled"
     assert run.cancelled_at is not None

@@ -149,19 +149,20 @@ async def test_cancelling_abandons_running_tasks_at_their_heartbeat(
             fakes.executors(),
             worker_id="w",
             concurrency=2,
+            claim_batch=2,
             poll_interval=0.02,
             lease_seconds=0.3,
             stop_event=stop,
         )
     )
 
-    async def both_running() -> bool:
-        return len(fakes.generate.calls) == 2
+    async def all_running() -> bool:  # two loops, each with a batch of two
+        return len(fakes.generate.calls) == 4
 
     async def cancelled() -> bool:
         return (await get(session_maker, run.id)).status == "cancelled"
 
-    await eventually(both_running)
+    await eventually(all_running)
     async with session_maker.begin() as session:
         await service.cancel_run(session, run.id)
     await eventually(cancelled)

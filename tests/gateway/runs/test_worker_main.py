@@ -16,8 +16,10 @@ from harmrank.gateway.worker_main import serve
 def test_settings_come_from_the_gateway_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HARMRANK_GATEWAY_JUDGE_URL", "http://judge:8002")
     monkeypatch.setenv("HARMRANK_GATEWAY_LEASE_SECONDS", "12.5")
+    monkeypatch.setenv("HARMRANK_GATEWAY_CLAIM_BATCH", "3")
     settings = GatewaySettings()
     assert (str(settings.judge_url), settings.lease_seconds) == ("http://judge:8002/", 12.5)
+    assert settings.claim_batch == 3
     assert settings.downstream_timeout_seconds > 60  # LLM calls are slow
 
 

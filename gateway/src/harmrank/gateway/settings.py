@@ -63,6 +63,14 @@ class GatewaySettings(ServiceSettings):
     worker_loops: int = Field(
         default=0, ge=0, description="Task loops run inside the gateway process (0 = none)."
     )
+    claim_batch: int = Field(
+        default=8,
+        ge=1,
+        description="Tasks a task loop claims at once and works concurrently: a batch costs a "
+        "few transactions whatever its size, so larger batches claim and settle more tasks per "
+        "second. Each loop makes up to this many downstream calls at once, and claims its next "
+        "batch when the last is settled.",
+    )
     lease_seconds: float = Field(default=60.0, gt=0)
     poll_interval_seconds: float = Field(default=1.0, gt=0)
     retry_base_seconds: float = Field(default=5.0, ge=0)

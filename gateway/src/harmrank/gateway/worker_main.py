@@ -40,9 +40,13 @@ def database_url(settings: GatewaySettings) -> str:
     return database_url_from_env(settings.sqlite_path)
 
 
-def main(concurrency: int) -> None:
-    """Run ``concurrency`` task loops until SIGINT or SIGTERM; each finishes its task first."""
-    asyncio.run(serve(GatewaySettings(), concurrency))
+def main(concurrency: int, claim_batch: int | None = None) -> None:
+    """Run ``concurrency`` task loops until SIGINT or SIGTERM; each finishes its batch first.
+    ``claim_batch`` overrides the setting of that name."""
+    settings = GatewaySettings()
+    if claim_batch is not None:
+        settings = settings.model_copy(update={"claim_batch": claim_batch})
+    asyncio.run(serve(settings, concurrency))
 
 
 async def serve(
@@ -71,6 +75,7 @@ async def serve_loops(
             executors,
             worker_id=settings.worker_id,
             concurrency=concurrency,
+            claim_batch=settings.claim_batch,
             poll_interval=settings.poll_interval_seconds,
             lease_seconds=settings.lease_seconds,
             stop_event=stop,

@@ -1,7 +1,8 @@
 """The task queue: claim, lease, renew, complete, fail, retry, cancel, resume. All its SQL.
 
 Claiming is ``UPDATE tasks … WHERE id IN (SELECT … LIMIT n) RETURNING …``, once for queued
-tasks that are ready and, if that found too few, once for tasks whose lease expired:
+tasks that are ready and, if that found too few, once for tasks whose lease expired (a worker
+claims a batch of tasks at a time, so every statement of the hot path takes many task ids):
 
 - PostgreSQL: the inner SELECT takes ``FOR UPDATE SKIP LOCKED``, so concurrent claimers pass
   over each other's rows instead of waiting, and a row another claimer changed meanwhile is
@@ -15,6 +16,10 @@ A lease is ``lease_owner`` plus ``lease_expires_at``; the worker renews it while
 task whose lease expired (its worker died) is claimable again and counts another attempt; one
 that has used all its attempts is failed with ``lease_expired`` instead.
 
+The statements a worker runs for every batch (claim, renew, complete) are Core statements on the
+tasks table, built once with bound parameters: building them per call through the ORM (aliases
+adapted column by column) cost more CPU than the database spent running them.
+
 Times are the worker's clock (UTC), passed in: leases are seconds long, so hosts must keep their
 clocks in sync (NTP) to well under a lease.
 """
@@ -22,17 +27,23 @@ clocks in sync (NTP) to well under a lease.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, cast
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     CursorResult,
+    FromClause,
     Result,
+    Table,
+    Update,
     and_,
+    bindparam,
+    case,
     exists,
     or_,
     select,
@@ -108,54 +119,94 @@ class Lease(StrEnum):
     """The run was cancelled: the task was abandoned and must stop."""
 
 
-_CLAIMED_COLUMNS = (
-    Task.id,
-    Task.run_id,
-    Task.stage,
-    Task.prompt_id,
-    Task.model_id,
-    Task.generation_key,
-    Task.annotator_id,
-    Task.presentation_key,
-    Task.order_index,
-    Task.attempts,
-    Task.max_attempts,
-)
+_tasks = cast(Table, Task.__table__)
+
+
+def _now() -> BindParameter[datetime]:
+    return bindparam("now", type_=_tasks.c.finished_at.type)
+
+
+_CLAIMED_COLUMNS = [
+    _tasks.c[name]
+    for name in (
+        "id",
+        "run_id",
+        "stage",
+        "prompt_id",
+        "model_id",
+        "generation_key",
+        "annotator_id",
+        "presentation_key",
+        "order_index",
+        "attempts",
+        "max_attempts",
+    )
+]
 
 
 def _cancelled_runs() -> Any:
     return select(Run.id).where(Run.cancelled_at.is_not(None))
 
 
-def _ready(task: type[Task]) -> ColumnElement[bool]:
+def _ready(task: FromClause) -> ColumnElement[bool]:
     """Judge: every response of its prompt exists (its generate tasks succeeded). Score: no
     generate or judge task of the run is still to do."""
-    other = aliased(Task, name="other")
+    other = _tasks.alias("other")
     responses_pending = exists().where(
-        other.run_id == task.run_id,
-        other.stage == Stage.GENERATE,
-        other.prompt_id == task.prompt_id,
-        other.state.not_in(SUCCEEDED_STATES),
+        other.c.run_id == task.c.run_id,
+        other.c.stage == Stage.GENERATE,
+        other.c.prompt_id == task.c.prompt_id,
+        other.c.state.not_in(SUCCEEDED_STATES),
     )
     work_pending = exists().where(
-        other.run_id == task.run_id,
-        other.stage.in_((Stage.GENERATE, Stage.JUDGE)),
-        other.state.in_((TaskState.QUEUED, TaskState.RUNNING)),
+        other.c.run_id == task.c.run_id,
+        other.c.stage.in_((Stage.GENERATE, Stage.JUDGE)),
+        other.c.state.in_((TaskState.QUEUED, TaskState.RUNNING)),
     )
     return or_(
-        task.stage == Stage.GENERATE,
-        and_(task.stage == Stage.JUDGE, ~responses_pending),
-        and_(task.stage == Stage.SCORE, ~work_pending),
+        task.c.stage == Stage.GENERATE,
+        and_(task.c.stage == Stage.JUDGE, ~responses_pending),
+        and_(task.c.stage == Stage.SCORE, ~work_pending),
     )
 
 
-def _queued_and_ready(task: type[Task], now: datetime) -> ColumnElement[bool]:
-    due = or_(task.not_before.is_(None), task.not_before <= now)
-    return and_(task.state == TaskState.QUEUED, due, _ready(task))
+def _queued_and_ready(task: FromClause) -> ColumnElement[bool]:
+    due = or_(task.c.not_before.is_(None), task.c.not_before <= _now())
+    return and_(task.c.state == TaskState.QUEUED, due, _ready(task))
 
 
-def _lease_expired(task: type[Task], now: datetime) -> ColumnElement[bool]:
-    return and_(task.state == TaskState.RUNNING, task.lease_expires_at < now)
+def _lease_expired(task: FromClause) -> ColumnElement[bool]:
+    return and_(task.c.state == TaskState.RUNNING, task.c.lease_expires_at < _now())
+
+
+def _claim_statement(condition: Callable[[FromClause], ColumnElement[bool]]) -> Update:
+    """Lease the first ``limit`` tasks meeting the condition to ``worker`` (bound parameters:
+    now, worker, lease_expires_at, limit)."""
+    candidate = _tasks.alias("candidate")
+    chosen = (
+        select(candidate.c.id)
+        .where(condition(candidate), candidate.c.run_id.not_in(_cancelled_runs()))
+        .order_by(candidate.c.id)
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True, of=candidate)
+    )
+    return (
+        update(_tasks)
+        .where(_tasks.c.id.in_(chosen.scalar_subquery()))
+        .values(
+            state=TaskState.RUNNING,
+            lease_owner=bindparam("worker"),
+            lease_expires_at=bindparam("lease_expires_at"),
+            attempts=_tasks.c.attempts + 1,
+            not_before=None,
+            started_at=_now(),
+        )
+        .returning(*_CLAIMED_COLUMNS)
+    )
+
+
+_CLAIM_READY = _claim_statement(_queued_and_ready)
+_CLAIM_EXPIRED = _claim_statement(_lease_expired)
 
 
 # Planning inserts tasks in bulk faster than autovacuum re-reads the table; with the old
@@ -183,44 +234,23 @@ async def claim(
     ``(state, id)`` index in id order and stops at the first claimable rows, instead of every
     claim re-reading the finished head of the table (which made a claim cost O(run size)).
     """
-    claimed = await _claim_where(session, _queued_and_ready, worker, now, lease_seconds, limit)
+    params = {
+        "now": now,
+        "worker": worker,
+        "lease_expires_at": now + timedelta(seconds=lease_seconds),
+        "limit": limit,
+    }
+    claimed = await _claim_with(session, _CLAIM_READY, params)
     if len(claimed) < limit:
-        more = limit - len(claimed)
-        claimed += await _claim_where(session, _lease_expired, worker, now, lease_seconds, more)
+        more = params | {"limit": limit - len(claimed)}
+        claimed += await _claim_with(session, _CLAIM_EXPIRED, more)
     return sorted(claimed, key=lambda t: t.id)
 
 
-async def _claim_where(
-    session: AsyncSession,
-    condition: Callable[[type[Task], datetime], ColumnElement[bool]],
-    worker: str,
-    now: datetime,
-    lease_seconds: float,
-    limit: int,
+async def _claim_with(
+    session: AsyncSession, statement: Update, params: dict[str, Any]
 ) -> list[ClaimedTask]:
-    candidate = aliased(Task, name="candidate")
-    chosen = (
-        select(candidate.id)
-        .where(condition(candidate, now), candidate.run_id.not_in(_cancelled_runs()))
-        .order_by(candidate.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True, of=candidate)
-    )
-    statement = (
-        update(Task)
-        .where(Task.id.in_(chosen.scalar_subquery()))
-        .values(
-            state=TaskState.RUNNING,
-            lease_owner=worker,
-            lease_expires_at=now + timedelta(seconds=lease_seconds),
-            attempts=Task.attempts + 1,
-            not_before=None,
-            started_at=now,
-        )
-        .returning(*_CLAIMED_COLUMNS)
-        .execution_options(synchronize_session=False)
-    )
-    rows = (await session.execute(statement)).mappings().all()
+    rows = (await session.execute(statement, params)).mappings().all()
     return [ClaimedTask(**row) for row in rows]
 
 
@@ -263,35 +293,110 @@ def _held_by(task_id: int, worker: str) -> ColumnElement[bool]:
     return and_(Task.id == task_id, Task.lease_owner == worker, Task.state == TaskState.RUNNING)
 
 
-async def renew(
-    session: AsyncSession, task_id: int, worker: str, *, now: datetime, lease_seconds: float
-) -> Lease:
-    """Extend the lease (the heartbeat); abandon the task instead when its run was cancelled."""
-    cancelled = Task.run_id.in_(_cancelled_runs())
-    if await _settle(session, and_(_held_by(task_id, worker), cancelled), TaskState.CANCELLED, now):
-        return Lease.CANCELLED
-    statement = (
-        update(Task)
-        .where(_held_by(task_id, worker))
-        .values(lease_expires_at=now + timedelta(seconds=lease_seconds))
-        .execution_options(synchronize_session=False)
+def _held() -> ColumnElement[bool]:
+    """The tasks of ``task_ids`` (a bound list) that ``worker`` (bound) still holds."""
+    return and_(
+        _tasks.c.id.in_(bindparam("task_ids", expanding=True)),
+        _tasks.c.lease_owner == bindparam("worker"),
+        _tasks.c.state == TaskState.RUNNING,
     )
-    return Lease.RENEWED if _rowcount(await session.execute(statement)) else Lease.LOST
 
 
-async def complete(
+_ABANDON_CANCELLED = (
+    update(_tasks)
+    .where(_held(), _tasks.c.run_id.in_(_cancelled_runs()))
+    .values(
+        state=TaskState.CANCELLED,
+        lease_owner=None,
+        lease_expires_at=None,
+        finished_at=_now(),
+    )
+    .returning(_tasks.c.id)
+)
+_EXTEND = (
+    update(_tasks)
+    .where(_held())
+    .values(lease_expires_at=bindparam("lease_expires_at"))
+    .returning(_tasks.c.id)
+)
+
+
+async def renew(
     session: AsyncSession,
-    task_id: int,
+    task_ids: Sequence[int],
     worker: str,
     *,
     now: datetime,
-    state: TaskState = TaskState.DONE,
-    result: dict[str, Any] | None = None,
-) -> bool:
-    """Mark the task finished, in the transaction that stored its result. False when the
-    worker no longer holds it: the caller must then roll back (its result may be stale)."""
-    values: dict[str, Any] = {"result": result, "error_type": None, "error_message": None}
-    return bool(await _settle(session, _held_by(task_id, worker), state, now, **values))
+    lease_seconds: float,
+) -> dict[int, Lease]:
+    """Extend the leases (the heartbeat), two statements for any number of tasks; abandon the
+    tasks of cancelled runs instead. Answers what became of each task's lease."""
+    params = {"task_ids": list(task_ids), "worker": worker, "now": now}
+    cancelled = (await session.execute(_ABANDON_CANCELLED, params)).scalars().all()
+    expires = now + timedelta(seconds=lease_seconds)
+    extend = params | {"lease_expires_at": expires}
+    renewed = (await session.execute(_EXTEND, extend)).scalars()
+    leases = dict.fromkeys(task_ids, Lease.LOST)
+    return (
+        leases | dict.fromkeys(renewed, Lease.RENEWED) | dict.fromkeys(cancelled, Lease.CANCELLED)
+    )
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A finished task: ``reused`` when its result existed already, and what to keep on it."""
+
+    task_id: int
+    result: dict[str, Any] | None = None
+    reused: bool = False
+
+
+_COMPLETE = (
+    update(_tasks)
+    .where(_held())
+    .values(
+        state=case(
+            (_tasks.c.id.in_(bindparam("reused_ids", expanding=True)), TaskState.REUSED),
+            else_=TaskState.DONE,
+        ),
+        lease_owner=None,
+        lease_expires_at=None,
+        finished_at=_now(),
+        result=None,
+        error_type=None,
+        error_message=None,
+    )
+    .returning(_tasks.c.id)
+)
+_KEEP_RESULT = (
+    update(_tasks)
+    .where(_tasks.c.id == bindparam("task_id"))
+    .values(result=bindparam("task_result", type_=_tasks.c.result.type))
+)
+
+
+async def complete(
+    session: AsyncSession, worker: str, finished: Sequence[Completion], *, now: datetime
+) -> set[int]:
+    """Mark the tasks finished, in the transaction that stores their results: one UPDATE for
+    all, one executemany for the results to keep. Answers the ids of those the worker still
+    held; the caller must store the results of those only (another worker may hold the
+    others now)."""
+    params = {
+        "task_ids": [f.task_id for f in finished],
+        "reused_ids": [f.task_id for f in finished if f.reused],
+        "worker": worker,
+        "now": now,
+    }
+    held = set((await session.execute(_COMPLETE, params)).scalars()) if finished else set()
+    results = [
+        {"task_id": f.task_id, "task_result": f.result}
+        for f in finished
+        if f.task_id in held and f.result is not None
+    ]
+    if results:
+        await session.execute(_KEEP_RESULT, results)
+    return held
 
 
 async def fail(

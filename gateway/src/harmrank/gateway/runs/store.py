@@ -106,28 +106,29 @@ async def existing_rankings(session: AsyncSession, run_id: int) -> set[RankingKe
     return set(found.all())
 
 
-async def response_exists(session: AsyncSession, key: ResponseKey) -> bool:
-    prompt_id, model_id, generation_key = key
-    found = await session.scalar(
-        select(Response.id).where(
-            Response.prompt_id == prompt_id,
-            Response.model_id == model_id,
-            Response.generation_key == generation_key,
+async def existing_among(
+    session: AsyncSession,
+    table: type[Response] | type[Ranking],
+    keys: Sequence[ResponseKey] | Sequence[RankingKey],
+) -> set[tuple[int, int, str]]:
+    """Which of the natural keys have a row already: one query for any number of keys (it
+    reads the rows of their first two key columns and matches the rest here)."""
+    if not keys:
+        return set()
+    first, second, third = _natural_key(table)
+    found = await session.execute(
+        select(first, second, third).where(
+            first.in_({k[0] for k in keys}), second.in_({k[1] for k in keys})
         )
     )
-    return found is not None
+    wanted = set(keys)
+    return {(a, b, c) for a, b, c in found if (a, b, c) in wanted}
 
 
-async def ranking_exists(session: AsyncSession, key: RankingKey) -> bool:
-    annotator_id, prompt_id, presentation_key = key
-    found = await session.scalar(
-        select(Ranking.id).where(
-            Ranking.annotator_id == annotator_id,
-            Ranking.prompt_id == prompt_id,
-            Ranking.presentation_key == presentation_key,
-        )
-    )
-    return found is not None
+def _natural_key(table: type[Response] | type[Ranking]) -> tuple[Any, Any, Any]:
+    if table is Response:
+        return Response.prompt_id, Response.model_id, Response.generation_key
+    return Ranking.annotator_id, Ranking.prompt_id, Ranking.presentation_key
 
 
 async def save_report(session: AsyncSession, run_id: int, report: dict[str, Any]) -> None:

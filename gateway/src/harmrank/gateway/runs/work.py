@@ -1,14 +1,18 @@
 """The database side of each stage: what a claimed task's call needs, and storing what it made.
 
-``load_*`` read, in a short transaction before the call (no transaction stays open across a
-downstream call). ``store_*`` write the result insert-if-absent, in the transaction that marks
-the task done. A load answers :data:`ALREADY_STORED` when the result exists already (another
-run made it since this one was planned): the task is then settled as ``reused``, uncalled.
+No transaction stays open across a downstream call. ``load_batch`` reads what a claimed batch of
+generate and judge tasks needs, in the transaction that claimed it, a few statements for the
+whole batch; ``load_score`` reads a score task's inputs in a read transaction of its own.
+``response_made``/``ranking_made`` turn a call's answer into the row to store, and
+``store_made`` inserts those rows insert-if-absent, in the transaction that marks their tasks
+done. A load answers :data:`ALREADY_STORED` when the result exists already (another run made it
+since this one was planned): the task is then settled as ``reused``, uncalled.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -82,12 +86,6 @@ async def run_spec(session: AsyncSession, run_id: int) -> RunCreate:
     return RunCreate.model_validate(spec)
 
 
-async def _prompt(session: AsyncSession, prompt_id: int | None) -> Prompt:
-    row = await session.get(Prompt, prompt_id)
-    assert row is not None, "a task's prompt is deleted with it (ON DELETE CASCADE)"
-    return row
-
-
 def _response_key(task: ClaimedTask) -> store.ResponseKey:
     assert task.prompt_id is not None
     assert task.model_id is not None
@@ -100,26 +98,105 @@ def _ranking_key(task: ClaimedTask) -> store.RankingKey:
     return (task.annotator_id, task.prompt_id, task.presentation_key or "")
 
 
+# --- generate and judge: a claimed batch --------------------------------------------------
+
+Loaded = GenerateWork | JudgeWork | str | Exception
+"""What a claimed generate or judge task needs: its work, :data:`ALREADY_STORED`, or the
+exception building its work raised. The worker raises that when it works the task, so the task
+fails alone, by the usual rules, and the rest of its batch goes on."""
+
+
+@dataclass(frozen=True)
+class Made:
+    """A task's result, to insert if absent, and what to keep on the task about the call."""
+
+    table: type[Response] | type[Ranking]
+    row: dict[str, Any]
+    details: dict[str, Any]
+
+
+async def load_batch(session: AsyncSession, tasks: Sequence[ClaimedTask]) -> dict[int, Loaded]:
+    """What the batch's generate and judge tasks need, by task id: a few statements for the
+    whole batch, whatever its size. Score tasks are left out (see :func:`load_score`)."""
+    generates = [t for t in tasks if t.stage == Stage.GENERATE]
+    judges = [t for t in tasks if t.stage == Stage.JUDGE]
+    if not generates and not judges:
+        return {}
+    specs = await _run_specs(session, {t.run_id for t in [*generates, *judges]})
+    prompts = await _prompts(session, {t.prompt_id for t in [*generates, *judges]})
+    loaded: dict[int, Loaded] = {}
+    if generates:
+        loaded |= await _load_generates(session, generates, specs, prompts)
+    if judges:
+        loaded |= await _load_judges(session, judges, specs, prompts)
+    return loaded
+
+
+async def store_made(session: AsyncSession, made: Sequence[Made]) -> None:
+    """Insert the results if absent, one statement per table."""
+    for table in (Response, Ranking):
+        await store.insert_if_absent(session, table, [m.row for m in made if m.table is table])
+
+
+_Prompts = dict[int | None, tuple[str, str]]
+"""Prompt id -> (external id, text)."""
+
+
+async def _run_specs(session: AsyncSession, run_ids: set[int]) -> dict[int, RunCreate]:
+    found = await session.execute(select(Run.id, Run.spec).where(Run.id.in_(run_ids)))
+    return {run_id: RunCreate.model_validate(spec) for run_id, spec in found}
+
+
+async def _prompts(session: AsyncSession, prompt_ids: set[int | None]) -> _Prompts:
+    found = await session.execute(
+        select(Prompt.id, Prompt.external_id, Prompt.text).where(Prompt.id.in_(prompt_ids))
+    )
+    return {prompt_id: (external_id, text) for prompt_id, external_id, text in found}
+
+
+def _each(
+    tasks: Sequence[ClaimedTask], build: Callable[[ClaimedTask], Loaded]
+) -> dict[int, Loaded]:
+    loaded: dict[int, Loaded] = {}
+    for task in tasks:
+        try:
+            loaded[task.id] = build(task)
+        except Exception as exc:  # kept for the worker to fail this task with, alone
+            loaded[task.id] = exc
+    return loaded
+
+
 # --- generate ------------------------------------------------------------------------------
 
 
-async def load_generate(session: AsyncSession, task: ClaimedTask) -> GenerateWork | str:
-    if await store.response_exists(session, _response_key(task)):
-        return ALREADY_STORED
-    if task.generation_key == STUDY_GENERATION_KEY:
-        raise TaskFailed(
-            planner.MISSING_IMPORT, "no imported response to this prompt", transient=False
-        )
-    model = await session.scalar(select(Model.name).where(Model.id == task.model_id))
-    spec = next(m for m in (await run_spec(session, task.run_id)).models if m.name == model)
-    prompt = await _prompt(session, task.prompt_id)
-    return GenerateWork(prompt.external_id, prompt.text, spec.name, spec.params)
+async def _load_generates(
+    session: AsyncSession,
+    tasks: Sequence[ClaimedTask],
+    specs: dict[int, RunCreate],
+    prompts: _Prompts,
+) -> dict[int, Loaded]:
+    stored = await store.existing_among(session, Response, [_response_key(t) for t in tasks])
+    found = await session.execute(
+        select(Model.id, Model.name).where(Model.id.in_({t.model_id for t in tasks}))
+    )
+    names: dict[int | None, str] = dict(found.all())
+
+    def build(task: ClaimedTask) -> Loaded:
+        if _response_key(task) in stored:
+            return ALREADY_STORED
+        if task.generation_key == STUDY_GENERATION_KEY:
+            raise TaskFailed(
+                planner.MISSING_IMPORT, "no imported response to this prompt", transient=False
+            )
+        spec = next(m for m in specs[task.run_id].models if m.name == names[task.model_id])
+        external_id, text = prompts[task.prompt_id]
+        return GenerateWork(external_id, text, spec.name, spec.params)
+
+    return _each(tasks, build)
 
 
-async def store_generate(
-    session: AsyncSession, task: ClaimedTask, result: GenerationResult
-) -> dict[str, Any]:
-    """Store the response; answers what to keep on the task about the call."""
+def response_made(task: ClaimedTask, result: GenerationResult) -> Made:
+    """The response to store, and what to keep on the task about the call."""
     prompt_id, model_id, key = _response_key(task)
     row = {
         "prompt_id": prompt_id,
@@ -128,46 +205,70 @@ async def store_generate(
         "text": result.text,
         "source": f"run {task.run_id} task {task.id}",
     }
-    await store.insert_if_absent(session, Response, [row])
-    return result.model_dump(mode="json", exclude={"text", "prompt_id"})
+    return Made(Response, row, result.model_dump(mode="json", exclude={"text", "prompt_id"}))
 
 
 # --- judge ---------------------------------------------------------------------------------
 
 
-async def load_judge(session: AsyncSession, task: ClaimedTask) -> JudgeWork | str:
-    if await store.ranking_exists(session, _ranking_key(task)):
-        return ALREADY_STORED
-    spec = await run_spec(session, task.run_id)
-    models = await planner.run_models(session, spec)
-    prompt = await _prompt(session, task.prompt_id)
-    texts = await _response_texts(session, prompt.id, models)
-    judge = await session.scalar(select(Annotator.name).where(Annotator.id == task.annotator_id))
-    assert judge is not None
-    assert task.order_index is not None
-    return JudgeWork(prompt.external_id, prompt.text, texts, judge, task.order_index)
+async def _load_judges(
+    session: AsyncSession,
+    tasks: Sequence[ClaimedTask],
+    specs: dict[int, RunCreate],
+    prompts: _Prompts,
+) -> dict[int, Loaded]:
+    stored = await store.existing_among(session, Ranking, [_ranking_key(t) for t in tasks])
+    models = {r: await planner.run_models(session, specs[r]) for r in {t.run_id for t in tasks}}
+    model_ids = {m.id for run_models in models.values() for m in run_models}
+    texts = await _response_texts(session, {t.prompt_id for t in tasks}, model_ids)
+    found = await session.execute(
+        select(Annotator.id, Annotator.name).where(
+            Annotator.id.in_({t.annotator_id for t in tasks})
+        )
+    )
+    judges: dict[int | None, str] = dict(found.all())
+
+    def build(task: ClaimedTask) -> Loaded:
+        if _ranking_key(task) in stored:
+            return ALREADY_STORED
+        assert task.order_index is not None
+        external_id, text = prompts[task.prompt_id]
+        responses = _responses_of(texts, task.prompt_id, models[task.run_id])
+        return JudgeWork(external_id, text, responses, judges[task.annotator_id], task.order_index)
+
+    return _each(tasks, build)
+
+
+_Texts = dict[store.ResponseKey, str]
 
 
 async def _response_texts(
-    session: AsyncSession, prompt_id: int, models: list[planner.RunModel]
-) -> dict[str, str]:
+    session: AsyncSession, prompt_ids: set[int | None], model_ids: set[int]
+) -> _Texts:
     found = await session.execute(
-        select(Response.model_id, Response.generation_key, Response.text).where(
-            Response.prompt_id == prompt_id,
-            Response.model_id.in_([m.id for m in models]),
+        select(Response.prompt_id, Response.model_id, Response.generation_key, Response.text).where(
+            Response.prompt_id.in_(prompt_ids), Response.model_id.in_(model_ids)
         )
     )
-    texts = {(model_id, key): text for model_id, key, text in found}
-    missing = [m.name for m in models if (m.id, m.generation_key) not in texts]
+    return {(prompt_id, model_id, key): text for prompt_id, model_id, key, text in found}
+
+
+def _responses_of(
+    texts: _Texts, prompt_id: int | None, models: list[planner.RunModel]
+) -> dict[str, str]:
+    """The prompt's response text by model, in canonical model order."""
+    assert prompt_id is not None
+    keys = {m.name: (prompt_id, m.id, m.generation_key) for m in models}
+    missing = [name for name, key in keys.items() if key not in texts]
     if missing:
         message = f"no response of {', '.join(missing)}"
         raise TaskFailed("missing_response", message, transient=False)
-    return {m.name: texts[(m.id, m.generation_key)] for m in models}
+    return {name: texts[key] for name, key in keys.items()}
 
 
-async def store_judge(
-    session: AsyncSession, task: ClaimedTask, work: JudgeWork, judgment: Judgment
-) -> dict[str, Any]:
+def ranking_made(task: ClaimedTask, work: JudgeWork, judgment: Judgment) -> Made:
+    """The ranking to store (a judgment that is no valid ranking fails the task), and what
+    to keep on the task about the call."""
     problem = ranking_problem(judgment.ranks, len(work.responses))
     if problem is not None:
         raise TaskFailed("invalid_ranking", f"{judgment.ranks}: {problem}", transient=False)
@@ -182,8 +283,7 @@ async def store_judge(
         "presentation": judgment.presentation,
         "presentation_key": key,
     }
-    await store.insert_if_absent(session, Ranking, [row])
-    return judgment.details
+    return Made(Ranking, row, judgment.details)
 
 
 # --- score ---------------------------------------------------------------------------------
