@@ -3,6 +3,7 @@ wait for them, read their peak memory, stop them."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -31,6 +32,27 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def descendants(pid: int) -> list[int]:
+    """The process and every process under it (uvicorn's worker processes, say)."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            with contextlib.suppress(OSError):  # the process ended meanwhile
+                pending += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time the process has used so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Process:
     name: str
@@ -38,7 +60,12 @@ class Process:
     url: str | None = None
 
     def peak_rss_mb(self) -> float:
-        return peak_rss_mb(self.popen.pid)
+        """The largest peak of the process and of each process under it."""
+        return max(peak_rss_mb(pid) for pid in descendants(self.popen.pid))
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the process and the processes under it now."""
+        return sum(cpu_seconds(pid) for pid in descendants(self.popen.pid))
 
 
 @dataclass
@@ -68,9 +95,9 @@ class Processes:
         command = [sys.executable, "-m", "tests.faults.serve_standin", kind, "--port", str(port)]
         return self.start(name, [*command, *options], {}, port)
 
-    def serve(self, service: str, env: dict[str, str]) -> Process:
+    def serve(self, service: str, env: dict[str, str], *options: str) -> Process:
         port = free_port()
-        command = [HARMRANK, "serve", service, "--port", str(port)]
+        command = [HARMRANK, "serve", service, "--port", str(port), *options]
         return self.start(service, command, env, port)
 
     def stop_all(self) -> None:

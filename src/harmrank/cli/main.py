@@ -97,6 +97,15 @@ def serve(
         int, typer.Option(help="Local stack: task loops inside the gateway.", min=1)
     ] = 2,
     access_log: Annotated[bool, typer.Option(help="Local stack: log every request.")] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="One service: processes serving it on one port (uvicorn workers sharing "
+            "the database). Each keeps its own /metrics, so a scrape sees the process that "
+            "answered it: for complete metrics run one process per replica instead.",
+            min=1,
+        ),
+    ] = 1,
 ) -> None:
     """Run one harmrank service, or with no SERVICE all four on this machine.
 
@@ -108,18 +117,37 @@ def serve(
     if service is None:
         if port is not None:
             raise typer.BadParameter("with no SERVICE, set ports with HARMRANK_<SERVICE>_PORT")
+        if workers != 1:
+            raise typer.BadParameter("--workers needs a SERVICE")
         _serve_all(host, worker_loops, access_log)
         return
     import uvicorn
 
     settings = _settings(service)
+    if workers > 1 and service is Service.gateway:
+        _migrate_once(settings)
     uvicorn.run(
         SERVICES[service][0],
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level,
+        workers=workers,
     )
+
+
+def _migrate_once(settings: ServiceSettings) -> None:
+    """Several gateway processes: migrate here, once, rather than in each at once."""
+    import os
+
+    from harmrank.gateway.db.migrate import upgrade
+    from harmrank.gateway.settings import GatewaySettings
+    from harmrank.gateway.worker_main import database_url
+
+    assert isinstance(settings, GatewaySettings)
+    if settings.migrate_on_start:
+        upgrade(database_url(settings))
+        os.environ["HARMRANK_GATEWAY_MIGRATE_ON_START"] = "false"  # the workers' settings
 
 
 def _serve_all(host: str | None, worker_loops: int, access_log: bool) -> None:

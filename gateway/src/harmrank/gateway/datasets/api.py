@@ -185,4 +185,4 @@ async def _dataset_id(sessions: async_sessionmaker[AsyncSession], name: str) -> 
     # Looked up before streaming starts, so an unknown name is still a 404, not a cut stream.
     # The stream then reads in a session of its own, open exactly as long as the stream.
     async with sessions() as session:
-        return (await repo.dataset_by_name(session, name)).id
+        return await repo.dataset_id_by_name(session, name)

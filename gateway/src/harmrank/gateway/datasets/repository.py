@@ -13,7 +13,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, CompoundSelect, Select, func, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    CompoundSelect,
+    Select,
+    bindparam,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.common.errors import NotFound
@@ -22,6 +34,7 @@ from harmrank.gateway.db.models import (
     Annotator,
     AnnotatorKind,
     Dataset,
+    Exclusion,
     Model,
     Prompt,
     Ranking,
@@ -50,6 +63,27 @@ class DatasetRow:
     source: str
     created_at: datetime
     prompts: int
+
+
+@dataclass(frozen=True)
+class DatasetFacts:
+    """A dataset's row and every count its description shows, in two queries."""
+
+    id: int
+    name: str
+    source: str
+    source_sha256: str | None
+    created_at: datetime
+    prompts: int
+    responses: int
+    models: list[str]
+    """Models with responses, in position order."""
+    rankings: dict[str, int]
+    """Rankings per annotator, in annotator order."""
+    exclusions: dict[str, int]
+    """Excluded source rows per reason, in reason order."""
+    categories: list[tuple[str | None, int]]
+    """Prompts per category, most frequent first; None counts the uncategorised."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +126,80 @@ async def dataset_by_name(session: AsyncSession, name: str) -> Dataset:
     if found is None:
         raise NotFound(f"no dataset named {name!r}")
     return found
+
+
+async def dataset_id_by_name(session: AsyncSession, name: str) -> int:
+    """The dataset's id (without its import report, which may be large); 404 when unknown."""
+    found = await session.scalar(_ID_BY_NAME, {"name": name})
+    if found is None:
+        raise NotFound(f"no dataset named {name!r}")
+    return int(found)
+
+
+_ID_BY_NAME = select(Dataset.id).where(Dataset.name == bindparam("name"))
+_DATASET_ID = bindparam("dataset_id", type_=BigInteger)
+_IN_DATASET = Prompt.dataset_id == _DATASET_ID
+_FACTS = select(
+    Dataset.id,
+    Dataset.name,
+    Dataset.source,
+    Dataset.source_sha256,
+    Dataset.created_at,
+    select(func.count()).where(Prompt.dataset_id == Dataset.id).scalar_subquery(),
+    select(func.count())
+    .select_from(Response)
+    .join(Prompt, Prompt.id == Response.prompt_id)
+    .where(Prompt.dataset_id == Dataset.id)
+    .scalar_subquery(),
+).where(Dataset.name == bindparam("name"))
+# One statement for the four grouped lists of a description: (what, key, count, order).
+_GROUPS: CompoundSelect[Any] = union_all(
+    select(literal("model"), Model.name, literal(0), Model.position).where(
+        Model.id.in_(
+            select(Response.model_id)
+            .join(Prompt, Prompt.id == Response.prompt_id)
+            .where(_IN_DATASET)
+        )
+    ),
+    select(literal("ranking"), Annotator.name, func.count(), Annotator.id)
+    .select_from(Ranking)
+    .join(Annotator, Annotator.id == Ranking.annotator_id)
+    .join(Prompt, Prompt.id == Ranking.prompt_id)
+    .where(_IN_DATASET)
+    .group_by(Annotator.id, Annotator.name),
+    select(literal("exclusion"), Exclusion.reason, func.count(), literal(0))
+    .where(Exclusion.dataset_id == _DATASET_ID)
+    .group_by(Exclusion.reason),
+    select(literal("category"), Prompt.category, func.count(), literal(0))
+    .where(_IN_DATASET)
+    .group_by(Prompt.category),
+)
+
+
+async def dataset_facts(session: AsyncSession, name: str) -> DatasetFacts:
+    """The dataset's row and counts, in two statements; 404 when unknown."""
+    row = (await session.execute(_FACTS, {"name": name})).one_or_none()
+    if row is None:
+        raise NotFound(f"no dataset named {name!r}")
+    groups: dict[str, list[tuple[Any, int, int]]] = {}
+    for what, key, count, order in await session.execute(_GROUPS, {"dataset_id": row[0]}):
+        groups.setdefault(what, []).append((key, int(count), int(order)))
+    by_order = sorted(groups.get("ranking", []), key=lambda g: g[2])
+    # Most frequent first, then by name, uncategorised last among equals (as PostgreSQL sorts).
+    categories = sorted(groups.get("category", []), key=lambda g: (-g[1], g[0] is None, g[0] or ""))
+    return DatasetFacts(
+        id=row[0],
+        name=row[1],
+        source=row[2],
+        source_sha256=row[3],
+        created_at=row[4],
+        prompts=int(row[5]),
+        responses=int(row[6]),
+        models=[model for model, _, _ in sorted(groups.get("model", []), key=lambda g: g[2])],
+        rankings={annotator: count for annotator, count, _ in by_order},
+        exclusions={reason: n for reason, n, _ in sorted(groups.get("exclusion", []))},
+        categories=[(category, n) for category, n, _ in categories],
+    )
 
 
 async def dataset_exists(session: AsyncSession, name: str) -> bool:

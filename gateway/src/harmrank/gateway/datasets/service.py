@@ -9,7 +9,6 @@ import base64
 import binascii
 import hashlib
 import re
-from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -37,7 +36,7 @@ from harmrank.gateway.datasets.upload import (
     detect_format,
     parse_upload,
 )
-from harmrank.gateway.results import dataset_models, dataset_summary
+from harmrank.gateway.results import dataset_models
 from harmrank.gateway.study.notation import format_ranks
 
 # Names appear in URLs, so they are kept to characters that need no escaping.
@@ -115,26 +114,27 @@ def upload_report(parsed: ParsedUpload) -> dict[str, Any]:
 
 
 async def dataset_detail(session: AsyncSession, name: str) -> DatasetDetail:
-    row = await repo.dataset_by_name(session, name)
-    summary = await dataset_summary(session, name)
-    categories = await repo.category_counts(session, row.id)
+    facts = await repo.dataset_facts(session, name)
     return DatasetDetail(
-        name=row.name,
-        source=row.source,
-        source_sha256=row.source_sha256,
-        created_at=row.created_at,
-        prompts=summary.prompts,
-        responses=summary.responses,
-        models=list(await dataset_models(session, row.id)),
-        rankings=summary.rankings,
-        exclusions=summary.exclusions,
-        categories=[CategoryCount(category=c, prompts=n) for c, n in categories],
+        name=facts.name,
+        source=facts.source,
+        source_sha256=facts.source_sha256,
+        created_at=facts.created_at,
+        prompts=facts.prompts,
+        responses=facts.responses,
+        models=facts.models,
+        rankings=facts.rankings,
+        exclusions=facts.exclusions,
+        categories=[CategoryCount(category=c, prompts=n) for c, n in facts.categories],
     )
 
 
 async def dataset_page(session: AsyncSession, limit: int, cursor: str | None) -> DatasetPage:
     rows = await repo.list_datasets(session, after=decode_cursor("d", cursor), limit=limit + 1)
-    items = [DatasetItem(**asdict(r)) for r in rows[:limit]]
+    items = [
+        DatasetItem(name=r.name, source=r.source, created_at=r.created_at, prompts=r.prompts)
+        for r in rows[:limit]
+    ]
     return DatasetPage(items=items, next_cursor=_next("d", [r.id for r in rows], limit))
 
 
@@ -147,10 +147,10 @@ async def response_page(
     limit: int,
     cursor: str | None,
 ) -> ResponsePage:
-    dataset = await repo.dataset_by_name(session, name)
+    dataset_id = await repo.dataset_id_by_name(session, name)
     after = decode_cursor("r", cursor)
     rows = await repo.list_responses(
-        session, dataset.id, model=model, prompt=prompt, after=after, limit=limit + 1
+        session, dataset_id, model=model, prompt=prompt, after=after, limit=limit + 1
     )
     items = [response_item(r) for r in rows[:limit]]
     return ResponsePage(items=items, next_cursor=_next("r", [r.id for r in rows], limit))
@@ -166,11 +166,11 @@ async def ranking_page(
     limit: int,
     cursor: str | None,
 ) -> RankingPage:
-    dataset = await repo.dataset_by_name(session, name)
+    dataset_id = await repo.dataset_id_by_name(session, name)
     after = decode_cursor("k", cursor)
     rows = await repo.list_rankings(
         session,
-        dataset.id,
+        dataset_id,
         annotator=annotator,
         prompt=prompt,
         model=model,
@@ -178,18 +178,43 @@ async def ranking_page(
         limit=limit + 1,
     )
     return RankingPage(
-        models=list(await dataset_models(session, dataset.id)),
+        models=list(await dataset_models(session, dataset_id)),
         items=[ranking_item(r) for r in rows[:limit]],
         next_cursor=_next("k", [r.id for r in rows], limit),
     )
 
 
+# Built from the record's fields rather than dataclasses.asdict, which deep-copies every
+# value and cost more than the rest of a page of responses.
+
+
 def response_item(record: repo.ResponseRecord) -> ResponseItem:
-    return ResponseItem(**asdict(record))
+    return ResponseItem(
+        id=record.id,
+        prompt_id=record.prompt_id,
+        prompt=record.prompt,
+        model=record.model,
+        text=record.text,
+        generation_key=record.generation_key,
+        source=record.source,
+        created_at=record.created_at,
+    )
 
 
 def ranking_item(record: repo.RankingRecord) -> RankingItem:
-    return RankingItem(**asdict(record), ranking=format_ranks(tuple(record.ranks)))
+    return RankingItem(
+        id=record.id,
+        annotator=record.annotator,
+        annotator_kind=record.annotator_kind,
+        prompt_id=record.prompt_id,
+        ranking=format_ranks(tuple(record.ranks)),
+        ranks=record.ranks,
+        raw_value=record.raw_value,
+        normalisations=record.normalisations,
+        source=record.source,
+        presentation_key=record.presentation_key,
+        created_at=record.created_at,
+    )
 
 
 # --- cursors --------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ which pysqlite cannot nest in a transaction it has not begun) and answers the wi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -68,22 +67,21 @@ async def _replay(session: AsyncSession, key: str, digest: str) -> RunOut | None
 
 
 async def get_run(session: AsyncSession, run_id: int) -> RunOut:
-    found = await _outs(session, [run_id])
-    if not found:
+    found = await status.one_run(session, run_id)
+    if found is None:
         raise NotFound(f"no run {run_id}")
-    return found[0]
+    return run_out(found)
 
 
 async def list_runs(
     session: AsyncSession, *, status_filter: RunStatus | None, limit: int, cursor: str | None
 ) -> RunPage:
     """Newest first; ``cursor`` is the ``next_cursor`` of the page before."""
-    rows = await status.run_statuses(
+    found = await status.run_page(
         session, status=status_filter, before_id=_cursor(cursor), limit=limit + 1
     )
-    more = len(rows) > limit
-    runs = await _outs(session, [run.id for run, _ in rows[:limit]])
-    return RunPage(runs=runs, next_cursor=str(runs[-1].id) if more else None)
+    runs = [run_out(facts) for facts in found[:limit]]
+    return RunPage(runs=runs, next_cursor=str(runs[-1].id) if len(found) > limit else None)
 
 
 async def cancel_run(session: AsyncSession, run_id: int) -> RunOut:
@@ -133,24 +131,17 @@ def _cursor(cursor: str | None) -> int | None:
     return int(cursor)
 
 
-async def _outs(session: AsyncSession, run_ids: Sequence[int]) -> list[RunOut]:
-    """The runs, newest first, in two queries whatever their number: facts, then progress
-    (from which the status follows)."""
-    facts = await status.run_facts(session, run_ids)
-    progress = await status.run_progress(session, [run.id for run, _, _ in facts])
-    return [
-        RunOut(
-            id=run.id,
-            status=status.status_of(progress[run.id]),
-            created_at=run.created_at,
-            cancelled_at=run.cancelled_at,
-            prompts=prompts,
-            progress=progress[run.id],
-            has_report=has_report,
-            spec=RunCreate.model_validate(run.spec),
-        )
-        for run, prompts, has_report in facts
-    ]
+def run_out(facts: status.RunFacts) -> RunOut:
+    return RunOut(
+        id=facts.id,
+        status=facts.status,
+        created_at=facts.created_at,
+        cancelled_at=facts.cancelled_at,
+        prompts=facts.prompts,
+        progress=facts.progress,
+        has_report=facts.has_report,
+        spec=RunCreate.model_validate(facts.spec),
+    )
 
 
 def _task_out(task: Task, prompt: str | None, model: str | None, judge: str | None) -> TaskOut:

@@ -9,14 +9,22 @@ Status, first rule that holds:
 4. ``done``: the score task succeeded (some generate or judge tasks may have failed: the
    progress counts say how many, and the report covers what succeeded);
 5. ``failed``: otherwise.
+
+Counts are read only for the runs a request shows: one run, one page of runs, or the batches of
+runs a status filter looks through. A page never groups the tasks of every run, so it costs the
+same however many runs and tasks the database holds. The statements are built once, with bound
+parameters, so a request only binds values: a run page is polled, and building and hashing a
+statement costs more CPU than PostgreSQL spends answering it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Subquery, and_, case, func, select
+from sqlalchemy import BigInteger, Integer, Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.gateway.db.models import Annotator, Model, Prompt
@@ -32,40 +40,74 @@ from harmrank.gateway.db.run_models import (
 from harmrank.gateway.runs.schemas import RunStatus, StageProgress
 
 Progress = dict[Stage, StageProgress]
+STATUS_SCAN_BATCH = 100
+"""Runs read at once while a status filter looks for a page of matching runs."""
 
 
-def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+@dataclass(frozen=True)
+class RunFacts:
+    """What a run page shows of one run: its row, prompt count, report flag and progress."""
+
+    id: int
+    spec: dict[str, Any]
+    created_at: datetime
+    cancelled_at: datetime | None
+    prompts: int
+    has_report: bool
+    progress: Progress
+
+    @property
+    def status(self) -> RunStatus:
+        return status_of(self.progress)
 
 
-def _task_counts() -> Subquery:
-    return (
-        select(
-            Task.run_id.label("run_id"),
-            _count(Task.state == TaskState.QUEUED).label("queued"),
-            _count(Task.state == TaskState.RUNNING).label("running"),
-            _count(Task.state.in_((TaskState.DONE, TaskState.FAILED, TaskState.CANCELLED))).label(
-                "ended"
-            ),
-            _count(Task.state == TaskState.CANCELLED).label("cancelled"),
-            _count(and_(Task.stage == Stage.SCORE, Task.state.in_(SUCCEEDED_STATES))).label(
-                "scored"
-            ),
-        )
-        .group_by(Task.run_id)
-        .subquery("task_counts")
+_PROMPTS = select(func.count()).where(RunPrompt.run_id == Run.id).correlate(Run).scalar_subquery()
+_REPORTED = select(RunReport.run_id).where(RunReport.run_id == Run.id).exists()
+_FACTS = select(Run.id, Run.spec, Run.created_at, Run.cancelled_at, _PROMPTS, _REPORTED)
+_ONE = _FACTS.where(Run.id == bindparam("run_id", type_=BigInteger))
+_NEWEST = _FACTS.order_by(Run.id.desc()).limit(bindparam("limit", type_=Integer))
+_BEFORE = _NEWEST.where(Run.id < bindparam("before_id", type_=BigInteger))
+# A page of runs is a range of ids (every run between its first and last is on it, or was
+# looked at by a status filter), so its tasks are a range scan of ix_tasks_run_id_stage_state.
+_PROGRESS = (
+    select(Task.run_id, Task.stage, Task.state, func.count())
+    .where(
+        Task.run_id.between(bindparam("low", type_=BigInteger), bindparam("high", type_=BigInteger))
     )
+    .group_by(Task.run_id, Task.stage, Task.state)
+)
 
 
-def _status(counts: Subquery) -> ColumnElement[str]:
-    c = counts.c
-    return case(
-        (and_(c.running == 0, c.queued > 0, c.ended == 0), "queued"),
-        (c.running + c.queued > 0, "running"),
-        (c.cancelled > 0, "cancelled"),
-        (c.scored > 0, "done"),
-        else_="failed",
-    )
+async def one_run(session: AsyncSession, run_id: int) -> RunFacts | None:
+    """The run with its progress, in two queries; None when there is no such run."""
+    found = await _with_progress(session, _ONE, {"run_id": run_id})
+    return found[0] if found else None
+
+
+async def run_page(
+    session: AsyncSession,
+    *,
+    status: RunStatus | None = None,
+    before_id: int | None = None,
+    limit: int,
+) -> list[RunFacts]:
+    """Up to ``limit`` runs older than ``before_id``, newest first, optionally of one status.
+
+    Without a filter this is two queries. With one, runs are read in batches, newest first,
+    until ``limit`` of them matched or none is left: how much is read depends on how many
+    runs are skipped, not on how many tasks or runs there are in all.
+    """
+    batch = limit if status is None else max(limit, STATUS_SCAN_BATCH)
+    found: list[RunFacts] = []
+    while True:
+        params: dict[str, Any] = {"limit": batch}
+        if before_id is not None:
+            params["before_id"] = before_id
+        facts = await _with_progress(session, _NEWEST if before_id is None else _BEFORE, params)
+        found += [f for f in facts if status is None or f.status == status]
+        if len(found) >= limit or len(facts) < batch:
+            return found[:limit]
+        before_id = facts[-1].id
 
 
 async def run_statuses(
@@ -75,44 +117,63 @@ async def run_statuses(
     status: RunStatus | None = None,
     before_id: int | None = None,
     limit: int | None = None,
-) -> list[tuple[Run, RunStatus]]:
-    """Runs with their status, newest first, optionally only some ids or one status."""
-    counts = _task_counts()
-    derived = _status(counts).label("status")
-    query = (
-        select(Run, derived)
-        .join(counts, counts.c.run_id == Run.id)
-        .order_by(Run.id.desc())
-        # Cancel and resume change runs by bulk UPDATE: reload, do not trust the identity map.
-        .execution_options(populate_existing=True)
-    )
-    if run_ids is not None:
-        query = query.where(Run.id.in_(run_ids))
-    if status is not None:
-        query = query.where(derived == status)
-    if before_id is not None:
-        query = query.where(Run.id < before_id)
-    if limit is not None:
-        query = query.limit(limit)
-    rows = (await session.execute(query)).all()
-    return [(run, cast(RunStatus, value)) for run, value in rows]
+) -> list[tuple[RunFacts, RunStatus]]:
+    """Runs with their status, newest first: some ids, or a page (see :func:`run_page`)."""
+    if run_ids is None:
+        page = await run_page(session, status=status, before_id=before_id, limit=limit or 2**31 - 1)
+        return [(facts, facts.status) for facts in page]
+    ones = [await one_run(session, run_id) for run_id in sorted(set(run_ids), reverse=True)]
+    return [
+        (facts, facts.status)
+        for facts in ones
+        if facts is not None
+        and (status is None or facts.status == status)
+        and (before_id is None or facts.id < before_id)
+    ][:limit]
 
 
 async def run_progress(session: AsyncSession, run_ids: Sequence[int]) -> dict[int, Progress]:
     """Per run: task counts per stage and state, every stage and state present (zeros too)."""
-    found = await session.execute(
-        select(Task.run_id, Task.stage, Task.state, func.count())
-        .where(Task.run_id.in_(run_ids))
-        .group_by(Task.run_id, Task.stage, Task.state)
-    )
     progress = {run_id: _zeros() for run_id in run_ids}
-    for run_id, stage, state, n in found:
-        progress[run_id][stage][state] = int(n)
+    if run_ids:
+        await _read_progress(session, min(run_ids), max(run_ids), progress)
     return progress
 
 
+async def _with_progress(
+    session: AsyncSession, query: Select[Any], params: dict[str, Any]
+) -> list[RunFacts]:
+    rows = (await session.execute(query, params)).all()
+    if not rows:
+        return []
+    progress = {row[0]: _zeros() for row in rows}
+    await _read_progress(session, rows[-1][0], rows[0][0], progress)
+    return [
+        RunFacts(
+            id=run_id,
+            spec=spec,
+            created_at=created_at,
+            cancelled_at=cancelled_at,
+            prompts=int(prompts),
+            has_report=bool(reported),
+            progress=progress[run_id],
+        )
+        for run_id, spec, created_at, cancelled_at, prompts, reported in rows
+    ]
+
+
+async def _read_progress(
+    session: AsyncSession, low: int, high: int, into: dict[int, Progress]
+) -> None:
+    """Fill ``into`` with the counts of the runs it holds, whose ids lie in [low, high]."""
+    found = await session.execute(_PROGRESS, {"low": low, "high": high})
+    for run_id, stage, state, n in found:
+        if run_id in into:
+            into[run_id][stage][state] = int(n)
+
+
 def status_of(progress: Progress) -> RunStatus:
-    """The status rules above, applied to a run's progress counts (as ``_status`` in SQL)."""
+    """The status rules above, applied to a run's progress counts."""
     states = {state: sum(stage[state] for stage in progress.values()) for state in TaskState}
     ended = states[TaskState.DONE] + states[TaskState.FAILED] + states[TaskState.CANCELLED]
     scored = sum(progress[Stage.SCORE][state] for state in SUCCEEDED_STATES)
@@ -124,22 +185,6 @@ def status_of(progress: Progress) -> RunStatus:
     if states[TaskState.CANCELLED] > 0:
         return "cancelled"
     return "done" if scored > 0 else "failed"
-
-
-async def run_facts(session: AsyncSession, run_ids: Sequence[int]) -> list[tuple[Run, int, bool]]:
-    """Per run, newest first: the run, its prompt count and whether it has a report, in one
-    query (a run's status page is polled, so its round trips count)."""
-    prompts = (
-        select(func.count()).where(RunPrompt.run_id == Run.id).correlate(Run).scalar_subquery()
-    )
-    reported = select(RunReport.run_id).where(RunReport.run_id == Run.id).exists()
-    rows = await session.execute(
-        select(Run, prompts, reported)
-        .where(Run.id.in_(run_ids))
-        .order_by(Run.id.desc())
-        .execution_options(populate_existing=True)
-    )
-    return [(run, int(n), bool(has)) for run, n, has in rows]
 
 
 def _zeros() -> Progress:
