@@ -14,11 +14,15 @@ from harmrank.metrics.aggregate_humans import (
     NaRule,
     ReferenceSpec,
     human_reference,
-    versus_reference,
 )
-from harmrank.metrics.agreement import agreement
 from harmrank.metrics.rankings import AnnotatorRankings
-from harmrank.metrics.report import Report, ReportSettings, build_report, reference_pairs
+from harmrank.metrics.report import (
+    Report,
+    ReportSettings,
+    build_report,
+    pair_agreement,
+    reference_pairs,
+)
 from harmrank.metrics.serialize import to_jsonable
 
 Pair = tuple[str, str]
@@ -195,17 +199,7 @@ def agreement_json(inputs: DatasetInputs, settings: ReportSettings) -> dict[str,
         by_name[spec.name] = made.rankings
         extra["human_reference"] = to_jsonable(made.summary)
     a, b = (by_name[n] for n in inputs.names)
-    compare = versus_reference if spec is not None and b.annotator == spec.name else agreement
-    result = compare(
-        a,
-        b,
-        p=settings.p,
-        resamples=settings.resamples,
-        seed=settings.seed,
-        confidence=settings.confidence,
-        rbo_variant=settings.rbo_variant,
-        rbo_ties=settings.rbo_ties,
-    )
+    result = pair_agreement(a, b, settings, spec.name if spec is not None else None)
     body: dict[str, Any] = to_jsonable(result)
     return {
         "dataset": inputs.dataset,

@@ -189,9 +189,11 @@ def _reference(
     return human_reference([*by_name.values(), *humans], spec)
 
 
-def _agreement(
+def pair_agreement(
     a: AnnotatorRankings, b: AnnotatorRankings, settings: ReportSettings, reference: str | None
 ) -> AgreementResult:
+    """A against B under the report's settings; against the human reference named
+    ``reference``, split by how much the humans agreed on the item."""
     compare = versus_reference if b.annotator == reference else agreement
     return compare(
         a,
@@ -238,6 +240,6 @@ def build_report(
     for a, b in _pairs(list(by_name), pairs):
         if progress:
             progress(f"agreement {a} vs {b}")
-        results.append(_agreement(by_name[a], by_name[b], settings, name))
+        results.append(pair_agreement(by_name[a], by_name[b], settings, name))
     summary = reference.summary if reference is not None else None
     return Report(models.pop(), settings, settings.conventions(), sections, results, summary)
