@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -101,8 +103,8 @@ def serve(
         int,
         typer.Option(
             help="One service: processes serving it on one port (uvicorn workers sharing "
-            "the database). Each keeps its own /metrics, so a scrape sees the process that "
-            "answered it: for complete metrics run one process per replica instead.",
+            "the database); /metrics sums over them (prometheus_client's multiprocess mode, "
+            "in $PROMETHEUS_MULTIPROC_DIR or a temporary directory).",
             min=1,
         ),
     ] = 1,
@@ -126,14 +128,42 @@ def serve(
     settings = _settings(service)
     if workers > 1 and service is Service.gateway:
         _migrate_once(settings)
-    uvicorn.run(
-        SERVICES[service][0],
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level=settings.log_level,
-        workers=workers,
-    )
+    with _metrics_shared(workers > 1):
+        uvicorn.run(
+            SERVICES[service][0],
+            factory=True,
+            host=host or settings.host,
+            port=port or settings.port,
+            log_level=settings.log_level,
+            workers=workers,
+        )
+
+
+@contextlib.contextmanager
+def _metrics_shared(several: bool) -> Iterator[None]:
+    """Several processes: each keeps its metric values in files of one directory, which every
+    process's /metrics sums. Set before the processes start: prometheus_client reads it when
+    it is imported. The directory is emptied first (old values would count again), and one
+    made here is removed at the end."""
+    import os
+    import shutil
+    import tempfile
+
+    from harmrank.common.telemetry import MULTIPROCESS_DIR_ENV
+
+    given = os.environ.get(MULTIPROCESS_DIR_ENV)
+    if not several:
+        yield
+        return
+    directory = Path(given or tempfile.mkdtemp(prefix="harmrank-metrics-"))
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    os.environ[MULTIPROCESS_DIR_ENV] = str(directory)
+    try:
+        yield
+    finally:
+        if given is None:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 def _migrate_once(settings: ServiceSettings) -> None:

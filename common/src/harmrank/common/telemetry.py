@@ -3,12 +3,18 @@
 Each app gets its own ``CollectorRegistry`` (not the process-global one) so several apps can
 live in one process, as they do in tests and in the all-in-one local mode. Labels are route
 templates (``/v1/runs/{run_id}``), never raw paths, so ids cannot explode cardinality.
+
+Several processes serving one service on one port (``harmrank serve SERVICE --workers N``)
+would each count only the requests they answered, and a scrape would see whichever process
+took it. With ``PROMETHEUS_MULTIPROC_DIR`` set (``serve --workers`` sets it), prometheus_client
+keeps every process's values in files of that directory, and ``/metrics`` sums them.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import (
@@ -18,10 +24,13 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    multiprocess,
 )
+from prometheus_client.core import Metric
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 UNMATCHED_ROUTE = "<unmatched>"
 
@@ -50,6 +59,7 @@ class HttpTelemetry:
             "HTTP requests being served now.",
             ["service"],
             registry=registry,
+            multiprocess_mode="livesum",  # several processes: the sum over the living ones
         )
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
@@ -102,9 +112,29 @@ class TelemetryMiddleware:
             self.telemetry.observe(scope["method"], route, status, time.perf_counter() - started)
 
 
+class AllProcesses:
+    """What a scrape shows when several processes serve the service: every metric summed over
+    the processes from the shared directory, then this process's own collectors (the gateway's
+    reading of the task table), which report shared state anyway."""
+
+    def __init__(self, registry: CollectorRegistry, directory: str) -> None:
+        self.registry = registry
+        self.directory = directory
+
+    def collect(self) -> Iterator[Metric]:
+        files = multiprocess.MultiProcessCollector(None, path=self.directory)  # type: ignore[no-untyped-call]
+        shared = list(files.collect())  # type: ignore[no-untyped-call]
+        yield from shared
+        summed = {metric.name for metric in shared}
+        yield from (m for m in self.registry.collect() if m.name not in summed)
+
+
 def metrics_endpoint(registry: CollectorRegistry) -> Callable[[Request], Awaitable[Response]]:
+    directory = os.environ.get(MULTIPROCESS_DIR_ENV)
+    source = AllProcesses(registry, directory) if directory else registry
+
     async def metrics(_: Request) -> Response:
         """Prometheus metrics of this service."""
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(source), media_type=CONTENT_TYPE_LATEST)
 
     return metrics

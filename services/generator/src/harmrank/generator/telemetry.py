@@ -51,6 +51,7 @@ class GeneratorTelemetry:
             "Generation calls in flight to the model server now.",
             ["model"],
             registry=registry,
+            multiprocess_mode="livesum",
         )
         self.retries = Counter(
             "harmrank_generator_retries_total",
