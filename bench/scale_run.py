@@ -41,7 +41,7 @@ def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--prompts", type=int, default=5000)
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
-    parser.add_argument("--concurrency", type=int, default=16, help="task loops per worker")
+    parser.add_argument("--concurrency", type=int, default=16, help="tasks in flight per worker")
     parser.add_argument("--latency", type=float, default=0.0, help="stand-in latency in s")
     parser.add_argument("--timeout", type=float, default=3600, help="give up after (s)")
     return parser.parse_args()

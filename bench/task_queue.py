@@ -6,17 +6,22 @@ the user may CREATE DATABASE).
 
 1. **Throughput.** A throwaway database, migrated by Alembic; per trial a fresh dataset and a
    run of ``--prompts`` prompts × 2 models (generate) + ``--prompts`` judge tasks, worked by
-   the production worker loop (``run_worker``: claim a batch of ``--claim-batch`` tasks with
-   ``FOR UPDATE SKIP LOCKED`` and load what they need in one transaction, then store the
-   results and complete the tasks that finished together in another) with fake executors that
-   answer at once. Four workers, each its own process with one loop (``--mode loops``: four
-   loops in one process instead). Figure: generate and judge tasks settled per second, median
-   of ``--trials``. Target: 500/s or more. ``--skip-latency`` stops after this part.
+   the production worker (``run_worker``: up to ``--concurrency`` tasks in flight; whenever
+   slots are free, claim up to ``--claim-batch`` of them with ``FOR UPDATE SKIP LOCKED`` and
+   load what they need in one transaction; store the results and complete the tasks that
+   finished together in another) with fake executors that answer at once. Four worker
+   processes, each as ``harmrank worker`` runs by default: ``--concurrency`` and
+   ``--claim-batch`` default to that command's defaults (``--mode in-process``: one worker in
+   this process with four times the concurrency instead). Figure: generate and judge tasks
+   settled per second, median of ``--trials``. Target: 500/s or more. ``--skip-latency`` stops
+   after this part.
 2. **Status latency.** ``harmrank serve gateway`` in a separate process on that database;
-   an open-loop load generator sends ``GET /v1/runs/{id}`` (a run of the last trial) at
-   ``--rate`` requests/s for ``--seconds``, each timed from when it was due (so a slow answer
-   delays no later request and hides no queueing), then ``GET /healthz`` the same way as
-   the baseline. Figures: p50/p99 and the ratio to the baseline. Target: p99 under 50 ms.
+   an open-loop load generator (``http_load.py``: a light keep-alive client, so the load's
+   own CPU is not taken from the gateway; errors counted) sends ``GET /v1/runs/{id}`` (a run
+   of the last trial) at ``--rate`` requests/s for ``--seconds``, each timed from when it was
+   due (so a slow answer delays no later request and hides no queueing), then
+   ``GET /healthz`` the same way as the baseline. Figures: p50/p99 and the ratio to the
+   baseline. Target: p99 under 50 ms.
 
 Prints figures; asserts nothing.
 """
@@ -30,14 +35,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # to import the te
 
 import argparse
 import asyncio
+import inspect
 import os
 import secrets
 import statistics
 import subprocess
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 
 import httpx
 from sqlalchemy import func, select, text
@@ -47,6 +52,7 @@ from sqlalchemy.pool import NullPool
 from tests.conftest import free_port
 from tests.gateway.runs.helpers import Fakes, create, seed_dataset, spec
 
+from harmrank.cli.main import worker as worker_command
 from harmrank.gateway.db.engine import create_engine, normalise_url, session_factory
 from harmrank.gateway.db.migrate import upgrade_async
 from harmrank.gateway.db.run_models import Stage, Task, TaskState
@@ -55,6 +61,9 @@ from harmrank.gateway.runs.worker import run_worker
 from harmrank.gateway.settings import GatewaySettings
 
 WORKERS = 4
+# What ``harmrank worker`` runs with when no flag or setting says otherwise.
+DEFAULT_CONCURRENCY: int = inspect.signature(worker_command).parameters["concurrency"].default
+DEFAULT_CLAIM_BATCH: int = GatewaySettings.model_fields["claim_batch"].default
 SETTLED = (TaskState.DONE, TaskState.FAILED, TaskState.REUSED, TaskState.CANCELLED)
 ADMIN_URL = os.environ.get(
     "HARMRANK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -65,12 +74,18 @@ def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--prompts", type=int, default=1000, help="per trial (3 tasks each)")
     parser.add_argument("--trials", type=int, default=3)
-    parser.add_argument("--mode", choices=("processes", "loops"), default="processes")
+    parser.add_argument("--mode", choices=("processes", "in-process"), default="processes")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=DEFAULT_CONCURRENCY,
+        help="most tasks in flight per worker (default: that of harmrank worker)",
+    )
     parser.add_argument(
         "--claim-batch",
         type=int,
-        default=GatewaySettings.model_fields["claim_batch"].default,
-        help="tasks a loop claims at once (default: the production default)",
+        default=DEFAULT_CLAIM_BATCH,
+        help="most tasks a worker claims at once (default: that of harmrank worker)",
     )
     parser.add_argument(
         "--skip-latency", action="store_true", help="measure the throughput only (part 1)"
@@ -101,7 +116,7 @@ async def throwaway_database() -> AsyncIterator[str]:
 
 
 async def _work(
-    url: str, worker_id: str, loops: int, claim_batch: int, stop: asyncio.Event
+    url: str, worker_id: str, concurrency: int, claim_batch: int, stop: asyncio.Event
 ) -> None:
     engine = create_engine(url)
     try:
@@ -109,7 +124,7 @@ async def _work(
             session_factory(engine),
             Fakes().executors(),
             worker_id=worker_id,
-            concurrency=loops,
+            concurrency=concurrency,
             claim_batch=claim_batch,
             poll_interval=0.01,
             lease_seconds=30.0,
@@ -120,12 +135,12 @@ async def _work(
         await engine.dispose()
 
 
-def worker_process(url: str, worker_id: str, claim_batch: int) -> None:
-    """A worker of one loop; starts on a line on stdin, stops when stdin closes."""
+def worker_process(url: str, worker_id: str, concurrency: int, claim_batch: int) -> None:
+    """A worker process; starts on a line on stdin, stops when stdin closes."""
 
     async def main() -> None:
         stopping = asyncio.Event()
-        working = asyncio.create_task(_work(url, worker_id, 1, claim_batch, stopping))
+        working = asyncio.create_task(_work(url, worker_id, concurrency, claim_batch, stopping))
         await asyncio.to_thread(sys.stdin.read)
         stopping.set()
         await working
@@ -176,11 +191,12 @@ async def _until_settled(url: str, run_id: int) -> int:
         await engine.dispose()
 
 
-def trial_processes(url: str, run_id: int, claim_batch: int) -> float:
-    """Tasks per second with WORKERS processes of one loop each."""
+def trial_processes(url: str, run_id: int, args: argparse.Namespace) -> float:
+    """Tasks per second with WORKERS worker processes."""
+    limits = [str(args.concurrency), str(args.claim_batch)]
     workers = [
         subprocess.Popen(
-            [sys.executable, __file__, "--worker", url, f"bench-{i}", str(claim_batch)],
+            [sys.executable, __file__, "--worker", url, f"bench-{i}", *limits],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
@@ -204,13 +220,14 @@ def trial_processes(url: str, run_id: int, claim_batch: int) -> float:
     return total / seconds
 
 
-def trial_loops(url: str, run_id: int, claim_batch: int) -> float:
-    """Tasks per second with WORKERS loops in this process."""
+def trial_in_process(url: str, run_id: int, args: argparse.Namespace) -> float:
+    """Tasks per second with one worker in this process, as many slots as WORKERS workers."""
 
     async def main() -> float:
         stop = asyncio.Event()
         started = time.perf_counter()
-        working = asyncio.create_task(_work(url, "bench", WORKERS, claim_batch, stop))
+        slots = WORKERS * args.concurrency
+        working = asyncio.create_task(_work(url, "bench", slots, args.claim_batch, stop))
         total = await _until_settled(url, run_id)
         seconds = time.perf_counter() - started
         stop.set()
@@ -222,19 +239,33 @@ def trial_loops(url: str, run_id: int, claim_batch: int) -> float:
 
 def throughput(url: str, args: argparse.Namespace) -> int:
     """Print the throughput figures; the id of the last trial's run."""
-    trial = trial_processes if args.mode == "processes" else trial_loops
+    trial = trial_processes if args.mode == "processes" else trial_in_process
+    where = (
+        f"{WORKERS} worker processes of concurrency {args.concurrency}"
+        if args.mode == "processes"
+        else f"1 worker in this process of concurrency {WORKERS * args.concurrency}"
+    )
+    print(f"{where}, claim_batch {args.claim_batch} ({_defaults(args)})")
     rates, run_id = [], 0
     for index in range(args.trials):
         run_id = asyncio.run(_plan(url, index, args.prompts))
-        rates.append(trial(url, run_id, args.claim_batch))
+        rates.append(trial(url, run_id, args))
         print(f"  trial {index + 1}: {rates[-1]:.0f} tasks/s")
-    where = "processes of one loop" if args.mode == "processes" else "loops in one process"
     print(
-        f"queue throughput, {WORKERS} {where} claiming {args.claim_batch} at a time, "
+        f"queue throughput, {where}, claim_batch {args.claim_batch}, "
         f"{3 * args.prompts} no-op tasks a trial: "
         f"median {statistics.median(rates):.0f} tasks/s (target >= 500)"
     )
     return run_id
+
+
+def _defaults(args: argparse.Namespace) -> str:
+    """Which of the limits are the defaults of ``harmrank worker``."""
+    limits = {"concurrency": DEFAULT_CONCURRENCY, "claim_batch": DEFAULT_CLAIM_BATCH}
+    return ", ".join(
+        f"{name} {'=' if getattr(args, name) == default else '!='} harmrank worker's default"
+        for name, default in limits.items()
+    )
 
 
 # --- 2. status latency ---------------------------------------------------------------------
@@ -259,68 +290,38 @@ def start_gateway(url: str, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("the gateway did not start")
 
 
-async def open_loop(
-    request: Callable[[], Awaitable[httpx.Response]], rate: float, seconds: float
-) -> list[float]:
-    """Latencies (s) of requests sent at ``rate``/s, each timed from when it was due."""
-    latencies: list[float] = []
-    errors = 0
-
-    async def one(due: float) -> None:
-        nonlocal errors
-        try:
-            response = await request()
-        except httpx.TransportError as exc:
-            errors += 1
-            if errors == 1:
-                print(f"  first failed request: {type(exc).__name__}: {exc}")
-            return
-        errors += response.status_code != 200
-        latencies.append(time.perf_counter() - due)
-
-    tasks = []
-    start = time.perf_counter()
-    for index in range(int(rate * seconds)):
-        due = start + index / rate
-        await asyncio.sleep(max(0.0, due - time.perf_counter()))
-        tasks.append(asyncio.create_task(one(due)))
-    await asyncio.gather(*tasks)
-    if errors:
-        print(f"  {errors} requests failed")
-    return latencies
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 async def latency(base_url: str, run_id: int, args: argparse.Namespace) -> None:
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as client:
-        figures = {}
-        for path in (f"/v1/runs/{run_id}", "/healthz"):
-            get = partial(client.get, path)
-            await open_loop(get, args.rate, 1.0)  # warm up
-            measured = await open_loop(get, args.rate, args.seconds)
-            if not measured:
-                print(f"GET {path}: no request succeeded")
-                return
-            figures[path] = (percentile(measured, 0.5), percentile(measured, 0.99))
-            print(
-                f"GET {path} at {args.rate:.0f}/s for {args.seconds:.0f} s: "
-                f"p50 {figures[path][0] * 1000:.1f} ms, p99 {figures[path][1] * 1000:.1f} ms"
-            )
+    """Open loop with the light client of ``http_load.py`` (httpx would spend about a
+    millisecond of the shared cores on each request); errors are counted and printed."""
+    from http_load import Request, open_loop, percentile
+
+    figures = {}
+    for path in (f"/v1/runs/{run_id}", "/healthz"):
+        mix = [Request(path, "GET", path)]
+        await open_loop(base_url, mix, args.rate, 1.0)  # warm up
+        outcome = await open_loop(base_url, mix, args.rate, args.seconds)
+        for error, count in sorted(outcome.errors.items()):
+            print(f"  {count} requests failed: {error}")
+        measured = outcome.all_latencies()
+        if not measured:
+            print(f"GET {path}: no request succeeded")
+            return
+        figures[path] = (percentile(measured, 0.5), percentile(measured, 0.99))
+        print(
+            f"GET {path} at {args.rate:.0f}/s for {args.seconds:.0f} s: "
+            f"p50 {figures[path][0]:.1f} ms, p99 {figures[path][1]:.1f} ms, "
+            f"errors {sum(outcome.errors.values())}"
+        )
     run, health = figures[f"/v1/runs/{run_id}"], figures["/healthz"]
     print(
-        f"run status p99 {run[1] * 1000:.1f} ms (target < 50 ms); ratio to /healthz: "
+        f"run status p99 {run[1]:.1f} ms (target < 50 ms); ratio to /healthz: "
         f"p50 {run[0] / health[0]:.1f}x, p99 {run[1] / health[1]:.1f}x"
     )
 
 
 def main() -> None:
     if sys.argv[1:2] == ["--worker"]:
-        return worker_process(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        return worker_process(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
     args = _arguments()
 
     async def database() -> None:

@@ -1,6 +1,6 @@
 """A harmrank stack on loopback for the deployment tests, started once per test module.
 
-The gateway (with its task loops), the generator, the judge and the metrics service run as
+The gateway (with its in-process worker), the generator, the judge and the metrics service run as
 uvicorn servers in threads, as in ``tests/gateway/test_end_to_end.py``; the generator calls TGI
 stand-ins, the judge calls OpenAI and Anthropic stand-ins, and the database is a throwaway
 PostgreSQL database migrated by Alembic. Fixtures here are synchronous so one stack can serve a
@@ -90,7 +90,7 @@ def running_stack() -> Iterator[Stack]:
         try:
             yield _start(servers, url)
         finally:
-            # Before the database is dropped: the task loops hold connections to it.
+            # Before the database is dropped: the in-process worker holds connections to it.
             for server in reversed(servers):
                 server.stop()
 

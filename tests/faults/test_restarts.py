@@ -55,7 +55,7 @@ async def test_the_api_and_the_run_resume_after_the_gateway_restarts(
 ) -> None:
     downstreams = start_downstreams(servers, tgi_latency=0.1)
     await migrate(pg_url)
-    # The gateway works the run with its own task loops: stopping it stops the run too.
+    # The gateway works the run with its in-process worker: stopping it stops the run too.
     settings = gateway_settings(pg_url, downstreams, worker_loops=2)
     gateway = start_gateway(servers, settings)
     async with client(gateway.url) as http:

@@ -36,10 +36,9 @@ async def test_a_killed_worker_s_tasks_are_finished_by_a_new_one(
     gateway = start_gateway(servers, gateway_settings(pg_url, downstreams))
     async with client(gateway.url) as http:
         run = await start_run(http, "killed", PROMPTS)
-        # Batches of two: with the default, the first worker would claim every generation at
-        # once and settle them together, and no kill could land between done and in flight.
-        env = worker_env(pg_url, downstreams, "first") | {"HARMRANK_GATEWAY_CLAIM_BATCH": "2"}
-        first = WorkerProcess(env, tmp_path / "first.log")
+        # Three tasks in flight at most (the worker's concurrency), of 24 generations: the
+        # kill lands while some are done and others in flight.
+        first = WorkerProcess(worker_env(pg_url, downstreams, "first"), tmp_path / "first.log")
         workers.append(first)
         await wait_for(
             http,

@@ -1,6 +1,6 @@
 """A whole run through the public API: upload, generate, judge, score, read, export, reuse.
 
-Every process boundary is real HTTP on loopback: the gateway (with in-process task loops) calls
+Every process boundary is real HTTP on loopback: the gateway (with its in-process worker) calls
 the real generator service, which calls TGI stand-ins, and the real judge service, which calls
 OpenAI and Anthropic stand-ins; the database is SQLite or PostgreSQL, migrated by Alembic.
 """

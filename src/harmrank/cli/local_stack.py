@@ -2,13 +2,13 @@
 
 Each service is its own uvicorn server on its own port, all on one event loop. One process
 rather than four children because it makes the guarantees the local mode needs simple: one
-signal handler stops everything in order (the gateway first, so its task loops finish the tasks
-they hold while the generator and judge still answer, then the others), no child can be
+signal handler stops everything in order (the gateway first, so its worker finishes the tasks
+it holds while the generator and judge still answer, then the others), no child can be
 orphaned, and the code is imported once. The cost, one core and one GIL for all four, does
 not matter on a laptop: the services mostly wait on HTTP, and scoring runs in a thread.
 
 The gateway gets what the local mode needs whatever its environment says: migrations at start,
-in-process task loops, and ``generator_url``/``judge_url`` pointing at the local ports, so it
+an in-process worker, and ``generator_url``/``judge_url`` pointing at the local ports, so it
 talks to them over the same HTTP clients it uses in a cluster. The database is the embedded
 SQLite file unless ``HARMRANK_DATABASE_URL`` (or ``HARMRANK_GATEWAY_DATABASE_URL``) says else.
 """
@@ -36,7 +36,7 @@ from harmrank.gateway.worker_main import database_url
 logger = logging.getLogger("harmrank.serve")
 STARTUP_SECONDS = 60.0
 WHAT = {
-    "gateway": "public API, database, task loops",
+    "gateway": "public API, database, task worker",
     "generator": "small models (TGI or OpenAI-compatible servers)",
     "judge": "LLM judges of harm",
     "metrics": "statistics over HTTP",
@@ -131,7 +131,7 @@ def services_table(members: list[Member], database: str, worker_loops: int) -> T
         table.add_column(column)
     for member in members:
         table.add_row(member.name, member.url, f"{member.url}/docs", WHAT[member.name])
-    table.caption = f"database: {database}; gateway task loops: {worker_loops}; Ctrl-C stops all"
+    table.caption = f"database: {database}; gateway tasks at once: {worker_loops}; Ctrl-C stops all"
     table.caption_justify = "left"
     return table
 

@@ -96,7 +96,12 @@ def serve(
         int | None, typer.Option(help="Listen port of one service (default from settings).")
     ] = None,
     worker_loops: Annotated[
-        int, typer.Option(help="Local stack: task loops inside the gateway.", min=1)
+        int,
+        typer.Option(
+            help="Local stack: tasks the gateway works at once (its in-process worker's "
+            "concurrency).",
+            min=1,
+        ),
     ] = 2,
     access_log: Annotated[bool, typer.Option(help="Local stack: log every request.")] = False,
     workers: Annotated[
@@ -113,7 +118,7 @@ def serve(
 
     One service: settings from HARMRANK_<SERVICE>_* variables. All four: each on its own port
     (HARMRANK_<SERVICE>_PORT, default 8000-8003) in this process, SQLite unless
-    HARMRANK_DATABASE_URL says else, migrated at start, the gateway's task loops on and its
+    HARMRANK_DATABASE_URL says else, migrated at start, the gateway working tasks itself and its
     generator and judge URLs pointing at the local ones. Ctrl-C stops all.
     """
     if service is None:
@@ -197,12 +202,19 @@ def _serve_all(host: str | None, worker_loops: int, access_log: bool) -> None:
 
 @app.command()
 def worker(
-    concurrency: Annotated[int, typer.Option(help="Task loops in this process.", min=1)] = 4,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            help="The most tasks in flight in this process, so the most generate and judge "
+            "calls it makes at once: size it against your model servers and provider limits.",
+            min=1,
+        ),
+    ] = 4,
     claim_batch: Annotated[
         int | None,
         typer.Option(
-            help="Tasks each loop claims at once and works concurrently "
-            "(default: the setting HARMRANK_GATEWAY_CLAIM_BATCH).",
+            help="The most tasks claimed in one transaction whenever slots are free; never "
+            "more than the free slots (default: the setting HARMRANK_GATEWAY_CLAIM_BATCH).",
             min=1,
         ),
     ] = None,

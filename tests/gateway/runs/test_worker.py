@@ -148,7 +148,7 @@ async def test_cancelling_abandons_running_tasks_at_their_heartbeat(
             session_maker,
             fakes.executors(),
             worker_id="w",
-            concurrency=2,
+            concurrency=4,
             claim_batch=2,
             poll_interval=0.02,
             lease_seconds=0.3,
@@ -156,7 +156,7 @@ async def test_cancelling_abandons_running_tasks_at_their_heartbeat(
         )
     )
 
-    async def all_running() -> bool:  # two loops, each with a batch of two
+    async def all_running() -> bool:  # four slots, filled two at a time
         return len(fakes.generate.calls) == 4
 
     async def cancelled() -> bool:

@@ -61,15 +61,18 @@ class GatewaySettings(ServiceSettings):
     connect_timeout_seconds: float = Field(default=10.0, gt=0)
     call_attempts: int = Field(default=3, ge=1, description="Per downstream call, in the client.")
     worker_loops: int = Field(
-        default=0, ge=0, description="Task loops run inside the gateway process (0 = none)."
+        default=0,
+        ge=0,
+        description="Tasks the gateway works at once in its own process (the concurrency of its "
+        "in-process worker, so the most downstream calls it makes at once; 0 = no worker).",
     )
     claim_batch: int = Field(
         default=8,
         ge=1,
-        description="Tasks a task loop claims at once and works concurrently: a batch costs a "
-        "few transactions whatever its size, so larger batches claim and settle more tasks per "
-        "second. Each loop makes up to this many downstream calls at once, and claims its next "
-        "batch when the last is settled.",
+        description="The most tasks a worker claims in one transaction: whenever slots are "
+        "free it claims min(free slots, claim_batch). A claim costs a few statements whatever "
+        "its size, so larger claims cost fewer per task; the tasks in flight stay bounded by "
+        "the worker's concurrency.",
     )
     lease_seconds: float = Field(default=60.0, gt=0)
     poll_interval_seconds: float = Field(default=1.0, gt=0)

@@ -1,4 +1,4 @@
-"""``harmrank worker``: run task loops against the gateway's database until SIGINT/SIGTERM.
+"""``harmrank worker``: work tasks against the gateway's database until SIGINT/SIGTERM.
 
 Any number of worker processes (on any number of hosts) may share one PostgreSQL database:
 tasks are claimed with ``FOR UPDATE SKIP LOCKED`` under a lease. On SQLite, run one process.
@@ -41,8 +41,8 @@ def database_url(settings: GatewaySettings) -> str:
 
 
 def main(concurrency: int, claim_batch: int | None = None) -> None:
-    """Run ``concurrency`` task loops until SIGINT or SIGTERM; each finishes its batch first.
-    ``claim_batch`` overrides the setting of that name."""
+    """Work up to ``concurrency`` tasks at once until SIGINT or SIGTERM, then finish and settle
+    those in flight. ``claim_batch`` overrides the setting of that name."""
     settings = GatewaySettings()
     if claim_batch is not None:
         settings = settings.model_copy(update={"claim_batch": claim_batch})
@@ -68,7 +68,8 @@ async def serve_loops(
     concurrency: int,
     stop: asyncio.Event,
 ) -> None:
-    """Run task loops on ``sessions`` until ``stop`` is set (the gateway runs them in-process)."""
+    """Work up to ``concurrency`` tasks at once on ``sessions`` until ``stop`` is set (the
+    gateway runs this in-process, with ``worker_loops`` as the concurrency)."""
     async with executors_for(settings) as executors:
         await run_worker(
             sessions,

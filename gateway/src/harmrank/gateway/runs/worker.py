@@ -1,29 +1,35 @@
-"""The worker: N loops, each claiming a batch of ready tasks, working them concurrently under
-renewed leases, and settling them in groups.
+"""The worker: per process one dispatcher that keeps up to ``concurrency`` tasks in flight,
+claiming ready tasks in batches as slots free up and settling finished tasks in groups.
 
-A batch of up to ``claim_batch`` tasks costs two kinds of short transaction, however many tasks
-it holds:
+``concurrency`` is the most tasks in flight in the process, hence the most downstream calls it
+makes at once: size it against the model servers and the providers' limits. ``claim_batch`` is
+the most tasks one claim takes: whenever slots are free the dispatcher claims
+``min(free slots, claim_batch)``, so it bounds a transaction's size, never the calls in flight.
+A slot is filled again as soon as its task is settled: a slow call holds its own slot, not the
+others'.
 
-1. **claim**: reap expired leases (now and then), claim the batch (``FOR UPDATE SKIP LOCKED``)
-   and read what its generate and judge calls need, a few statements for the whole batch;
-2. **settle**: whichever tasks finished since the last settle, together: one UPDATE marks them
+Each transaction is short, and none is open across a downstream call, so a slow model never
+holds a database lock or connection:
+
+1. **claim**: reap expired leases (now and then), claim the tasks (``FOR UPDATE SKIP LOCKED``)
+   and read what their generate and judge calls need, a few statements however many tasks;
+2. **settle**: the tasks that finished since the last settle, together: one UPDATE marks them
    done where this worker still holds them, one executemany keeps each call's details on its
    task, and one insert-if-absent per table stores their results. Only the tasks still held
-   have their results stored; the others are someone else's now.
+   have their results stored; the others are someone else's now;
+3. **heartbeat**: every third of a lease, one statement renews the leases of every task in
+   flight (another abandons those of cancelled runs). A task found lost (its lease expired and
+   another worker took it) or abandoned (its run was cancelled) is stopped, and nothing of it
+   is stored.
 
 Per-task transactions are for the exceptions: a failed task is recorded in its own (retried
 later with backoff, or failed for good), a score task reads its run's rankings in its own, and
 when a group's transaction fails its tasks are settled one by one, so one bad task never loses
-another's result. Within a batch, tasks that finish at once are settled at once and a slow one
-does not hold back the others' results; the next batch is claimed when all are settled.
+another's result.
 
-The downstream calls happen between the transactions, outside any, so a slow model never holds
-a database lock or connection. One heartbeat per batch renews the leases of its unfinished
-tasks, in one statement, every third of a lease; a task found lost (its lease expired and
-another worker took it) or abandoned (its run was cancelled) is stopped, and nothing of it is
-stored.
-
-Stopping (``stop_event``) is graceful: each loop finishes the batch it holds, then returns.
+When nothing is claimable the dispatcher claims again after ``poll_interval``, or sooner when a
+task finishes (that may have made others ready). Stopping (``stop_event``) is graceful: no more
+claims; the tasks in flight finish and are settled; then ``run_worker`` returns.
 """
 
 from __future__ import annotations
@@ -31,9 +37,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -90,52 +97,75 @@ async def run_worker(
     backoff: Backoff | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> None:
-    """Work tasks with ``concurrency`` loops of up to ``claim_batch`` tasks each until
-    ``stop_event`` is set."""
+    """Work tasks, at most ``concurrency`` at once, claiming at most ``claim_batch`` at a time,
+    until ``stop_event`` is set and the tasks in flight are settled."""
     if min(concurrency, claim_batch) < 1 or lease_seconds <= 0 or poll_interval <= 0:
         raise ValueError(
             "concurrency, claim_batch, lease_seconds and poll_interval must be positive"
         )
-    async with asyncio.TaskGroup() as group:
-        for slot in range(concurrency):
-            slot_worker = _Worker(
-                session_maker,
-                executors,
-                f"{worker_id}/{slot}",
-                claim_batch,
-                lease_seconds,
-                backoff or Backoff(),
-                clock,
-            )
-            group.create_task(slot_worker.loop(stop_event, poll_interval))
+    dispatcher = _Dispatcher(
+        session_maker,
+        executors,
+        # Two processes given the same worker id would renew and settle each other's tasks.
+        f"{worker_id}/{secrets.token_hex(3)}",
+        concurrency,
+        claim_batch,
+        lease_seconds,
+        backoff or Backoff(),
+        clock,
+    )
+    await dispatcher.run(stop_event, poll_interval)
 
 
 @dataclass
-class _Worker:
+class _Dispatcher:
     sessions: Sessions
     executors: Executors
     name: str
+    """The lease owner: the tasks in flight share one lease holder, so one statement renews
+    them all."""
+    concurrency: int
     claim_batch: int
     lease_seconds: float
     backoff: Backoff
     clock: Callable[[], datetime]
+    working: dict[int, asyncio.Task[_Outcome]] = field(default_factory=dict)
+    """The tasks in flight by task id, from their claim until they are settled."""
     reaped_at: float = float("-inf")
 
-    async def loop(self, stop: asyncio.Event, poll_interval: float) -> None:
-        while not stop.is_set():
-            try:
-                batch = await self.claim()
-                if batch:
-                    await self.process(batch)
-                    continue
-            except Exception:
-                # The database went away, say: the leases (if any) expire and a peer retries.
-                logger.exception("worker %s: claiming or settling tasks failed", self.name)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), poll_interval)
+    async def run(self, stop: asyncio.Event, poll_interval: float) -> None:
+        heartbeat = asyncio.create_task(self.heartbeat())
+        try:
+            while self.working or not stop.is_set():
+                wait = None if stop.is_set() else await self.fill(poll_interval)
+                await self.until_finished(wait, stop)
+                await self.settle_finished()
+        finally:
+            await self.abandon(heartbeat)
 
-    async def claim(self) -> list[tuple[ClaimedTask, work.Loaded | None]]:
-        """Claim a batch and load what its generate and judge tasks need, in one transaction."""
+    async def fill(self, poll_interval: float) -> float | None:
+        """Claim tasks into the free slots and start them. Answers how long to wait for a
+        task to finish before claiming again: no limit when no slot is free, no wait when the
+        claim got all it asked for (more may be ready), else ``poll_interval``."""
+        free = self.concurrency - len(self.working)
+        if free <= 0:
+            return None
+        wanted = min(free, self.claim_batch)
+        try:
+            claimed = await self.claim(wanted)
+        except Exception:
+            # The database went away, say: try again at the next poll.
+            logger.exception("worker %s: claiming tasks failed", self.name)
+            return poll_interval
+        for task, loaded in claimed:
+            self.start(task, loaded)
+        if len(self.working) >= self.concurrency:
+            return None
+        return 0.0 if len(claimed) == wanted else poll_interval
+
+    async def claim(self, limit: int) -> list[tuple[ClaimedTask, work.Loaded | None]]:
+        """Claim up to ``limit`` tasks and load what their generate and judge calls need, in
+        one transaction."""
         async with self.sessions.begin() as session:
             now = self.clock()
             # Expired leases are rare and matter on the scale of a lease: reaping them on every
@@ -144,61 +174,82 @@ class _Worker:
                 await queue.reap_expired(session, now=now)
                 self.reaped_at = time.monotonic()
             tasks = await queue.claim(
-                session,
-                self.name,
-                now=now,
-                lease_seconds=self.lease_seconds,
-                limit=self.claim_batch,
+                session, self.name, now=now, lease_seconds=self.lease_seconds, limit=limit
             )
             loaded = await work.load_batch(session, tasks)
         return [(task, loaded.get(task.id)) for task in tasks]
 
-    async def process(self, batch: Sequence[tuple[ClaimedTask, work.Loaded | None]]) -> None:
-        """Work the batch's tasks concurrently; settle each group of them that finishes."""
-        working = {
-            task.id: asyncio.create_task(self.attempt(task, loaded)) for task, loaded in batch
-        }
-        heartbeat = asyncio.create_task(self.heartbeat(working))
+    def start(self, task: ClaimedTask, loaded: work.Loaded | None) -> None:
+        stale = self.working.get(task.id)
+        if stale is not None:
+            # Our own lease on it expired (the heartbeats failed) and this claim is a new
+            # attempt: the old one is lost like any other, and must not hold a second slot.
+            stale.cancel()
+        self.working[task.id] = asyncio.create_task(self.attempt(task, loaded))
+
+    async def until_finished(self, at_most: float | None, stop: asyncio.Event) -> None:
+        """Wait until a task in flight finishes, or ``at_most`` seconds (None: no limit)."""
+        if self.working:
+            await asyncio.wait(
+                self.working.values(), timeout=at_most, return_when=asyncio.FIRST_COMPLETED
+            )
+            return
+        # Nothing in flight, nothing claimable: wait for the next poll, which a stop cuts short.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), at_most)
+
+    async def settle_finished(self) -> None:
+        """Settle the tasks that finished, together, and free their slots."""
+        done = {task_id: task for task_id, task in self.working.items() if task.done()}
+        if not done:
+            return
         try:
-            pending: set[asyncio.Task[_Outcome]] = set(working.values())
-            while pending:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                await self.settle([t.result() for t in done if not t.cancelled()])
+            await self.settle([t.result() for t in done.values() if not t.cancelled()])
+        except Exception:
+            # The database went away, say: the leases expire and a peer retries the tasks.
+            logger.exception("worker %s: settling tasks %s failed", self.name, list(done))
         finally:
-            # Only when the worker itself is cancelled are tasks still working here.
-            for task in working.values():
-                task.cancel()
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
-        stopped = [task_id for task_id, task in working.items() if task.cancelled()]
+            for task_id in done:
+                del self.working[task_id]
+        stopped = [task_id for task_id, task in done.items() if task.cancelled()]
         if stopped:
             logger.info(
                 "worker %s: tasks %s stopped: lease lost or run cancelled", self.name, stopped
             )
 
-    async def heartbeat(self, working: dict[int, asyncio.Task[_Outcome]]) -> None:
-        """Renew the leases of the batch's unfinished tasks; stop those no longer ours."""
+    async def abandon(self, heartbeat: asyncio.Task[None]) -> None:
+        """Stop the heartbeat, and the tasks still in flight (only when the worker itself is
+        cancelled are there any): their leases expire and a peer retries them."""
+        heartbeat.cancel()
+        for task in self.working.values():
+            task.cancel()
+        await asyncio.gather(heartbeat, *self.working.values(), return_exceptions=True)
+
+    async def heartbeat(self) -> None:
+        """Renew the leases of the tasks in flight; stop those no longer ours."""
         while True:
             await asyncio.sleep(self.lease_seconds / 3)
-            unfinished = [task_id for task_id, task in working.items() if not task.done()]
-            if not unfinished:
-                continue
-            try:
-                async with self.sessions.begin() as session:
-                    leases = await queue.renew(
-                        session,
-                        unfinished,
-                        self.name,
-                        now=self.clock(),
-                        lease_seconds=self.lease_seconds,
-                    )
-            except Exception:
-                logger.exception("worker %s: renewing the leases of %s", self.name, unfinished)
-                continue
-            for task_id, lease in leases.items():
-                if lease is not Lease.RENEWED:
-                    working[task_id].cancel()
+            if self.working:
+                await self.renew(dict(self.working))
+
+    async def renew(self, working: dict[int, asyncio.Task[_Outcome]]) -> None:
+        try:
+            async with self.sessions.begin() as session:
+                leases = await queue.renew(
+                    session,
+                    list(working),
+                    self.name,
+                    now=self.clock(),
+                    lease_seconds=self.lease_seconds,
+                )
+        except Exception:
+            logger.exception("worker %s: renewing the leases of %s", self.name, list(working))
+            return
+        for task_id, lease in leases.items():
+            if lease is not Lease.RENEWED:
+                # A task that finished meanwhile is not stopped by this; its settle finds
+                # that it is no longer held, and stores nothing of it.
+                working[task_id].cancel()
 
     async def attempt(self, task: ClaimedTask, loaded: work.Loaded | None) -> _Outcome:
         """Do the task's call; how it failed, if it did."""
