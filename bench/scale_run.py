@@ -140,7 +140,7 @@ async def main() -> None:
             procs.stop_all()
     progress = run["progress"]
     tasks = sum(sum(states.values()) for states in progress.values())
-    print(f"prompts: {args.prompts}; workers: {args.workers} x {args.concurrency} loops")
+    print(f"prompts: {args.prompts}; workers: {args.workers} x {args.concurrency} tasks in flight")
     print(f"status: {run['status']}")
     for stage, states in progress.items():
         print(f"  {stage}: {', '.join(f'{s} {n}' for s, n in states.items() if n)}")
