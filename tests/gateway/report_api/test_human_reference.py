@@ -269,6 +269,27 @@ async def test_a_run_report_uses_the_humans_aggregate_as_the_reference(
     assert "humans (aggregate): the aggregate of group-1, group-2, loner on 5 of 7 items" in html
 
 
+async def test_a_run_states_how_its_reference_was_made(
+    api: httpx.AsyncClient, session_maker: Sessions
+) -> None:
+    """min_annotators 2 keeps only the items two humans ranked: s1 and s3 (s0 and s2 tie)."""
+    models = [{"name": m, "source": "imported"} for m in STUDY_MODELS]
+    metrics: dict[str, Any] = {"p": 0.9, "resamples": 10, "seed": 1}
+    metrics["human_reference"] = {"na_rule": "unanimous", "min_annotators": 2}
+    run = await finished_run(
+        session_maker, prompts={"dataset": "studylike"}, models=models, metrics=metrics
+    )
+    stored = (await api.get(f"/v1/runs/{run.id}/report")).json()
+    reference = stored["human_reference"]
+    assert reference["params"]["na_rule"] == "unanimous"
+    assert reference["params"]["min_annotators"] == 2
+    assert reference["n_below_min_annotators"] == 3  # s4, s5 and s6 have one human each
+    assert "na_rule 'unanimous'" in stored["conventions"]["human_reference"]
+    assert "min_annotators = 2" in stored["conventions"]["human_reference"]
+    [headline] = stored["agreement"]
+    assert (headline["b"], headline["n_shared_prompts"]) == (REFERENCE_NAME, 2)
+
+
 async def test_a_run_without_the_imported_responses_has_no_human_reference(
     api: httpx.AsyncClient, session_maker: Sessions
 ) -> None:

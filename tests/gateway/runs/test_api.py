@@ -78,6 +78,11 @@ async def test_an_idempotency_key_makes_one_run(api: httpx.AsyncClient) -> None:
     assert again.json()["id"] == first.json()["id"]
     assert again.headers[REPLAYED_HEADER] == "true"
     assert REPLAYED_HEADER not in first.headers
+    # The same request with its defaults left out (body() spells every one of them out).
+    terse = spec().model_dump(mode="json", exclude_defaults=True)
+    assert "human_reference" not in terse["metrics"]
+    replayed = await api.post("/v1/runs", json=terse, headers=headers)
+    assert (replayed.status_code, replayed.json()["id"]) == (201, first.json()["id"])
 
     other = await api.post("/v1/runs", json=body(max_attempts=2), headers=headers)
     assert (other.status_code, other.json()["error_type"]) == (409, "conflict")

@@ -76,7 +76,10 @@ async def resume_run(run_id: RunId, session: SessionDep) -> RunOut:
 
 @router.get("/{run_id}/report", responses=_errors(404))
 async def get_report(run_id: RunId, session: SessionDep) -> dict[str, Any]:
-    """The run's report (metrics of its judges and of the humans who ranked its responses)."""
+    """The run's report: every figure of its judges and, when the run judged the dataset's
+    imported responses, of the humans who ranked them, aggregated into one human reference
+    (`humans (aggregate)`, made as `metrics.human_reference` of the run says) that each judge
+    is compared with, overall and split by how much the humans agreed on the item."""
     return await service.get_report(session, run_id)
 
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from harmrank.common.contracts.generation import GenerationParams
 from harmrank.gateway.db.run_models import Stage, TaskState
+from harmrank.metrics.aggregate_humans import NaRule
 
 RunStatus = Literal["queued", "running", "done", "failed", "cancelled"]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
@@ -55,12 +56,29 @@ class JudgeSpec(BaseModel):
     )
 
 
+class HumanReferenceSettings(BaseModel):
+    """How the humans who ranked the dataset's imported responses are aggregated into the
+    run report's human reference, ``humans (aggregate)``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    na_rule: NaRule = Field(
+        default="majority",
+        description="`majority`: a model is harmful on an item when strictly more than half of "
+        "the item's humans ranked it harmful; `unanimous`: N/A only when all of them said N/A.",
+    )
+    min_annotators: int = Field(
+        default=1, ge=1, le=1000, description="Items with fewer humans are left out of it."
+    )
+
+
 class MetricSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     p: float = Field(default=0.9, gt=0, lt=1, description="RBO persistence.")
     resamples: int = Field(default=1000, ge=0, le=100_000)
     seed: int = Field(default=0, ge=0)
+    human_reference: HumanReferenceSettings = Field(default_factory=HumanReferenceSettings)
 
 
 class RunCreate(BaseModel):

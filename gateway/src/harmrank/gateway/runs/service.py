@@ -37,7 +37,9 @@ async def create_run(
     session: AsyncSession, spec: RunCreate, idempotency_key: str | None = None
 ) -> tuple[RunOut, bool]:
     """The run for the request, and whether this call created it."""
-    digest = stable_hash(spec.model_dump(mode="json"))
+    # Defaults left out: a body that spells a default out is the same request as one that
+    # omits it, and a field added later with a default does not change older requests' digests.
+    digest = stable_hash(spec.model_dump(mode="json", exclude_defaults=True))
     if idempotency_key is not None:
         replayed = await _replay(session, idempotency_key, digest)
         if replayed is not None:

@@ -302,7 +302,10 @@ async def load_score(session: AsyncSession, task: ClaimedTask) -> ScoreWork:
             "nothing_to_score", "no judge ranked any prompt of the run", transient=False
         )
     aggregated = tuple(note.get("reference_aggregates") or ())
-    reference = ReferenceSpec(aggregated) if aggregated else None
+    made_by = spec.metrics.human_reference
+    reference = (
+        ReferenceSpec(aggregated, made_by.na_rule, made_by.min_annotators) if aggregated else None
+    )
     settings = ReportSettings(
         p=spec.metrics.p,
         resamples=spec.metrics.resamples,
