@@ -27,6 +27,7 @@ from harmrank.gateway.db.run_models import Stage, Task
 from harmrank.gateway.reports.tables import BY_GROUP_TITLE, REFERENCE_TITLE
 from harmrank.gateway.runs import work
 from harmrank.gateway.runs.queue import ClaimedTask
+from harmrank.gateway.runs.score_inputs import load_score
 from harmrank.metrics.aggregate_humans import (
     REFERENCE_NAME,
     ReferenceSpec,
@@ -235,7 +236,7 @@ async def score_inputs(sessions: Sessions, run_id: int) -> work.ScoreWork:
             attempts=task.attempts,
             max_attempts=task.max_attempts,
         )
-        return await work.load_score(session, claimed)
+        return await load_score(session, claimed)
 
 
 async def test_a_run_report_uses_the_humans_aggregate_as_the_reference(

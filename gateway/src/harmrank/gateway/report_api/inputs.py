@@ -16,8 +16,8 @@ from harmrank.gateway.db.models import AnnotatorKind
 from harmrank.gateway.db.run_models import Stage, Task
 from harmrank.gateway.results import load_rankings
 from harmrank.gateway.run_results.repository import run_row
+from harmrank.gateway.runs import score_inputs, work
 from harmrank.gateway.runs import service as runs_service
-from harmrank.gateway.runs import work
 from harmrank.gateway.runs.queue import ClaimedTask, TaskFailed
 from harmrank.metrics.aggregate_humans import REFERENCE_NAME
 from harmrank.metrics.rankings import AnnotatorRankings
@@ -56,7 +56,7 @@ async def run_inputs(session: AsyncSession, run_id: int) -> RunInputs:
         )
     task = await _score_task(session, run_id)
     try:
-        score = await work.load_score(session, task)
+        score = await score_inputs.load_score(session, task)
     except TaskFailed as exc:
         raise NotFound(f"run {run_id}: {exc}") from None
     return RunInputs(run_id, (await run_row(session, run_id)).dataset, score)

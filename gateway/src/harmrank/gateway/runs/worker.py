@@ -48,7 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from harmrank.gateway.db.base import utc_now
 from harmrank.gateway.db.run_models import Stage
-from harmrank.gateway.runs import queue, store, work
+from harmrank.gateway.runs import queue, score_inputs, store, work
 from harmrank.gateway.runs.executors import Executors, failure_of
 from harmrank.gateway.runs.queue import Backoff, ClaimedTask, Completion, Failure, Lease
 
@@ -274,7 +274,7 @@ class _Dispatcher:
 
     async def score(self, task: ClaimedTask) -> _Finished:
         async with self.sessions() as session:
-            loaded = await work.load_score(session, task)
+            loaded = await score_inputs.load_score(session, task)
         report = await self.executors.score.execute(loaded)
         details = {"annotators": len(loaded.annotators), "pairs": len(loaded.pairs)}
         return _Finished(task, report=report, details=details)
