@@ -67,7 +67,10 @@ def test_every_scrape_counts_the_requests_of_every_process(tmp_path: Path) -> No
                 counted, in_flight = _counted(client)
             assert counted == REQUESTS
             assert in_flight == 1  # the scrape itself, counted once over both processes
+        assert list(tmp_path.glob("gauge_livesum_*.db"))
     finally:
         process.terminate()
         process.wait(30)
     assert tmp_path.exists(), "a directory given by the environment is kept"
+    # Processes that exited count no more requests in flight.
+    assert not list(tmp_path.glob("gauge_livesum_*.db"))

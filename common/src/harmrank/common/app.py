@@ -7,8 +7,7 @@ Every service gets the same error contract, request ids, body-size limit, Promet
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from prometheus_client import CollectorRegistry
@@ -19,12 +18,13 @@ from harmrank.common.errors import ErrorBody, register_error_handlers
 from harmrank.common.health import ReadinessCheck, health_router
 from harmrank.common.request_id import RequestIdMiddleware
 from harmrank.common.settings import ServiceSettings
-from harmrank.common.telemetry import HttpTelemetry, TelemetryMiddleware, metrics_endpoint
-
-
-class Lifespan(Protocol):
-    def __call__(self, app: FastAPI) -> AbstractAsyncContextManager[None]: ...
-
+from harmrank.common.telemetry import (
+    HttpTelemetry,
+    Lifespan,
+    TelemetryMiddleware,
+    leaving_the_sums,
+    metrics_endpoint,
+)
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text}
@@ -48,7 +48,7 @@ def create_service_app(
         title=f"harmrank {service}",
         version=version,
         description=description,
-        lifespan=lifespan,
+        lifespan=leaving_the_sums(lifespan),
         responses=ERROR_RESPONSES,
     )
     registry = CollectorRegistry()
