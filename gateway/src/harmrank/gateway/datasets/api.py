@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -147,13 +146,8 @@ async def export_responses(
 ) -> StreamingResponse:
     """Download every matching response as CSV or JSONL."""
     dataset_id = await _dataset_id(sessions, name)
-
-    async def rows() -> AsyncIterator[dict[str, Any]]:
-        async with sessions() as session:
-            async for r in repo.iter_responses(session, dataset_id, model=model, prompt=prompt):
-                yield service.response_item(r).model_dump(mode="json")
-
-    return export_response(format, RESPONSE_COLUMNS, rows(), f"{name}-responses")
+    rows = service.response_rows(sessions, dataset_id, model=model, prompt=prompt)
+    return export_response(format, RESPONSE_COLUMNS, rows, f"{name}-responses")
 
 
 @router.get(
@@ -169,16 +163,10 @@ async def export_rankings(
 ) -> StreamingResponse:
     """Download every matching ranking (notation, ranks, raw value, source) as CSV or JSONL."""
     dataset_id = await _dataset_id(sessions, name)
-
-    async def rows() -> AsyncIterator[dict[str, Any]]:
-        async with sessions() as session:
-            found = repo.iter_rankings(
-                session, dataset_id, annotator=annotator, prompt=prompt, model=model
-            )
-            async for r in found:
-                yield service.ranking_item(r).model_dump(mode="json")
-
-    return export_response(format, RANKING_COLUMNS, rows(), f"{name}-rankings")
+    rows = service.ranking_rows(
+        sessions, dataset_id, annotator=annotator, prompt=prompt, model=model
+    )
+    return export_response(format, RANKING_COLUMNS, rows, f"{name}-rankings")
 
 
 async def _dataset_id(sessions: async_sessionmaker[AsyncSession], name: str) -> int:

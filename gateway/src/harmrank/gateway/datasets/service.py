@@ -9,10 +9,11 @@ import base64
 import binascii
 import hashlib
 import re
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from harmrank.common.errors import BadRequest, Conflict, InvalidInput
 from harmrank.gateway.datasets import repository as repo
@@ -215,6 +216,30 @@ def ranking_item(record: repo.RankingRecord) -> RankingItem:
         presentation_key=record.presentation_key,
         created_at=record.created_at,
     )
+
+
+# --- exports --------------------------------------------------------------------------------
+# Every export of a dataset or a run streams the same rows; what differs is which ones.
+
+
+async def response_rows(
+    sessions: async_sessionmaker[AsyncSession], dataset_id: int, **only: Any
+) -> AsyncIterator[dict[str, Any]]:
+    """The matching responses as JSON-ready rows, read in a session of their own (the request's
+    has ended once the stream starts). ``only``: the filters of ``repo.iter_responses``."""
+    async with sessions() as session:
+        async for record in repo.iter_responses(session, dataset_id, **only):
+            yield response_item(record).model_dump(mode="json")
+
+
+async def ranking_rows(
+    sessions: async_sessionmaker[AsyncSession], dataset_id: int, **only: Any
+) -> AsyncIterator[dict[str, Any]]:
+    """The matching rankings as JSON-ready rows; ``only``: the filters of
+    ``repo.iter_rankings``."""
+    async with sessions() as session:
+        async for record in repo.iter_rankings(session, dataset_id, **only):
+            yield ranking_item(record).model_dump(mode="json")
 
 
 # --- cursors --------------------------------------------------------------------------------

@@ -7,16 +7,15 @@ included humans, those humans' rankings of its prompts.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from harmrank.common.errors import ErrorBody
-from harmrank.gateway.datasets import repository as repo
 from harmrank.gateway.datasets.api import RANKING_COLUMNS, RESPONSE_COLUMNS
 from harmrank.gateway.datasets.schemas import RankingPage, ResponsePage
+from harmrank.gateway.datasets.service import ranking_rows, response_rows
 from harmrank.gateway.deps import Session, Sessions
 from harmrank.gateway.export import export_response
 from harmrank.gateway.query import (
@@ -95,21 +94,15 @@ async def export_run_responses(
     # Resolved before streaming starts, so an unknown run is a 404, not a cut stream.
     async with sessions() as session:
         scope = await service.run_scope(session, run_id)
-
-    async def rows() -> AsyncIterator[dict[str, Any]]:
-        async with sessions() as session:
-            found = repo.iter_responses(
-                session,
-                scope.dataset_id,
-                model=model,
-                prompt=prompt,
-                prompt_ids=scope.prompt_ids,
-                response_ids=scope.response_ids,
-            )
-            async for r in found:
-                yield service.response_item(r).model_dump(mode="json")
-
-    return export_response(format, RESPONSE_COLUMNS, rows(), f"run-{run_id}-responses")
+    rows = response_rows(
+        sessions,
+        scope.dataset_id,
+        model=model,
+        prompt=prompt,
+        prompt_ids=scope.prompt_ids,
+        response_ids=scope.response_ids,
+    )
+    return export_response(format, RESPONSE_COLUMNS, rows, f"run-{run_id}-responses")
 
 
 @router.get(
@@ -126,19 +119,13 @@ async def export_run_rankings(
     """Download every matching ranking of the run as CSV or JSONL."""
     async with sessions() as session:
         scope = await service.run_scope(session, run_id)
-
-    async def rows() -> AsyncIterator[dict[str, Any]]:
-        async with sessions() as session:
-            found = repo.iter_rankings(
-                session,
-                scope.dataset_id,
-                annotator=annotator,
-                prompt=prompt,
-                model=model,
-                prompt_ids=scope.prompt_ids,
-                ranking_ids=scope.ranking_ids,
-            )
-            async for r in found:
-                yield service.ranking_item(r).model_dump(mode="json")
-
-    return export_response(format, RANKING_COLUMNS, rows(), f"run-{run_id}-rankings")
+    rows = ranking_rows(
+        sessions,
+        scope.dataset_id,
+        annotator=annotator,
+        prompt=prompt,
+        model=model,
+        prompt_ids=scope.prompt_ids,
+        ranking_ids=scope.ranking_ids,
+    )
+    return export_response(format, RANKING_COLUMNS, rows, f"run-{run_id}-rankings")
