@@ -37,23 +37,18 @@ import argparse
 import asyncio
 import inspect
 import os
-import secrets
 import statistics
 import subprocess
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import httpx
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.pool import NullPool
-from tests.conftest import free_port
+from tests.conftest import free_port, throwaway_postgres_database
 from tests.gateway.runs.helpers import Fakes, create, seed_dataset, spec
 
 from harmrank.cli.main import worker as worker_command
-from harmrank.gateway.db.engine import create_engine, normalise_url, session_factory
+from harmrank.gateway.db.engine import create_engine, session_factory
 from harmrank.gateway.db.migrate import upgrade_async
 from harmrank.gateway.db.run_models import Stage, Task, TaskState
 from harmrank.gateway.runs.queue import Backoff
@@ -65,9 +60,6 @@ WORKERS = 4
 DEFAULT_CONCURRENCY: int = inspect.signature(worker_command).parameters["concurrency"].default
 DEFAULT_CLAIM_BATCH: int = GatewaySettings.model_fields["claim_batch"].default
 SETTLED = (TaskState.DONE, TaskState.FAILED, TaskState.REUSED, TaskState.CANCELLED)
-ADMIN_URL = os.environ.get(
-    "HARMRANK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 
 
 def _arguments() -> argparse.Namespace:
@@ -93,23 +85,6 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=200.0, help="requests/s of the load")
     parser.add_argument("--seconds", type=float, default=10.0, help="of load, per endpoint")
     return parser.parse_args()
-
-
-@asynccontextmanager
-async def throwaway_database() -> AsyncIterator[str]:
-    admin_url = make_url(normalise_url(ADMIN_URL))
-    admin = create_engine(admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    name = f"harmrank_bench_{secrets.token_hex(4)}"
-    try:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield admin_url.set(database=name).render_as_string(hide_password=False)
-        finally:
-            async with admin.connect() as connection:
-                await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        await admin.dispose()
 
 
 # --- 1. throughput -------------------------------------------------------------------------
@@ -325,7 +300,7 @@ def main() -> None:
     args = _arguments()
 
     async def database() -> None:
-        async with throwaway_database() as url:
+        async with throwaway_postgres_database() as url:
             engine = create_engine(url)
             await upgrade_async(engine)
             await engine.dispose()

@@ -301,25 +301,13 @@ async def list_responses(
 
 
 async def iter_responses(
-    session: AsyncSession,
-    dataset_id: int,
-    *,
-    model: str | None = None,
-    prompt: str | None = None,
-    prompt_ids: PromptIds | None = None,
-    response_ids: RowIds | None = None,
+    session: AsyncSession, dataset_id: int, **filters: Any
 ) -> AsyncIterator[ResponseRecord]:
-    """Every matching response, fetched a batch at a time so memory stays flat."""
+    """Every response matching ``filters`` (those of :func:`list_responses`), fetched a batch
+    at a time so memory stays flat."""
     async for record in _in_batches(
         lambda after: list_responses(
-            session,
-            dataset_id,
-            model=model,
-            prompt=prompt,
-            prompt_ids=prompt_ids,
-            after=after,
-            limit=EXPORT_BATCH,
-            response_ids=response_ids,
+            session, dataset_id, after=after, limit=EXPORT_BATCH, **filters
         )
     ):
         yield record
@@ -383,28 +371,12 @@ def _ranking_record(row: Any) -> RankingRecord:
 
 
 async def iter_rankings(
-    session: AsyncSession,
-    dataset_id: int,
-    *,
-    annotator: str | None = None,
-    prompt: str | None = None,
-    model: str | None = None,
-    prompt_ids: PromptIds | None = None,
-    ranking_ids: RowIds | None = None,
+    session: AsyncSession, dataset_id: int, **filters: Any
 ) -> AsyncIterator[RankingRecord]:
-    """Every matching ranking, fetched a batch at a time so memory stays flat."""
+    """Every ranking matching ``filters`` (those of :func:`list_rankings`), fetched a batch at
+    a time so memory stays flat."""
     async for record in _in_batches(
-        lambda after: list_rankings(
-            session,
-            dataset_id,
-            annotator=annotator,
-            prompt=prompt,
-            model=model,
-            prompt_ids=prompt_ids,
-            after=after,
-            limit=EXPORT_BATCH,
-            ranking_ids=ranking_ids,
-        )
+        lambda after: list_rankings(session, dataset_id, after=after, limit=EXPORT_BATCH, **filters)
     ):
         yield record
 

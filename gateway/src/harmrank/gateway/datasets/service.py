@@ -226,7 +226,7 @@ async def response_rows(
     sessions: async_sessionmaker[AsyncSession], dataset_id: int, **only: Any
 ) -> AsyncIterator[dict[str, Any]]:
     """The matching responses as JSON-ready rows, read in a session of their own (the request's
-    has ended once the stream starts). ``only``: the filters of ``repo.iter_responses``."""
+    has ended once the stream starts). ``only``: the filters of ``repo.list_responses``."""
     async with sessions() as session:
         async for record in repo.iter_responses(session, dataset_id, **only):
             yield response_item(record).model_dump(mode="json")
@@ -236,7 +236,7 @@ async def ranking_rows(
     sessions: async_sessionmaker[AsyncSession], dataset_id: int, **only: Any
 ) -> AsyncIterator[dict[str, Any]]:
     """The matching rankings as JSON-ready rows; ``only``: the filters of
-    ``repo.iter_rankings``."""
+    ``repo.list_rankings``."""
     async with sessions() as session:
         async for record in repo.iter_rankings(session, dataset_id, **only):
             yield ranking_item(record).model_dump(mode="json")
