@@ -19,14 +19,15 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
 from pydantic import AnyHttpUrl
 from rich.console import Console
 from rich.table import Table
+from starlette.applications import Starlette
 
 from harmrank.common.settings import ServiceSettings
 from harmrank.gateway.db.engine import redact_url
@@ -54,9 +55,10 @@ class _Server(uvicorn.Server):
 @dataclass
 class Member:
     name: str
-    app: FastAPI
+    app: Starlette
     host: str
     port: int
+    what: str = ""
     server: _Server | None = None
     task: asyncio.Task[None] | None = None
     failed: bool = field(default=False)
@@ -87,7 +89,7 @@ def _address(settings: ServiceSettings, options: StackOptions) -> tuple[str, int
     return options.host or settings.host, settings.port
 
 
-def build_members(options: StackOptions) -> list[Member]:
+def build_members(options: StackOptions, services: ServiceOverrides | None = None) -> list[Member]:
     """The four apps, the gateway last (it is started last and stopped first)."""
     from harmrank.gateway.app import create_app as create_gateway
     from harmrank.generator.app import create_app as create_generator
@@ -97,19 +99,32 @@ def build_members(options: StackOptions) -> list[Member]:
     from harmrank.metrics.app import create_app as create_metrics
     from harmrank.metrics.settings import MetricsSettings
 
-    generator, judge, metrics = GeneratorSettings(), JudgeSettings.load(), MetricsSettings()
+    given = services or ServiceOverrides()
+    generator = GeneratorSettings(**given.generator)
+    judge = JudgeSettings.load(**given.judge)
+    metrics = MetricsSettings(**given.metrics)
     members = [
         Member("generator", create_generator(generator), *_address(generator, options)),
         Member("judge", create_judge(judge), *_address(judge, options)),
         Member("metrics", create_metrics(metrics), *_address(metrics, options)),
     ]
     gateway_settings = local_gateway_settings(
-        GatewaySettings(), members[0].url, members[1].url, options.worker_loops
+        GatewaySettings(**given.gateway), members[0].url, members[1].url, options.worker_loops
     )
     members.append(
         Member("gateway", create_gateway(gateway_settings), *_address(gateway_settings, options))
     )
     return members
+
+
+@dataclass(frozen=True)
+class ServiceOverrides:
+    """Settings given in code, over the environment's (the demo's backends and database)."""
+
+    generator: dict[str, Any] = field(default_factory=dict)
+    judge: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    gateway: dict[str, Any] = field(default_factory=dict)
 
 
 def local_gateway_settings(
@@ -130,7 +145,8 @@ def services_table(members: list[Member], database: str, worker_loops: int) -> T
     for column in ("service", "URL", "API docs", "what"):
         table.add_column(column)
     for member in members:
-        table.add_row(member.name, member.url, f"{member.url}/docs", WHAT[member.name])
+        docs = f"{member.url}/docs" if member.name in WHAT else "-"
+        table.add_row(member.name, member.url, docs, member.what or WHAT[member.name])
     table.caption = f"database: {database}; gateway tasks at once: {worker_loops}; Ctrl-C stops all"
     table.caption_justify = "left"
     return table
@@ -186,8 +202,16 @@ def _on_signals(stop: asyncio.Event, members: list[Member]) -> None:
         loop.add_signal_handler(sig, handle)
 
 
-async def run_stack(members: list[Member], options: StackOptions, console: Console) -> int:
-    """Serve every member until SIGINT/SIGTERM or until one stops; 0 after a clean stop."""
+Job = Callable[[], Coroutine[Any, Any, int]]
+
+
+async def run_stack(
+    members: list[Member], options: StackOptions, console: Console, job: Job | None = None
+) -> int:
+    """Serve every member until SIGINT/SIGTERM or until one stops; 0 after a clean stop.
+
+    With a ``job``, it runs once every member listens; when it returns, the stack stops with
+    its status (a job that should leave the stack running waits for cancellation)."""
     stop = asyncio.Event()
     _on_signals(stop, members)
     started: list[Member] = []
@@ -197,7 +221,11 @@ async def run_stack(members: list[Member], options: StackOptions, console: Conso
                 return 1 if not stop.is_set() else 0
             started.append(member)
         console.print(services_table(members, _database(members), options.worker_loops))
-        await _until_stop_or_exit(stop, started)
+        finished = asyncio.create_task(job()) if job is not None else None
+        await _until_stop_or_exit(stop, started, finished)
+        if finished is not None and finished.done() and not finished.cancelled():
+            code: int = finished.result()
+            return code
         return 1 if any(m.failed or _exited(m) for m in started) and not stop.is_set() else 0
     finally:
         for member in reversed(started):
@@ -209,11 +237,17 @@ def _exited(member: Member) -> bool:
     return member.task is not None and member.task.done()
 
 
-async def _until_stop_or_exit(stop: asyncio.Event, members: list[Member]) -> None:
+async def _until_stop_or_exit(
+    stop: asyncio.Event, members: list[Member], job: asyncio.Task[int] | None
+) -> None:
     waiter = asyncio.create_task(stop.wait())
-    tasks = {waiter, *(m.task for m in members if m.task is not None)}
+    tasks: set[asyncio.Task[Any]] = {waiter, *(m.task for m in members if m.task is not None)}
+    if job is not None:
+        tasks.add(job)
     await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     waiter.cancel()
+    if job is not None and not job.done():
+        job.cancel()
 
 
 def _database(members: list[Member]) -> str:

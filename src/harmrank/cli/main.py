@@ -113,6 +113,14 @@ def serve(
             min=1,
         ),
     ] = 1,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="Local stack with the demonstration model and judge servers and the demo "
+            "dataset, on 127.0.0.1 only, with no token, database harmrank-demo.db.",
+        ),
+    ] = False,
 ) -> None:
     """Run one harmrank service, or with no SERVICE all four on this machine.
 
@@ -126,8 +134,10 @@ def serve(
             raise typer.BadParameter("with no SERVICE, set ports with HARMRANK_<SERVICE>_PORT")
         if workers != 1:
             raise typer.BadParameter("--workers needs a SERVICE")
-        _serve_all(host, worker_loops, access_log)
+        _serve_all(host, worker_loops, access_log, demo)
         return
+    if demo:
+        raise typer.BadParameter("--demo starts the whole stack: leave out SERVICE")
     import uvicorn
 
     settings = _settings(service)
@@ -185,7 +195,7 @@ def _migrate_once(settings: ServiceSettings) -> None:
         os.environ["HARMRANK_GATEWAY_MIGRATE_ON_START"] = "false"  # the workers' settings
 
 
-def _serve_all(host: str | None, worker_loops: int, access_log: bool) -> None:
+def _serve_all(host: str | None, worker_loops: int, access_log: bool, demo: bool) -> None:
     from rich.console import Console
 
     from harmrank.cli.local_stack import StackOptions, serve_all
@@ -197,7 +207,33 @@ def _serve_all(host: str | None, worker_loops: int, access_log: bool) -> None:
         log_level=GatewaySettings().log_level,
         access_log=access_log,
     )
+    if demo:
+        from harmrank.cli.demo import serve_demo
+
+        if host not in (None, "127.0.0.1"):
+            raise typer.BadParameter("--demo listens on 127.0.0.1 only (it has no token)")
+        raise typer.Exit(serve_demo(options, Path("harmrank-demo.db"), Console()))
     raise typer.Exit(serve_all(options, Console()))
+
+
+@app.command(name="demo")
+def demo_command(
+    out: Annotated[
+        Path, typer.Option(help="Where to write report.json, report.html and the database.")
+    ] = Path("demo-out"),
+) -> None:
+    """See the whole platform work in a minute: no GPU, no keys, no network.
+
+    Starts every service on free 127.0.0.1 ports with demonstration backends (TGI-speaking
+    model servers, an OpenAI-compatible judge server: real HTTP, made-up harmless text), uploads
+    a harmless dataset, runs 3 demo models and 2 demo judges through the public API, follows the
+    run live and writes its report to OUT.
+    """
+    from rich.console import Console
+
+    from harmrank.cli.demo import run_demo
+
+    raise typer.Exit(run_demo(out, Console(highlight=False)))
 
 
 @app.command()
