@@ -20,6 +20,7 @@ from harmrank.gateway.db.engine import create_engine, session_factory
 from harmrank.gateway.db.migrate import upgrade_async
 from harmrank.gateway.rankings_import import router as rankings_router
 from harmrank.gateway.runs.api import router as runs_router
+from harmrank.gateway.runs.checks import Services
 from harmrank.gateway.settings import GatewaySettings
 from harmrank.gateway.telemetry import task_telemetry
 from harmrank.gateway.worker_main import database_url, serve_loops
@@ -95,4 +96,5 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         middleware=[token_middleware(settings)],
     )
     app.state.upload_limits = UploadLimits(max_text_chars=settings.max_text_chars)
+    app.state.run_services = Services(str(settings.generator_url), str(settings.judge_url))
     return app

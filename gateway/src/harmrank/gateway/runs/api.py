@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from harmrank.common.errors import ErrorBody
 from harmrank.gateway.db.run_models import Stage, TaskState
@@ -34,12 +34,20 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorBody} for code in codes}
 
 
-@router.post("", status_code=201, response_model=RunOut, responses=_errors(409))
+@router.post("", status_code=201, response_model=RunOut, responses=_errors(409, 422, 503))
 async def create_run(
-    body: RunCreate, session: SessionDep, response: Response, key: IdempotencyKey = None
+    body: RunCreate,
+    session: SessionDep,
+    request: Request,
+    response: Response,
+    key: IdempotencyKey = None,
 ) -> RunOut:
-    """Plan a run: its prompts and one task per result it needs (existing results are reused)."""
-    run, created = await service.create_run(session, body, key)
+    """Plan a run: its prompts and one task per result it needs (existing results are reused).
+
+    Checked first: an unknown dataset, category, model or judge is a 422 naming every one of
+    them with the known names; a generator or judge service that cannot be asked is a 503."""
+    services = getattr(request.app.state, "run_services", None)
+    run, created = await service.create_run(session, body, key, services)
     if not created:
         response.headers[REPLAYED_HEADER] = "true"
     return run

@@ -16,7 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.common.errors import Conflict
 from harmrank.gateway.db.base import Base
-from harmrank.gateway.db.models import Annotator, AnnotatorKind, Model, Ranking, Response
+from harmrank.gateway.db.models import (
+    Annotator,
+    AnnotatorKind,
+    Dataset,
+    Model,
+    Prompt,
+    Ranking,
+    Response,
+)
 from harmrank.gateway.db.run_models import RunPrompt, RunReport
 
 ResponseKey = tuple[int, int, str]
@@ -146,3 +154,19 @@ async def load_report(session: AsyncSession, run_id: int) -> dict[str, Any] | No
         select(RunReport.report).where(RunReport.run_id == run_id)
     )
     return found
+
+
+async def dataset_names(session: AsyncSession) -> list[str]:
+    """Every dataset's name, sorted: what a run may name."""
+    return list(await session.scalars(select(Dataset.name).order_by(Dataset.name)))
+
+
+async def dataset_categories(session: AsyncSession, dataset: str) -> list[str]:
+    """The categories the dataset's prompts have, sorted (uncategorised prompts have none)."""
+    query = (
+        select(Prompt.category)
+        .join(Dataset, Prompt.dataset_id == Dataset.id)
+        .where(Dataset.name == dataset, Prompt.category.is_not(None))
+        .distinct()
+    )
+    return sorted(c for c in await session.scalars(query) if c is not None)

@@ -1,0 +1,100 @@
+"""Fail fast: a run is checked against what exists before a single task is planned.
+
+The dataset and its categories are checked against the database; the models against the
+generator's ``/v1/models`` and the judges against the judge service's ``/v1/judges``. Every
+unknown name is reported at once, with the known ones, as one 422; a service that cannot be
+asked is a 503 naming it, so a typo or a missing judge never becomes a run that sits at 0%.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from harmrank.common.errors import InvalidInput, UpstreamUnavailable
+from harmrank.gateway.runs import store
+from harmrank.gateway.runs.schemas import RunCreate
+
+# Listing names is quick; a service slower than this is as good as unreachable for a check.
+TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+
+
+@dataclass(frozen=True)
+class Services:
+    """Where the generator and the judge service are (the gateway's settings)."""
+
+    generator_url: str
+    judge_url: str
+
+    async def names(self) -> tuple[list[str] | str, list[str] | str]:
+        """Model names and judge names, or for each the reason it could not be had."""
+        async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+            return await asyncio.gather(
+                _names(client, "generator", self.generator_url, "/v1/models", "models"),
+                _names(client, "judge service", self.judge_url, "/v1/judges", "judges"),
+            )
+
+
+async def _names(
+    client: httpx.AsyncClient, service: str, base_url: str, path: str, key: str
+) -> list[str] | str:
+    url = base_url.rstrip("/") + path
+    try:
+        response = await client.get(url)
+        response.raise_for_status()
+        return [str(entry["name"]) for entry in response.json()[key]]
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        return f"the {service} at {base_url} could not be asked for its {key} ({_reason(exc)})"
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, httpx.HTTPStatusError):
+        return f"it answered {exc.response.status_code}"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+@dataclass
+class _Findings:
+    unknown: list[dict[str, Any]]
+    unasked: list[str]
+
+    def compare(self, field: str, asked: list[str], known: list[str] | str) -> None:
+        if isinstance(known, str):
+            self.unasked.append(known)
+            return
+        missing = [name for name in asked if name not in known]
+        if missing:
+            self.unknown.append({"field": field, "unknown": missing, "known": sorted(known)})
+
+
+def _quoted(names: list[str]) -> str:
+    return ", ".join(repr(n) for n in names) or "none"
+
+
+async def check_run(session: AsyncSession, spec: RunCreate, services: Services | None) -> None:
+    """Raise a 422 naming every unknown name, else a 503 naming any service not reachable.
+
+    ``services`` None (an app built without downstreams) checks only the database's names."""
+    found = _Findings([], [])
+    datasets = await store.dataset_names(session)
+    found.compare("prompts.dataset", [spec.prompts.dataset], datasets)
+    if spec.prompts.categories and spec.prompts.dataset in datasets:
+        categories = await store.dataset_categories(session, spec.prompts.dataset)
+        found.compare("prompts.categories", spec.prompts.categories, categories)
+    if services is not None:
+        models, judges = await services.names()
+        generated = [m.name for m in spec.models if m.source == "generate"]
+        if generated:
+            found.compare("models", generated, models)
+        found.compare("judges", [j.name for j in spec.judges], judges)
+    if found.unknown:
+        parts = [f"unknown {u['field']} {_quoted(u['unknown'])} (known: {_quoted(u['known'])})"
+                 for u in found.unknown]  # fmt: skip
+        parts += [f"not checked: {reason}" for reason in found.unasked]
+        raise InvalidInput("; ".join(parts), details=found.unknown)
+    if found.unasked:
+        raise UpstreamUnavailable("; ".join(found.unasked) + "; no run was created")

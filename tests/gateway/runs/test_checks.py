@@ -1,0 +1,129 @@
+"""Fail fast: POST /v1/runs checks every name against the database, the generator and the judge
+service (real ones, over HTTP, in front of the demonstration servers), on both databases."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncEngine
+from tests.conftest import ServeApp, free_port
+
+from harmrank.demo.judge_server import DemoJudgeServer
+from harmrank.demo.tgi_server import DemoTgiServer
+from harmrank.gateway.app import create_app as create_gateway
+from harmrank.gateway.settings import GatewaySettings
+from harmrank.generator.app import create_app as create_generator
+from harmrank.generator.settings import GeneratorSettings
+from harmrank.judge.app import create_app as create_judge
+from harmrank.judge.settings import JudgeSettings
+
+PROMPTS = "id,text,category\np1,How do plants grow?,science\np2,Name a calm colour.,art\n"
+
+
+def downstreams(serve_app: ServeApp) -> tuple[str, str]:
+    models = [
+        {"name": name, "base_url": serve_app(DemoTgiServer(name, 0.5).app)}
+        for name in ("small-a", "small-b")
+    ]
+    judge = serve_app(DemoJudgeServer().app)
+    judges = [{"name": "judge-x", "provider": "openai_compatible", "model": "demo-steady",
+               "base_url": judge}]  # fmt: skip
+    generator = serve_app(create_generator(GeneratorSettings.model_validate({"models": models})))
+    return generator, serve_app(create_judge(JudgeSettings.model_validate({"judges": judges})))
+
+
+async def gateway(serve_app: ServeApp, db_url: str, generator: str, judge: str) -> str:
+    settings = GatewaySettings(
+        database_url=SecretStr(db_url), generator_url=generator, judge_url=judge
+    )
+    url = serve_app(create_gateway(settings))
+    async with httpx.AsyncClient(base_url=url) as client:
+        files = {"file": ("p.csv", PROMPTS.encode(), "text/csv")}
+        created = await client.post("/v1/datasets", files=files, data={"name": "toy"})
+        assert created.status_code == 201, created.text
+    return url
+
+
+@pytest.fixture
+async def api(
+    serve_app: ServeApp, db_url: str, migrated_engine: AsyncEngine
+) -> AsyncIterator[httpx.AsyncClient]:
+    url = await gateway(serve_app, db_url, *downstreams(serve_app))
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        yield client
+
+
+def run(**changes: Any) -> dict[str, Any]:
+    body = {
+        "prompts": {"dataset": "toy"},
+        "models": [{"name": "small-a"}, {"name": "small-b"}],
+        "judges": [{"name": "judge-x"}],
+    }
+    return body | changes
+
+
+async def test_a_run_of_known_names_is_created(api: httpx.AsyncClient) -> None:
+    created = await api.post(
+        "/v1/runs", json=run(prompts={"dataset": "toy", "categories": ["art"]})
+    )
+    assert created.status_code == 201, created.text
+
+
+async def test_every_unknown_name_is_named_at_once_with_the_known_ones(
+    api: httpx.AsyncClient,
+) -> None:
+    body = run(
+        prompts={"dataset": "toys"},
+        models=[{"name": "small-a"}, {"name": "no-such-model"}, {"name": "small-z"}],
+        judges=[{"name": "judge-x"}, {"name": "gpt4o"}],
+    )
+    refused = await api.post("/v1/runs", json=body)
+    assert refused.status_code == 422
+    answer = refused.json()
+    assert answer["error_type"] == "validation"
+    assert answer["details"] == [
+        {"field": "prompts.dataset", "unknown": ["toys"], "known": ["toy"]},
+        {"field": "models", "unknown": ["no-such-model", "small-z"],
+         "known": ["small-a", "small-b"]},
+        {"field": "judges", "unknown": ["gpt4o"], "known": ["judge-x"]},
+    ]  # fmt: skip
+    for name in ("'toys'", "'no-such-model'", "'small-z'", "'gpt4o'", "'judge-x'"):
+        assert name in answer["error"]
+    assert (await api.get("/v1/runs")).json()["runs"] == []  # nothing was planned
+
+
+async def test_an_unknown_category_is_named_with_the_datasets_categories(
+    api: httpx.AsyncClient,
+) -> None:
+    prompts = {"dataset": "toy", "categories": ["art", "maths"]}
+    refused = await api.post("/v1/runs", json=run(prompts=prompts))
+    assert refused.status_code == 422
+    assert refused.json()["details"] == [
+        {"field": "prompts.categories", "unknown": ["maths"], "known": ["art", "science"]}
+    ]
+
+
+@pytest.mark.parametrize("down", ["generator", "judge"])
+async def test_an_unreachable_service_is_a_503_naming_it(
+    serve_app: ServeApp, db_url: str, migrated_engine: AsyncEngine, down: str
+) -> None:
+    generator, judge = downstreams(serve_app)
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    urls = (nowhere, judge) if down == "generator" else (generator, nowhere)
+    url = await gateway(serve_app, db_url, *urls)
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        refused = await client.post("/v1/runs", json=run())
+        assert refused.status_code == 503
+        answer = refused.json()
+        assert answer["error_type"] == "upstream_unavailable"
+        service = "generator" if down == "generator" else "judge service"
+        assert f"the {service} at {nowhere}" in answer["error"]
+        # An unknown name is still named: what could be checked was.
+        typo = await client.post("/v1/runs", json=run(prompts={"dataset": "typo"}))
+        assert typo.status_code == 422
+        assert "'typo'" in typo.json()["error"]
+        assert "not checked" in typo.json()["error"]
