@@ -221,6 +221,7 @@ async def run_stack(
                 return 1 if not stop.is_set() else 0
             started.append(member)
         console.print(services_table(members, _database(members), options.worker_loops))
+        show_warnings(await _warnings(members), console)
         finished = asyncio.create_task(job()) if job is not None else None
         await _until_stop_or_exit(stop, started, finished)
         if finished is not None and finished.done() and not finished.cancelled():
@@ -231,6 +232,18 @@ async def run_stack(
         for member in reversed(started):
             await _stop(member)
         console.print("[dim]harmrank local stack stopped[/dim]")
+
+
+async def _warnings(members: list[Member]) -> list[str]:
+    from harmrank.cli.startup import startup_warnings
+
+    settings = {m.name: m.app.state.settings for m in members}
+    return await startup_warnings(settings.get("generator"), settings.get("judge"))
+
+
+def show_warnings(warnings: list[str], console: Console) -> None:
+    for warning in warnings:
+        console.print(f"[yellow]warning[/yellow]: {warning}", soft_wrap=True)
 
 
 def _exited(member: Member) -> bool:

@@ -141,6 +141,7 @@ def serve(
     import uvicorn
 
     settings = _settings(service)
+    _warn_at_start(settings)
     if workers > 1 and service is Service.gateway:
         _migrate_once(settings)
     with _metrics_shared(workers > 1):
@@ -152,6 +153,24 @@ def serve(
             log_level=settings.log_level,
             workers=workers,
         )
+
+
+def _warn_at_start(settings: ServiceSettings) -> None:
+    """The generator and the judge service say which of their servers they cannot reach."""
+    import asyncio
+
+    from rich.console import Console
+
+    from harmrank.cli.local_stack import show_warnings
+    from harmrank.cli.startup import startup_warnings
+    from harmrank.generator.settings import GeneratorSettings
+    from harmrank.judge.settings import JudgeSettings
+
+    generator = settings if isinstance(settings, GeneratorSettings) else None
+    judge = settings if isinstance(settings, JudgeSettings) else None
+    if generator is not None or judge is not None:
+        warnings = asyncio.run(startup_warnings(generator, judge))
+        show_warnings(warnings, Console(stderr=True, highlight=False))
 
 
 @contextlib.contextmanager
