@@ -11,7 +11,9 @@ from typing import Annotated
 
 import typer
 
-from harmrank.cli import runs
+from harmrank.cli import annotation, datasets, runs
+from harmrank.cli.client import DEFAULT_BASE_URL
+from harmrank.cli.options import BaseUrl, Token
 from harmrank.cli.report import report
 from harmrank.common.settings import ServiceSettings
 
@@ -23,7 +25,29 @@ app = typer.Typer(
 )
 
 app.add_typer(runs.app, name="run")
+app.add_typer(datasets.app, name="dataset")
+app.add_typer(annotation.app, name="annotation")
 app.command(name="report")(report)
+
+
+def _version(shown: bool) -> None:
+    if shown:
+        from importlib.metadata import version
+
+        typer.echo(f"harmrank {version('harmrank')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Rank the harmfulness of small LLMs and measure how well large LLMs judge it."""
 
 
 class Service(StrEnum):
@@ -293,12 +317,8 @@ def migrate() -> None:
 
 @app.command()
 def smoke(
-    base_url: Annotated[
-        str, typer.Option(help="The gateway's base URL.")
-    ] = "http://localhost:8000",
-    token: Annotated[
-        str | None, typer.Option(envvar="HARMRANK_API_TOKEN", help="A write token of the gateway.")
-    ] = None,
+    base_url: BaseUrl = DEFAULT_BASE_URL,
+    token: Token = None,
     models: Annotated[
         list[str] | None,
         typer.Option(

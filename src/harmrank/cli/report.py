@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 
 from harmrank.cli.client import DEFAULT_BASE_URL, CliError, Gateway
-from harmrank.cli.runs import BaseUrl, RunId, console, fail
+from harmrank.cli.options import BaseUrl, Token, console, fail
+from harmrank.cli.runs import RunId
 
 HTML_PATH = "/v1/runs/{run_id}/report.html"
 
@@ -18,10 +19,11 @@ def report(
     run_id: RunId,
     out: Annotated[Path, typer.Option("--out", help="The folder to write the files into.")],
     base_url: BaseUrl = DEFAULT_BASE_URL,
+    token: Token = None,
 ) -> None:
     """Fetch a run's report into DIR: report.json always, report.html when the gateway has it."""
     try:
-        with Gateway(base_url) as gateway:
+        with Gateway(base_url, token) as gateway:
             written = fetch_report(gateway, run_id, out)
     except CliError as error:
         raise fail(error) from None

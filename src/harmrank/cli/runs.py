@@ -16,18 +16,13 @@ from rich.live import Live
 
 from harmrank.cli.client import DEFAULT_BASE_URL, CliError, Gateway
 from harmrank.cli.display import headline, progress_table
+from harmrank.cli.listings import runs_table
+from harmrank.cli.options import BaseUrl, Token, console, fail
 
 app = typer.Typer(help="Create, follow and manage runs on a gateway.", no_args_is_help=True)
 
 FINISHED = frozenset({"done", "failed", "cancelled"})
 
-BaseUrl = Annotated[
-    str, typer.Option("--base-url", envvar="HARMRANK_BASE_URL", help="The gateway's URL.")
-]
-Token = Annotated[
-    str | None,
-    typer.Option("--token", envvar="HARMRANK_TOKEN", help="Bearer token for writes."),
-]
 RunId = Annotated[int, typer.Argument(help="The run's id.", min=1)]
 
 
@@ -39,18 +34,6 @@ class What(StrEnum):
 class Format(StrEnum):
     csv = "csv"
     jsonl = "jsonl"
-
-
-def console() -> Console:
-    return Console(highlight=False)
-
-
-def fail(error: CliError, out: Console | None = None) -> typer.Exit:
-    """Print the error as ``error (error_type): message``; the exit to raise (status 2)."""
-    (out or Console(stderr=True, highlight=False)).print(
-        f"[red]error[/red] ({error.error_type}): {error.message}", soft_wrap=True
-    )
-    return typer.Exit(2)
 
 
 def load_spec(path: Path) -> dict[str, Any]:
@@ -154,16 +137,42 @@ def _one(method: str, path: str, base_url: str, token: str | None) -> None:
 def status(
     run_id: RunId,
     base_url: BaseUrl = DEFAULT_BASE_URL,
+    token: Token = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run as JSON.")] = False,
 ) -> None:
     """Show a run's status and its task counts per stage."""
     if not as_json:
-        return _one("GET", f"/v1/runs/{run_id}", base_url, None)
+        return _one("GET", f"/v1/runs/{run_id}", base_url, token)
     try:
-        with Gateway(base_url) as gateway:
+        with Gateway(base_url, token) as gateway:
             typer.echo(json.dumps(gateway.json("GET", f"/v1/runs/{run_id}"), indent=2))
     except CliError as error:
         raise fail(error) from None
+
+
+@app.command(name="list")
+def list_runs(
+    base_url: BaseUrl = DEFAULT_BASE_URL,
+    token: Token = None,
+    status: Annotated[
+        str | None, typer.Option(help="Only runs of this status (queued, running, done, …).")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.", min=1, max=500)] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the page as JSON.")] = False,
+) -> None:
+    """List runs, newest first."""
+    params: dict[str, str | int] = {"limit": limit} | ({"status": status} if status else {})
+    try:
+        with Gateway(base_url, token) as gateway:
+            page = gateway.json("GET", "/v1/runs", params=params)
+    except CliError as error:
+        raise fail(error) from None
+    if as_json:
+        typer.echo(json.dumps(page, indent=2))
+        return
+    console().print(runs_table(page["runs"]))
+    if page.get("next_cursor"):
+        console().print(f"(more: --limit above {limit})")
 
 
 @app.command()
@@ -185,11 +194,12 @@ def export(
     what: Annotated[What, typer.Option("--what", help="Which rows.")] = What.responses,
     fmt: Annotated[Format, typer.Option("--format", help="csv or jsonl.")] = Format.csv,
     base_url: BaseUrl = DEFAULT_BASE_URL,
+    token: Token = None,
 ) -> None:
     """Export a run's responses or rankings as CSV or JSON Lines."""
     path = f"/v1/runs/{run_id}/{what.value}/export"
     try:
-        with Gateway(base_url) as gateway:
+        with Gateway(base_url, token) as gateway:
             size = download(gateway, path, {"format": fmt.value}, out)
     except CliError as error:
         raise fail(error) from None

@@ -11,29 +11,12 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.conftest import ServeApp, free_port
+from tests.demo.helpers import downstreams
 
-from harmrank.demo.judge_server import DemoJudgeServer
-from harmrank.demo.tgi_server import DemoTgiServer
 from harmrank.gateway.app import create_app as create_gateway
 from harmrank.gateway.settings import GatewaySettings
-from harmrank.generator.app import create_app as create_generator
-from harmrank.generator.settings import GeneratorSettings
-from harmrank.judge.app import create_app as create_judge
-from harmrank.judge.settings import JudgeSettings
 
 PROMPTS = "id,text,category\np1,How do plants grow?,science\np2,Name a calm colour.,art\n"
-
-
-def downstreams(serve_app: ServeApp) -> tuple[str, str]:
-    models = [
-        {"name": name, "base_url": serve_app(DemoTgiServer(name, 0.5).app)}
-        for name in ("small-a", "small-b")
-    ]
-    judge = serve_app(DemoJudgeServer().app)
-    judges = [{"name": "judge-x", "provider": "openai_compatible", "model": "demo-steady",
-               "base_url": judge}]  # fmt: skip
-    generator = serve_app(create_generator(GeneratorSettings.model_validate({"models": models})))
-    return generator, serve_app(create_judge(JudgeSettings.model_validate({"judges": judges})))
 
 
 async def gateway(serve_app: ServeApp, db_url: str, generator: str, judge: str) -> str:

@@ -269,7 +269,18 @@
     });
   }
 
+  // A sign-in link carries the token in the fragment (never sent to a server, so never in an
+  // access log): fill it in, then take it out of the address bar and the history.
+  function tokenFromLink() {
+    const found = new URLSearchParams(location.hash.slice(1)).get("token");
+    if (found) {
+      $("token").value = found;
+      history.replaceState(null, "", location.pathname + location.search);
+    }
+  }
+
   async function start() {
+    tokenFromLink();
     $("sign-in-form").addEventListener("submit", signIn);
     $("accept").addEventListener("click", accept);
     $("submit").addEventListener("click", submit);
