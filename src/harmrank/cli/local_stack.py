@@ -237,7 +237,7 @@ async def run_stack(
 async def _warnings(members: list[Member]) -> list[str]:
     from harmrank.cli.startup import startup_warnings
 
-    settings = {m.name: m.app.state.settings for m in members}
+    settings = {m.name: m.app.state.settings for m in members if m.name in ("generator", "judge")}
     return await startup_warnings(settings.get("generator"), settings.get("judge"))
 
 
