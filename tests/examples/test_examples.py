@@ -5,17 +5,11 @@ format), so an example that drifts from the API, the settings or the registry fa
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-from pydantic import SecretStr
 from tests.conftest import ServeApp
-from tests.generator.helpers import FAST_RETRY
-from tests.generator.tgi_standin import Standin
-from tests.judge.conftest import KEYS
-from tests.judge.standins import StandIn, prefer_position
+from tests.examples.helpers import generator_url, judge_url
 from typer.testing import CliRunner
 
 from harmrank.cli.main import app
@@ -24,10 +18,6 @@ from harmrank.demo.flow import run_spec
 from harmrank.gateway.app import create_app as create_gateway
 from harmrank.gateway.runs.schemas import RunCreate
 from harmrank.gateway.settings import GatewaySettings
-from harmrank.generator.app import create_app as create_generator
-from harmrank.generator.settings import GeneratorSettings, load_models_file
-from harmrank.judge.app import create_app as create_judge
-from harmrank.judge.settings import JudgeSettings
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 PROMPTS = "id,text,category\np1,How do plants grow?,science\np2,Name a calm colour.,art\n"
@@ -36,24 +26,6 @@ PROMPTS = "id,text,category\np1,How do plants grow?,science\np2,Name a calm colo
 def test_the_demo_example_is_the_run_the_demo_makes() -> None:
     example = load_spec(EXAMPLES / "demo" / "run.yaml")
     assert RunCreate.model_validate(example) == RunCreate.model_validate(run_spec())
-
-
-def generator_url(serve_app: ServeApp, folder: Path) -> str:
-    models = [
-        m.model_copy(update={"base_url": serve_app(Standin().app)})
-        for m in load_models_file(folder / "models.yaml")
-    ]
-    settings = GeneratorSettings(models=models, retry=FAST_RETRY)
-    return serve_app(create_generator(settings))
-
-
-def judge_url(serve_app: ServeApp, folder: Path) -> str:
-    judges: list[dict[str, Any]] = json.loads((folder / "judges.json").read_text())
-    keys = {f"{provider}_api_key": SecretStr(key) for provider, key in KEYS.items()}
-    for position, judge in enumerate(judges):
-        standin = StandIn(judge["provider"], KEYS[judge["provider"]], prefer_position(position))
-        judge["base_url"] = serve_app(standin.app())
-    return serve_app(create_judge(JudgeSettings.model_validate({"judges": judges, **keys})))
 
 
 def cli(*args: str) -> tuple[int, str]:
@@ -67,8 +39,8 @@ def test_the_example_runs_to_the_end(serve_app: ServeApp, tmp_path: Path, exampl
     settings = GatewaySettings(
         sqlite_path=tmp_path / "harmrank.db",
         migrate_on_start=True,
-        generator_url=generator_url(serve_app, folder),
-        judge_url=judge_url(serve_app, folder),
+        generator_url=generator_url(serve_app, folder / "models.yaml"),
+        judge_url=judge_url(serve_app, folder / "judges.json"),
         worker_loops=4,
         poll_interval_seconds=0.05,
     )
