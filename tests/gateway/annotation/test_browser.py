@@ -17,6 +17,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from sqlalchemy import select
 from tests.gateway.annotation.conftest import MODELS, Item, Sessions, invite, seed_dataset
 
+from harmrank.cli.annotation import sign_in_link
 from harmrank.gateway.db import Ranking
 
 CHROMIUM = "/usr/bin/chromium"
@@ -148,3 +149,19 @@ async def test_an_annotator_ranks_by_keyboard_and_resumes_after_a_reload(
     assert stored[-1].ranks == [0, 0, 0]
     assert all(r.presentation and r.presentation["seconds"] >= 0 for r in stored)
     await page.close()
+
+
+async def test_a_sign_in_link_fills_the_token_in_and_takes_it_out_of_the_address_bar(
+    browser: Browser, client: httpx.AsyncClient, session_maker: Sessions, base_url: str
+) -> None:
+    await seed_dataset(client, session_maker, items())
+    [token] = await invite(client)
+    page = await browser.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    # The link `harmrank annotation invite` prints (harmrank.cli.annotation.sign_in_link).
+    await page.goto(sign_in_link(base_url, "/annotate/", token))
+    await expect(page.locator("#token")).to_have_value(token)
+    assert page.url == f"{base_url}/annotate/"
+    await page.fill("#name", "ann")
+    await page.press("#token", "Enter")
+    await expect(page.locator("#warning")).to_be_visible()
