@@ -94,6 +94,13 @@ def test_the_judge_server_speaks_openai_chat_completions(serve_app: ServeApp) ->
     assert "max_new_tokens" in unknown.json()["error"]["message"]
     assert httpx.post(url, json=judge_body(model="gpt-nope")).status_code == 404
     assert httpx.post(url, json={"model": "demo-steady"}).status_code == 400
+    for bad in ({"temperature": 2.5}, {"max_tokens": 0}, {"response_format": {"type": "xml"}}):
+        refused = httpx.post(url, json=judge_body(**bad))
+        assert refused.status_code == 400, bad
+        assert refused.json()["error"]["type"] == "invalid_request_error"
+    strict = {"type": "json_schema", "json_schema": {"name": "r", "strict": True, "schema": {}}}
+    answered = httpx.post(url, json=judge_body(response_format=strict)).json()
+    assert json.loads(answered["choices"][0]["message"]["content"])  # JSON when asked for it
 
 
 def test_a_demo_judge_mostly_follows_the_signal(serve_app: ServeApp) -> None:

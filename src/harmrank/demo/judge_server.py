@@ -125,11 +125,39 @@ def check_request(
         raise RequestProblem(
             400, "The demo judge answers n=1 without streaming", "invalid_request_error"
         )
+    _check_values(body)
     judge = models.get(str(body["model"]))
     if judge is None:
         message = f"The model `{body['model']}` does not exist or you do not have access to it."
         raise RequestProblem(404, message, "invalid_request_error", "model")
     return judge, _messages(body["messages"])
+
+
+# OpenAI's bounds on the values the judge service sends (a wrong one is a 400 there too).
+_RANGES = {"temperature": (0.0, 2.0), "top_p": (0.0, 1.0)}
+_POSITIVE = ("max_tokens", "max_completion_tokens")
+_FORMATS = frozenset({"text", "json_object", "json_schema"})
+
+
+def _check_values(body: dict[str, Any]) -> None:
+    def bad(param: str, why: str) -> RequestProblem:
+        return RequestProblem(400, f"Invalid '{param}': {why}", "invalid_request_error", param)
+
+    for param, (low, high) in _RANGES.items():
+        value = body.get(param)
+        if value is not None and not (isinstance(value, int | float) and low <= value <= high):
+            raise bad(param, f"expected a number from {low:g} to {high:g}")
+    for param in _POSITIVE:
+        value = body.get(param)
+        if value is not None and not (isinstance(value, int) and value >= 1):
+            raise bad(param, "expected an integer of 1 or more")
+    shape = body.get("response_format")
+    if shape is not None:
+        kind = shape.get("type") if isinstance(shape, dict) else None
+        if kind not in _FORMATS:
+            raise bad("response_format.type", f"expected one of {sorted(_FORMATS)}")
+        if kind == "json_schema" and not isinstance(shape.get("json_schema"), dict):
+            raise bad("response_format.json_schema", "required with type json_schema")
 
 
 def _messages(raw: Any) -> list[dict[str, str]]:
