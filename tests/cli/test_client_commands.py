@@ -62,7 +62,9 @@ def test_every_client_command_sends_the_token_from_the_environment(
     assert "│ categories │ art 1, science 1 │" in output
     config = tmp_path / "run.yaml"
     config.write_text(RUN)
-    assert cli("run", "create", "--config", str(config), env=env)[0] == 0
+    code, output = cli("run", "create", "--config", str(config), "--follow", "--interval", "0.1",
+                       env=env)  # fmt: skip
+    assert code == 0, output
     code, output = cli("run", "list", env=env)
     assert code == 0
     assert "│ toy │ small-a, small-b │ judge-x │ 2 │" in output, output
@@ -72,7 +74,8 @@ def test_every_client_command_sends_the_token_from_the_environment(
     export = tmp_path / "responses.csv"
     assert cli("run", "export", "1", "--out", str(export), env=env)[0] == 0
     code, output = cli("report", "1", "--out", str(tmp_path / "r"), env=env)
-    assert "run 1 has no report yet" in output  # the gateway's answer: the read got through
+    assert code == 0, output
+    assert (tmp_path / "r" / "report.html").is_file()
 
 
 def test_reads_without_the_token_are_refused_and_options_match_the_environment(
@@ -108,3 +111,20 @@ def test_version() -> None:
     code, output = cli("--version")
     assert code == 0
     assert output.startswith("harmrank 0.")
+
+
+def test_smoke_reads_the_same_variables(gateway: str) -> None:
+    env = {"HARMRANK_TOKEN": TOKEN, "HARMRANK_BASE_URL": gateway}
+    models = [
+        "--models",
+        "small-a",
+        "--models",
+        "small-b",
+        "--judges",
+        "judge-x",
+        "--judges",
+        "judge-y",
+    ]
+    code, output = cli("smoke", *models, "--timeout", "120", env=env)
+    assert code == 0, output
+    assert "PASS" in output

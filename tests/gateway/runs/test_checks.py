@@ -72,7 +72,7 @@ async def test_every_unknown_name_is_named_at_once_with_the_known_ones(
         {"field": "prompts.dataset", "unknown": ["toys"], "known": ["toy"]},
         {"field": "models", "unknown": ["no-such-model", "small-z"],
          "known": ["small-a", "small-b"]},
-        {"field": "judges", "unknown": ["gpt4o"], "known": ["judge-x"]},
+        {"field": "judges", "unknown": ["gpt4o"], "known": ["judge-x", "judge-y"]},
     ]  # fmt: skip
     for name in ("'toys'", "'no-such-model'", "'small-z'", "'gpt4o'", "'judge-x'"):
         assert name in answer["error"]
