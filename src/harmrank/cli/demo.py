@@ -11,7 +11,8 @@ from harmrank.cli.local_stack import Member, StackOptions, build_members, run_st
 from harmrank.demo.content import DEMO_MODELS
 from harmrank.demo.stack import LOOPBACK, backend_members, demo_overrides
 
-# The demo listens on loopback only, whatever HARMRANK_*_HOST says: it has no token.
+# Tasks the gateway works at once in the demo: the demo servers answer at once, so more
+# loops only queue on the two cores.
 DEMO_WORKER_LOOPS = 4
 
 
@@ -45,6 +46,7 @@ def run_demo(out: Path, console: Console) -> int:
     out.mkdir(parents=True, exist_ok=True)
     database = out / "harmrank.db"
     database.unlink(missing_ok=True)  # the demo's own database: every demo starts afresh
+    # Loopback only, whatever HARMRANK_*_HOST says: the demo has no token.
     options = StackOptions(host=LOOPBACK, worker_loops=DEMO_WORKER_LOOPS, log_level="warning")
     members = _members(options, database, free_ports=True)
 

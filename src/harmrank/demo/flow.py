@@ -89,7 +89,7 @@ def add_human_rankings(gateway: Gateway, run_id: int, console: Console) -> int:
     responses = [json.loads(line) for line in export.text.splitlines() if line.strip()]
     files = {"file": ("rankings.jsonl", human_rankings(responses, models), "application/jsonl")}
     stored = gateway.json("POST", f"/v1/datasets/{DATASET}/rankings", files=files)
-    console.print(f"uploaded the demo annotators' rankings ({stored.get('stored', stored)})")
+    console.print(f"uploaded {stored['inserted']} rankings by {', '.join(HUMANS)}")
     return len(responses)
 
 
