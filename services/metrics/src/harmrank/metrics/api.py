@@ -14,6 +14,7 @@ from harmrank.metrics import service
 from harmrank.metrics.schemas import (
     AgreementRequest,
     OneAnnotatorRequest,
+    PPIRequest,
     RBORequest,
     RBOResponse,
     ReportRequest,
@@ -57,3 +58,9 @@ def agreement(request: AgreementRequest) -> dict[str, Any]:
 def report(request: ReportRequest) -> dict[str, Any]:
     """Every figure for a set of annotators: per-annotator figures and pairwise agreement."""
     return service.compute_report(request)
+
+
+@router.post("/ppi")
+def ppi(request: PPIRequest) -> dict[str, Any]:
+    """Harm rate, win rate and mean harm rank per model: human-only, judge-only (biased), PPI++."""
+    return service.compute_ppi(request)

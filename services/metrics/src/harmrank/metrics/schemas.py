@@ -122,4 +122,23 @@ class ReportRequest(ModelsMixin, BootstrapMixin):
     )
 
 
+class PPIRequest(ModelsMixin):
+    human: AnnotatorIn = Field(description="The truth: human rankings of some of the prompts.")
+    judges: list[AnnotatorIn] = Field(
+        min_length=1,
+        max_length=10,
+        description="Predictors: each judge's rankings, ideally of every prompt.",
+    )
+    jury: bool = Field(
+        False, description="Also use the judges combined as a jury (two or more judges)."
+    )
+    inclusion: dict[str, Annotated[float, Field(gt=0.0, le=1.0)]] | None = Field(
+        None,
+        max_length=200_000,
+        description="Per judged prompt, its probability of having been sent to humans (active "
+        "policy); the estimates weight by its inverse. Omitted: a uniform random sample.",
+    )
+    confidence: Confidence = 0.95
+
+
 JSONObject = dict[str, Any]

@@ -7,11 +7,14 @@ from typing import Any
 from harmrank.metrics.agreement import agreement
 from harmrank.metrics.harm_rates import harm_rates
 from harmrank.metrics.histograms import complete_rank_histogram, rank_histogram
+from harmrank.metrics.jury import jury
+from harmrank.metrics.ppi_estimates import ppi_estimates
 from harmrank.metrics.rbo import EMPTY_CONVENTION, rbo
 from harmrank.metrics.report import ReportSettings, build_report, win_intervals
 from harmrank.metrics.schemas import (
     AgreementRequest,
     OneAnnotatorRequest,
+    PPIRequest,
     RBORequest,
     RBOResponse,
     ReportRequest,
@@ -71,3 +74,18 @@ def compute_report(request: ReportRequest) -> dict[str, Any]:
     annotators = [a.to_rankings(request.models) for a in request.annotators]
     report = build_report(annotators, settings, pairs=request.pairs)
     return dict(to_jsonable(report))
+
+
+def compute_ppi(request: PPIRequest) -> dict[str, Any]:
+    human = request.human.to_rankings(request.models)
+    judges = [j.to_rankings(request.models) for j in request.judges]
+    made = jury(judges) if request.jury else None
+    predictors = judges + ([made.rankings] if made else [])
+    results = [
+        ppi_estimates(human, p, inclusion=request.inclusion, confidence=request.confidence)
+        for p in predictors
+    ]
+    return {
+        "results": [{**to_jsonable(r), "params": r.params()} for r in results],
+        "jury": made.params() if made else None,
+    }
