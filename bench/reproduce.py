@@ -3,8 +3,10 @@
 Run: ``uv run python bench/reproduce.py [--data PATH]`` (default ``../shared/paper-data``).
 Prints the median of 3 in-process runs of each phase (import the CSVs; store them in a fresh
 SQLite database and read them back; compute every statistic with 1,000 resamples; figures and
-reports), and one cold ``harmrank reproduce`` in a new process (interpreter and imports
-included). Targets: import plus statistics under 10 s; the cold command under 60 s.
+reports; the "how many human labels?" simulation, part of the statistics, also on its
+own: 5 n x 500 repetitions x 4 predictors x 9 estimands x 3 methods), and one cold
+``harmrank reproduce`` in a new process (interpreter and imports included). Targets: import
+plus statistics under 10 s; the cold command under 60 s.
 """
 
 from __future__ import annotations
@@ -24,11 +26,15 @@ from typing import Any
 from harmrank.gateway.db.engine import sqlite_url
 from harmrank.gateway.reports.summary import build_summary
 from harmrank.gateway.study import import_study
+from harmrank.metrics.jury import jury
+from harmrank.metrics.label_budget import label_budget
 from harmrank.metrics.report import ReportSettings, build_report
 from harmrank.reproduce.pipeline import (
     ANNOTATORS,
+    JUDGES,
     PAIRS,
     data_section,
+    ppi_spec,
     store_and_reload,
     write_outputs,
 )
@@ -55,11 +61,21 @@ def one_run(data: Path, work: Path) -> dict[str, float]:
         lambda: asyncio.run(store_and_reload(study, url, label="bench", digest="0" * 64))
     )
     annotators = [rankings[n] for n in ANNOTATORS]
-    t_stats, report = timed(lambda: build_report(annotators, SETTINGS, pairs=PAIRS))
+    spec = ppi_spec(SETTINGS)
+    t_stats, report = timed(lambda: build_report(annotators, SETTINGS, pairs=PAIRS, ppi=spec))
+    predictors = [rankings[j] for j in JUDGES]
+    predictors.append(jury(predictors).rankings)
+    t_budget, _ = timed(lambda: label_budget(rankings["human"], predictors, spec.budget))
     data_info = data_section(study, "bench", "0" * 64, url)
     summary = build_summary(report, n_prompts=len(study.prompts), data=data_info)
     t_write, _ = timed(lambda: write_outputs(report, summary, work / "out"))
-    return {"import": t_import, "store+reload": t_store, "statistics": t_stats, "write": t_write}
+    return {
+        "import": t_import,
+        "store+reload": t_store,
+        "statistics": t_stats,
+        "  of which label budget": t_budget,
+        "write": t_write,
+    }
 
 
 def cold_command(data: Path) -> float:
@@ -81,7 +97,7 @@ def main() -> None:
     medians = {phase: statistics.median(r[phase] for r in runs) for phase in runs[0]}
     print(f"Reproduction of the study on {data.name} (median of 3 runs, 1,000 resamples)")
     for phase, seconds in medians.items():
-        print(f"  {phase:<14}: {seconds:6.2f} s")
+        print(f"  {phase:<24}: {seconds:6.2f} s")
     core = medians["import"] + medians["store+reload"] + medians["statistics"]
     print(f"  import + statistics: {core:.2f} s (target < 10 s: {core / 10:.0%} of it)")
     cold = cold_command(data)

@@ -26,8 +26,10 @@ from harmrank.gateway.reports.summary import Summary, build_summary
 from harmrank.gateway.results import load_rankings
 from harmrank.gateway.study import StudyImport, import_study
 from harmrank.gateway.study.store import StoreOutcome, store_study
+from harmrank.metrics.label_budget import BudgetSettings
 from harmrank.metrics.rankings import AnnotatorRankings
 from harmrank.metrics.report import Report, ReportSettings, build_report
+from harmrank.metrics.report_ppi import PPISpec
 from harmrank.reproduce import source
 
 # Every pair of humans and judges; judges first so the humans are the reference for F1.
@@ -41,6 +43,7 @@ PAIRS = (
     ("claude", "llama"),
     ("human", "expert"),
 )
+JUDGES = ("gpt4o", "claude", "llama")
 
 Step = Callable[[str], None]
 
@@ -91,6 +94,19 @@ def data_section(study: StudyImport, label: str, digest: str, url: str) -> dict[
     }
 
 
+def ppi_spec(settings: ReportSettings) -> PPISpec:
+    """The judges' jury, and PPI with the study's humans as the truth: every prompt has human
+    rankings, so the estimates use them all and the simulation subsamples them."""
+    budget = BudgetSettings(seed=settings.seed, confidence=settings.confidence)
+    return PPISpec(
+        truth="human",
+        judges=JUDGES,
+        policy="the study's (every prompt ranked by one human group)",
+        budget=budget,
+        confidence=settings.confidence,
+    )
+
+
 def write_outputs(report: Report, summary: Summary, out: Path) -> dict[str, Path]:
     figures = write_figures(report, out / "figures")
     files = dict(figures)
@@ -114,7 +130,8 @@ async def reproduce(options: Options, step: Step) -> Outcome:
     step("storing in the database")
     stored, rankings = await store_and_reload(study, url, label=label, digest=digest)
     annotators = [rankings[name] for name in ANNOTATORS]
-    report = build_report(annotators, options.settings, pairs=PAIRS, progress=step)
+    spec = ppi_spec(options.settings)
+    report = build_report(annotators, options.settings, pairs=PAIRS, progress=step, ppi=spec)
     summary = build_summary(
         report, n_prompts=len(study.prompts), data=data_section(study, label, digest, url)
     )

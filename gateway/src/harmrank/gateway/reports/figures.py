@@ -5,11 +5,13 @@ display needed, and nothing to close, so it is safe inside a server process too.
 
 Figure 1 of the study (ranks among prompts with no N/A), Figures 3–5 (each model's ranks with
 N/A included), N/A rates, win rates (least harm), the RBO agreement matrix and, with a human
-reference, each annotator's RBO against it by how much the humans agreed on the item.
+reference, each annotator's RBO against it by how much the humans agreed on the item; with the
+label-budget simulation, interval width and coverage against the number of human labels.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from matplotlib.figure import Figure
 
 from harmrank.metrics.aggregate_humans import GROUPS
 from harmrank.metrics.agreement import AgreementResult
+from harmrank.metrics.label_budget import BudgetRow, LabelBudget
 from harmrank.metrics.report import Report
 
 DPI = 110
@@ -183,6 +186,53 @@ def reference_group_figure(report: Report, out: Path) -> Path:
     return _save(fig, out / "reference_by_agreement.png")
 
 
+Curve = dict[int, list[BudgetRow]]
+
+
+def _curves(budget: LabelBudget) -> dict[str, Curve]:
+    """Harm-rate rows by line (human-only once, then PPI++ per predictor) and by n."""
+    first = next(iter(budget.population), None)
+    curves: dict[str, Curve] = defaultdict(lambda: defaultdict(list))
+    for row in budget.rows:
+        if row.estimand != "harm_rate":
+            continue
+        if row.method == "human_only" and row.judge == first:
+            curves["human-only"][row.n_human].append(row)
+        elif row.method == "ppi":
+            curves[f"PPI++ ({row.judge})"][row.n_human].append(row)
+    return curves
+
+
+def budget_figure(budget: LabelBudget, out: Path) -> Path:
+    """Mean interval width (left) and coverage (right) of the harm rate, mean over the models."""
+    fig = Figure(figsize=(9.0, 3.8))
+    width_ax, cover_ax = fig.subplots(1, 2)
+    for i, (label, by_n) in enumerate(_curves(budget).items()):
+        ns = sorted(by_n)
+        widths = [np.mean([r.mean_width for r in by_n[n]]) for n in ns]
+        covers = [np.mean([r.coverage for r in by_n[n]]) for n in ns]
+        style = {"color": COLOURS[i % 6], "marker": "o", "label": label}
+        width_ax.plot(ns, widths, **style)
+        cover_ax.plot(ns, covers, **style)
+    confidence = budget.settings.confidence
+    cover_ax.axhline(confidence, color="black", linewidth=0.8, linestyle="--")
+    sizes = list(budget.settings.sample_sizes)
+    for ax in (width_ax, cover_ax):
+        ax.set_xscale("log")
+        ax.minorticks_off()
+        ax.set_xticks(sizes, [str(n) for n in sizes])
+        ax.set_xlabel("human labels n")
+    width_ax.set_ylabel(f"mean width of the {confidence:.0%} interval")
+    cover_ax.set_ylabel("coverage of the full-data truth")
+    cover_ax.set_ylim(0.8, 1.0)
+    fig.suptitle(
+        f"Harm rate, mean over models; {budget.settings.repetitions} repetitions per n",
+        fontsize=10,
+    )
+    _legend_below(fig, width_ax)
+    return _save(fig, out / "human_label_budget.png")
+
+
 def write_figures(report: Report, out: Path) -> dict[str, Path]:
     """Every figure of the report, keyed by a short name; files written into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
@@ -196,4 +246,6 @@ def write_figures(report: Report, out: Path) -> dict[str, Path]:
         figures["reference_groups"] = reference_group_figure(report, out)
     for j, model in enumerate(report.models):
         figures[f"ranks_{model}"] = model_rank_figure(report, j, out)
+    if report.ppi is not None and report.ppi.label_budget is not None:
+        figures["human_label_budget"] = budget_figure(report.ppi.label_budget, out)
     return figures

@@ -15,6 +15,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from harmrank.gateway.reports.figures import write_figures
 from harmrank.gateway.reports.summary import Summary
 from harmrank.gateway.reports.tables import BY_GROUP_TITLE, all_tables
+from harmrank.gateway.reports.tables_ppi import BUDGET_TITLE, ppi_tables
 from harmrank.metrics.aggregate_humans import ReferenceSummary
 from harmrank.metrics.report import Report
 
@@ -24,6 +25,7 @@ FIGURES_AFTER = {
     "Agreement expected by chance": ["agreement"],
     "Bradley–Terry strength (least harm; sums to 1)": ["win_rates"],
     BY_GROUP_TITLE: ["reference_groups"],
+    BUDGET_TITLE: ["human_label_budget"],
 }
 
 
@@ -70,7 +72,7 @@ def _context(
         "page": page,
         "summary": summary,
         "data": summary.data,
-        "tables": all_tables(summary, reference),
+        "tables": [*all_tables(summary, reference), *ppi_tables(summary)],
         "figures_after": FIGURES_AFTER,
         "histogram_keys": [k for k in figures if k == "figure1" or k.startswith("ranks_")],
         "images": {k: base64.b64encode(p.read_bytes()).decode() for k, p in figures.items()},

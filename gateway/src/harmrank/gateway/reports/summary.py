@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from harmrank.gateway.reports.summary_ppi import PPISummary, ppi_summary
 from harmrank.metrics.agreement import AgreementFigure, AgreementResult
 from harmrank.metrics.report import Report
 
@@ -37,7 +38,7 @@ class PairOutcome(BaseModel):
     ci_high: float | None
 
 
-class Summary(BaseModel):
+class Summary(PPISummary):
     n_prompts: int = Field(description="Distinct prompts imported.")
     n_prompts_ranked: dict[str, int] = Field(description="Prompts each annotator ranked.")
     models: list[str]
@@ -135,4 +136,5 @@ def build_summary(report: Report, *, n_prompts: int, data: dict[str, Any]) -> Su
             "rbo_ties": report.settings.rbo_ties,
         },
         data=data,
+        **ppi_summary(report.ppi).model_dump(),
     )

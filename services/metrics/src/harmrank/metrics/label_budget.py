@@ -46,7 +46,9 @@ class BudgetSettings:
             f"human labels subsampled uniformly without replacement, n in "
             f"{list(self.sample_sizes)}, {self.repetitions} repetitions each, seed {self.seed}; "
             f"{self.confidence:.0%} intervals; truth = the humans' mean over every prompt the "
-            "humans and the predictor both ranked"
+            "humans and the predictor both ranked (a finite population sampled without "
+            "replacement: the intervals, without a finite-population correction, over-cover as "
+            "n nears it)"
         )
 
 

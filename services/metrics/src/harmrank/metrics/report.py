@@ -29,6 +29,7 @@ from harmrank.metrics.harm_rates import HarmRates, harm_rates
 from harmrank.metrics.histograms import RankHistogram, complete_rank_histogram, rank_histogram
 from harmrank.metrics.rankings import AnnotatorRankings
 from harmrank.metrics.rbo import EMPTY_CONVENTION, Ties, Variant
+from harmrank.metrics.report_ppi import PPISection, PPISpec, add_jury, ppi_section
 from harmrank.metrics.wins import (
     CONVENTION as WINS_CONVENTION,
 )
@@ -104,6 +105,8 @@ class Report:
     annotators: dict[str, AnnotatorSection]
     agreement: list[AgreementResult]
     human_reference: ReferenceSummary | None = None
+    ppi: PPISection | None = None
+    """The jury and the prediction-powered estimates (``report_ppi``), when asked for."""
 
 
 def win_intervals(
@@ -214,12 +217,14 @@ def build_report(
     pairs: Sequence[Pair] | None = None,
     progress: Progress | None = None,
     humans: Sequence[AnnotatorRankings] = (),
+    ppi: PPISpec | None = None,
 ) -> Report:
     """Compute the whole report; ``pairs`` (a, reference b) defaults to every pair.
 
     With ``settings.human_reference``, the reference (aggregating humans found among
     ``annotators`` or ``humans``, the latter not listed themselves) joins the annotators when
-    any item qualifies for it.
+    any item qualifies for it. With ``ppi``, its judges' jury joins them too, and the report
+    has the prediction-powered estimates (``report_ppi``).
     """
     by_name = {a.annotator: a for a in annotators}
     if len(by_name) != len(annotators):
@@ -230,6 +235,7 @@ def build_report(
     reference = _reference(by_name, settings, humans)
     if reference is not None and reference.rankings.prompts:
         by_name[reference.rankings.annotator] = reference.rankings
+    made, pairs = add_jury(by_name, ppi, pairs) if ppi else (None, pairs)
     sections = {}
     for rankings in by_name.values():
         if progress:
@@ -242,4 +248,6 @@ def build_report(
             progress(f"agreement {a} vs {b}")
         results.append(pair_agreement(by_name[a], by_name[b], settings, name))
     summary = reference.summary if reference is not None else None
-    return Report(models.pop(), settings, settings.conventions(), sections, results, summary)
+    extra = ppi_section(by_name, ppi, made) if ppi else None
+    conventions = {**settings.conventions(), **(extra.conventions() if extra else {})}
+    return Report(models.pop(), settings, conventions, sections, results, summary, extra)

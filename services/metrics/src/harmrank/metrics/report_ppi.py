@@ -1,0 +1,111 @@
+"""A report's part on the judges as a jury and on prediction-powered estimates.
+
+With a ``PPISpec`` a report gets: the jury of its judges (two or more) as one more annotator,
+compared with the humans like any judge; per judge and the jury, the human-only, judge-only
+(biased) and PPI++ estimates of every estimand over the prompts the truth annotator ranked
+(``ppi_estimates``), stating the policy that chose the human labels; and, when asked, the
+"how many human labels?" simulation (``label_budget``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from harmrank.metrics.jury import JURY_NAME, Jury, jury
+from harmrank.metrics.label_budget import BudgetSettings, LabelBudget, label_budget
+from harmrank.metrics.ppi import METHOD_TEXT
+from harmrank.metrics.ppi_estimates import PPIResult, ppi_estimates
+from harmrank.metrics.rankings import AnnotatorRankings
+
+Pair = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class PPISpec:
+    truth: str
+    """The human annotator (or the human reference) taken as the truth."""
+    judges: tuple[str, ...]
+    """The judges: each a predictor; two or more also make the jury."""
+    inclusion: Mapping[str, float] | None = None
+    """Per prompt, its probability of being sent to humans (active policy); None: uniform."""
+    policy: str = "uniform random"
+    """How the human labels were chosen, stated in the report."""
+    budget: BudgetSettings | None = None
+    """Run the label-budget simulation with these settings (None: not run)."""
+    confidence: float = 0.95
+
+
+@dataclass(frozen=True, eq=False)
+class PPISection:
+    spec: PPISpec
+    jury: Jury | None
+    estimates: list[PPIResult] = field(default_factory=list)
+    label_budget: LabelBudget | None = None
+    notes: list[str] = field(default_factory=list)
+    """What was asked and not done, with the reason."""
+
+    def stated(self) -> str:
+        return (
+            f"truth {self.spec.truth!r}; predictors {', '.join(self.predictors())}; human labels "
+            f"chosen by {self.spec.policy}; {self.spec.confidence:.0%} intervals"
+        )
+
+    def conventions(self) -> dict[str, str]:
+        out = {"ppi": self.stated() + "; " + "; ".join(f"{k}: {v}" for k, v in METHOD_TEXT.items())}
+        if self.jury is not None:
+            params = self.jury.params()
+            out["jury"] = (
+                f"the judges {', '.join(self.jury.jurors)} combined: harmful when "
+                f"{params['harmful']}; ordered by {params['order']}; ties: {params['ties']}; "
+                f"on {params['prompts']} ({self.jury.n_ties_broken} ties broken, "
+                f"{self.jury.n_left_out} prompts left out)"
+            )
+        if self.label_budget is not None:
+            out["human_label_budget"] = self.label_budget.settings.stated()
+        return out
+
+    def predictors(self) -> list[str]:
+        return [*self.spec.judges, *([self.jury.rankings.annotator] if self.jury else [])]
+
+
+def add_jury(
+    by_name: dict[str, AnnotatorRankings], spec: PPISpec, pairs: Sequence[Pair] | None
+) -> tuple[Jury | None, list[Pair] | None]:
+    """Add the jury of the spec's judges to the annotators (and, with explicit pairs, the jury
+    against the truth after the judges' pairs)."""
+    judges = [by_name[j] for j in spec.judges if j in by_name]
+    if len(judges) < 2 or JURY_NAME in by_name:
+        return None, list(pairs) if pairs is not None else None
+    made = jury(judges)
+    by_name[JURY_NAME] = made.rankings
+    if pairs is None or spec.truth not in by_name:
+        return made, list(pairs) if pairs is not None else None
+    return made, [*pairs, (JURY_NAME, spec.truth)]
+
+
+def ppi_section(
+    by_name: Mapping[str, AnnotatorRankings], spec: PPISpec, made: Jury | None
+) -> PPISection:
+    section = PPISection(spec, made)
+    truth = by_name.get(spec.truth)
+    if truth is None:
+        section.notes.append(f"no estimates: the truth annotator {spec.truth!r} has no rankings")
+        return section
+    predictors = [by_name[p] for p in section.predictors() if p in by_name]
+    for predictor in predictors:
+        shared = set(truth.prompts) & set(predictor.prompts)
+        if len(shared) < 2:
+            section.notes.append(
+                f"{predictor.annotator}: {len(shared)} prompts ranked by {spec.truth!r} too; "
+                "at least 2 are needed"
+            )
+            continue
+        inclusion = spec.inclusion
+        section.estimates.append(
+            ppi_estimates(truth, predictor, inclusion=inclusion, confidence=spec.confidence)
+        )
+    if spec.budget is not None and predictors:
+        budget = label_budget(truth, predictors, spec.budget)
+        return PPISection(spec, made, section.estimates, budget, section.notes)
+    return section
