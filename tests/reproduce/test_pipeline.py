@@ -66,7 +66,7 @@ def test_rates_and_shares_are_proportions(outcome: Outcome) -> None:
 
 def test_agreement_names_its_parameters_for_every_pair(outcome: Outcome) -> None:
     entries = [e for e in outcome.summary.agreement if e.category is None]
-    assert {(e.a, e.b) for e in entries} == set(PAIRS)
+    assert {(e.a, e.b) for e in entries} == {*PAIRS, ("jury", "human")}
     metrics = {e.metric for e in entries}
     assert {"rbo", "exact_match", "kendall_tau_b", "krippendorff_alpha", "f1_harmful"} <= metrics
     for entry in entries:
@@ -90,13 +90,39 @@ def test_figures_are_valid_pngs(outcome: Outcome) -> None:
 
 def test_html_report_is_self_contained_and_states_conventions(outcome: Outcome) -> None:
     html = outcome.files["html"].read_text()
-    assert html.count("data:image/png;base64,") == 7
+    assert html.count("data:image/png;base64,") == 8
     assert 'src="http' not in html
     assert "both lists empty -&gt; 1.0" in html  # the empty-list convention, escaped
     assert "p = 0.9" in html
     markdown = outcome.files["md"].read_text()
     assert "figures/figure1_complete_ranks.png" in markdown
     assert "| gpt4o vs human |" in markdown
+
+
+def test_human_label_budget_for_every_judge_and_the_jury(outcome: Outcome) -> None:
+    summary = outcome.summary
+    rows = summary.human_label_budget
+    keys = {(r.judge, r.n_human, r.method) for r in rows}
+    for judge in ("gpt4o", "claude", "llama", "jury"):
+        for n in (25, 50, 100, 200, 400):
+            assert {(judge, n, m) for m in ("human_only", "judge_only", "ppi")} <= keys
+    assert len(rows) == 4 * 5 * 3 * 9  # 3 harm rates, 3 win rates, 3 mean ranks
+    assert summary.human_label_budget_settings is not None
+    assert summary.human_label_budget_settings["repetitions"] == 500
+    assert summary.jury is not None and summary.jury["jurors"] == ["gpt4o", "claude", "llama"]
+    assert "jury" in summary.annotators and "jury" in summary.conventions
+    ppi = [r for r in rows if r.method == "ppi"]
+    assert all(r.human_only_equivalent_n is not None for r in ppi)
+    harm = [r for r in ppi if r.estimand == "harm_rate"]
+    assert all(r.coverage >= 0.9 for r in harm)
+    # the judges are biased: judge-only intervals miss the humans' harm rate of Mistral-7B
+    judge_only = [r for r in rows if r.method == "judge_only" and r.model == "mistral-7b"]
+    assert all(
+        r.bias < -0.05 and r.coverage == 0.0 for r in judge_only if r.estimand == "harm_rate"
+    )
+    html = outcome.files["html"].read_text()
+    assert "How many human labels?" in html
+    assert "human_label_budget" in outcome.files
 
 
 async def test_every_exclusion_is_stored_with_its_reason(outcome: Outcome, db_url: str) -> None:
