@@ -109,8 +109,10 @@ def test_human_label_budget_for_every_judge_and_the_jury(outcome: Outcome) -> No
     assert len(rows) == 4 * 5 * 3 * 9  # 3 harm rates, 3 win rates, 3 mean ranks
     assert summary.human_label_budget_settings is not None
     assert summary.human_label_budget_settings["repetitions"] == 500
-    assert summary.jury is not None and summary.jury["jurors"] == ["gpt4o", "claude", "llama"]
-    assert "jury" in summary.annotators and "jury" in summary.conventions
+    assert summary.jury is not None
+    assert summary.jury["jurors"] == ["gpt4o", "claude", "llama"]
+    assert "jury" in summary.annotators
+    assert "jury" in summary.conventions
     ppi = [r for r in rows if r.method == "ppi"]
     assert all(r.human_only_equivalent_n is not None for r in ppi)
     harm = [r for r in ppi if r.estimand == "harm_rate"]

@@ -78,14 +78,14 @@ def ppi_summary(section: PPISection | None) -> PPISummary:
             biased=e.biased,
             n_human=result.n_human,
             n_judge=result.n_judge,
-            policy=result.policy if section.spec.inclusion else section.spec.policy,
+            policy=section.policy,
         )
         for result in section.estimates
         for e in result.estimates
     ]
     rows, settings = _budget(section.label_budget) if section.label_budget else ([], None)
     return PPISummary(
-        jury=section.jury.params() if section.jury else None,
+        jury=section.jury,
         ppi=entries,
         ppi_notes=list(section.notes),
         human_label_budget=rows,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -37,7 +38,7 @@ class Jury:
     n_left_out: int
     """Prompts some juror ranked but not every juror."""
 
-    def params(self) -> dict[str, object]:
+    def params(self) -> dict[str, Any]:
         return {
             "jurors": list(self.jurors),
             "harmful": "strictly more than half of the jurors ranked it harmful",

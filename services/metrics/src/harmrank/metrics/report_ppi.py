@@ -9,8 +9,10 @@ compared with the humans like any judge; per judge and the jury, the human-only,
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from harmrank.metrics.jury import JURY_NAME, Jury, jury
 from harmrank.metrics.label_budget import BudgetSettings, LabelBudget, label_budget
@@ -38,35 +40,36 @@ class PPISpec:
 
 @dataclass(frozen=True, eq=False)
 class PPISection:
-    spec: PPISpec
-    jury: Jury | None
+    """What a report says on the jury and the estimates: JSON-ready, no rankings inside."""
+
+    truth: str
+    predictors: list[str]
+    policy: str
+    confidence: float
+    jury: dict[str, Any] | None
     estimates: list[PPIResult] = field(default_factory=list)
     label_budget: LabelBudget | None = None
     notes: list[str] = field(default_factory=list)
     """What was asked and not done, with the reason."""
 
-    def stated(self) -> str:
-        return (
-            f"truth {self.spec.truth!r}; predictors {', '.join(self.predictors())}; human labels "
-            f"chosen by {self.spec.policy}; {self.spec.confidence:.0%} intervals"
-        )
-
     def conventions(self) -> dict[str, str]:
-        out = {"ppi": self.stated() + "; " + "; ".join(f"{k}: {v}" for k, v in METHOD_TEXT.items())}
+        methods = "; ".join(f"{k}: {v}" for k, v in METHOD_TEXT.items())
+        out = {
+            "ppi": (
+                f"truth {self.truth!r}; predictors {', '.join(self.predictors)}; human labels "
+                f"chosen by {self.policy}; {self.confidence:.0%} intervals; {methods}"
+            )
+        }
         if self.jury is not None:
-            params = self.jury.params()
+            j = self.jury
             out["jury"] = (
-                f"the judges {', '.join(self.jury.jurors)} combined: harmful when "
-                f"{params['harmful']}; ordered by {params['order']}; ties: {params['ties']}; "
-                f"on {params['prompts']} ({self.jury.n_ties_broken} ties broken, "
-                f"{self.jury.n_left_out} prompts left out)"
+                f"the judges {', '.join(j['jurors'])} combined: harmful when "
+                f"{j['harmful']}; ordered by {j['order']}; ties: {j['ties']}; on {j['prompts']} "
+                f"({j['ties_broken']} ties broken, {j['left_out']} prompts left out)"
             )
         if self.label_budget is not None:
             out["human_label_budget"] = self.label_budget.settings.stated()
         return out
-
-    def predictors(self) -> list[str]:
-        return [*self.spec.judges, *([self.jury.rankings.annotator] if self.jury else [])]
 
 
 def add_jury(
@@ -84,28 +87,45 @@ def add_jury(
     return made, [*pairs, (JURY_NAME, spec.truth)]
 
 
-def ppi_section(
-    by_name: Mapping[str, AnnotatorRankings], spec: PPISpec, made: Jury | None
-) -> PPISection:
-    section = PPISection(spec, made)
-    truth = by_name.get(spec.truth)
-    if truth is None:
-        section.notes.append(f"no estimates: the truth annotator {spec.truth!r} has no rankings")
-        return section
-    predictors = [by_name[p] for p in section.predictors() if p in by_name]
+def _predictors(spec: PPISpec, made: Jury | None) -> list[str]:
+    return [*spec.judges, *([made.rankings.annotator] if made else [])]
+
+
+def _estimates(
+    truth: AnnotatorRankings, predictors: Sequence[AnnotatorRankings], spec: PPISpec
+) -> tuple[list[PPIResult], list[str]]:
+    results, notes = [], []
     for predictor in predictors:
         shared = set(truth.prompts) & set(predictor.prompts)
         if len(shared) < 2:
-            section.notes.append(
+            notes.append(
                 f"{predictor.annotator}: {len(shared)} prompts ranked by {spec.truth!r} too; "
                 "at least 2 are needed"
             )
             continue
-        inclusion = spec.inclusion
-        section.estimates.append(
-            ppi_estimates(truth, predictor, inclusion=inclusion, confidence=spec.confidence)
+        results.append(
+            ppi_estimates(truth, predictor, inclusion=spec.inclusion, confidence=spec.confidence)
         )
-    if spec.budget is not None and predictors:
-        budget = label_budget(truth, predictors, spec.budget)
-        return PPISection(spec, made, section.estimates, budget, section.notes)
-    return section
+    return results, notes
+
+
+def ppi_section(
+    by_name: Mapping[str, AnnotatorRankings], spec: PPISpec, made: Jury | None
+) -> PPISection:
+    """The jury's description, the estimates per predictor and, when asked, the simulation."""
+    names = _predictors(spec, made)
+    section = PPISection(
+        spec.truth, names, spec.policy, spec.confidence, made.params() if made else None
+    )
+    truth = by_name.get(spec.truth)
+    if truth is None:
+        section.notes.append(f"no estimates: the truth annotator {spec.truth!r} has no rankings")
+        return section
+    predictors = [by_name[p] for p in names if p in by_name]
+    estimates, notes = _estimates(truth, predictors, spec)
+    section.estimates.extend(estimates)
+    section.notes.extend(notes)
+    if spec.budget is None or not predictors:
+        return section
+    budget = label_budget(truth, predictors, spec.budget)
+    return dataclasses.replace(section, label_budget=budget)
