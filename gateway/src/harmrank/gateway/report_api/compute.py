@@ -68,7 +68,7 @@ def ranked_prompts(annotators: Sequence[AnnotatorRankings]) -> int:
 def run_html(inputs: RunInputs) -> str:
     """The run's report page, computed as its score task computed the stored JSON."""
     score = inputs.score
-    report = build_report(score.annotators, score.settings, pairs=score.pairs)
+    report = build_report(score.annotators, score.settings, pairs=score.pairs, ppi=score.ppi)
     notes = score.notes
     data = {"source": f"run {inputs.run_id} on dataset {inputs.dataset}", "run": notes}
     summary = build_summary(report, n_prompts=int(notes.get("prompts", 0)), data=data)
@@ -127,7 +127,13 @@ def dataset_report(
         left_out["pairs_through_reference"] = [
             list(p) for p in shared if p not in pairs and not set(p) <= set(inputs.humans)
         ]
-    report = build_report(inputs.annotators, settings, pairs=pairs, humans=list(inputs.unlisted))
+    report = build_report(
+        inputs.annotators,
+        settings,
+        pairs=pairs,
+        humans=list(inputs.unlisted),
+        ppi=inputs.ppi_spec(settings.human_reference.name if settings.human_reference else None),
+    )
     return report, left_out
 
 

@@ -21,6 +21,7 @@ from harmrank.gateway.runs import service as runs_service
 from harmrank.gateway.runs.queue import ClaimedTask, TaskFailed
 from harmrank.metrics.aggregate_humans import REFERENCE_NAME
 from harmrank.metrics.rankings import AnnotatorRankings
+from harmrank.metrics.report_ppi import PPISpec, platform_spec
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,12 @@ class DatasetInputs:
     unlisted: tuple[AnnotatorRankings, ...] = ()
     """Rankings of reference humans that were not named themselves."""
     reference_named: bool = False
+    judges: tuple[str, ...] = ()
+    """The named annotators of kind judge."""
+
+    def ppi_spec(self, reference: str | None) -> PPISpec | None:
+        """The jury and PPI part of the report: the human reference as the truth."""
+        return platform_spec(reference, self.judges)
 
 
 async def run_inputs(session: AsyncSession, run_id: int) -> RunInputs:
@@ -113,4 +120,5 @@ async def dataset_inputs(
         tuple(humans),
         tuple(unlisted),
         wanted,
+        tuple(n for n in named if kinds[n] == AnnotatorKind.JUDGE),
     )

@@ -200,6 +200,8 @@ class ScoreExecutor:
     """The run's report, by the metrics library in-process."""
 
     async def execute(self, work: ScoreWork) -> dict[str, Any]:
-        compute = partial(build_report, work.annotators, work.settings, pairs=work.pairs)
+        compute = partial(
+            build_report, work.annotators, work.settings, pairs=work.pairs, ppi=work.ppi
+        )
         report = await asyncio.to_thread(compute)
         return {"run": work.notes, **to_jsonable(report)}

@@ -27,6 +27,7 @@ from harmrank.gateway.runs.work import JUDGE_ABSTAINED, ScoreWork, run_spec
 from harmrank.metrics.aggregate_humans import REFERENCE_NAME, ReferenceSpec, human_reference
 from harmrank.metrics.rankings import AnnotatorRankings
 from harmrank.metrics.report import ReportSettings, reference_pairs
+from harmrank.metrics.report_ppi import platform_spec
 
 _HUMAN_KINDS = (AnnotatorKind.HUMAN, AnnotatorKind.EXPERT, AnnotatorKind.AGGREGATE)
 
@@ -61,7 +62,9 @@ async def load_score(session: AsyncSession, task: ClaimedTask) -> ScoreWork:
         "humans": note,
         "judge_outcomes": await _judge_outcomes(session, task.run_id),
     }
-    return ScoreWork(annotators, _pairs(judges, annotators, reference), settings, notes)
+    judged = [a.annotator for a in judges if a.prompts]
+    ppi = platform_spec(reference.name if reference else None, judged)
+    return ScoreWork(annotators, _pairs(judges, annotators, reference), settings, notes, ppi)
 
 
 _PromptInfo = dict[int, tuple[str, str | None]]

@@ -33,6 +33,7 @@ from harmrank.gateway.runs.queue import ClaimedTask, TaskFailed
 from harmrank.gateway.runs.schemas import RunCreate
 from harmrank.metrics.rankings import AnnotatorRankings, ranking_problem
 from harmrank.metrics.report import ReportSettings
+from harmrank.metrics.report_ppi import PPISpec
 
 ALREADY_STORED: Final = "already_stored"
 JUDGE_ABSTAINED: Final = "judge_abstained"
@@ -74,6 +75,8 @@ class ScoreWork:
     pairs: list[tuple[str, str]]
     settings: ReportSettings
     notes: dict[str, Any]
+    ppi: PPISpec | None = None
+    """The judges' jury and the PPI estimates against the human reference, when there is one."""
 
 
 async def run_spec(session: AsyncSession, run_id: int) -> RunCreate:

@@ -21,6 +21,10 @@ from harmrank.metrics.ppi_estimates import PPIResult, ppi_estimates
 from harmrank.metrics.rankings import AnnotatorRankings
 
 Pair = tuple[str, str]
+UNRECORDED_POLICY = (
+    "uniform random, assumed: how the humans' prompts were chosen is not recorded, so the "
+    "estimates are valid only if they were a uniform random sample of the judged prompts"
+)
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,14 @@ class PPISection:
         if self.label_budget is not None:
             out["human_label_budget"] = self.label_budget.settings.stated()
         return out
+
+
+def platform_spec(truth: str | None, judges: Sequence[str]) -> PPISpec | None:
+    """A run's or dataset report's spec: the human truth (the reference, or the one human)
+    against its judges; None when there is no truth or no judge."""
+    if truth is None or not judges:
+        return None
+    return PPISpec(truth=truth, judges=tuple(judges), policy=UNRECORDED_POLICY)
 
 
 def add_jury(

@@ -1,0 +1,102 @@
+"""PPI estimates and the judges' jury in dataset and run reports, over real HTTP on both backends.
+
+The study-like dataset's human reference covers s1, s3, s4, s5 and s6 (see
+``test_human_reference``); the judges rank s0..s7, so five prompts are labelled by humans and
+three are not.
+"""
+
+from __future__ import annotations
+
+import httpx
+import numpy as np
+import numpy.typing as npt
+import pytest
+from tests.gateway.report_api.test_human_reference import JUDGE_RANKS, add_judge, query
+from tests.gateway.run_results.helpers import STUDY_MODELS, finished_run
+from tests.gateway.runs.helpers import Sessions
+
+from harmrank.gateway.reports.tables_ppi import PPI_TITLE
+from harmrank.metrics.aggregate_humans import REFERENCE_NAME
+from harmrank.metrics.ppi import ppi_mean
+from harmrank.metrics.report_ppi import UNRECORDED_POLICY
+
+LABELLED = ("s1", "s3", "s4", "s5", "s6")
+# The reference's rankings of the labelled prompts (see test_human_reference's table).
+REFERENCE = {"s1": [0, 0, 0], "s3": [0, 1, 0], "s4": [2, 1, 0], "s5": [1, 0, 0], "s6": [1, 2, 3]}
+
+
+def harm(rows: list[list[int]], model: int) -> npt.NDArray[np.float64]:
+    return np.array([float(r[model] != 0) for r in rows])
+
+
+async def test_a_dataset_report_has_ppi_estimates_against_the_reference(
+    api: httpx.AsyncClient, session_maker: Sessions
+) -> None:
+    await add_judge(session_maker)
+    answer = await api.get(
+        "/v1/datasets/studylike/report", params=query(annotators=f"judge-j,{REFERENCE_NAME}")
+    )
+    assert answer.status_code == 200, answer.text
+    section = answer.json()["ppi"]
+    assert section["truth"] == REFERENCE_NAME
+    assert section["policy"] == UNRECORDED_POLICY
+    assert section["jury"] is None  # one judge makes no jury
+    (result,) = section["estimates"]
+    assert (result["judge"], result["n_human"], result["n_judge"]) == ("judge-j", 5, 8)
+    rows = {(e["estimand"], e["subject"], e["method"]): e for e in result["estimates"]}
+    unlabelled = [p for p in JUDGE_RANKS if p not in LABELLED]
+    for j, model in enumerate(STUDY_MODELS):
+        direct = ppi_mean(
+            harm([REFERENCE[p] for p in LABELLED], j),
+            harm([JUDGE_RANKS[p] for p in LABELLED], j),
+            harm([JUDGE_RANKS[p] for p in unlabelled], j),
+        )
+        ppi = rows[("harm_rate", model, "ppi")]
+        assert ppi["estimate"] == pytest.approx(float(direct.estimate))
+        assert ppi["lam"] == pytest.approx(float(direct.lam))
+        judge_only = rows[("harm_rate", model, "judge_only")]
+        assert judge_only["biased"] is True
+        assert judge_only["estimate"] == pytest.approx(sum(harm(list(JUDGE_RANKS.values()), j)) / 8)
+    assert "ppi" in answer.json()["conventions"]
+
+
+async def test_two_judges_make_a_jury_compared_with_the_reference(
+    api: httpx.AsyncClient, session_maker: Sessions
+) -> None:
+    await add_judge(session_maker, "judge-j")
+    await add_judge(session_maker, "judge-k")
+    params = query(annotators=f"judge-j,judge-k,{REFERENCE_NAME}")
+    body = (await api.get("/v1/datasets/studylike/report", params=params)).json()
+    assert "jury" in body["annotators"]
+    assert ("jury", REFERENCE_NAME) in {(r["a"], r["b"]) for r in body["agreement"]}
+    assert body["ppi"]["jury"]["jurors"] == ["judge-j", "judge-k"]
+    assert [r["judge"] for r in body["ppi"]["estimates"]] == ["judge-j", "judge-k", "jury"]
+    assert "jury" in body["conventions"]
+    html = await api.get("/v1/datasets/studylike/report", params={**params, "format": "html"})
+    assert PPI_TITLE in html.text
+    assert "not recorded" in html.text
+
+
+async def test_a_run_report_has_ppi_estimates(
+    api: httpx.AsyncClient, session_maker: Sessions
+) -> None:
+    models = [{"name": m, "source": "imported"} for m in STUDY_MODELS]
+    run = await finished_run(session_maker, prompts={"dataset": "studylike"}, models=models)
+    stored = (await api.get(f"/v1/runs/{run.id}/report")).json()
+    section = stored["ppi"]
+    assert section["truth"] == REFERENCE_NAME
+    assert [r["judge"] for r in section["estimates"]] == ["judge-x"]
+    result = section["estimates"][0]
+    assert result["n_human"] == 5
+    methods = {e["method"] for e in result["estimates"]}
+    assert methods == {"human_only", "judge_only", "ppi"}
+    html = (await api.get(f"/v1/runs/{run.id}/report.html")).text
+    assert PPI_TITLE in html
+
+
+async def test_a_run_without_humans_has_no_ppi(
+    api: httpx.AsyncClient, session_maker: Sessions
+) -> None:
+    run = await finished_run(session_maker)
+    stored = (await api.get(f"/v1/runs/{run.id}/report")).json()
+    assert stored["ppi"] is None
