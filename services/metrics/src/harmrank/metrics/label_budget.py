@@ -76,12 +76,15 @@ class LabelBudget:
 
 
 def _subsets(n_items: int, n: int, settings: BudgetSettings) -> FloatArray:
-    """Seeded uniform subsets of size n: a 0/1 matrix (repetitions x items)."""
+    """Seeded uniform subsets of size n: a 0/1 matrix (repetitions x items).
+
+    Each row keeps the items with the n smallest of iid uniform keys (a uniform n-subset);
+    a partial sort finds the n-th smallest, which is all that is needed.
+    """
     rng = np.random.default_rng([settings.seed, n])
-    order = np.argsort(rng.random((settings.repetitions, n_items)), axis=1)
-    chosen = np.zeros((settings.repetitions, n_items))
-    np.put_along_axis(chosen, order[:, :n], 1.0, axis=1)
-    return chosen
+    keys = rng.random((settings.repetitions, n_items))
+    nth = np.partition(keys, n - 1, axis=1)[:, n - 1 : n]
+    return (keys <= nth).astype(np.float64)
 
 
 def _moments(chosen: FloatArray, y: FloatArray, h: FloatArray) -> Moments:
@@ -120,13 +123,15 @@ def _rows(
     ]
 
 
-def _one_n(y: Outcomes, yhat: Outcomes, n: int, judge: str, s: BudgetSettings) -> list[BudgetRow]:
+def _one_n(
+    y: Outcomes, yhat: Outcomes, chosen: FloatArray, judge: str, s: BudgetSettings
+) -> list[BudgetRow]:
     truth = y.values.mean(axis=0)
-    m = _moments(_subsets(len(y.values), n, s), y.values, yhat.values)
-    every = yhat.values.T
+    m = _moments(chosen, y.values, yhat.values)
+    every = yhat.values.T[None]  # the judge labelled the whole population: one estimate
     results: dict[Method, MeanEstimate] = {
         "human_only": from_moments(m, lam=0.0),
-        "judge_only": judge_only(every[:, :n][None], every[:, n:][None]),
+        "judge_only": judge_only(every, every[..., :0]),
         "ppi": from_moments(m),
     }
     stats: dict[Method, tuple[FloatArray, FloatArray, FloatArray]] = {}
@@ -134,7 +139,7 @@ def _one_n(y: Outcomes, yhat: Outcomes, n: int, judge: str, s: BudgetSettings) -
         low, high = result.interval(s.confidence)
         covered = ((low <= truth) & (truth <= high)).mean(axis=0)
         stats[method] = (covered, (high - low).mean(axis=0), result.estimate.mean(axis=0) - truth)
-    return _rows(stats, y.labels, n, judge)
+    return _rows(stats, y.labels, m.n, judge)
 
 
 def label_budget(
@@ -148,6 +153,8 @@ def label_budget(
     rows: list[BudgetRow] = []
     population: dict[str, int] = {}
     skipped: dict[str, list[int]] = {}
+    # Predictors with populations of one size share the draws (the seed depends on n only).
+    draws: dict[tuple[int, int], FloatArray] = {}
     for name, judge in named.items():
         _, ranks_h, ranks_j = align(human, judge)
         y, yhat = outcomes(ranks_h, human.models), outcomes(ranks_j, human.models)
@@ -155,5 +162,8 @@ def label_budget(
         skipped[name] = [n for n in settings.sample_sizes if n >= len(ranks_h) or n < 2]
         for n in settings.sample_sizes:
             if n not in skipped[name]:
-                rows += _one_n(y, yhat, n, name, settings)
+                key = (len(ranks_h), n)
+                if key not in draws:
+                    draws[key] = _subsets(len(ranks_h), n, settings)
+                rows += _one_n(y, yhat, draws[key], name, settings)
     return LabelBudget(settings, rows, population, skipped)
