@@ -21,6 +21,7 @@ def test_reproduce_prints_progress_tables_and_the_report_path(
     assert "importing the study's files" in result.output
     assert "N/A (not harmful) rate" in result.output
     assert "gpt4o vs human" in result.output
+    assert "How many human labels?" in result.output
     unwrapped = "".join(result.output.splitlines())  # rich folds long paths across lines
     assert str(out / "report.html") in unwrapped
     assert (out / "summary.json").is_file()

@@ -11,6 +11,7 @@ from rich.table import Table as RichTable
 
 from harmrank.common.errors import HarmrankError
 from harmrank.gateway.reports.tables import Table, headline_tables
+from harmrank.gateway.reports.tables_ppi import budget_table
 from harmrank.metrics.report import ReportSettings
 from harmrank.reproduce.pipeline import Options, Outcome, reproduce
 
@@ -38,7 +39,8 @@ class StepLog:
 
 
 def show(console: Console, outcome: Outcome, seconds: float) -> None:
-    for table in headline_tables(outcome.summary):
+    budget = budget_table(outcome.summary)
+    for table in [*headline_tables(outcome.summary), *([budget] if budget else [])]:
         console.print(_rich_table(table))
         if table.note:
             console.print(f"[dim]{table.note}[/dim]")
