@@ -98,3 +98,22 @@ def test_ppi_bad_input_is_a_clear_4xx(base: str, change: dict[str, Any], message
     assert 400 <= answer.status_code < 500
     assert message in answer.json()["error"]
     assert {"error", "error_type"} <= set(answer.json())
+
+
+def test_the_report_takes_a_ppi_spec(base: str) -> None:
+    parts = judges_and_human()
+    body = {
+        "models": MODELS,
+        "annotators": [parts["human"], *parts["judges"]],
+        "p": 0.9,
+        "resamples": 10,
+        "ppi": {"truth": "human", "judges": ["gpt4o", "claude"], "policy": "by hand"},
+    }
+    answer = httpx.post(base + "/v1/report", json=body, timeout=60)
+    assert answer.status_code == 200, answer.text
+    data = answer.json()
+    assert "jury" in data["annotators"]
+    assert data["ppi"]["policy"] == "by hand"
+    assert [r["judge"] for r in data["ppi"]["estimates"]] == ["gpt4o", "claude", "jury"]
+    assert "by hand" in data["conventions"]["ppi"]
+    assert data["conventions"]["jury"].startswith("the judges gpt4o, claude combined")

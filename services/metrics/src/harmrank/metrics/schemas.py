@@ -114,11 +114,31 @@ class AgreementRequest(ModelsMixin, BootstrapMixin):
     rbo_ties: Literal["w", "a", "b"] = "w"
 
 
+Inclusion = dict[str, Annotated[float, Field(gt=0.0, le=1.0)]]
+
+
+class PPISpecIn(Strict):
+    truth: str = Field(min_length=1, max_length=200, description="The human annotator (truth).")
+    judges: list[str] = Field(
+        min_length=1, max_length=10, description="Predictors; two or more also make the jury."
+    )
+    inclusion: Inclusion | None = Field(
+        None,
+        max_length=200_000,
+        description="Per judged prompt, its probability of being "
+        "sent to humans; omitted: a uniform random sample.",
+    )
+    policy: str = Field("uniform random", max_length=500, description="Stated in the report.")
+
+
 class ReportRequest(ModelsMixin, BootstrapMixin):
     annotators: list[AnnotatorIn] = Field(min_length=1, max_length=20)
     p: P
     pairs: list[tuple[str, str]] | None = Field(
         None, description="Annotator pairs (a, reference b) to compare; default every pair."
+    )
+    ppi: PPISpecIn | None = Field(
+        None, description="Add the judges' jury and the prediction-powered estimates."
     )
 
 
@@ -132,7 +152,7 @@ class PPIRequest(ModelsMixin):
     jury: bool = Field(
         False, description="Also use the judges combined as a jury (two or more judges)."
     )
-    inclusion: dict[str, Annotated[float, Field(gt=0.0, le=1.0)]] | None = Field(
+    inclusion: Inclusion | None = Field(
         None,
         max_length=200_000,
         description="Per judged prompt, its probability of having been sent to humans (active "

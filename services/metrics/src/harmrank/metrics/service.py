@@ -11,6 +11,7 @@ from harmrank.metrics.jury import jury
 from harmrank.metrics.ppi_estimates import ppi_estimates
 from harmrank.metrics.rbo import EMPTY_CONVENTION, rbo
 from harmrank.metrics.report import ReportSettings, build_report, win_intervals
+from harmrank.metrics.report_ppi import PPISpec
 from harmrank.metrics.schemas import (
     AgreementRequest,
     OneAnnotatorRequest,
@@ -72,7 +73,17 @@ def compute_report(request: ReportRequest) -> dict[str, Any]:
         p=request.p, resamples=request.resamples, seed=request.seed, confidence=request.confidence
     )
     annotators = [a.to_rankings(request.models) for a in request.annotators]
-    report = build_report(annotators, settings, pairs=request.pairs)
+    given = request.ppi
+    spec = None
+    if given is not None:
+        spec = PPISpec(
+            truth=given.truth,
+            judges=tuple(given.judges),
+            inclusion=given.inclusion,
+            policy=given.policy,
+            confidence=request.confidence,
+        )
+    report = build_report(annotators, settings, pairs=request.pairs, ppi=spec)
     return dict(to_jsonable(report))
 
 
