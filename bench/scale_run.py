@@ -2,7 +2,8 @@
 
 Run: ``uv run python bench/scale_run.py`` (the full size), or ``--prompts 200`` for a quick
 check. Three TGI stand-ins and two provider stand-ins (OpenAI, Anthropic wire formats) each run
-in a process of their own; so do the generator, the judge and the gateway (``harmrank serve``)
+in a process of their own; so do the generator, the judge, the metrics service (the run's score
+task sends it the rankings) and the gateway (``harmrank serve``)
 and the workers (``harmrank worker``), against a fresh database on the PostgreSQL server of the
 tests (``HARMRANK_TEST_POSTGRES_URL``, default ``postgresql://postgres@127.0.0.1:5432``). Judge
 ``gpt4o`` is asked for two presentation orders and ``claude`` for one: 3 judgments a prompt.
@@ -72,10 +73,12 @@ def _start(procs: Processes, db_url: str, args: argparse.Namespace) -> str:
         "HARMRANK_JUDGE_ANTHROPIC_API_KEY": KEYS["anthropic"],
     }
     judge = procs.serve("judge", judge_env)
+    metrics = procs.serve("metrics", {"HARMRANK_METRICS_LOG_LEVEL": "warning"})
     gateway_env = {
         "HARMRANK_GATEWAY_DATABASE_URL": db_url,
         "HARMRANK_GATEWAY_GENERATOR_URL": str(generator.url),
         "HARMRANK_GATEWAY_JUDGE_URL": str(judge.url),
+        "HARMRANK_GATEWAY_METRICS_URL": str(metrics.url),
         "HARMRANK_GATEWAY_API_TOKENS": json.dumps([TOKEN]),
         "HARMRANK_GATEWAY_LOG_LEVEL": "warning",
         "HARMRANK_GATEWAY_POLL_INTERVAL_SECONDS": "0.2",

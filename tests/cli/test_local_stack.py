@@ -107,6 +107,9 @@ def test_the_local_stack_runs_a_whole_run_and_stops_on_ctrl_c(
 
     check_exports(stack, tmp_path)
     check_report(stack, tmp_path)
+    # The run's score task sent its rankings to the stack's metrics service, once; fetching
+    # the report (JSON and HTML) asked it for nothing more.
+    assert metrics_report_calls(stack) == 1
 
     assert children_of(stack.process.pid) == []  # one process: nothing to orphan
     assert stack.interrupt() == 0, stack.output()
@@ -140,6 +143,14 @@ def check_exports(stack: LocalStack, tmp_path: Path) -> None:
     assert len(rows) == 9
     ranked = [json.loads(line) for line in rankings.read_text(encoding="utf-8").splitlines()]
     assert len(ranked) == 9
+
+
+def metrics_report_calls(stack: LocalStack) -> float:
+    """``POST /v1/report`` requests the metrics service answered 200, from its /metrics."""
+    text = httpx.get(f"{stack.url('metrics')}/metrics").text
+    wanted = ('method="POST"', 'route="/v1/report"', 'status="200"')
+    lines = [line for line in text.splitlines() if line.startswith("harmrank_http_requests_total")]
+    return sum(float(line.split()[-1]) for line in lines if all(w in line for w in wanted))
 
 
 def check_report(stack: LocalStack, tmp_path: Path) -> None:

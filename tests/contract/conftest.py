@@ -41,6 +41,7 @@ def gateway_url(
         migrate_on_start=True,
         generator_url=downstreams.generator_url,
         judge_url=downstreams.judge_url,
+        metrics_url=downstreams.metrics_url,
         api_tokens=[SecretStr(TOKEN)],
     )
     url = servers.serve(create_gateway(settings)).url

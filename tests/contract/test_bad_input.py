@@ -183,7 +183,7 @@ async def echo_stack(servers: Servers, pg_url: str) -> AsyncIterator[httpx.Async
     registry = [model(f"echo-{i}", servers.serve(e.app).url) for i, e in enumerate(echo)]
     base = start_downstreams(servers)
     generator = servers.serve(create_generator(GeneratorSettings(models=registry))).url
-    downstreams = Downstreams(generator, base.judge_url, [], base.judges)
+    downstreams = Downstreams(generator, base.judge_url, [], base.judges, base.metrics_url)
     await migrate(pg_url)
     gateway = start_gateway(servers, gateway_settings(pg_url, downstreams, worker_loops=2))
     async with client(gateway.url) as http:

@@ -118,10 +118,12 @@ def _start(servers: list[LiveServer], url: str) -> Stack:
         judge_config(JUDGES[1], "anthropic", _serve(servers, anthropic.app())),
     )
     judge = _serve(servers, create_judge(judges))
+    metrics = _serve(servers, create_metrics())
     settings = GatewaySettings(
         database_url=SecretStr(url),
         generator_url=generator,
         judge_url=judge,
+        metrics_url=metrics,
         worker_loops=2,
         poll_interval_seconds=0.05,
         retry_base_seconds=0.05,
@@ -130,5 +132,4 @@ def _start(servers: list[LiveServer], url: str) -> Stack:
         telemetry_interval_seconds=0.2,
     )
     gateway = _serve(servers, create_gateway(settings))
-    metrics = _serve(servers, create_metrics())
     return Stack(gateway, generator, judge, metrics, tgi, url, servers)

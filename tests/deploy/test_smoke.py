@@ -159,6 +159,7 @@ def service_env(database_url: str, urls: dict[str, str], ports: dict[str, int]) 
         "HARMRANK_JUDGE_ANTHROPIC_API_KEY": KEYS["anthropic"],
         "HARMRANK_GATEWAY_GENERATOR_URL": f"http://127.0.0.1:{ports['generator']}",
         "HARMRANK_GATEWAY_JUDGE_URL": f"http://127.0.0.1:{ports['judge']}",
+        "HARMRANK_GATEWAY_METRICS_URL": f"http://127.0.0.1:{ports['metrics']}",
         "HARMRANK_GATEWAY_API_TOKENS": json.dumps([TOKEN]),
         "HARMRANK_GATEWAY_POLL_INTERVAL_SECONDS": "0.1",
         "HARMRANK_GATEWAY_RETRY_BASE_SECONDS": "0.1",
@@ -169,7 +170,7 @@ def service_env(database_url: str, urls: dict[str, str], ports: dict[str, int]) 
 def test_smoke_passes_against_harmrank_serve_processes(
     standins: dict[str, str], tmp_path: Path
 ) -> None:
-    ports = {name: free_port() for name in ("generator", "judge", "gateway")}
+    ports = {name: free_port() for name in ("generator", "judge", "metrics", "gateway")}
     with postgres_database(migrate=False) as database_url:
         env = service_env(database_url, standins, ports)
         migrated = subprocess.run(harmrank("migrate"), env=env, capture_output=True, text=True)

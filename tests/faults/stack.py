@@ -40,6 +40,7 @@ from harmrank.gateway.settings import GatewaySettings
 from harmrank.generator.app import create_app as create_generator
 from harmrank.generator.settings import GeneratorSettings, RetrySettings
 from harmrank.judge.app import create_app as create_judge
+from harmrank.metrics.app import create_app as create_metrics
 
 TOKEN = "fault-test-write-token-2b7d"
 MODELS = ("mistral-7b", "mpt-7b", "stablelm-alpha-7b")
@@ -124,12 +125,14 @@ class Servers:
 
 @dataclass
 class Downstreams:
-    """The generator and judge services with the stand-ins behind them."""
+    """The generator and judge services with the stand-ins behind them, and the metrics
+    service."""
 
     generator_url: str
     judge_url: str
     tgi: list[Standin]
     judges: list[StandIn]
+    metrics_url: str
 
     def generation_calls(self) -> int:
         return sum(s.state.request_count for s in self.tgi)
@@ -182,7 +185,8 @@ def start_downstreams(
             judge_config(name, provider, servers.serve(provider_standin.app()).url, **options)
         )
     judge = servers.serve(create_judge(judge_settings(*configs)))
-    return Downstreams(generator.url, judge.url, tgi, providers)
+    metrics = servers.serve(create_metrics())
+    return Downstreams(generator.url, judge.url, tgi, providers, metrics.url)
 
 
 def gateway_settings(
@@ -192,6 +196,7 @@ def gateway_settings(
         "database_url": SecretStr(db_url),
         "generator_url": downstreams.generator_url,
         "judge_url": downstreams.judge_url,
+        "metrics_url": downstreams.metrics_url,
         "worker_loops": worker_loops,
         "api_tokens": [SecretStr(TOKEN)],
         **FAST_QUEUE,
@@ -212,6 +217,7 @@ def worker_env(db_url: str, downstreams: Downstreams, name: str) -> dict[str, st
     env |= {
         "HARMRANK_GATEWAY_DATABASE_URL": db_url,
         "HARMRANK_GATEWAY_GENERATOR_URL": downstreams.generator_url,
+        "HARMRANK_GATEWAY_METRICS_URL": downstreams.metrics_url,
         "HARMRANK_GATEWAY_JUDGE_URL": downstreams.judge_url,
         "HARMRANK_GATEWAY_WORKER_ID": name,
         "PYTHONUNBUFFERED": "1",

@@ -29,6 +29,7 @@ from harmrank.gateway.settings import GatewaySettings
 from harmrank.generator.app import create_app as create_generator
 from harmrank.generator.settings import GeneratorSettings
 from harmrank.judge.app import create_app as create_judge
+from harmrank.metrics.app import create_app as create_metrics
 
 ServeApp = Callable[[ASGIApp], str]
 TOKEN = "test-write-token-7c1e"
@@ -86,6 +87,7 @@ async def stack(serve_app: ServeApp, db_url: str) -> Stack:
         database_url=SecretStr(db_url),
         generator_url=generator,
         judge_url=judge,
+        metrics_url=serve_app(create_metrics()),
         worker_loops=2,
         poll_interval_seconds=0.05,
         retry_base_seconds=0.05,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -9,7 +10,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from harmrank.metrics.aggregate_humans import REFERENCE_NAME, ReferenceSpec
 from harmrank.metrics.app import create_app
+from harmrank.metrics.rankings import AnnotatorRankings
+from harmrank.metrics.report import ReportSettings, build_report
+from harmrank.metrics.serialize import to_jsonable
 
 MODELS = ["mistral", "mpt", "stablelm"]
 
@@ -155,6 +160,41 @@ def test_report_covers_every_pair(base: str) -> None:
     assert set(report["annotators"]) == {"x", "y", "z"}
     assert "p = 0.8" in report["conventions"]["rbo"]
     assert report["agreement"][0]["by_category"]["c"]
+
+
+def test_report_with_a_human_reference_equals_the_library(base: str) -> None:
+    tables = {
+        "judge": [[1, 2, 0], [0, 0, 1], [3, 2, 1], [1, 0, 2]],
+        "h1": [[2, 1, 0], [0, 0, 1], [3, 1, 2], [0, 0, 0]],
+        "h2": [[1, 2, 0], [0, 1, 0], [3, 2, 1], [1, 0, 0]],
+    }
+    body = {
+        "models": MODELS,
+        "annotators": [annotator(n, rows) for n, rows in tables.items()],
+        "p": 0.9,
+        "resamples": 30,
+        "seed": 4,
+        "rbo_variant": "min",
+        "pairs": [["judge", REFERENCE_NAME]],
+        "human_reference": {"humans": ["h1", "h2"], "na_rule": "unanimous"},
+    }
+    answered = post(base, "/v1/report", body).json()
+    wanted = build_report(
+        [
+            AnnotatorRankings.build(n, MODELS, {f"p{i}": r for i, r in enumerate(rows)})
+            for n, rows in tables.items()
+        ],
+        ReportSettings(
+            p=0.9,
+            resamples=30,
+            seed=4,
+            rbo_variant="min",
+            human_reference=ReferenceSpec(("h1", "h2"), "unanimous"),
+        ),
+        pairs=[("judge", REFERENCE_NAME)],
+    )
+    assert answered == json.loads(json.dumps(to_jsonable(wanted)))
+    assert answered["human_reference"]["params"]["na_rule"] == "unanimous"
 
 
 def test_openapi_documents_the_routes(base: str) -> None:

@@ -8,8 +8,9 @@ orphaned, and the code is imported once. The cost, one core and one GIL for all 
 not matter on a laptop: the services mostly wait on HTTP, and scoring runs in a thread.
 
 The gateway gets what the local mode needs whatever its environment says: migrations at start,
-an in-process worker, and ``generator_url``/``judge_url`` pointing at the local ports, so it
-talks to them over the same HTTP clients it uses in a cluster. The database is the embedded
+an in-process worker, and ``generator_url``/``judge_url``/``metrics_url`` pointing at the local
+ports, so it talks to them over the same HTTP clients it uses in a cluster (a run's score task
+sends its rankings to the local metrics service). The database is the embedded
 SQLite file unless ``HARMRANK_DATABASE_URL`` (or ``HARMRANK_GATEWAY_DATABASE_URL``) says else.
 """
 
@@ -108,8 +109,9 @@ def build_members(options: StackOptions, services: ServiceOverrides | None = Non
         Member("judge", create_judge(judge), *_address(judge, options)),
         Member("metrics", create_metrics(metrics), *_address(metrics, options)),
     ]
+    urls = {m.name: m.url for m in members}
     gateway_settings = local_gateway_settings(
-        GatewaySettings(**given.gateway), members[0].url, members[1].url, options.worker_loops
+        GatewaySettings(**given.gateway), urls, options.worker_loops
     )
     members.append(
         Member("gateway", create_gateway(gateway_settings), *_address(gateway_settings, options))
@@ -128,14 +130,16 @@ class ServiceOverrides:
 
 
 def local_gateway_settings(
-    settings: GatewaySettings, generator_url: str, judge_url: str, worker_loops: int
+    settings: GatewaySettings, urls: dict[str, str], worker_loops: int
 ) -> GatewaySettings:
+    """The gateway's settings with the local mode's: ``urls`` by service name."""
     return settings.model_copy(
         update={
             "migrate_on_start": True,
             "worker_loops": worker_loops,
-            "generator_url": AnyHttpUrl(generator_url),
-            "judge_url": AnyHttpUrl(judge_url),
+            "generator_url": AnyHttpUrl(urls["generator"]),
+            "judge_url": AnyHttpUrl(urls["judge"]),
+            "metrics_url": AnyHttpUrl(urls["metrics"]),
         }
     )
 

@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from harmrank.common.contracts.generation import GenerationResult
+from harmrank.common.http import create_client
 from harmrank.gateway.db.models import Dataset, Prompt
 from harmrank.gateway.db.run_models import Stage
 from harmrank.gateway.runs import service
@@ -21,6 +23,7 @@ from harmrank.gateway.runs.queue import Backoff
 from harmrank.gateway.runs.schemas import RunCreate, RunOut
 from harmrank.gateway.runs.work import GenerateWork, JudgeWork, Judgment
 from harmrank.gateway.runs.worker import run_worker
+from harmrank.metrics.app import create_app as create_metrics
 
 Sessions = async_sessionmaker[AsyncSession]
 T0 = datetime(2025, 6, 24, 12, 0, tzinfo=UTC)
@@ -124,13 +127,22 @@ class FakeJudge:
         return Judgment(ranks, raw_text=str(ranks), presentation=presentation)
 
 
+def metrics_client() -> httpx.AsyncClient:
+    """The real metrics service, in-process: the score task's calls go through its HTTP API."""
+    transport = httpx.ASGITransport(create_metrics())
+    return create_client("http://metrics", timeout=60.0, transport=transport)
+
+
 @dataclass
 class Fakes:
+    """Stand-ins for the generator and the judge; the metrics service is the real one."""
+
     generate: FakeGenerate = field(default_factory=FakeGenerate)
     judge: FakeJudge = field(default_factory=FakeJudge)
+    metrics: httpx.AsyncClient = field(default_factory=metrics_client)
 
     def executors(self) -> Executors:
-        return Executors(self.generate, self.judge, ScoreExecutor())
+        return Executors(self.generate, self.judge, ScoreExecutor(self.metrics))
 
 
 async def work_until_settled(

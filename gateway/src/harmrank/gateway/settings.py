@@ -57,6 +57,10 @@ class GatewaySettings(ServiceSettings):
     )
     generator_url: AnyHttpUrl = AnyHttpUrl("http://generator:8001")
     judge_url: AnyHttpUrl = AnyHttpUrl("http://judge:8002")
+    metrics_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl("http://metrics:8003"),
+        description="The metrics service a run's score task sends its rankings to.",
+    )
     downstream_timeout_seconds: float = Field(default=600.0, gt=0)
     connect_timeout_seconds: float = Field(default=10.0, gt=0)
     call_attempts: int = Field(default=3, ge=1, description="Per downstream call, in the client.")

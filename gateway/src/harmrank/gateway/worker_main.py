@@ -94,8 +94,9 @@ async def executors_for(settings: GatewaySettings) -> AsyncIterator[Executors]:
     )
     generator = create_client(str(settings.generator_url), timeout=timeout, policy=policy)
     judge = create_client(str(settings.judge_url), timeout=timeout, policy=policy)
-    async with generator, judge:
-        yield Executors(GenerateExecutor(generator), JudgeExecutor(judge), ScoreExecutor())
+    metrics = create_client(str(settings.metrics_url), timeout=timeout, policy=policy)
+    async with generator, judge, metrics:
+        yield Executors(GenerateExecutor(generator), JudgeExecutor(judge), ScoreExecutor(metrics))
 
 
 def _stop_on_signals() -> asyncio.Event:

@@ -1,5 +1,8 @@
 """Report routes: a run's report as HTML; any annotators' report and agreement on a dataset.
 
+A run's page is drawn from the report its score task stored; a dataset's report and agreement
+are computed here, on request.
+
 The human reference of a report is ``humans (aggregate)`` (``aggregate_humans.REFERENCE_NAME``):
 per item, the aggregate of the human annotators' rankings; judges are compared with it.
 
@@ -140,8 +143,13 @@ async def run_report_html(
     aggregate ranking per item; default parameters `na_rule=majority`, `min_annotators=1`,
     stated in the page), overall and split by how much the humans agreed on the item; the
     individual humans stay listed, and the expert or a stored aggregate are compared as they are.
+
+    The page is drawn from the report the run's score task stored (the one
+    `GET /v1/runs/{run_id}/report` answers): nothing is computed again.
     """
     found = await inputs.run_inputs(session, run_id)
+    # The reads are done: the connection goes back to the pool before the figures are drawn.
+    await session.close()
     html = await in_thread(request, limits, partial(compute.run_html, found))
     return HTMLResponse(html)
 

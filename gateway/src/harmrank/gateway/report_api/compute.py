@@ -66,26 +66,26 @@ def ranked_prompts(annotators: Sequence[AnnotatorRankings]) -> int:
 
 
 def run_html(inputs: RunInputs) -> str:
-    """The run's report page, computed as its score task computed the stored JSON."""
-    score = inputs.score
-    report = build_report(score.annotators, score.settings, pairs=score.pairs, ppi=score.ppi)
-    notes = score.notes
+    """The run's report page, rendered from the report its score task stored (the figures
+    are drawn here; nothing is computed again)."""
+    report, notes = inputs.report, inputs.notes
     data = {"source": f"run {inputs.run_id} on dataset {inputs.dataset}", "run": notes}
     summary = build_summary(report, n_prompts=int(notes.get("prompts", 0)), data=data)
     return html_report(report, summary, _run_page(inputs, report))
 
 
 def _run_page(inputs: RunInputs, report: Report) -> Page:
-    notes = inputs.score.notes
+    notes = inputs.notes
     humans = notes.get("humans") or {}
     included = ", ".join(humans.get("included") or []) or "none"
     reason = humans.get("excluded_because")
+    judges = notes.get("judges") or {}
     facts = [
         ("run", str(inputs.run_id)),
         ("dataset", inputs.dataset),
         ("prompts", str(notes.get("prompts", ""))),
         ("models (rank order)", ", ".join(report.models)),
-        ("judges (prompts ranked)", ", ".join(f"{j} ({n})" for j, n in notes["judges"].items())),
+        ("judges (prompts ranked)", ", ".join(f"{j} ({n})" for j, n in judges.items())),
         ("humans", f"{included}" + (f" ({reason})" if reason else "")),
         *_reference_facts(report),
         ("pairs compared (a vs reference b)", ", ".join(f"{a} vs {b}" for a, b in _pairs(report))),

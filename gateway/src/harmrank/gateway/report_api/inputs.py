@@ -1,34 +1,37 @@
-"""What a report is computed from, read from the database: a run's score inputs, or the
-chosen annotators' per-prompt rankings of a dataset and the humans of its human reference."""
+"""What a report is rendered or computed from, read from the database: the report a run's
+score task stored, or the chosen annotators' per-prompt rankings of a dataset and the humans
+of its human reference."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.common.errors import NotFound
 from harmrank.gateway.annotation.agreement import annotator_kinds
 from harmrank.gateway.datasets import repository as datasets_repo
 from harmrank.gateway.db.models import AnnotatorKind
-from harmrank.gateway.db.run_models import Stage, Task
 from harmrank.gateway.results import load_rankings
 from harmrank.gateway.run_results.repository import run_row
-from harmrank.gateway.runs import score_inputs, work
 from harmrank.gateway.runs import service as runs_service
-from harmrank.gateway.runs.queue import ClaimedTask, TaskFailed
 from harmrank.metrics.aggregate_humans import REFERENCE_NAME
 from harmrank.metrics.rankings import AnnotatorRankings
+from harmrank.metrics.report import Report
 from harmrank.metrics.report_ppi import PPISpec, platform_spec
+from harmrank.metrics.serialize import from_jsonable
 
 
 @dataclass(frozen=True)
 class RunInputs:
     run_id: int
     dataset: str
-    score: work.ScoreWork
+    report: Report
+    """The report the run's score task stored, read back."""
+    notes: dict[str, Any]
+    """What the score task noted about the run (prompts, judges, humans)."""
 
 
 @dataclass(frozen=True)
@@ -54,40 +57,18 @@ class DatasetInputs:
 
 
 async def run_inputs(session: AsyncSession, run_id: int) -> RunInputs:
-    """What the run's score task computed its report from, read again now; 404 until scored."""
-    run = await runs_service.get_run(session, run_id)
-    if not run.has_report:
-        raise NotFound(
-            f"run {run_id} has no report yet (it is {run.status}): the HTML report is made "
-            "from a scored run"
-        )
-    task = await _score_task(session, run_id)
+    """The report the run's score task stored (404 until scored), never recomputed."""
+    stored = dict(await runs_service.get_report(session, run_id))
+    notes = stored.pop("run", None) or {}
     try:
-        score = await score_inputs.load_score(session, task)
-    except TaskFailed as exc:
-        raise NotFound(f"run {run_id}: {exc}") from None
-    return RunInputs(run_id, (await run_row(session, run_id)).dataset, score)
-
-
-async def _score_task(session: AsyncSession, run_id: int) -> ClaimedTask:
-    task = await session.scalar(
-        select(Task).where(Task.run_id == run_id, Task.stage == Stage.SCORE)
-    )
-    if task is None:
-        raise NotFound(f"run {run_id} has no score task")
-    return ClaimedTask(
-        id=task.id,
-        run_id=task.run_id,
-        stage=task.stage,
-        prompt_id=task.prompt_id,
-        model_id=task.model_id,
-        generation_key=task.generation_key,
-        annotator_id=task.annotator_id,
-        presentation_key=task.presentation_key,
-        order_index=task.order_index,
-        attempts=task.attempts,
-        max_attempts=task.max_attempts,
-    )
+        report = from_jsonable(Report, stored)
+    except (ValueError, TypeError) as exc:
+        # Stored by an older version in another shape: scoring the run again rewrites it.
+        raise NotFound(
+            f"run {run_id}: the stored report cannot be read ({exc}); resume the run to score "
+            "it again"
+        ) from None
+    return RunInputs(run_id, (await run_row(session, run_id)).dataset, report, notes)
 
 
 async def dataset_inputs(

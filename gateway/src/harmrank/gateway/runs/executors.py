@@ -2,8 +2,8 @@
 
 Generate and judge call their services, each through one long-lived client from
 ``harmrank.common.http.create_client`` (its transport already retries briefly; a task that still
-fails is retried later by the queue, with backoff). Score runs the metrics library in-process,
-in a thread, so the worker's heartbeats go on while it computes.
+fails is retried later by the queue, with backoff). Score sends the run's rankings to the
+metrics service, so the statistics scale with its replicas and the worker stays I/O-bound.
 
 Transient or permanent is decided by the downstream's ``error_type`` first, its status second:
 5xx, 408, 409, 429 and unreachable or slow downstreams are transient; any other 4xx (say
@@ -12,11 +12,9 @@ Transient or permanent is decided by the downstream's ``error_type`` first, its 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, Protocol, TypeVar
 
 import httpx
@@ -40,8 +38,7 @@ from harmrank.gateway.runs.work import (
     Judgment,
     ScoreWork,
 )
-from harmrank.metrics.report import build_report
-from harmrank.metrics.serialize import to_jsonable
+from harmrank.metrics.schemas import AnnotatorIn, HumanReferenceIn, PPISpecIn, ReportRequest
 
 logger = logging.getLogger(__name__)
 
@@ -197,11 +194,47 @@ def judgment_of(result: JudgeResult, answered: list[str], models: list[str]) -> 
 
 
 class ScoreExecutor:
-    """The run's report, by the metrics library in-process."""
+    """``POST /v1/report`` of the metrics service: the run's report, as the service built it."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
 
     async def execute(self, work: ScoreWork) -> dict[str, Any]:
-        compute = partial(
-            build_report, work.annotators, work.settings, pairs=work.pairs, ppi=work.ppi
+        content = await post(self.client, "/v1/report", report_request(work), "metrics")
+        report = json.loads(content)
+        if not isinstance(report, dict):
+            raise TaskFailed(
+                "invalid_upstream_answer", "metrics answered no report object", transient=False
+            )
+        return {"run": work.notes, **report}
+
+
+def report_request(work: ScoreWork) -> ReportRequest:
+    settings = work.settings
+    reference = settings.human_reference
+    return ReportRequest(
+        models=list(work.annotators[0].models),
+        annotators=[AnnotatorIn.of(a) for a in work.annotators],
+        pairs=work.pairs,
+        p=settings.p,
+        resamples=settings.resamples,
+        seed=settings.seed,
+        confidence=settings.confidence,
+        rbo_variant=settings.rbo_variant,
+        rbo_ties=settings.rbo_ties,
+        human_reference=HumanReferenceIn(
+            humans=list(reference.humans),
+            na_rule=reference.na_rule,
+            min_annotators=reference.min_annotators,
         )
-        report = await asyncio.to_thread(compute)
-        return {"run": work.notes, **to_jsonable(report)}
+        if reference is not None
+        else None,
+        ppi=PPISpecIn(
+            truth=work.ppi.truth,
+            judges=list(work.ppi.judges),
+            inclusion=work.ppi.inclusion,
+            policy=work.ppi.policy,
+        )
+        if work.ppi is not None
+        else None,
+    )

@@ -56,7 +56,11 @@ def agreement(request: AgreementRequest) -> dict[str, Any]:
 
 @router.post("/report")
 def report(request: ReportRequest) -> dict[str, Any]:
-    """Every figure for a set of annotators: per-annotator figures and pairwise agreement."""
+    """Every figure for a set of annotators: per-annotator figures (the figures' data
+    included) and pairwise agreement, with the settings and conventions that define them.
+
+    This is the report a run's score task stores; `Report` in the metrics library reads it
+    back (`serialize.from_jsonable`)."""
     return service.compute_report(request)
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from harmrank.common.errors import InvalidInput
+from harmrank.metrics.aggregate_humans import REFERENCE_NAME, NaRule, ReferenceSpec
 from harmrank.metrics.rankings import AnnotatorRankings
 
 Item = Annotated[str, Field(min_length=1, max_length=200)] | int
@@ -78,10 +79,22 @@ class AnnotatorIn(Strict):
             self.name, models, rows, categories if has_categories else None
         )
 
+    @classmethod
+    def of(cls, rankings: AnnotatorRankings) -> AnnotatorIn:
+        """The wire form of validated rankings (what a caller of the service sends)."""
+        categories = rankings.categories or (None,) * len(rankings.prompts)
+        rows = [
+            RankingIn(prompt=prompt, ranks=[int(r) for r in ranks], category=category)
+            for prompt, ranks, category in zip(
+                rankings.prompts, rankings.ranks, categories, strict=True
+            )
+        ]
+        return cls(name=rankings.annotator, rankings=rows)
+
 
 class ModelsMixin(Strict):
     models: list[str] = Field(
-        min_length=2, max_length=8, description="Canonical model order of every `ranks` list."
+        min_length=2, max_length=26, description="Canonical model order of every `ranks` list."
     )
 
     @field_validator("models")
@@ -131,11 +144,31 @@ class PPISpecIn(Strict):
     policy: str = Field("uniform random", max_length=500, description="Stated in the report.")
 
 
+class HumanReferenceIn(Strict):
+    humans: list[str] = Field(
+        min_length=1, max_length=200, description="The human annotators it aggregates."
+    )
+    na_rule: NaRule = "majority"
+    min_annotators: int = Field(1, ge=1, le=100)
+
+    def spec(self) -> ReferenceSpec:
+        return ReferenceSpec(tuple(self.humans), self.na_rule, self.min_annotators)
+
+
 class ReportRequest(ModelsMixin, BootstrapMixin):
-    annotators: list[AnnotatorIn] = Field(min_length=1, max_length=20)
+    annotators: list[AnnotatorIn] = Field(min_length=1, max_length=250)
     p: P
+    rbo_variant: Literal["ext", "min", "res"] = "ext"
+    rbo_ties: Literal["w", "a", "b"] = "w"
     pairs: list[tuple[str, str]] | None = Field(
-        None, description="Annotator pairs (a, reference b) to compare; default every pair."
+        None,
+        max_length=10_000,
+        description="Annotator pairs (a, reference b) to compare; default every pair.",
+    )
+    human_reference: HumanReferenceIn | None = Field(
+        None,
+        description=f"Aggregate these humans (among `annotators`) into one more annotator, "
+        f"`{REFERENCE_NAME}`; pairs against it are split by how much the humans agreed.",
     )
     ppi: PPISpecIn | None = Field(
         None, description="Add the judges' jury and the prediction-powered estimates."

@@ -69,8 +69,15 @@ def compute_agreement(request: AgreementRequest) -> dict[str, Any]:
 
 
 def compute_report(request: ReportRequest) -> dict[str, Any]:
+    reference = request.human_reference
     settings = ReportSettings(
-        p=request.p, resamples=request.resamples, seed=request.seed, confidence=request.confidence
+        p=request.p,
+        resamples=request.resamples,
+        seed=request.seed,
+        confidence=request.confidence,
+        rbo_variant=request.rbo_variant,
+        rbo_ties=request.rbo_ties,
+        human_reference=reference.spec() if reference is not None else None,
     )
     annotators = [a.to_rankings(request.models) for a in request.annotators]
     given = request.ppi
