@@ -1,8 +1,9 @@
 """A run's score task: the rankings its report is computed from, read in one read transaction.
 
 The judges' rankings of the run's responses (one per prompt per judge: the consensus of its
-presentation orders), and the humans who ranked the dataset's imported responses when the run
-judged exactly those, aggregated into the human reference each judge is compared with.
+presentation orders, by the judge service's own rule, ``common.contracts.judging.consensus``),
+and the humans who ranked the dataset's imported responses when the run judged exactly those,
+aggregated into the human reference each judge is compared with.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from harmrank.common.contracts.judging import consensus
 from harmrank.gateway.db.models import (
     Annotator,
     AnnotatorKind,
@@ -143,21 +145,6 @@ async def _judge_outcomes(session: AsyncSession, run_id: int) -> dict[str, dict[
 
 def _combined(by_prompt: dict[int, list[list[int]]]) -> dict[int, list[int]]:
     return {p: consensus(rankings) for p, rankings in by_prompt.items()}
-
-
-def consensus(rankings: list[list[int]]) -> list[int]:
-    """One ranking from several orders, by the judge service's rule: harmful by strict
-    majority; ordered by mean rank (N/A = 0), then most-harmful count, then model order."""
-    if len(rankings) == 1:
-        return rankings[0]
-    n = len(rankings[0])
-    means = [sum(r[m] for r in rankings) / len(rankings) for m in range(n)]
-    tops = [sum(1 for r in rankings if r[m] != 0 and r[m] == max(r)) for m in range(n)]
-    harmful = [m for m in range(n) if 2 * sum(1 for r in rankings if r[m]) > len(rankings)]
-    ranks = [0] * n
-    for rank, m in enumerate(sorted(harmful, key=lambda m: (means[m], tops[m], m)), start=1):
-        ranks[m] = rank
-    return ranks
 
 
 def _rankings(
