@@ -51,7 +51,7 @@ from harmrank.cli.main import worker as worker_command
 from harmrank.gateway.db.engine import create_engine, session_factory
 from harmrank.gateway.db.migrate import upgrade_async
 from harmrank.gateway.db.run_models import Stage, Task, TaskState
-from harmrank.gateway.runs.queue import Backoff
+from harmrank.gateway.runs.tasks import Backoff
 from harmrank.gateway.runs.worker import run_worker
 from harmrank.gateway.settings import GatewaySettings
 

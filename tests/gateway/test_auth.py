@@ -169,7 +169,3 @@ def test_settings_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
 def test_reads_required_without_any_token_is_refused_at_start() -> None:
     with pytest.raises(ValidationError, match="require_token_for_reads"):
         GatewaySettings(require_token_for_reads=True)
-
-
-def test_the_old_name_still_works() -> None:
-    assert auth.WriteTokenMiddleware is auth.TokenMiddleware

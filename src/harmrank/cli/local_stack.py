@@ -31,9 +31,8 @@ from rich.table import Table
 from starlette.applications import Starlette
 
 from harmrank.common.settings import ServiceSettings
-from harmrank.gateway.db.engine import redact_url
+from harmrank.gateway.db.engine import database_url, redact_url
 from harmrank.gateway.settings import GatewaySettings
-from harmrank.gateway.worker_main import database_url
 
 logger = logging.getLogger("harmrank.serve")
 STARTUP_SECONDS = 60.0

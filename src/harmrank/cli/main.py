@@ -228,9 +228,9 @@ def _migrate_once(settings: ServiceSettings) -> None:
     """Several gateway processes: migrate here, once, rather than in each at once."""
     import os
 
+    from harmrank.gateway.db.engine import database_url
     from harmrank.gateway.db.migrate import upgrade
     from harmrank.gateway.settings import GatewaySettings
-    from harmrank.gateway.worker_main import database_url
 
     assert isinstance(settings, GatewaySettings)
     if settings.migrate_on_start:
@@ -307,9 +307,9 @@ def worker(
 @app.command()
 def migrate() -> None:
     """Bring the gateway's database to the newest schema (Alembic upgrade head)."""
+    from harmrank.gateway.db.engine import database_url
     from harmrank.gateway.db.migrate import upgrade
     from harmrank.gateway.settings import GatewaySettings
-    from harmrank.gateway.worker_main import database_url
 
     upgrade(database_url(GatewaySettings()))
     typer.echo("database is at the newest migration")

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp
 from harmrank.common.app import create_service_app
 from harmrank.common.settings import ServiceSettings
 from harmrank.gateway import annotation, datasets, rankings_import
-from harmrank.gateway.auth import WriteTokenMiddleware
+from harmrank.gateway.auth import TokenMiddleware
 from harmrank.gateway.db import Annotator, AnnotatorKind, Dataset, Model, Prompt, Response
 from harmrank.gateway.db.engine import create_engine, session_factory
 
@@ -46,7 +46,7 @@ def make_app(db_url: str, tokens: Sequence[str] = ()) -> FastAPI:
             annotation.page_router,
         ],
         lifespan=lifespan,
-        middleware=[Middleware(WriteTokenMiddleware, tokens=[SecretStr(t) for t in tokens])],
+        middleware=[Middleware(TokenMiddleware, tokens=[SecretStr(t) for t in tokens])],
     )
 
 

@@ -26,8 +26,8 @@ from harmrank.gateway.db.models import Annotator, AnnotatorKind, Dataset, Prompt
 from harmrank.gateway.db.run_models import Stage, Task
 from harmrank.gateway.reports.tables import BY_GROUP_TITLE, REFERENCE_TITLE
 from harmrank.gateway.runs import work
-from harmrank.gateway.runs.queue import ClaimedTask
 from harmrank.gateway.runs.score_inputs import load_score
+from harmrank.gateway.runs.tasks import ClaimedTask
 from harmrank.metrics.aggregate_humans import (
     REFERENCE_NAME,
     ReferenceSpec,

@@ -19,8 +19,8 @@ from harmrank.gateway.db.models import Dataset, Prompt
 from harmrank.gateway.db.run_models import Stage
 from harmrank.gateway.runs import service
 from harmrank.gateway.runs.executors import Executors, ScoreExecutor
-from harmrank.gateway.runs.queue import Backoff
 from harmrank.gateway.runs.schemas import RunCreate, RunOut
+from harmrank.gateway.runs.tasks import Backoff
 from harmrank.gateway.runs.work import GenerateWork, JudgeWork, Judgment
 from harmrank.gateway.runs.worker import run_worker
 from harmrank.metrics.app import create_app as create_metrics

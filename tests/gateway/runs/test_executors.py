@@ -20,7 +20,7 @@ from harmrank.gateway.runs.executors import (
     failure_of,
     is_transient,
 )
-from harmrank.gateway.runs.queue import TaskFailed
+from harmrank.gateway.runs.tasks import TaskFailed
 from harmrank.gateway.runs.work import GenerateWork, JudgeWork
 
 GENERATE = GenerateWork("p1", "hello?", "small-a", GenerationParams(max_new_tokens=8))

@@ -9,9 +9,9 @@ from sqlalchemy import select, update
 from tests.gateway.runs.helpers import Sessions, at, create, get, nonzero, seed_dataset, spec
 
 from harmrank.gateway.db.run_models import Stage, Task, TaskState
-from harmrank.gateway.runs import queue
-from harmrank.gateway.runs.queue import Backoff, ClaimedTask, Failure, Lease
+from harmrank.gateway.runs import control, queue, tasks
 from harmrank.gateway.runs.schemas import RunStatus
+from harmrank.gateway.runs.tasks import Backoff, ClaimedTask, Failure, Lease
 
 LEASE = 30.0
 NO_JITTER = Backoff(base_seconds=10, max_seconds=25, jitter=False)
@@ -27,7 +27,7 @@ async def claim(
 
 async def complete(sessions: Sessions, task: ClaimedTask, worker: str = "w1") -> bool:
     async with sessions.begin() as session:
-        held = await queue.complete(session, worker, [queue.Completion(task.id)], now=at(1))
+        held = await queue.complete(session, worker, [tasks.Completion(task.id)], now=at(1))
     return held == {task.id}
 
 
@@ -118,7 +118,7 @@ async def test_a_lease_expired_on_the_last_attempt_fails_the_task(
     await claim(session_maker, "w2", seconds=LEASE + 1)
 
     row = await task_row(session_maker, task.id)
-    assert (row.state, row.error_type) == ("failed", queue.LEASE_EXPIRED)
+    assert (row.state, row.error_type) == ("failed", tasks.LEASE_EXPIRED)
 
 
 async def test_renewing_extends_the_lease(session_maker: Sessions) -> None:
@@ -147,7 +147,7 @@ async def test_one_heartbeat_renews_a_batch_and_tells_each_lease_apart(
     assert (await task_row(session_maker, lost.id)).lease_expires_at == at(LEASE)
 
     async with session_maker.begin() as session:
-        await queue.cancel_run(session, run.id, now=at(21))
+        await control.cancel_run(session, run.id, now=at(21))
         leases = await queue.renew(session, ids, "w1", now=at(22), lease_seconds=LEASE)
     assert leases == {kept.id: Lease.CANCELLED, lost.id: Lease.LOST, other.id: Lease.CANCELLED}
 
@@ -162,9 +162,9 @@ async def test_completing_a_batch_settles_only_the_tasks_still_held(
         await session.execute(update(Task).where(Task.id == lost.id).values(lease_owner="w2"))
 
     finished = [
-        queue.Completion(done.id, {"tokens": 3}),
-        queue.Completion(reused.id, reused=True),
-        queue.Completion(lost.id, {"tokens": 4}),
+        tasks.Completion(done.id, {"tokens": 3}),
+        tasks.Completion(reused.id, reused=True),
+        tasks.Completion(lost.id, {"tokens": 4}),
     ]
     async with session_maker.begin() as session:
         held = await queue.complete(session, "w1", finished, now=at(2))
@@ -240,7 +240,7 @@ async def test_cancel_and_resume(session_maker: Sessions) -> None:
     run_id = await two_models_one_prompt(session_maker)
     (running,) = await claim(session_maker)
     async with session_maker.begin() as session:
-        await queue.cancel_run(session, run_id, now=at(1))
+        await control.cancel_run(session, run_id, now=at(1))
 
     run = await get(session_maker, run_id)
     assert run.status == "running"  # one task is still running
@@ -254,7 +254,7 @@ async def test_cancel_and_resume(session_maker: Sessions) -> None:
     assert sum(run.progress[Stage.JUDGE].values()) == run.progress[Stage.JUDGE][TaskState.CANCELLED]
 
     async with session_maker.begin() as session:
-        assert await queue.resume_run(session, run_id) == 4
+        assert await control.resume_run(session, run_id) == 4
     run = await get(session_maker, run_id)
     assert (run.status, run.cancelled_at) == ("queued", None)
     assert nonzero(run, "generate") == {"queued": 2}
@@ -267,7 +267,7 @@ async def test_a_dead_workers_task_in_a_cancelled_run_is_cancelled(
     run_id = await two_models_one_prompt(session_maker)
     await claim(session_maker, "dead", limit=2)
     async with session_maker.begin() as session:
-        await queue.cancel_run(session, run_id, now=at(1))
+        await control.cancel_run(session, run_id, now=at(1))
     assert await claim(session_maker, "w2", seconds=LEASE + 1) == []
     assert (await get(session_maker, run_id)).status == "cancelled"
 

@@ -20,8 +20,8 @@ from tests.gateway.runs.helpers import (
 from harmrank.common.errors import UpstreamUnavailable
 from harmrank.gateway.db.models import Ranking, Response
 from harmrank.gateway.db.run_models import Stage, Task, TaskState
-from harmrank.gateway.runs import queue, service
-from harmrank.gateway.runs.queue import TaskFailed
+from harmrank.gateway.runs import service, tasks
+from harmrank.gateway.runs.tasks import TaskFailed
 from harmrank.gateway.runs.worker import run_worker
 
 
@@ -113,7 +113,7 @@ async def test_a_permanent_error_fails_the_task_and_its_judges_once(
         )
     errors = sorted((t.error_type, t.error_message) for t in page.tasks)
     assert errors[-1] == ("generation_validation", "input too long")
-    assert {e for e, _ in errors[:-1]} == {queue.DEPENDENCY_FAILED}
+    assert {e for e, _ in errors[:-1]} == {tasks.DEPENDENCY_FAILED}
 
     async with session_maker.begin() as session:
         await service.resume_run(session, run.id)
@@ -132,7 +132,7 @@ async def test_an_unexpected_error_is_recorded_without_retry(session_maker: Sess
     assert done.status == "failed"  # no judge ranked anything: nothing to score
     async with session_maker() as session:
         types = set(await session.scalars(select(Task.error_type).where(Task.state == "failed")))
-    assert types == {"internal", queue.DEPENDENCY_FAILED, "nothing_to_score"}
+    assert types == {"internal", tasks.DEPENDENCY_FAILED, "nothing_to_score"}
 
 
 async def test_cancelling_abandons_running_tasks_at_their_heartbeat(

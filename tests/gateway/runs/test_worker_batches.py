@@ -28,7 +28,7 @@ from harmrank.common.contracts.generation import GenerationResult
 from harmrank.gateway.db.models import Ranking, Response
 from harmrank.gateway.db.run_models import Stage, Task, TaskState
 from harmrank.gateway.runs.executors import Executor, Executors
-from harmrank.gateway.runs.queue import Backoff, TaskFailed
+from harmrank.gateway.runs.tasks import Backoff, TaskFailed
 from harmrank.gateway.runs.work import GenerateWork
 from harmrank.gateway.runs.worker import run_worker
 

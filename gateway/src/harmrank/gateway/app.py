@@ -12,24 +12,34 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from harmrank.common.app import create_service_app
 from harmrank.common.health import ReadinessCheck
-from harmrank.gateway import annotation, report_api, run_results
+from harmrank.gateway import annotation, datasets, rankings_import, report_api, run_results, runs
 from harmrank.gateway.auth import token_middleware
-from harmrank.gateway.datasets import router as datasets_router
 from harmrank.gateway.datasets.upload import UploadLimits
-from harmrank.gateway.db.engine import create_engine, session_factory
+from harmrank.gateway.db.engine import create_engine, database_url, session_factory
 from harmrank.gateway.db.migrate import upgrade_async
-from harmrank.gateway.rankings_import import router as rankings_router
-from harmrank.gateway.runs.api import router as runs_router
 from harmrank.gateway.runs.checks import Services
 from harmrank.gateway.settings import GatewaySettings
 from harmrank.gateway.telemetry import task_telemetry
-from harmrank.gateway.worker_main import database_url, serve_loops
+from harmrank.gateway.worker_main import serve_loops
 
 DESCRIPTION = (
     "Evaluate small LLMs' harmfulness and large LLMs as judges of it: upload prompt datasets and "
     "human rankings, create runs (generate, judge, score) that workers drive to completion, and "
     "read or export the results. Writes need a bearer token when the gateway has tokens set; reads "
     "too when it requires them."
+)
+
+
+# Each domain package exports its routers; they are included in this order.
+ROUTERS = (
+    datasets.router,
+    rankings_import.router,
+    runs.router,
+    run_results.router,
+    report_api.runs_router,
+    report_api.datasets_router,
+    annotation.admin_router,
+    annotation.page_router,
 )
 
 
@@ -81,16 +91,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app = create_service_app(
         service="gateway",
         settings=settings,
-        routers=[
-            datasets_router,
-            rankings_router,
-            runs_router,
-            run_results.router,
-            report_api.runs_router,
-            report_api.datasets_router,
-            annotation.admin_router,
-            annotation.page_router,
-        ],
+        routers=ROUTERS,
         description=DESCRIPTION,
         lifespan=lifespan,
         middleware=[token_middleware(settings)],

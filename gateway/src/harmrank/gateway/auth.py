@@ -101,10 +101,6 @@ class TokenMiddleware:
         return "write" if write else "read" if read else None
 
 
-WriteTokenMiddleware = TokenMiddleware
-"""The name the gateway's app used first."""
-
-
 def token_middleware(settings: GatewaySettings) -> Middleware:
     """The middleware entry for ``create_service_app``, from the gateway's settings."""
     return Middleware(

@@ -15,12 +15,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from harmrank.common.http import RetryPolicy, create_client
-from harmrank.gateway.db.engine import (
-    create_engine,
-    database_url_from_env,
-    normalise_url,
-    session_factory,
-)
+from harmrank.gateway.db.engine import create_engine, database_url, session_factory
 from harmrank.gateway.db.migrate import check_current_async
 from harmrank.gateway.runs.executors import (
     Executors,
@@ -28,16 +23,9 @@ from harmrank.gateway.runs.executors import (
     JudgeExecutor,
     ScoreExecutor,
 )
-from harmrank.gateway.runs.queue import Backoff
+from harmrank.gateway.runs.tasks import Backoff
 from harmrank.gateway.runs.worker import run_worker
 from harmrank.gateway.settings import GatewaySettings
-
-
-def database_url(settings: GatewaySettings) -> str:
-    """``database_url`` when set, else ``HARMRANK_DATABASE_URL``, else SQLite at ``sqlite_path``."""
-    if settings.database_url is not None:
-        return normalise_url(settings.database_url.get_secret_value())
-    return database_url_from_env(settings.sqlite_path)
 
 
 def main(concurrency: int, claim_batch: int | None = None) -> None:

@@ -13,7 +13,6 @@ from enum import StrEnum
 
 from sqlalchemy import (
     CheckConstraint,
-    Enum,
     Float,
     ForeignKey,
     Identity,
@@ -22,11 +21,16 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    func,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from harmrank.gateway.db.base import Base, BigIntPK, utc_now
+from harmrank.gateway.db.base import (
+    Base,
+    BigIntPK,
+    cascade_fk,
+    created_timestamp,
+    string_enum,
+)
 
 
 class AssignmentState(StrEnum):
@@ -40,35 +44,16 @@ class FlagKind(StrEnum):
     SKIP = "skip"
 
 
-def _string_enum(enum: type[StrEnum], name: str) -> Enum:
-    return Enum(
-        enum,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=16,
-        values_callable=lambda members: [m.value for m in members],
-    )
-
-
-def _cascade_fk(target: str) -> ForeignKey:
-    return ForeignKey(target, ondelete="CASCADE")
-
-
-def _created_at() -> Mapped[datetime]:
-    return mapped_column(default=utc_now, server_default=func.now())
-
-
 class AnnotationConfig(Base):
     """How many annotators (k) each item of the dataset goes to, and the warning shown first."""
 
     __tablename__ = "annotation_configs"
     __table_args__ = (CheckConstraint("k >= 1", name="k_positive"),)
 
-    dataset_id: Mapped[int] = mapped_column(BigIntPK, _cascade_fk("datasets.id"), primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(BigIntPK, cascade_fk("datasets.id"), primary_key=True)
     k: Mapped[int] = mapped_column(Integer)
     content_warning: Mapped[str | None] = mapped_column(Text)
-    updated_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = created_timestamp()
 
 
 class AnnotationInvitation(Base):
@@ -78,14 +63,14 @@ class AnnotationInvitation(Base):
     __table_args__ = (UniqueConstraint("dataset_id", "annotator_id"),)
 
     id: Mapped[int] = mapped_column(BigIntPK, Identity(), primary_key=True)
-    dataset_id: Mapped[int] = mapped_column(BigIntPK, _cascade_fk("datasets.id"), index=True)
+    dataset_id: Mapped[int] = mapped_column(BigIntPK, cascade_fk("datasets.id"), index=True)
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     label: Mapped[str | None] = mapped_column(String(200))
     """The admin's note on whom the invitation is for; never shown to annotators."""
     seed: Mapped[int] = mapped_column(Integer)
     """Seeds the order of items and of each item's responses for this annotator."""
     annotator_id: Mapped[int | None] = mapped_column(BigIntPK, ForeignKey("annotators.id"))
-    created_at: Mapped[datetime] = _created_at()
+    created_at: Mapped[datetime] = created_timestamp()
     signed_in_at: Mapped[datetime | None] = mapped_column()
     warning_accepted_at: Mapped[datetime | None] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()
@@ -98,10 +83,10 @@ class AnnotationSession(Base):
 
     id: Mapped[int] = mapped_column(BigIntPK, Identity(), primary_key=True)
     invitation_id: Mapped[int] = mapped_column(
-        BigIntPK, _cascade_fk("annotation_invitations.id"), index=True
+        BigIntPK, cascade_fk("annotation_invitations.id"), index=True
     )
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = _created_at()
+    created_at: Mapped[datetime] = created_timestamp()
     expires_at: Mapped[datetime] = mapped_column()
 
 
@@ -116,18 +101,18 @@ class AnnotationAssignment(Base):
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, Identity(), primary_key=True)
-    dataset_id: Mapped[int] = mapped_column(BigIntPK, _cascade_fk("datasets.id"))
-    invitation_id: Mapped[int] = mapped_column(BigIntPK, _cascade_fk("annotation_invitations.id"))
-    prompt_id: Mapped[int] = mapped_column(BigIntPK, _cascade_fk("prompts.id"), index=True)
+    dataset_id: Mapped[int] = mapped_column(BigIntPK, cascade_fk("datasets.id"))
+    invitation_id: Mapped[int] = mapped_column(BigIntPK, cascade_fk("annotation_invitations.id"))
+    prompt_id: Mapped[int] = mapped_column(BigIntPK, cascade_fk("prompts.id"), index=True)
     position: Mapped[int] = mapped_column(Integer)
     state: Mapped[AssignmentState] = mapped_column(
-        _string_enum(AssignmentState, "state"), default=AssignmentState.PENDING
+        string_enum(AssignmentState, "state"), default=AssignmentState.PENDING
     )
     ranking_id: Mapped[int | None] = mapped_column(
         BigIntPK, ForeignKey("rankings.id", ondelete="SET NULL"), index=True
     )
     seconds: Mapped[float | None] = mapped_column(Float)
-    created_at: Mapped[datetime] = _created_at()
+    created_at: Mapped[datetime] = created_timestamp()
     finished_at: Mapped[datetime | None] = mapped_column()
 
 
@@ -138,8 +123,8 @@ class AnnotationFlag(Base):
 
     id: Mapped[int] = mapped_column(BigIntPK, Identity(), primary_key=True)
     assignment_id: Mapped[int] = mapped_column(
-        BigIntPK, _cascade_fk("annotation_assignments.id"), index=True
+        BigIntPK, cascade_fk("annotation_assignments.id"), index=True
     )
-    kind: Mapped[FlagKind] = mapped_column(_string_enum(FlagKind, "kind"))
+    kind: Mapped[FlagKind] = mapped_column(string_enum(FlagKind, "kind"))
     note: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = _created_at()
+    created_at: Mapped[datetime] = created_timestamp()

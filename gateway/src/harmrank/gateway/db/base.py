@@ -1,14 +1,16 @@
-"""The declarative base, its naming convention and the column types every table shares."""
+"""The declarative base, its naming convention, and the column types and helpers every table
+shares."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData
+from sqlalchemy import JSON, BigInteger, DateTime, Enum, ForeignKey, Integer, MetaData, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 # Constraint names are part of the schema: migrations refer to them by name, so they must be
@@ -56,3 +58,26 @@ class UTCDateTime(TypeDecorator[datetime]):
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
+
+
+def string_enum(enum: type[StrEnum], name: str) -> Enum:
+    """A VARCHAR with a CHECK rather than a native ENUM type: adding a member later is then an
+    ordinary constraint change, on PostgreSQL and SQLite alike."""
+    return Enum(
+        enum,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+def cascade_fk(target: str) -> ForeignKey:
+    """A foreign key whose rows go when the row they point at goes."""
+    return ForeignKey(target, ondelete="CASCADE")
+
+
+def created_timestamp() -> Mapped[datetime]:
+    """A timestamp set on insert, by Python or, for rows inserted by SQL, by the database."""
+    return mapped_column(default=utc_now, server_default=func.now())

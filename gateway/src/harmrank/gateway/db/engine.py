@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
@@ -12,6 +12,9 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+
+if TYPE_CHECKING:
+    from harmrank.gateway.settings import GatewaySettings
 
 DATABASE_URL_ENV = "HARMRANK_DATABASE_URL"
 
@@ -45,6 +48,14 @@ def database_url_from_env(default_sqlite_path: Path) -> str:
     if raw:
         return normalise_url(raw)
     return sqlite_url(default_sqlite_path)
+
+
+def database_url(settings: GatewaySettings) -> str:
+    """The gateway's and workers' database: ``database_url`` when set, else
+    ``HARMRANK_DATABASE_URL``, else SQLite at ``sqlite_path``; normalised."""
+    if settings.database_url is not None:
+        return normalise_url(settings.database_url.get_secret_value())
+    return database_url_from_env(settings.sqlite_path)
 
 
 def sqlite_url(path: Path) -> str:

@@ -19,11 +19,16 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    func,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from harmrank.gateway.db.base import Base, BigIntPK, JSONType, utc_now
+from harmrank.gateway.db.base import (
+    Base,
+    BigIntPK,
+    JSONType,
+    cascade_fk,
+    created_timestamp,
+)
 
 STUDY_GENERATION_KEY = "study"
 """`Response.generation_key` of responses imported from the study rather than generated."""
@@ -45,14 +50,6 @@ def _primary_key() -> Mapped[int]:
     return mapped_column(BigIntPK, Identity(), primary_key=True)
 
 
-def _created_at() -> Mapped[datetime]:
-    return mapped_column(default=utc_now, server_default=func.now())
-
-
-def _cascade_fk(target: str) -> ForeignKey:
-    return ForeignKey(target, ondelete="CASCADE")
-
-
 class Dataset(Base):
     __tablename__ = "datasets"
 
@@ -61,7 +58,7 @@ class Dataset(Base):
     source: Mapped[str] = mapped_column(Text)
     """Where the data came from: a URL or path, with a commit where there is one."""
     source_sha256: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = _created_at()
+    created_at: Mapped[datetime] = created_timestamp()
     import_report: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
     prompts: Mapped[list[Prompt]] = relationship(back_populates="dataset", **_OWNED)
@@ -73,7 +70,7 @@ class Prompt(Base):
     __table_args__ = (UniqueConstraint("dataset_id", "external_id"),)
 
     id: Mapped[int] = _primary_key()
-    dataset_id: Mapped[int] = mapped_column(BigIntPK, _cascade_fk("datasets.id"))
+    dataset_id: Mapped[int] = mapped_column(BigIntPK, cascade_fk("datasets.id"))
     external_id: Mapped[str] = mapped_column(String(128))
     """Stable within the dataset, e.g. a hash of the normalised text."""
     text: Mapped[str] = mapped_column(Text)
@@ -102,14 +99,14 @@ class Response(Base):
     __table_args__ = (UniqueConstraint("prompt_id", "model_id", "generation_key"),)
 
     id: Mapped[int] = _primary_key()
-    prompt_id: Mapped[int] = mapped_column(BigIntPK, _cascade_fk("prompts.id"))
+    prompt_id: Mapped[int] = mapped_column(BigIntPK, cascade_fk("prompts.id"))
     model_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("models.id"), index=True)
     text: Mapped[str] = mapped_column(Text)
     generation_key: Mapped[str] = mapped_column(String(64))
     """A hash of the generation settings; `STUDY_GENERATION_KEY` for imported responses."""
     source: Mapped[str] = mapped_column(Text)
     """`file:line` for imported rows, the run for generated ones."""
-    created_at: Mapped[datetime] = _created_at()
+    created_at: Mapped[datetime] = created_timestamp()
 
     prompt: Mapped[Prompt] = relationship(back_populates="responses", lazy="raise")
     model: Mapped[Model] = relationship(lazy="raise")
@@ -141,7 +138,7 @@ class Ranking(Base):
 
     id: Mapped[int] = _primary_key()
     annotator_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("annotators.id"))
-    prompt_id: Mapped[int] = mapped_column(BigIntPK, _cascade_fk("prompts.id"), index=True)
+    prompt_id: Mapped[int] = mapped_column(BigIntPK, cascade_fk("prompts.id"), index=True)
     ranks: Mapped[list[int]] = mapped_column(JSONType)
     """One rank per model in canonical (`Model.position`) order; 0 = N/A, highest = most harmful."""
     raw_value: Mapped[str] = mapped_column(Text)
@@ -153,7 +150,7 @@ class Ranking(Base):
     """The order and labels the responses were shown in, when that was recorded."""
     presentation_key: Mapped[str] = mapped_column(String(64), default="")
     """Distinguishes rankings of one prompt shown in different orders; "" when not applicable."""
-    created_at: Mapped[datetime] = _created_at()
+    created_at: Mapped[datetime] = created_timestamp()
 
     prompt: Mapped[Prompt] = relationship(back_populates="rankings", lazy="raise")
     annotator: Mapped[Annotator] = relationship(lazy="raise")
@@ -164,13 +161,13 @@ class Exclusion(Base):
 
     __tablename__ = "exclusions"
     id: Mapped[int] = _primary_key()
-    dataset_id: Mapped[int] = mapped_column(BigIntPK, _cascade_fk("datasets.id"), index=True)
+    dataset_id: Mapped[int] = mapped_column(BigIntPK, cascade_fk("datasets.id"), index=True)
     source_file: Mapped[str] = mapped_column(Text)
     line: Mapped[int] = mapped_column(Integer)
     annotator: Mapped[str | None] = mapped_column(String(100))
     reason: Mapped[str] = mapped_column(Text)
     raw_value: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = _created_at()
+    created_at: Mapped[datetime] = created_timestamp()
 
     dataset: Mapped[Dataset] = relationship(back_populates="exclusions", lazy="raise")
 

@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy import (
     CheckConstraint,
-    Enum,
     ForeignKey,
     Identity,
     Index,
@@ -25,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from harmrank.gateway.db.base import Base, BigIntPK, JSONType, utc_now
+from harmrank.gateway.db.base import Base, BigIntPK, JSONType, cascade_fk, string_enum, utc_now
 
 
 class Stage(StrEnum):
@@ -48,28 +47,11 @@ FINISHED_STATES = (TaskState.DONE, TaskState.FAILED, TaskState.REUSED)
 SUCCEEDED_STATES = (TaskState.DONE, TaskState.REUSED)
 
 
-def _string_enum(enum: type[StrEnum], name: str) -> Enum:
-    # A VARCHAR with a CHECK rather than a native ENUM type: adding a state later is then an
-    # ordinary constraint change, on PostgreSQL and SQLite alike.
-    return Enum(
-        enum,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=16,
-        values_callable=lambda members: [m.value for m in members],
-    )
-
-
-def _cascade_fk(target: str) -> ForeignKey:
-    return ForeignKey(target, ondelete="CASCADE")
-
-
 class Run(Base):
     __tablename__ = "runs"
 
     id: Mapped[int] = mapped_column(BigIntPK, Identity(), primary_key=True)
-    dataset_id: Mapped[int] = mapped_column(BigIntPK, _cascade_fk("datasets.id"), index=True)
+    dataset_id: Mapped[int] = mapped_column(BigIntPK, cascade_fk("datasets.id"), index=True)
     spec: Mapped[dict[str, Any]] = mapped_column(JSONType)
     """The request that made the run (`RunCreate`), normalised: what the run will do."""
     created_at: Mapped[datetime] = mapped_column(default=utc_now, server_default=func.now())
@@ -82,9 +64,9 @@ class RunPrompt(Base):
 
     __tablename__ = "run_prompts"
 
-    run_id: Mapped[int] = mapped_column(BigIntPK, _cascade_fk("runs.id"), primary_key=True)
+    run_id: Mapped[int] = mapped_column(BigIntPK, cascade_fk("runs.id"), primary_key=True)
     prompt_id: Mapped[int] = mapped_column(
-        BigIntPK, _cascade_fk("prompts.id"), primary_key=True, index=True
+        BigIntPK, cascade_fk("prompts.id"), primary_key=True, index=True
     )
     position: Mapped[int] = mapped_column(Integer)
 
@@ -103,13 +85,13 @@ class Task(Base):
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, Identity(), primary_key=True)
-    run_id: Mapped[int] = mapped_column(BigIntPK, _cascade_fk("runs.id"))
+    run_id: Mapped[int] = mapped_column(BigIntPK, cascade_fk("runs.id"))
     key: Mapped[str] = mapped_column(String(200))
     """Unique within the run: the stage and the natural key of the result the task makes."""
-    stage: Mapped[Stage] = mapped_column(_string_enum(Stage, "stage"))
-    state: Mapped[TaskState] = mapped_column(_string_enum(TaskState, "state"))
+    stage: Mapped[Stage] = mapped_column(string_enum(Stage, "stage"))
+    state: Mapped[TaskState] = mapped_column(string_enum(TaskState, "state"))
     # Indexed for the cascade when a dataset's prompts are deleted.
-    prompt_id: Mapped[int | None] = mapped_column(BigIntPK, _cascade_fk("prompts.id"), index=True)
+    prompt_id: Mapped[int | None] = mapped_column(BigIntPK, cascade_fk("prompts.id"), index=True)
     model_id: Mapped[int | None] = mapped_column(BigIntPK, ForeignKey("models.id"))
     generation_key: Mapped[str | None] = mapped_column(String(64))
     annotator_id: Mapped[int | None] = mapped_column(BigIntPK, ForeignKey("annotators.id"))
@@ -136,13 +118,13 @@ class IdempotencyKey(Base):
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     request_sha256: Mapped[str] = mapped_column(String(64))
-    run_id: Mapped[int] = mapped_column(BigIntPK, _cascade_fk("runs.id"), index=True)
+    run_id: Mapped[int] = mapped_column(BigIntPK, cascade_fk("runs.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utc_now, server_default=func.now())
 
 
 class RunReport(Base):
     __tablename__ = "run_reports"
 
-    run_id: Mapped[int] = mapped_column(BigIntPK, _cascade_fk("runs.id"), primary_key=True)
+    run_id: Mapped[int] = mapped_column(BigIntPK, cascade_fk("runs.id"), primary_key=True)
     report: Mapped[dict[str, Any]] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(default=utc_now, server_default=func.now())

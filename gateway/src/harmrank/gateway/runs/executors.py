@@ -30,7 +30,7 @@ from harmrank.common.errors import (
     UpstreamUnavailable,
 )
 from harmrank.common.http import call, upstream_error_for
-from harmrank.gateway.runs.queue import Failure, TaskFailed
+from harmrank.gateway.runs.tasks import Failure, TaskFailed
 from harmrank.gateway.runs.work import (
     JUDGE_ABSTAINED,
     GenerateWork,

@@ -1,4 +1,5 @@
-"""The task queue: claim, lease, renew, complete, fail, retry, cancel, resume. All its SQL.
+"""The task queue: claim, lease, renew, complete, fail, retry. All their SQL (cancelling and
+resuming a run is ``control``; what a task is to its worker, ``tasks``).
 
 Claiming is ``UPDATE tasks … WHERE id IN (SELECT … LIMIT n) RETURNING …``, once for queued
 tasks that are ready and, if that found too few, once for tasks whose lease expired (a worker
@@ -26,11 +27,9 @@ clocks in sync (NTP) to well under a lease.
 
 from __future__ import annotations
 
-import random
+import dataclasses
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -60,64 +59,16 @@ from harmrank.gateway.db.run_models import (
     Task,
     TaskState,
 )
-
-MAX_MESSAGE_CHARS = 2000
-DEPENDENCY_FAILED = "dependency_failed"
-LEASE_EXPIRED = "lease_expired"
-
-
-@dataclass(frozen=True)
-class ClaimedTask:
-    id: int
-    run_id: int
-    stage: Stage
-    prompt_id: int | None
-    model_id: int | None
-    generation_key: str | None
-    annotator_id: int | None
-    presentation_key: str | None
-    order_index: int | None
-    attempts: int
-    max_attempts: int
-
-
-@dataclass(frozen=True)
-class Failure:
-    error_type: str
-    message: str
-    transient: bool
-
-
-class TaskFailed(Exception):
-    """Raised by a stage's code to fail the task it works on, transiently or for good."""
-
-    def __init__(self, error_type: str, message: str, *, transient: bool) -> None:
-        super().__init__(message)
-        self.failure = Failure(error_type, message, transient)
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Capped exponential backoff between attempts, with jitter so retries do not stampede."""
-
-    base_seconds: float = 2.0
-    max_seconds: float = 300.0
-    jitter: bool = True
-
-    def delay(self, attempts: int) -> float:
-        """Seconds to wait after failed attempt number ``attempts`` (1-based)."""
-        ceiling = min(self.max_seconds, self.base_seconds * 2.0 ** min(attempts - 1, 60))
-        # "Equal jitter": never less than half the ceiling, so backoff still grows.
-        return ceiling * (0.5 + random.random() / 2) if self.jitter else ceiling
-
-
-class Lease(StrEnum):
-    RENEWED = "renewed"
-    LOST = "lost"
-    """Another worker holds the task now (ours expired), or it is no longer running."""
-    CANCELLED = "cancelled"
-    """The run was cancelled: the task was abandoned and must stop."""
-
+from harmrank.gateway.runs.tasks import (
+    DEPENDENCY_FAILED,
+    LEASE_EXPIRED,
+    MAX_MESSAGE_CHARS,
+    Backoff,
+    ClaimedTask,
+    Completion,
+    Failure,
+    Lease,
+)
 
 _tasks = cast(Table, Task.__table__)
 
@@ -126,22 +77,8 @@ def _now() -> BindParameter[datetime]:
     return bindparam("now", type_=_tasks.c.finished_at.type)
 
 
-_CLAIMED_COLUMNS = [
-    _tasks.c[name]
-    for name in (
-        "id",
-        "run_id",
-        "stage",
-        "prompt_id",
-        "model_id",
-        "generation_key",
-        "annotator_id",
-        "presentation_key",
-        "order_index",
-        "attempts",
-        "max_attempts",
-    )
-]
+# The columns a claim returns are the fields of a claimed task.
+_CLAIMED_COLUMNS = [_tasks.c[f.name] for f in dataclasses.fields(ClaimedTask)]
 
 
 def _cancelled_runs() -> Any:
@@ -258,10 +195,10 @@ async def reap_expired(session: AsyncSession, *, now: datetime) -> None:
     """Settle the expired leases that must not be claimed again: of cancelled runs, or of
     tasks with no attempt left. Run it before claiming, in its own transaction."""
     expired = and_(Task.state == TaskState.RUNNING, Task.lease_expires_at < now)
-    await _settle(
+    await settle_tasks(
         session, and_(expired, Task.run_id.in_(_cancelled_runs())), TaskState.CANCELLED, now
     )
-    spent = await _settle(
+    spent = await settle_tasks(
         session,
         and_(expired, Task.attempts >= Task.max_attempts),
         TaskState.FAILED,
@@ -273,7 +210,7 @@ async def reap_expired(session: AsyncSession, *, now: datetime) -> None:
         await fail_blocked_judges(session, now=now)
 
 
-async def _settle(
+async def settle_tasks(
     session: AsyncSession,
     where: ColumnElement[bool],
     state: TaskState,
@@ -286,7 +223,7 @@ async def _settle(
         .values(state=state, lease_owner=None, lease_expires_at=None, finished_at=now, **values)
         .execution_options(synchronize_session=False)
     )
-    return _rowcount(await session.execute(statement))
+    return rowcount(await session.execute(statement))
 
 
 def _held_by(task_id: int, worker: str) -> ColumnElement[bool]:
@@ -340,15 +277,6 @@ async def renew(
     return (
         leases | dict.fromkeys(renewed, Lease.RENEWED) | dict.fromkeys(cancelled, Lease.CANCELLED)
     )
-
-
-@dataclass(frozen=True)
-class Completion:
-    """A finished task: ``reused`` when its result existed already, and what to keep on it."""
-
-    task_id: int
-    result: dict[str, Any] | None = None
-    reused: bool = False
 
 
 _COMPLETE = (
@@ -414,7 +342,7 @@ async def fail(
     errors = {"error_type": failure.error_type, "error_message": message}
     # A retry of a cancelled run would sit in the queue forever: no claim takes it.
     cancelled = and_(_held_by(task.id, worker), Task.run_id.in_(_cancelled_runs()))
-    if await _settle(session, cancelled, TaskState.CANCELLED, now, **errors):
+    if await settle_tasks(session, cancelled, TaskState.CANCELLED, now, **errors):
         return TaskState.CANCELLED
     if failure.transient and task.attempts < task.max_attempts:
         retry_at = now + timedelta(seconds=backoff.delay(task.attempts))
@@ -430,10 +358,10 @@ async def fail(
             )
             .execution_options(synchronize_session=False)
         )
-        return TaskState.QUEUED if _rowcount(await session.execute(statement)) else None
+        return TaskState.QUEUED if rowcount(await session.execute(statement)) else None
     if failure.transient:
         errors["error_message"] = f"{message} (gave up after {task.attempts} attempts)"
-    if not await _settle(session, _held_by(task.id, worker), TaskState.FAILED, now, **errors):
+    if not await settle_tasks(session, _held_by(task.id, worker), TaskState.FAILED, now, **errors):
         return None
     if task.stage == Stage.GENERATE:
         await fail_blocked_judges(session, now=now, run_id=task.run_id)
@@ -455,7 +383,7 @@ async def fail_blocked_judges(
     where = and_(Task.stage == Stage.JUDGE, Task.state == TaskState.QUEUED, failed_generate)
     if run_id is not None:
         where = and_(where, Task.run_id == run_id)
-    await _settle(
+    await settle_tasks(
         session,
         where,
         TaskState.FAILED,
@@ -465,55 +393,6 @@ async def fail_blocked_judges(
     )
 
 
-async def cancel_run(session: AsyncSession, run_id: int, *, now: datetime) -> None:
-    """Queued tasks are cancelled; running ones finish or are abandoned at their heartbeat."""
-    await session.execute(
-        update(Run)
-        .where(Run.id == run_id, Run.cancelled_at.is_(None))
-        .values(cancelled_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    where = and_(Task.run_id == run_id, Task.state == TaskState.QUEUED)
-    await _settle(session, where, TaskState.CANCELLED, now)
-
-
-async def resume_run(session: AsyncSession, run_id: int) -> int:
-    """Queue the run's cancelled and failed tasks again with their attempts reset, and its
-    score task too, so the report covers what they add. Answers how many were queued."""
-    await session.execute(
-        update(Run)
-        .where(Run.id == run_id)
-        .values(cancelled_at=None)
-        .execution_options(synchronize_session=False)
-    )
-    stopped = Task.state.in_((TaskState.CANCELLED, TaskState.FAILED))
-    requeued = await _requeue(session, and_(Task.run_id == run_id, stopped))
-    if requeued:
-        score = and_(Task.run_id == run_id, Task.stage == Stage.SCORE)
-        await _requeue(session, and_(score, Task.state != TaskState.RUNNING))
-    return requeued
-
-
-async def _requeue(session: AsyncSession, where: ColumnElement[bool]) -> int:
-    statement = (
-        update(Task)
-        .where(where)
-        .values(
-            state=TaskState.QUEUED,
-            attempts=0,
-            not_before=None,
-            lease_owner=None,
-            lease_expires_at=None,
-            error_type=None,
-            error_message=None,
-            started_at=None,
-            finished_at=None,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    return _rowcount(await session.execute(statement))
-
-
-def _rowcount(result: Result[Any]) -> int:
+def rowcount(result: Result[Any]) -> int:
     # An UPDATE's result is a CursorResult; the session's signature only promises a Result.
     return int(cast(CursorResult[Any], result).rowcount)

@@ -24,7 +24,7 @@ from harmrank.gateway.db.models import (
 from harmrank.gateway.db.run_models import Run, RunPrompt, Stage, Task, TaskState
 from harmrank.gateway.results import dataset_models
 from harmrank.gateway.runs import planner
-from harmrank.gateway.runs.queue import ClaimedTask, TaskFailed
+from harmrank.gateway.runs.tasks import ClaimedTask, TaskFailed
 from harmrank.gateway.runs.work import JUDGE_ABSTAINED, ScoreWork, run_spec
 from harmrank.metrics.aggregate_humans import REFERENCE_NAME, ReferenceSpec, human_reference
 from harmrank.metrics.rankings import AnnotatorRankings

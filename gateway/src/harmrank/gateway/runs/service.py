@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from harmrank.common.errors import BadRequest, Conflict, NotFound
 from harmrank.gateway.db.base import utc_now
 from harmrank.gateway.db.run_models import IdempotencyKey, Stage, Task, TaskState
-from harmrank.gateway.runs import queue, status, store
+from harmrank.gateway.runs import control, status, store
 from harmrank.gateway.runs.checks import Services, check_run
 from harmrank.gateway.runs.planner import plan_run, stable_hash
 from harmrank.gateway.runs.schemas import (
@@ -94,13 +94,13 @@ async def list_runs(
 
 async def cancel_run(session: AsyncSession, run_id: int) -> RunOut:
     await get_run(session, run_id)
-    await queue.cancel_run(session, run_id, now=utc_now())
+    await control.cancel_run(session, run_id, now=utc_now())
     return await get_run(session, run_id)
 
 
 async def resume_run(session: AsyncSession, run_id: int) -> RunOut:
     await get_run(session, run_id)
-    await queue.resume_run(session, run_id)
+    await control.resume_run(session, run_id)
     return await get_run(session, run_id)
 
 

@@ -29,8 +29,8 @@ from harmrank.gateway.db.models import (
 )
 from harmrank.gateway.db.run_models import Run, Stage
 from harmrank.gateway.runs import planner, store
-from harmrank.gateway.runs.queue import ClaimedTask, TaskFailed
 from harmrank.gateway.runs.schemas import RunCreate
+from harmrank.gateway.runs.tasks import ClaimedTask, TaskFailed
 from harmrank.metrics.rankings import AnnotatorRankings, ranking_problem
 from harmrank.metrics.report import ReportSettings
 from harmrank.metrics.report_ppi import PPISpec

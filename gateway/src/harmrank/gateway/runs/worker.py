@@ -50,7 +50,7 @@ from harmrank.gateway.db.base import utc_now
 from harmrank.gateway.db.run_models import Stage
 from harmrank.gateway.runs import queue, score_inputs, store, work
 from harmrank.gateway.runs.executors import Executors, failure_of
-from harmrank.gateway.runs.queue import Backoff, ClaimedTask, Completion, Failure, Lease
+from harmrank.gateway.runs.tasks import Backoff, ClaimedTask, Completion, Failure, Lease
 
 logger = logging.getLogger(__name__)
 
