@@ -2,7 +2,8 @@
 
 Every write is an insert-if-absent on the row's natural key (``ON CONFLICT DO NOTHING``, which
 PostgreSQL and SQLite both speak), so a retried or re-claimed task, or two runs racing for the
-same result, never store it twice and never fail on the duplicate.
+same result, never store it twice and never fail on the duplicate. (A run's report is the
+exception: its score task replaces an older one, through ``work.store_made``.)
 """
 
 from __future__ import annotations
@@ -137,16 +138,6 @@ def _natural_key(table: type[Response] | type[Ranking]) -> tuple[Any, Any, Any]:
     if table is Response:
         return Response.prompt_id, Response.model_id, Response.generation_key
     return Ranking.annotator_id, Ranking.prompt_id, Ranking.presentation_key
-
-
-async def save_report(session: AsyncSession, run_id: int, report: dict[str, Any]) -> None:
-    """The run's report; a later score of the same run (after a resume) replaces it."""
-    row = await session.get(RunReport, run_id)
-    if row is None:
-        session.add(RunReport(run_id=run_id, report=report))
-    else:
-        row.report = report
-    await session.flush()
 
 
 async def load_report(session: AsyncSession, run_id: int) -> dict[str, Any] | None:

@@ -1,12 +1,12 @@
-"""The database side of each stage: what a claimed task's call needs, and storing what it made.
+"""The database side of the generate and judge stages: what a claimed task's call needs, and
+the row to store from what it made (``stages`` ties each stage's load, call and store together).
 
-No transaction stays open across a downstream call. ``load_batch`` reads what a claimed batch of
-generate and judge tasks needs, in the transaction that claimed it, a few statements for the
-whole batch (a score task's inputs are read by ``score_inputs.load_score``).
-``response_made``/``ranking_made`` turn a call's answer into the row to store, and
-``store_made`` inserts those rows insert-if-absent, in the transaction that marks their tasks
-done. A load answers :data:`ALREADY_STORED` when the result exists already (another run made it
-since this one was planned): the task is then settled as ``reused``, uncalled.
+No transaction stays open across a downstream call. ``load_generates``/``load_judges`` read what
+a claimed batch's tasks need, in the transaction that claimed it, a few statements for the
+whole batch. ``response_made``/``ranking_made`` turn a call's answer into the row to store, and
+``store_made`` stores those rows, in the transaction that marks their tasks done. A load
+answers :data:`ALREADY_STORED` when the result exists already (another run made it since this
+one was planned): the task is then settled as ``reused``, uncalled.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.common.contracts.generation import GenerationParams, GenerationResult
+from harmrank.gateway.db.base import Base
 from harmrank.gateway.db.models import (
     STUDY_GENERATION_KEY,
     Annotator,
@@ -27,7 +28,7 @@ from harmrank.gateway.db.models import (
     Ranking,
     Response,
 )
-from harmrank.gateway.db.run_models import Run, Stage
+from harmrank.gateway.db.run_models import Run
 from harmrank.gateway.runs import planner, store
 from harmrank.gateway.runs.schemas import RunCreate
 from harmrank.gateway.runs.tasks import ClaimedTask, TaskFailed
@@ -98,46 +99,44 @@ def _ranking_key(task: ClaimedTask) -> store.RankingKey:
 
 # --- generate and judge: a claimed batch --------------------------------------------------
 
-Loaded = GenerateWork | JudgeWork | str | Exception
-"""What a claimed generate or judge task needs: its work, :data:`ALREADY_STORED`, or the
-exception building its work raised. The worker raises that when it works the task, so the task
-fails alone, by the usual rules, and the rest of its batch goes on."""
+Loaded = Any
+"""What a claimed task needs: its stage's work, :data:`ALREADY_STORED`, or the exception building
+its work raised. The worker raises that when it works the task, so the task fails alone, by the
+usual rules, and the rest of its batch goes on."""
 
 
 @dataclass(frozen=True)
 class Made:
-    """A task's result, to insert if absent, and what to keep on the task about the call."""
+    """A task's result, to store, and what to keep on the task about the call."""
 
-    table: type[Response] | type[Ranking]
+    table: type[Base]
     row: dict[str, Any]
-    details: dict[str, Any]
-
-
-async def load_batch(session: AsyncSession, tasks: Sequence[ClaimedTask]) -> dict[int, Loaded]:
-    """What the batch's generate and judge tasks need, by task id: a few statements for the
-    whole batch, whatever its size. Score tasks are left out (see ``score_inputs``)."""
-    generates = [t for t in tasks if t.stage == Stage.GENERATE]
-    judges = [t for t in tasks if t.stage == Stage.JUDGE]
-    if not generates and not judges:
-        return {}
-    specs = await _run_specs(session, {t.run_id for t in [*generates, *judges]})
-    prompts = await _prompts(session, {t.prompt_id for t in [*generates, *judges]})
-    loaded: dict[int, Loaded] = {}
-    if generates:
-        loaded |= await _load_generates(session, generates, specs, prompts)
-    if judges:
-        loaded |= await _load_judges(session, judges, specs, prompts)
-    return loaded
+    details: dict[str, Any] | None
+    replace: bool = False
+    """Insert if absent (a result's natural key) or, for a run's report, replace the row."""
 
 
 async def store_made(session: AsyncSession, made: Sequence[Made]) -> None:
-    """Insert the results if absent, one statement per table."""
-    for table in (Response, Ranking):
-        await store.insert_if_absent(session, table, [m.row for m in made if m.table is table])
+    """Insert the results if absent, one statement per table; replace those that replace."""
+    tables = dict.fromkeys(m.table for m in made if not m.replace)
+    for table in tables:
+        rows = [m.row for m in made if m.table is table and not m.replace]
+        await store.insert_if_absent(session, table, rows)
+    for m in made:
+        if m.replace:
+            await session.merge(m.table(**m.row))
+    await session.flush()
 
 
 _Prompts = dict[int | None, tuple[str, str]]
 """Prompt id -> (external id, text)."""
+
+
+async def _specs_and_prompts(
+    session: AsyncSession, tasks: Sequence[ClaimedTask]
+) -> tuple[dict[int, RunCreate], _Prompts]:
+    specs = await _run_specs(session, {t.run_id for t in tasks})
+    return specs, await _prompts(session, {t.prompt_id for t in tasks})
 
 
 async def _run_specs(session: AsyncSession, run_ids: set[int]) -> dict[int, RunCreate]:
@@ -167,12 +166,9 @@ def _each(
 # --- generate ------------------------------------------------------------------------------
 
 
-async def _load_generates(
-    session: AsyncSession,
-    tasks: Sequence[ClaimedTask],
-    specs: dict[int, RunCreate],
-    prompts: _Prompts,
-) -> dict[int, Loaded]:
+async def load_generates(session: AsyncSession, tasks: Sequence[ClaimedTask]) -> dict[int, Loaded]:
+    """What the claimed generate tasks need, by task id: a few statements for the batch."""
+    specs, prompts = await _specs_and_prompts(session, tasks)
     stored = await store.existing_among(session, Response, [_response_key(t) for t in tasks])
     found = await session.execute(
         select(Model.id, Model.name).where(Model.id.in_({t.model_id for t in tasks}))
@@ -193,7 +189,7 @@ async def _load_generates(
     return _each(tasks, build)
 
 
-def response_made(task: ClaimedTask, result: GenerationResult) -> Made:
+def response_made(task: ClaimedTask, _work: GenerateWork, result: GenerationResult) -> Made:
     """The response to store, and what to keep on the task about the call."""
     prompt_id, model_id, key = _response_key(task)
     row = {
@@ -209,12 +205,9 @@ def response_made(task: ClaimedTask, result: GenerationResult) -> Made:
 # --- judge ---------------------------------------------------------------------------------
 
 
-async def _load_judges(
-    session: AsyncSession,
-    tasks: Sequence[ClaimedTask],
-    specs: dict[int, RunCreate],
-    prompts: _Prompts,
-) -> dict[int, Loaded]:
+async def load_judges(session: AsyncSession, tasks: Sequence[ClaimedTask]) -> dict[int, Loaded]:
+    """What the claimed judge tasks need, by task id: a few statements for the batch."""
+    specs, prompts = await _specs_and_prompts(session, tasks)
     stored = await store.existing_among(session, Ranking, [_ranking_key(t) for t in tasks])
     models = {r: await planner.run_models(session, specs[r]) for r in {t.run_id for t in tasks}}
     model_ids = {m.id for run_models in models.values() for m in run_models}

@@ -42,14 +42,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from harmrank.gateway.db.base import utc_now
-from harmrank.gateway.db.run_models import Stage
-from harmrank.gateway.runs import queue, score_inputs, store, work
+from harmrank.gateway.runs import queue, work
 from harmrank.gateway.runs.executors import Executors, failure_of
+from harmrank.gateway.runs.stages import STAGES, load_claimed
 from harmrank.gateway.runs.tasks import Backoff, ClaimedTask, Completion, Failure, Lease
 
 logger = logging.getLogger(__name__)
@@ -63,16 +62,12 @@ class _Finished:
 
     task: ClaimedTask
     made: work.Made | None = None
-    report: dict[str, Any] | None = None
-    """A score task's report."""
-    details: dict[str, Any] | None = None
-    """What to keep on a score task; generate and judge keep ``made.details``."""
 
     @property
     def completion(self) -> Completion:
         if self.made is not None:
             return Completion(self.task.id, self.made.details)
-        return Completion(self.task.id, self.details, reused=self.report is None)
+        return Completion(self.task.id, reused=True)
 
 
 @dataclass(frozen=True)
@@ -164,8 +159,8 @@ class _Dispatcher:
         return 0.0 if len(claimed) == wanted else poll_interval
 
     async def claim(self, limit: int) -> list[tuple[ClaimedTask, work.Loaded | None]]:
-        """Claim up to ``limit`` tasks and load what their generate and judge calls need, in
-        one transaction."""
+        """Claim up to ``limit`` tasks and load what the calls of those whose stage loads with
+        the claim need, in one transaction."""
         async with self.sessions.begin() as session:
             now = self.clock()
             # Expired leases are rare and matter on the scale of a lease: reaping them on every
@@ -176,7 +171,7 @@ class _Dispatcher:
             tasks = await queue.claim(
                 session, self.name, now=now, lease_seconds=self.lease_seconds, limit=limit
             )
-            loaded = await work.load_batch(session, tasks)
+            loaded = await load_claimed(session, tasks)
         return [(task, loaded.get(task.id)) for task in tasks]
 
     def start(self, task: ClaimedTask, loaded: work.Loaded | None) -> None:
@@ -252,32 +247,20 @@ class _Dispatcher:
                 working[task_id].cancel()
 
     async def attempt(self, task: ClaimedTask, loaded: work.Loaded | None) -> _Outcome:
-        """Do the task's call; how it failed, if it did."""
+        """Do the task's call, by its stage's entry in the registry; how it failed, if it did."""
+        handler = STAGES[task.stage]
         try:
-            if task.stage == Stage.SCORE:
-                return await self.score(task)
-            assert loaded is not None, "load_batch loads every generate and judge task"
-            return await self.call(task, loaded)
+            if not handler.with_claim:
+                async with self.sessions() as session:
+                    loaded = (await handler.load(session, [task]))[task.id]
+            if isinstance(loaded, Exception):
+                raise loaded  # building its work failed: the task fails like any other
+            if loaded == work.ALREADY_STORED:
+                return _Finished(task)  # reused, uncalled
+            result = await handler.call(self.executors, loaded)
+            return _Finished(task, handler.made(task, loaded, result))
         except Exception as exc:
             return _Failed(task, failure_of(exc))
-
-    async def call(self, task: ClaimedTask, loaded: work.Loaded) -> _Finished:
-        if isinstance(loaded, Exception):
-            raise loaded  # building its work failed: the task fails like any other
-        if isinstance(loaded, work.GenerateWork):
-            result = await self.executors.generate.execute(loaded)
-            return _Finished(task, work.response_made(task, result))
-        if isinstance(loaded, work.JudgeWork):
-            judgment = await self.executors.judge.execute(loaded)
-            return _Finished(task, work.ranking_made(task, loaded, judgment))
-        return _Finished(task)  # ALREADY_STORED: reused, uncalled
-
-    async def score(self, task: ClaimedTask) -> _Finished:
-        async with self.sessions() as session:
-            loaded = await score_inputs.load_score(session, task)
-        report = await self.executors.score.execute(loaded)
-        details = {"annotators": len(loaded.annotators), "pairs": len(loaded.pairs)}
-        return _Finished(task, report=report, details=details)
 
     async def settle(self, outcomes: Sequence[_Outcome]) -> None:
         """Store the finished tasks together (one by one if that fails); record failures."""
@@ -305,9 +288,6 @@ class _Dispatcher:
             held = await queue.complete(session, self.name, completions, now=self.clock())
             kept = [f for f in finished if f.task.id in held]
             await work.store_made(session, [f.made for f in kept if f.made is not None])
-            for f in kept:
-                if f.report is not None:
-                    await store.save_report(session, f.task.run_id, f.report)
         lost = [f.task.id for f in finished if f.task.id not in held]
         if lost:
             logger.info("worker %s: lost the leases of tasks %s", self.name, lost)

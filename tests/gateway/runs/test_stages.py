@@ -1,0 +1,56 @@
+"""The stage registry: every stage has its entry, and the worker works each through it."""
+
+from __future__ import annotations
+
+import inspect
+
+from tests.gateway.runs.helpers import (
+    Fakes,
+    Sessions,
+    create,
+    seed_dataset,
+    spec,
+    work_until_settled,
+)
+
+from harmrank.gateway.db.run_models import RunReport, Stage
+from harmrank.gateway.runs import work, worker
+from harmrank.gateway.runs.stages import STAGES, load_claimed
+from harmrank.gateway.runs.tasks import ClaimedTask
+from harmrank.metrics.report import ReportSettings
+
+
+def test_every_stage_has_an_entry_and_the_worker_names_none() -> None:
+    assert set(STAGES) == set(Stage)
+    source = inspect.getsource(worker)
+    assert "Stage." not in source
+    assert "SCORE" not in source
+
+
+def claimed(task_id: int, run_id: int, stage: Stage) -> ClaimedTask:
+    return ClaimedTask(task_id, run_id, stage, None, None, None, None, None, None, 1, 3)
+
+
+async def test_a_score_task_loads_on_its_own_and_a_new_report_replaces_the_old(
+    session_maker: Sessions,
+) -> None:
+    async with session_maker() as session:
+        assert await load_claimed(session, [claimed(7, 1, Stage.SCORE)]) == {}
+    await seed_dataset(session_maker)
+    run = await create(session_maker, spec())
+    done = await work_until_settled(session_maker, Fakes().executors(), run.id)
+    assert done.has_report
+    async with session_maker() as session:
+        first = await session.get(RunReport, run.id)
+        assert first is not None
+        created = first.created_at
+
+    loaded = work.ScoreWork([], [], ReportSettings(p=0.9), {})
+    made = STAGES[Stage.SCORE].made(claimed(9, run.id, Stage.SCORE), loaded, {"again": True})
+    assert (made.details, made.replace) == ({"annotators": 0, "pairs": 0}, True)
+    async with session_maker.begin() as session:
+        await work.store_made(session, [made])
+    async with session_maker() as session:
+        second = await session.get(RunReport, run.id)
+        assert second is not None
+        assert (second.report, second.created_at) == ({"again": True}, created)
