@@ -44,6 +44,7 @@ bench: setup
 	$(UV) run python bench/gateway_load.py
 	$(UV) run python bench/judge.py
 	$(UV) run python bench/scale_run.py
+	$(UV) run python bench/score_hop.py
 	$(UV) run python bench/demo.py
 
 serve-metrics: setup
