@@ -38,7 +38,7 @@ from harmrank.gateway.runs.work import (
     Judgment,
     ScoreWork,
 )
-from harmrank.metrics.schemas import AnnotatorIn, HumanReferenceIn, PPISpecIn, ReportRequest
+from harmrank.metrics.schemas import ReportRequest
 
 logger = logging.getLogger(__name__)
 
@@ -200,41 +200,15 @@ class ScoreExecutor:
         self.client = client
 
     async def execute(self, work: ScoreWork) -> dict[str, Any]:
-        content = await post(self.client, "/v1/report", report_request(work), "metrics")
+        content = await post(
+            self.client,
+            "/v1/report",
+            ReportRequest.of(work.annotators, work.settings, work.pairs, work.ppi),
+            "metrics",
+        )
         report = json.loads(content)
         if not isinstance(report, dict):
             raise TaskFailed(
                 "invalid_upstream_answer", "metrics answered no report object", transient=False
             )
         return {"run": work.notes, **report}
-
-
-def report_request(work: ScoreWork) -> ReportRequest:
-    settings = work.settings
-    reference = settings.human_reference
-    return ReportRequest(
-        models=list(work.annotators[0].models),
-        annotators=[AnnotatorIn.of(a) for a in work.annotators],
-        pairs=work.pairs,
-        p=settings.p,
-        resamples=settings.resamples,
-        seed=settings.seed,
-        confidence=settings.confidence,
-        rbo_variant=settings.rbo_variant,
-        rbo_ties=settings.rbo_ties,
-        human_reference=HumanReferenceIn(
-            humans=list(reference.humans),
-            na_rule=reference.na_rule,
-            min_annotators=reference.min_annotators,
-        )
-        if reference is not None
-        else None,
-        ppi=PPISpecIn(
-            truth=work.ppi.truth,
-            judges=list(work.ppi.judges),
-            inclusion=work.ppi.inclusion,
-            policy=work.ppi.policy,
-        )
-        if work.ppi is not None
-        else None,
-    )

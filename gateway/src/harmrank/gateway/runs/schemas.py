@@ -76,7 +76,12 @@ class MetricSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     p: float = Field(default=0.9, gt=0, lt=1, description="RBO persistence.")
-    resamples: int = Field(default=1000, ge=0, le=100_000)
+    resamples: int = Field(
+        default=1000,
+        ge=0,
+        le=20_000,
+        description="Bootstrap resamples; at most what the metrics service computes.",
+    )
     seed: int = Field(default=0, ge=0)
     human_reference: HumanReferenceSettings = Field(default_factory=HumanReferenceSettings)
 

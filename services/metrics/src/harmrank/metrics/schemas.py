@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from harmrank.common.errors import InvalidInput
 from harmrank.metrics.aggregate_humans import REFERENCE_NAME, NaRule, ReferenceSpec
 from harmrank.metrics.rankings import AnnotatorRankings
+from harmrank.metrics.report import ReportSettings
+from harmrank.metrics.report_ppi import PPISpec
 
 Item = Annotated[str, Field(min_length=1, max_length=200)] | int
 P = Annotated[
@@ -156,7 +158,7 @@ class HumanReferenceIn(Strict):
 
 
 class ReportRequest(ModelsMixin, BootstrapMixin):
-    annotators: list[AnnotatorIn] = Field(min_length=1, max_length=250)
+    annotators: list[AnnotatorIn] = Field(min_length=1, max_length=1000)
     p: P
     rbo_variant: Literal["ext", "min", "res"] = "ext"
     rbo_ties: Literal["w", "a", "b"] = "w"
@@ -173,6 +175,55 @@ class ReportRequest(ModelsMixin, BootstrapMixin):
     ppi: PPISpecIn | None = Field(
         None, description="Add the judges' jury and the prediction-powered estimates."
     )
+
+    @classmethod
+    def of(
+        cls,
+        annotators: list[AnnotatorRankings],
+        settings: ReportSettings,
+        pairs: list[tuple[str, str]] | None = None,
+        ppi: PPISpec | None = None,
+    ) -> ReportRequest:
+        """The request for ``build_report(annotators, settings, pairs=pairs, ppi=ppi)``."""
+        reference = settings.human_reference
+        return cls(
+            models=list(annotators[0].models),
+            annotators=[AnnotatorIn.of(a) for a in annotators],
+            pairs=pairs,
+            human_reference=HumanReferenceIn(
+                humans=list(reference.humans),
+                na_rule=reference.na_rule,
+                min_annotators=reference.min_annotators,
+            )
+            if reference is not None
+            else None,
+            ppi=PPISpecIn(
+                truth=ppi.truth,
+                judges=list(ppi.judges),
+                inclusion=ppi.inclusion,
+                policy=ppi.policy,
+            )
+            if ppi is not None
+            else None,
+            **{name: getattr(settings, name) for name in _REPORT_SETTINGS},
+        )
+
+    def ppi_spec(self) -> PPISpec | None:
+        given = self.ppi
+        if given is None:
+            return None
+        return PPISpec(
+            truth=given.truth,
+            judges=tuple(given.judges),
+            inclusion=given.inclusion,
+            policy=given.policy,
+            confidence=self.confidence,
+        )
+
+    def report_settings(self) -> ReportSettings:
+        reference = self.human_reference.spec() if self.human_reference is not None else None
+        values = {name: getattr(self, name) for name in _REPORT_SETTINGS}
+        return ReportSettings(**values, human_reference=reference)
 
 
 class PPIRequest(ModelsMixin):
@@ -192,6 +243,10 @@ class PPIRequest(ModelsMixin):
         "policy); the estimates weight by its inverse. Omitted: a uniform random sample.",
     )
     confidence: Confidence = 0.95
+
+
+# The fields a report request shares with ReportSettings, by the same names.
+_REPORT_SETTINGS = ("p", "resamples", "seed", "confidence", "rbo_variant", "rbo_ties")
 
 
 JSONObject = dict[str, Any]

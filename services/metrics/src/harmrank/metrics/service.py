@@ -10,8 +10,7 @@ from harmrank.metrics.histograms import complete_rank_histogram, rank_histogram
 from harmrank.metrics.jury import jury
 from harmrank.metrics.ppi_estimates import ppi_estimates
 from harmrank.metrics.rbo import EMPTY_CONVENTION, rbo
-from harmrank.metrics.report import ReportSettings, build_report, win_intervals
-from harmrank.metrics.report_ppi import PPISpec
+from harmrank.metrics.report import build_report, win_intervals
 from harmrank.metrics.schemas import (
     AgreementRequest,
     OneAnnotatorRequest,
@@ -69,28 +68,10 @@ def compute_agreement(request: AgreementRequest) -> dict[str, Any]:
 
 
 def compute_report(request: ReportRequest) -> dict[str, Any]:
-    reference = request.human_reference
-    settings = ReportSettings(
-        p=request.p,
-        resamples=request.resamples,
-        seed=request.seed,
-        confidence=request.confidence,
-        rbo_variant=request.rbo_variant,
-        rbo_ties=request.rbo_ties,
-        human_reference=reference.spec() if reference is not None else None,
-    )
     annotators = [a.to_rankings(request.models) for a in request.annotators]
-    given = request.ppi
-    spec = None
-    if given is not None:
-        spec = PPISpec(
-            truth=given.truth,
-            judges=tuple(given.judges),
-            inclusion=given.inclusion,
-            policy=given.policy,
-            confidence=request.confidence,
-        )
-    report = build_report(annotators, settings, pairs=request.pairs, ppi=spec)
+    report = build_report(
+        annotators, request.report_settings(), pairs=request.pairs, ppi=request.ppi_spec()
+    )
     return dict(to_jsonable(report))
 
 
