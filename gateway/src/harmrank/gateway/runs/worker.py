@@ -12,7 +12,8 @@ Each transaction is short, and none is open across a downstream call, so a slow 
 holds a database lock or connection:
 
 1. **claim**: reap expired leases (now and then), claim the tasks (``FOR UPDATE SKIP LOCKED``)
-   and read what their generate and judge calls need, a few statements however many tasks;
+   and read what their calls need (the stages that load with the claim, see ``stages``), a
+   few statements however many tasks;
 2. **settle**: the tasks that finished since the last settle, together: one UPDATE marks them
    done where this worker still holds them, one executemany keeps each call's details on its
    task, and one insert-if-absent per table stores their results. Only the tasks still held
@@ -23,9 +24,9 @@ holds a database lock or connection:
    is stored.
 
 Per-task transactions are for the exceptions: a failed task is recorded in its own (retried
-later with backoff, or failed for good), a score task reads its run's rankings in its own, and
-when a group's transaction fails its tasks are settled one by one, so one bad task never loses
-another's result.
+later with backoff, or failed for good), a task whose stage loads alone (score: its run's
+rankings) reads in its own, and when a group's transaction fails its tasks are settled one by
+one, so one bad task never loses another's result.
 
 When nothing is claimable the dispatcher claims again after ``poll_interval``, or sooner when a
 task finishes (that may have made others ready). Stopping (``stop_event``) is graceful: no more
