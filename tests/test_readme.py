@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from harmrank.cli.main import app
 from harmrank.gateway.app import create_app as create_gateway
 from harmrank.gateway.settings import GatewaySettings
+from harmrank.metrics.app import create_app as create_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = "id,text,category\np1,How do plants grow?,science\np2,Name a calm colour.,art\n"
@@ -83,6 +84,7 @@ def test_the_real_servers_block_runs_against_stand_ins(
         api_tokens=[SecretStr("readme-token")],
         generator_url=generator_url(serve_app, ROOT / exports["HARMRANK_GENERATOR_MODELS_FILE"]),
         judge_url=judge_url(serve_app, ROOT / exports["HARMRANK_JUDGE_JUDGES_FILE"]),
+        metrics_url=serve_app(create_metrics()),
         worker_loops=4,
         poll_interval_seconds=0.05,
     )

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from harmrank.cli.main import app
 from harmrank.gateway.app import create_app as create_gateway
 from harmrank.gateway.settings import GatewaySettings
+from harmrank.metrics.app import create_app as create_metrics
 
 TOKEN = "client-commands-token-7c1d"
 PROMPTS = "id,text,category\np1,How do plants grow?,science\np2,Name a calm colour.,art\n"
@@ -35,6 +36,7 @@ def gateway(serve_app: ServeApp, tmp_path: Path) -> str:
         require_token_for_reads=True,
         generator_url=generator,
         judge_url=judge,
+        metrics_url=serve_app(create_metrics()),
         worker_loops=2,
         poll_interval_seconds=0.05,
     )

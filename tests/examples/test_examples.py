@@ -18,6 +18,7 @@ from harmrank.demo.flow import run_spec
 from harmrank.gateway.app import create_app as create_gateway
 from harmrank.gateway.runs.schemas import RunCreate
 from harmrank.gateway.settings import GatewaySettings
+from harmrank.metrics.app import create_app as create_metrics
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 PROMPTS = "id,text,category\np1,How do plants grow?,science\np2,Name a calm colour.,art\n"
@@ -41,6 +42,7 @@ def test_the_example_runs_to_the_end(serve_app: ServeApp, tmp_path: Path, exampl
         migrate_on_start=True,
         generator_url=generator_url(serve_app, folder / "models.yaml"),
         judge_url=judge_url(serve_app, folder / "judges.json"),
+        metrics_url=serve_app(create_metrics()),
         worker_loops=4,
         poll_interval_seconds=0.05,
     )
