@@ -6,7 +6,7 @@ import os
 import socket
 from pathlib import Path
 
-from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 
 from harmrank.common.settings import ServiceSettings, settings_config
 
@@ -44,7 +44,8 @@ class GatewaySettings(ServiceSettings):
     auth_exempt_prefixes: tuple[str, ...] = Field(
         default=DEFAULT_EXEMPT_PREFIXES,
         description="Path prefixes the bearer-token check skips: routes with their own "
-        "authentication (the annotation page signs annotators in itself).",
+        "authentication (the annotation page signs annotators in itself). Matched by whole "
+        "path segment; a prefix that is not an absolute path below the root is refused.",
     )
     report_max_resamples: int = Field(
         default=10_000,
@@ -85,6 +86,19 @@ class GatewaySettings(ServiceSettings):
         gt=0,
         description="How often the task-queue metrics are read from the database.",
     )
+
+    @field_validator("auth_exempt_prefixes")
+    @classmethod
+    def _exempt_prefixes_name_a_part(cls, prefixes: tuple[str, ...]) -> tuple[str, ...]:
+        for prefix in prefixes:
+            # "" or "/" would exempt every route, opening every write; a relative one never
+            # matches. Both are mistakes to refuse, not settings to honour silently.
+            if not prefix.startswith("/") or not prefix.strip("/"):
+                raise ValueError(
+                    f"auth_exempt_prefixes: {prefix!r} must be an absolute path below the root "
+                    "(like '/annotate/'); it would exempt every route or none"
+                )
+        return prefixes
 
     @model_validator(mode="after")
     def _reads_need_a_token_to_exist(self) -> GatewaySettings:
