@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.middleware import Middleware
 
 from harmrank.common.app import create_service_app
 from harmrank.common.health import ReadinessCheck
@@ -18,6 +19,7 @@ from harmrank.gateway.datasets import router as datasets_router
 from harmrank.gateway.datasets.upload import UploadLimits
 from harmrank.gateway.db.engine import create_engine, session_factory
 from harmrank.gateway.db.migrate import upgrade_async
+from harmrank.gateway.page_headers import PageHeadersMiddleware
 from harmrank.gateway.rankings_import import router as rankings_router
 from harmrank.gateway.runs.api import router as runs_router
 from harmrank.gateway.runs.checks import Services
@@ -93,7 +95,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         ],
         description=DESCRIPTION,
         lifespan=lifespan,
-        middleware=[token_middleware(settings)],
+        middleware=[token_middleware(settings), Middleware(PageHeadersMiddleware)],
     )
     app.state.upload_limits = UploadLimits(max_text_chars=settings.max_text_chars)
     app.state.run_services = Services(str(settings.generator_url), str(settings.judge_url))
