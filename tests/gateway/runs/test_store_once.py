@@ -5,7 +5,16 @@ from __future__ import annotations
 import asyncio
 
 from sqlalchemy import func, select
-from tests.gateway.runs.helpers import FINAL, Fakes, Sessions, create, get, seed_dataset, spec
+from tests.gateway.runs.helpers import (
+    FINAL,
+    Fakes,
+    Sessions,
+    create,
+    eventually,
+    get,
+    seed_dataset,
+    spec,
+)
 
 from harmrank.gateway.db.models import Model, Prompt, Ranking, Response
 from harmrank.gateway.db.run_models import Task
@@ -17,9 +26,11 @@ from harmrank.gateway.runs.worker import run_worker
 async def work_until_both_settle(sessions: Sessions, fakes: Fakes, run_ids: list[int]) -> None:
     stop = asyncio.Event()
 
+    async def settled() -> bool:
+        return all([(await get(sessions, r)).status in FINAL for r in run_ids])
+
     async def watch() -> None:
-        while not all([(await get(sessions, r)).status in FINAL for r in run_ids]):
-            await asyncio.sleep(0.05)
+        await eventually(settled, within=60)
         stop.set()
 
     async with asyncio.timeout(60), asyncio.TaskGroup() as group:
@@ -69,7 +80,8 @@ async def test_two_runs_queuing_the_same_results_store_each_once(session_maker: 
         attempts = list(await session.scalars(select(Task.attempts).where(Task.state == "done")))
         responses = await session.scalar(select(func.count()).select_from(Response))
         rankings = await session.scalar(select(func.count()).select_from(Ranking))
-    assert attempts and set(attempts) == {1}
+    assert attempts
+    assert set(attempts) == {1}
     assert await duplicate_keys(session_maker) == {"responses": 0, "rankings": 0}
     assert responses == 3 * 2  # prompts x models, whichever run stored them
     assert rankings == 3 * 2  # prompts x judge orders
