@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from typing import Any
 
 import httpx
 from tests.gateway.run_results.helpers import finished_run
@@ -37,7 +38,8 @@ async def test_a_run_report_page_is_sent_with_the_strict_policy(
 
 
 async def test_a_dataset_report_page_is_sent_with_the_strict_policy(api: httpx.AsyncClient) -> None:
-    params = {"annotators": "group-1,group-2", "format": "html", "p": 0.9, "resamples": 20}
+    params: dict[str, Any] = {"annotators": "group-1,group-2", "format": "html", "p": 0.9}
+    params["resamples"] = 20
     assert_strict(await api.get("/v1/datasets/studylike/report", params=params))
 
 

@@ -7,18 +7,21 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.middleware import Middleware
 
 from harmrank.common.app import create_service_app
-from harmrank.common.health import ReadinessCheck
 from harmrank.gateway import annotation, report_api, run_results
-from harmrank.gateway.auth import token_middleware
+from harmrank.gateway.auth import OPEN_PATHS, token_middleware
 from harmrank.gateway.datasets import router as datasets_router
 from harmrank.gateway.datasets.upload import UploadLimits
 from harmrank.gateway.db.engine import create_engine, session_factory
 from harmrank.gateway.db.migrate import upgrade_async
+from harmrank.gateway.db.readiness import (
+    DATABASE_ERRORS,
+    DatabaseGateMiddleware,
+    DatabaseState,
+    database_error,
+)
 from harmrank.gateway.page_headers import PageHeadersMiddleware
 from harmrank.gateway.rankings_import import router as rankings_router
 from harmrank.gateway.runs.api import router as runs_router
@@ -33,15 +36,6 @@ DESCRIPTION = (
     "read or export the results. Writes need a bearer token when the gateway has tokens set; reads "
     "too when it requires them."
 )
-
-
-def _database_check(engine: AsyncEngine) -> ReadinessCheck:
-    async def database() -> str | None:
-        async with engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-        return None
-
-    return database
 
 
 @contextlib.asynccontextmanager
@@ -71,7 +65,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             if settings.migrate_on_start:
                 await upgrade_async(engine)
             app.state.sessions = session_factory(engine)
-            app.state.readiness["database"] = _database_check(engine)
+            app.state.database = DatabaseState(engine)
+            app.state.readiness["database"] = app.state.database.readiness
             async with (
                 _worker_loops(settings, app),
                 task_telemetry(app, interval_seconds=settings.telemetry_interval_seconds),
@@ -95,8 +90,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         ],
         description=DESCRIPTION,
         lifespan=lifespan,
-        middleware=[token_middleware(settings), Middleware(PageHeadersMiddleware)],
+        middleware=[
+            token_middleware(settings),
+            Middleware(DatabaseGateMiddleware, open_paths=OPEN_PATHS),
+            Middleware(PageHeadersMiddleware),
+        ],
     )
+    for error in DATABASE_ERRORS:
+        app.add_exception_handler(error, database_error)
     app.state.upload_limits = UploadLimits(max_text_chars=settings.max_text_chars)
     app.state.run_services = Services(str(settings.generator_url), str(settings.judge_url))
     return app
