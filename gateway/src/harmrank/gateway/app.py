@@ -11,6 +11,7 @@ from starlette.middleware import Middleware
 
 from harmrank.common.app import create_service_app
 from harmrank.gateway import annotation, report_api, run_results
+from harmrank.gateway.annotation.sign_in_limit import SignInLimiter
 from harmrank.gateway.auth import OPEN_PATHS, token_middleware
 from harmrank.gateway.datasets import router as datasets_router
 from harmrank.gateway.datasets.upload import UploadLimits
@@ -100,4 +101,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.add_exception_handler(error, database_error)
     app.state.upload_limits = UploadLimits(max_text_chars=settings.max_text_chars)
     app.state.run_services = Services(str(settings.generator_url), str(settings.judge_url))
+    app.state.sign_in_limiter = SignInLimiter(
+        settings.sign_in_attempts, settings.sign_in_window_seconds
+    )
     return app

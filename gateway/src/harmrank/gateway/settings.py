@@ -47,6 +47,13 @@ class GatewaySettings(ServiceSettings):
         "authentication (the annotation page signs annotators in itself). Matched by whole "
         "path segment; a prefix that is not an absolute path below the root is refused.",
     )
+    sign_in_attempts: int = Field(
+        default=10,
+        ge=1,
+        description="Failed annotator sign-ins allowed per client address within "
+        "sign_in_window_seconds; past them a sign-in is a 429 with Retry-After.",
+    )
+    sign_in_window_seconds: float = Field(default=60.0, gt=0)
     report_max_resamples: int = Field(
         default=10_000,
         ge=0,
