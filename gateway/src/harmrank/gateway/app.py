@@ -23,6 +23,7 @@ from harmrank.gateway.db.readiness import (
     DatabaseState,
     database_error,
 )
+from harmrank.gateway.edge import StorableTextMiddleware
 from harmrank.gateway.page_headers import PageHeadersMiddleware
 from harmrank.gateway.rankings_import import router as rankings_router
 from harmrank.gateway.runs.api import router as runs_router
@@ -94,6 +95,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         middleware=[
             token_middleware(settings),
             Middleware(DatabaseGateMiddleware, open_paths=OPEN_PATHS),
+            Middleware(StorableTextMiddleware),
             Middleware(PageHeadersMiddleware),
         ],
     )
