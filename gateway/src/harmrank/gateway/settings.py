@@ -63,6 +63,12 @@ class GatewaySettings(ServiceSettings):
     report_threads: int = Field(
         default=2, ge=1, description="Reports computed at once; others wait their turn."
     )
+    report_queue: int = Field(
+        default=8,
+        ge=0,
+        description="Reports that may wait for a thread; past them a report request is a 503 "
+        "reports_busy with Retry-After.",
+    )
     generator_url: AnyHttpUrl = AnyHttpUrl("http://generator:8001")
     judge_url: AnyHttpUrl = AnyHttpUrl("http://judge:8002")
     downstream_timeout_seconds: float = Field(default=600.0, gt=0)
