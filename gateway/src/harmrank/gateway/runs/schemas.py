@@ -34,8 +34,12 @@ class PromptSet(BaseModel):
         max_length=MAX_CATEGORIES,
         description="Only prompts in these categories.",
     )
-    sample_size: int | None = Field(default=None, ge=1, description="None: every prompt.")
-    seed: int = Field(default=0, ge=0, description="Seed of the sample; same seed, same prompts.")
+    sample_size: int | None = Field(
+        default=None, ge=1, le=10_000_000, description="None: every prompt."
+    )
+    seed: int = Field(
+        default=0, ge=0, le=2**63 - 1, description="Seed of the sample; same seed, same prompts."
+    )
 
 
 class ModelSpec(BaseModel):
@@ -88,7 +92,7 @@ class MetricSettings(BaseModel):
 
     p: float = Field(default=0.9, gt=0, lt=1, description="RBO persistence.")
     resamples: int = Field(default=1000, ge=0, le=100_000)
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
     human_reference: HumanReferenceSettings = Field(default_factory=HumanReferenceSettings)
 
 
