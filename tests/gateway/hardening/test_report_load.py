@@ -19,7 +19,12 @@ from harmrank.gateway.report_api import compute
 from harmrank.gateway.settings import GatewaySettings
 
 REPORT = "/v1/datasets/studylike/report"
-PARAMS = {"annotators": "group-1,group-2", "p": 0.9, "resamples": 10, "format": "html"}
+PARAMS: dict[str, Any] = {
+    "annotators": "group-1,group-2",
+    "p": 0.9,
+    "resamples": 10,
+    "format": "html",
+}
 
 
 async def test_waiting_reports_hold_no_connection_and_extra_ones_are_refused(
