@@ -6,7 +6,7 @@ tests' PostgreSQL server, seeded like the study (200 prompts, three models, thre
 every prompt). For the whole phase, at once:
 
 - ``--uploads`` clients (default 2) each send, one after another, a CSV at the body limit
-  (10 MiB): a header and about 1.7 million duplicate rows, every one a problem (422);
+  (10 MiB): a header and about 870,000 duplicate rows, every one a problem (422);
 - ``--reports`` clients (default 50) each keep one HTML report of the dataset in flight
   (``GET /v1/datasets/study/report?format=html``, 1,000 resamples): the gateway computes
   ``report_threads`` of them, lets ``report_queue`` wait, and refuses the rest at once with 503
