@@ -136,7 +136,7 @@ async def test_a_malformed_csv_upload_names_each_problem_and_stores_nothing(
         body = answer.json()
         assert body["error_type"] == "invalid_dataset"
         problems = {(d["file"], d["line"], d["field"]) for d in body["details"]}
-        assert {("prompts.csv", 3, "text"), ("prompts.csv", 4, "")} <= problems
+        assert {("prompts.csv", 3, "text"), ("prompts.csv", 4, "cell 4")} <= problems
         assert ("prompts.csv", 6, "") in problems or ("prompts.csv", 6, "text") in problems
         assert (await http.get("/v1/datasets/bad")).status_code == 404
         assert (await http.get("/v1/datasets")).json()["items"] == []

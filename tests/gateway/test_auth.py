@@ -136,6 +136,30 @@ def test_the_exempt_prefixes_are_configurable(serve_app: ServeApp) -> None:
     assert httpx.get(url + "/annotate/api/state", timeout=10).status_code == 401
 
 
+@pytest.mark.parametrize("prefix", ["/annotate", "/annotate/"])
+def test_an_exempt_prefix_covers_whole_path_segments_only(prefix: str) -> None:
+    prefixes = (prefix,)
+    assert auth.exempt_path("/annotate", prefixes)
+    assert auth.exempt_path("/annotate/api/state", prefixes)
+    assert not auth.exempt_path("/annotatex", prefixes)
+    assert not auth.exempt_path("/annotate-admin/x", prefixes)
+    assert not auth.exempt_path("/v1/annotate/x", prefixes)
+
+
+def test_a_neighbour_of_an_exempt_prefix_still_needs_a_token(serve_app: ServeApp) -> None:
+    settings = settings_for(True).model_copy(update={"auth_exempt_prefixes": ("/annotate",)})
+    url = serve_app(probe_app(settings))
+    assert httpx.get(url + "/annotate/api/state", timeout=10).status_code == 200
+    for path in ("/annotatex", "/annotate-admin"):
+        assert httpx.post(url + path, timeout=10).status_code == 401
+
+
+@pytest.mark.parametrize("prefix", ["", "/", "//", "annotate/"])
+def test_an_exempt_prefix_that_exempts_everything_or_nothing_is_refused(prefix: str) -> None:
+    with pytest.raises(ValidationError, match="auth_exempt_prefixes"):
+        GatewaySettings(api_tokens=[SecretStr(WRITE[0])], auth_exempt_prefixes=(prefix,))
+
+
 @pytest.mark.parametrize("token", ["not-a-token", READ[0], WRITE[1]])
 def test_every_configured_token_is_compared_in_constant_time(
     servers: dict[bool, str], monkeypatch: pytest.MonkeyPatch, token: str

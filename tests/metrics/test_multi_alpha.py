@@ -149,6 +149,17 @@ def test_one_harmful_vote_of_three_is_na_by_majority_but_not_unanimous() -> None
     assert aggregate_item("p", MODELS, half).ranks == (0, 0, 0)
 
 
+def test_a_two_annotator_split_vote_is_na_under_majority() -> None:
+    # One annotator ranks a and b harmful, the other calls all N/A: one vote of two is not
+    # "strictly more than half", so the majority aggregate is N/A everywhere (a `>=` would
+    # rank a and b); unanimous keeps the harmful annotator's order.
+    split = {"x": [2, 1, 0], "y": [0, 0, 0]}
+    item = aggregate_item("p", MODELS, split, "majority")
+    assert item.harmful_votes == (1, 1, 0)
+    assert item.ranks == (0, 0, 0)
+    assert aggregate_item("p", MODELS, split, "unanimous").ranks == (2, 1, 0)
+
+
 def test_ties_are_reported_and_leave_the_reference() -> None:
     x = rankings("x", {"p1": [2, 1, 0], "p2": [1, 2, 3]})
     y = rankings("y", {"p1": [1, 2, 0], "p2": [1, 2, 3]})

@@ -69,10 +69,19 @@ async def test_no_service_fetches_a_url_it_was_sent(pg_url: str, servers: Server
         data = f'{{"id": "{url}", "text": "{url}", "category": "{url}"}}'.encode()
         files = {"file": (url, data, "application/x-ndjson")}
         answers.append(await http.post("/v1/datasets", files=files, data={"name": "canary"}))
+        # A URL is no model or judge name: refused at the gateway, before any service sees it.
+        named = {
+            "prompts": {"dataset": "canary"},
+            "models": [{"name": url}, {"name": MODELS[0]}],
+            "judges": [{"name": url}],
+        }
+        refused = await http.post("/v1/runs", json=named)
+        assert (refused.status_code, refused.json()["error_type"]) == (422, "validation")
+        answers.append(refused)
         spec = {
             "prompts": {"dataset": "canary"},
-            "models": [{"name": url}, {"name": MODELS[0], "params": {"stop": [url]}}],
-            "judges": [{"name": url, "settings": {"url": url}}, {"name": JUDGES[0][0]}],
+            "models": [{"name": MODELS[1]}, {"name": MODELS[0], "params": {"stop": [url]}}],
+            "judges": [{"name": JUDGES[1][0], "settings": {"url": url}}, {"name": JUDGES[0][0]}],
             "metrics": {"resamples": 10},
             "max_attempts": 1,
         }

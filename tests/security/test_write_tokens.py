@@ -45,7 +45,7 @@ def write_operations() -> list[tuple[str, str]]:
         (method.upper(), path.replace("{run_id}", "1").replace("{name}", "demo"))
         for path, operations in paths.items()
         for method in operations
-        if method.upper() in auth.WRITE_METHODS and not (exempt and path.startswith(exempt))
+        if method.upper() in auth.WRITE_METHODS and not auth.exempt_path(path, exempt)
     ]
 
 

@@ -101,7 +101,52 @@ def test_a_clean_csv_file_gives_its_prompts() -> None:
             "jsonl",
             [(1, "category", "category must be a string, not an array")],
         ),
-        (b"text\na,b\n", "csv", [(2, "", "the row has 2 cells, the header 1")]),
+        (
+            b"text\na,b\n",
+            "csv",
+            [(2, "cell 2", "the row has 2 cells, the header 1: this cell has no column")],
+        ),
+        # A short row lost a value or a delimiter: an error too, naming the first missing column.
+        (
+            b"text,category,id\na,b\n",
+            "csv",
+            [
+                (
+                    2,
+                    "id",
+                    "the row has 2 cells, the header 3: this column and those after are missing",
+                )
+            ],
+        ),
+        # A quote never closed would swallow the rest of the file into one cell.
+        (
+            b'text,category\nfine,c\n"hello\nworld\n',
+            "csv",
+            [(3, "text", "unreadable CSV, the rest is not checked: unexpected end of data")],
+        ),
+        (
+            b'text,category\nok,"c"x\n',
+            "csv",
+            [(2, "category", "unreadable CSV, the rest is not checked: ',' expected after '\"'")],
+        ),
+        # JSON the parser refuses past its limits: the line is named, never a 500.
+        (
+            b'{"text": "ok"}\n{"text": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+            "jsonl",
+            [(2, "", "bad JSON: nested too deeply")],
+        ),
+        (
+            b'{"text": "ok", "id": ' + b"7" * 5000 + b"}",
+            "jsonl",
+            [
+                (
+                    1,
+                    "",
+                    "bad JSON: Exceeds the limit (4300 digits) for integer string conversion:"
+                    " value has 5000 digits",
+                )
+            ],
+        ),
         (b"text,text\na,b\n", "csv", [(1, "text", "the column appears more than once")] * 2),
         (b"", "csv", [(1, "", "the file has no prompts")]),
         (b"\n\n", "jsonl", [(1, "", "the file has no prompts")]),

@@ -113,6 +113,7 @@ async def test_a_study_csv_is_imported_with_its_quirks_normalised(
         "replaced": 0,
         "annotators_created": ["group_4"],
         "warnings": [],
+        "warnings_total": 0,
     }
     assert await stored(session_maker) == [
         ("group_4", "p1", [3, 2, 1], "3,2,1", "output_Group_4.csv:2"),

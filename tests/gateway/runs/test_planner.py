@@ -65,8 +65,8 @@ async def test_a_seeded_sample_is_reproducible(session_maker: Sessions) -> None:
 @pytest.mark.parametrize(
     ("prompts", "message"),
     [
-        ({"dataset": "nope"}, "no dataset"),
-        ({"dataset": "toy", "categories": ["z"]}, "no prompts"),
+        ({"dataset": "nope"}, "unknown prompts.dataset 'nope'"),
+        ({"dataset": "toy", "categories": ["z"]}, "unknown prompts.categories 'z'"),
         ({"dataset": "toy", "sample_size": 99}, "exceeds"),
     ],
 )

@@ -324,7 +324,11 @@ async def test_a_claim_skips_rows_another_open_claim_locked(session_maker: Sessi
     await create(session_maker, spec())  # 6 generate tasks ready
     async with session_maker.begin() as one, session_maker.begin() as two:
         first = await queue.claim(one, "w1", now=at(0), lease_seconds=LEASE, limit=4)
-        second = await queue.claim(two, "w2", now=at(0), lease_seconds=LEASE, limit=4)
+        # Bounded: a claim that waited for the first's locks instead of skipping them must fail
+        # this test, not hang it.
+        second = await asyncio.wait_for(
+            queue.claim(two, "w2", now=at(0), lease_seconds=LEASE, limit=4), timeout=10
+        )
     assert len(first) == 4
     assert len(second) == 2
     assert not {t.id for t in first} & {t.id for t in second}

@@ -94,7 +94,8 @@ def error_response(
 
 async def _harmrank_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HarmrankError)
-    return error_response(exc.status_code, exc.body())
+    # A subclass may state headers of its answer (Retry-After on a 503, say).
+    return error_response(exc.status_code, exc.body(), getattr(exc, "headers", None))
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:

@@ -7,16 +7,23 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.middleware import Middleware
 
 from harmrank.common.app import create_service_app
-from harmrank.common.health import ReadinessCheck
 from harmrank.gateway import annotation, datasets, rankings_import, report_api, run_results, runs
-from harmrank.gateway.auth import token_middleware
+from harmrank.gateway.annotation.sign_in_limit import SignInLimiter
+from harmrank.gateway.auth import OPEN_PATHS, token_middleware
 from harmrank.gateway.datasets.upload import UploadLimits
 from harmrank.gateway.db.engine import create_engine, database_url, session_factory
 from harmrank.gateway.db.migrate import upgrade_async
+from harmrank.gateway.db.readiness import (
+    DATABASE_ERRORS,
+    DatabaseGateMiddleware,
+    DatabaseState,
+    database_error,
+)
+from harmrank.gateway.edge import StorableTextMiddleware
+from harmrank.gateway.page_headers import PageHeadersMiddleware
 from harmrank.gateway.runs.checks import Services
 from harmrank.gateway.settings import GatewaySettings
 from harmrank.gateway.telemetry import task_telemetry
@@ -41,15 +48,6 @@ ROUTERS = (
     annotation.admin_router,
     annotation.page_router,
 )
-
-
-def _database_check(engine: AsyncEngine) -> ReadinessCheck:
-    async def database() -> str | None:
-        async with engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-        return None
-
-    return database
 
 
 @contextlib.asynccontextmanager
@@ -79,7 +77,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             if settings.migrate_on_start:
                 await upgrade_async(engine)
             app.state.sessions = session_factory(engine)
-            app.state.readiness["database"] = _database_check(engine)
+            app.state.database = DatabaseState(engine)
+            app.state.readiness["database"] = app.state.database.readiness
             async with (
                 _worker_loops(settings, app),
                 task_telemetry(app, interval_seconds=settings.telemetry_interval_seconds),
@@ -94,8 +93,18 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         routers=ROUTERS,
         description=DESCRIPTION,
         lifespan=lifespan,
-        middleware=[token_middleware(settings)],
+        middleware=[
+            token_middleware(settings),
+            Middleware(DatabaseGateMiddleware, open_paths=OPEN_PATHS),
+            Middleware(StorableTextMiddleware),
+            Middleware(PageHeadersMiddleware),
+        ],
     )
+    for error in DATABASE_ERRORS:
+        app.add_exception_handler(error, database_error)
     app.state.upload_limits = UploadLimits(max_text_chars=settings.max_text_chars)
     app.state.run_services = Services(str(settings.generator_url), str(settings.judge_url))
+    app.state.sign_in_limiter = SignInLimiter(
+        settings.sign_in_attempts, settings.sign_in_window_seconds
+    )
     return app

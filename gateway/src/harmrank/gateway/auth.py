@@ -6,7 +6,9 @@
   a read or a write token.
 - Always open: the probes, ``/metrics`` (scrapers carry no token) and the OpenAPI document.
 - Skipped: paths under ``exempt_prefixes`` (default ``/annotate/``), routes with their own
-  authentication (the annotation page signs annotators in with a session of its own).
+  authentication (the annotation page signs annotators in with a session of its own). A prefix
+  matches whole path segments: ``/annotate`` covers ``/annotate`` and ``/annotate/…`` but not
+  ``/annotatex`` or ``/annotate-admin``.
 
 The given token is compared with ``hmac.compare_digest`` against every configured token, write
 and read ones alike, with no early exit: the time taken says nothing about which token, if any,
@@ -40,6 +42,15 @@ def token_matches(given: str, tokens: Sequence[SecretStr]) -> bool:
     # No short-circuit: every token is compared whatever the outcome of the others.
     results = [hmac.compare_digest(candidate, t.get_secret_value().encode()) for t in tokens]
     return any(results)
+
+
+def exempt_path(path: str, prefixes: Sequence[str]) -> bool:
+    """Whether ``path`` is one of ``prefixes`` or lies under one, segment by segment."""
+    for prefix in prefixes:
+        base = prefix.rstrip("/")
+        if base and (path == base or path.startswith(base + "/")):
+            return True
+    return False
 
 
 def bearer_token(scope: Scope) -> str | None:
@@ -78,7 +89,7 @@ class TokenMiddleware:
     def _refusal(self, scope: Scope) -> tuple[int, str, str] | None:
         """None to let the request through, else (status, message, error type)."""
         path: str = scope["path"]
-        if path in OPEN_PATHS or path.startswith(self.exempt_prefixes):
+        if path in OPEN_PATHS or exempt_path(path, self.exempt_prefixes):
             return None
         writing = scope["method"] in WRITE_METHODS
         if not writing and not self.require_token_for_reads:

@@ -16,6 +16,15 @@ Cursor = Annotated[
     ),
 ]
 Format = Annotated[ExportFormat, Query(description="`csv` (with a header row) or `jsonl`.")]
+RawCsv = Annotated[
+    bool,
+    Query(
+        description="CSV only: write text cells exactly as stored. By default a cell starting "
+        "with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'` so a spreadsheet "
+        "shows it as text instead of running it as a formula (OWASP, CSV injection). JSONL is "
+        "always exact."
+    ),
+]
 ModelFilter = Annotated[str | None, Query(description="A model name.")]
 PromptFilter = Annotated[str | None, Query(description="A prompt's id in the dataset.")]
 AnnotatorFilter = Annotated[str | None, Query(description="An annotator name.")]

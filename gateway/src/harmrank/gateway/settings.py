@@ -6,7 +6,7 @@ import os
 import socket
 from pathlib import Path
 
-from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 
 from harmrank.common.settings import ServiceSettings, settings_config
 
@@ -44,8 +44,16 @@ class GatewaySettings(ServiceSettings):
     auth_exempt_prefixes: tuple[str, ...] = Field(
         default=DEFAULT_EXEMPT_PREFIXES,
         description="Path prefixes the bearer-token check skips: routes with their own "
-        "authentication (the annotation page signs annotators in itself).",
+        "authentication (the annotation page signs annotators in itself). Matched by whole "
+        "path segment; a prefix that is not an absolute path below the root is refused.",
     )
+    sign_in_attempts: int = Field(
+        default=10,
+        ge=1,
+        description="Failed annotator sign-ins allowed per client address within "
+        "sign_in_window_seconds; past them a sign-in is a 429 with Retry-After.",
+    )
+    sign_in_window_seconds: float = Field(default=60.0, gt=0)
     report_max_resamples: int = Field(
         default=10_000,
         ge=0,
@@ -54,6 +62,12 @@ class GatewaySettings(ServiceSettings):
     )
     report_threads: int = Field(
         default=2, ge=1, description="Reports computed at once; others wait their turn."
+    )
+    report_queue: int = Field(
+        default=8,
+        ge=0,
+        description="Reports that may wait for a thread; past them a report request is a 503 "
+        "reports_busy with Retry-After.",
     )
     generator_url: AnyHttpUrl = AnyHttpUrl("http://generator:8001")
     judge_url: AnyHttpUrl = AnyHttpUrl("http://judge:8002")
@@ -89,6 +103,19 @@ class GatewaySettings(ServiceSettings):
         gt=0,
         description="How often the task-queue metrics are read from the database.",
     )
+
+    @field_validator("auth_exempt_prefixes")
+    @classmethod
+    def _exempt_prefixes_name_a_part(cls, prefixes: tuple[str, ...]) -> tuple[str, ...]:
+        for prefix in prefixes:
+            # "" or "/" would exempt every route, opening every write; a relative one never
+            # matches. Both are mistakes to refuse, not settings to honour silently.
+            if not prefix.startswith("/") or not prefix.strip("/"):
+                raise ValueError(
+                    f"auth_exempt_prefixes: {prefix!r} must be an absolute path below the root "
+                    "(like '/annotate/'); it would exempt every route or none"
+                )
+        return prefixes
 
     @model_validator(mode="after")
     def _reads_need_a_token_to_exist(self) -> GatewaySettings:

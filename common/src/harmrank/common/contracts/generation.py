@@ -46,7 +46,9 @@ class GenerationParams(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=10)
     top_p: float | None = Field(default=None, gt=0, le=1)
     seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
-    stop: list[str] | None = Field(default=None, max_length=4)
+    stop: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+        default=None, max_length=4
+    )
     repetition_penalty: float | None = Field(default=None, gt=0)
 
     def over(self, defaults: GenerationParams) -> GenerationParams:

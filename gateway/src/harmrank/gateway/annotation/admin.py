@@ -23,7 +23,6 @@ from harmrank.gateway.annotation.schemas import (
     InvitationToken,
     SettingsIn,
     SettingsOut,
-    storable,
 )
 from harmrank.gateway.datasets import repository as datasets_repo
 from harmrank.gateway.db.annotation_models import (
@@ -32,6 +31,7 @@ from harmrank.gateway.db.annotation_models import (
     AssignmentState,
 )
 from harmrank.gateway.db.base import utc_now
+from harmrank.gateway.edge import storable
 
 PAGE_PATH = "/annotate/"
 DEFAULT_K = 1

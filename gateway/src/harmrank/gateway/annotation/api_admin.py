@@ -24,6 +24,7 @@ from harmrank.gateway.annotation.schemas import (
 )
 from harmrank.gateway.deps import Session
 from harmrank.gateway.export import ExportFormat
+from harmrank.gateway.query import RawCsv
 from harmrank.metrics.aggregate_humans import NaRule
 
 router = APIRouter(prefix="/v1/datasets/{name}/annotation", tags=["annotation"])
@@ -113,6 +114,8 @@ async def export_rankings(
     name: str,
     session: Session,
     format: Annotated[ExportFormat, Query(description="`csv` (the study's layout) or `jsonl`.")],
+    raw: RawCsv = False,
 ) -> StreamingResponse:
-    """Download the page's rankings, in the study's CSV layout or as JSONL (both re-importable)."""
-    return await export.export(session, name, format)
+    """Download the page's rankings, in the study's CSV layout or as JSONL (both re-importable;
+    re-import a CSV exported with `raw=true` to get texts back exactly)."""
+    return await export.export(session, name, format, raw)

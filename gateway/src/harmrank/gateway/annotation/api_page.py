@@ -14,10 +14,16 @@ from importlib import resources
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Cookie, Depends, Request, Response
+from fastapi.responses import JSONResponse
 
-from harmrank.common.errors import ErrorBody, NotFound
+from harmrank.common.errors import ErrorBody, NotFound, error_response
 from harmrank.gateway.annotation import service
 from harmrank.gateway.annotation.schemas import PageItem, PageState, SignIn, Skip, Submission
+from harmrank.gateway.annotation.sign_in_limit import (
+    SignInLimiter,
+    client_address,
+    sign_in_limiter,
+)
 from harmrank.gateway.db.annotation_models import AnnotationInvitation
 from harmrank.gateway.deps import Session
 
@@ -106,16 +112,33 @@ def _set_cookie(request: Request, response: Response, token: str) -> None:
 
 @router.post(
     "/api/session",
+    response_model=PageState,
     responses={
         403: {"model": ErrorBody, "description": "Invalid token"},
         409: {"model": ErrorBody},
+        429: {"model": ErrorBody, "description": "Too many failed sign-ins; see Retry-After"},
     },
 )
 async def sign_in(
-    body: SignIn, request: Request, response: Response, session: Session
-) -> PageState:
-    """Sign in with your name and invitation token; the session is kept in a cookie."""
-    token, state = await service.sign_in(session, body)
+    body: SignIn,
+    request: Request,
+    response: Response,
+    session: Session,
+    limiter: Annotated[SignInLimiter, Depends(sign_in_limiter)],
+) -> PageState | JSONResponse:
+    """Sign in with your name and invitation token; the session is kept in a cookie. Failed
+    sign-ins are limited per client address (429 with `Retry-After` past the limit)."""
+    client = client_address(request)
+    wait = limiter.retry_after(client)
+    if wait is not None:
+        message = f"too many failed sign-ins from this address; try again in {wait} s"
+        body_429 = ErrorBody(error=message, error_type="rate_limited")
+        return error_response(429, body_429, {"Retry-After": str(wait)})
+    try:
+        token, state = await service.sign_in(session, body)
+    except service.InvitationRefused:
+        limiter.failed(client)
+        raise
     _set_cookie(request, response, token)
     return state
 

@@ -78,11 +78,13 @@ def _jsonl_row(
     }
 
 
-async def export(session: AsyncSession, name: str, fmt: ExportFormat) -> StreamingResponse:
+async def export(
+    session: AsyncSession, name: str, fmt: ExportFormat, raw: bool = False
+) -> StreamingResponse:
     columns, rows = await export_rows(session, name, fmt)
 
     async def stream() -> AsyncIterator[dict[str, Any]]:
         for row in rows:
             yield row
 
-    return export_response(fmt, columns, stream(), f"{name}-annotation")
+    return export_response(fmt, columns, stream(), f"{name}-annotation", raw)

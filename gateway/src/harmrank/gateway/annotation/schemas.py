@@ -7,17 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
-
-def storable(value: str) -> str:
-    """Text the database can hold: no NUL (PostgreSQL text), no unpaired surrogate (UTF-8)."""
-    if "\x00" in value:
-        raise ValueError("contains a NUL character")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("contains an unpaired surrogate") from None
-    return value
-
+from harmrank.gateway.edge import storable
 
 Storable = AfterValidator(storable)
 Name = Annotated[

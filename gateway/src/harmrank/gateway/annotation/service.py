@@ -31,7 +31,6 @@ from harmrank.gateway.annotation.schemas import (
     SignIn,
     Skip,
     Submission,
-    storable,
 )
 from harmrank.gateway.datasets import repository as datasets_repo
 from harmrank.gateway.db.annotation_models import (
@@ -43,6 +42,7 @@ from harmrank.gateway.db.annotation_models import (
 )
 from harmrank.gateway.db.base import utc_now
 from harmrank.gateway.db.models import AnnotatorKind, Dataset, Ranking
+from harmrank.gateway.edge import storable
 from harmrank.gateway.study.notation import format_ranks
 from harmrank.metrics.rankings import ranking_problem
 

@@ -31,6 +31,7 @@ from harmrank.gateway.query import (
     Limit,
     ModelFilter,
     PromptFilter,
+    RawCsv,
     export_answers,
 )
 
@@ -141,13 +142,14 @@ async def export_responses(
     name: str,
     sessions: Sessions,
     format: Format,
+    raw: RawCsv = False,
     model: ModelFilter = None,
     prompt: PromptFilter = None,
 ) -> StreamingResponse:
     """Download every matching response as CSV or JSONL."""
     dataset_id = await _dataset_id(sessions, name)
     rows = service.response_rows(sessions, dataset_id, model=model, prompt=prompt)
-    return export_response(format, RESPONSE_COLUMNS, rows, f"{name}-responses")
+    return export_response(format, RESPONSE_COLUMNS, rows, f"{name}-responses", raw)
 
 
 @router.get(
@@ -157,6 +159,7 @@ async def export_rankings(
     name: str,
     sessions: Sessions,
     format: Format,
+    raw: RawCsv = False,
     annotator: AnnotatorFilter = None,
     prompt: PromptFilter = None,
     model: ModelFilter = None,
@@ -166,7 +169,7 @@ async def export_rankings(
     rows = service.ranking_rows(
         sessions, dataset_id, annotator=annotator, prompt=prompt, model=model
     )
-    return export_response(format, RANKING_COLUMNS, rows, f"{name}-rankings")
+    return export_response(format, RANKING_COLUMNS, rows, f"{name}-rankings", raw)
 
 
 async def _dataset_id(sessions: async_sessionmaker[AsyncSession], name: str) -> int:

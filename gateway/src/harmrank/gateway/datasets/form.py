@@ -14,7 +14,8 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from harmrank.common.errors import BadRequest
+from harmrank.common.errors import BadRequest, InvalidInput
+from harmrank.gateway.edge import text_problem
 
 
 class InvalidForm(BadRequest):
@@ -43,6 +44,13 @@ class FormData:
         return self.fields.get(name)
 
 
+def _storable_field(name: str, value: str) -> str:
+    problem = text_problem(value)
+    if problem is not None:
+        raise InvalidInput(f"form field {name!r}: {problem}")
+    return value
+
+
 async def read_form(request: Request) -> FormData:
     """The request's multipart form; 400 ``invalid_form`` when it is not one."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
@@ -56,7 +64,7 @@ async def read_form(request: Request) -> FormData:
                     data = await value.read()
                     files[name] = UploadedFile(value.filename or "", value.content_type, data)
                 else:
-                    fields[name] = value
+                    fields[name] = _storable_field(name, value)
     except HTTPException as exc:  # Starlette's answer to a malformed multipart body
         raise InvalidForm(f"malformed multipart body: {exc.detail}") from exc
     except ClientDisconnect as exc:

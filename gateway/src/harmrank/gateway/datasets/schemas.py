@@ -49,7 +49,8 @@ class DatasetDetail(BaseModel):
 
 
 class DatasetCreated(DatasetDetail):
-    warnings: list[ProblemOut]
+    warnings: list[ProblemOut] = Field(description="The first 100 warnings by line.")
+    warnings_total: int = 0
 
 
 class ResponseItem(BaseModel):
@@ -94,4 +95,5 @@ class RankingsImported(BaseModel):
     unchanged: int
     replaced: int
     annotators_created: list[str]
-    warnings: list[ProblemOut]
+    warnings: list[ProblemOut] = Field(description="The first 100 warnings by line.")
+    warnings_total: int = 0

@@ -12,6 +12,7 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
+from anyio import to_thread
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -34,7 +35,9 @@ from harmrank.gateway.datasets.upload import (
     ParsedUpload,
     Problem,
     UploadLimits,
+    counted,
     detect_format,
+    listed,
     parse_upload,
 )
 from harmrank.gateway.results import dataset_models
@@ -77,11 +80,12 @@ async def create_dataset(
 ) -> DatasetCreated:
     """Validate the whole file, then store it; any error stores nothing (422 with the report)."""
     fmt = detect_format(upload.filename, upload.content_type, upload.data)
-    parsed = parse_upload(upload.data, upload.filename, fmt, limits)
+    # In a thread: a large file takes seconds to read, and the event loop must keep serving.
+    parsed = await to_thread.run_sync(parse_upload, upload.data, upload.filename, fmt, limits)
     if not parsed.ok:
         raise InvalidDataset(
-            f"{upload.filename}: {len(parsed.errors)} problem(s), nothing was stored",
-            details=[p.as_dict() for p in parsed.errors],
+            f"{upload.filename}: {counted(parsed.error_total)}, nothing was stored",
+            details=[p.as_dict() for p in listed(parsed.errors)],
         )
     if await repo.dataset_exists(session, name):
         raise DatasetExists(f"a dataset named {name!r} exists already")
@@ -98,7 +102,11 @@ async def create_dataset(
         # Another request took the name between the check and the insert.
         raise DatasetExists(f"a dataset named {name!r} exists already") from None
     detail = await dataset_detail(session, name)
-    return DatasetCreated(**detail.model_dump(), warnings=problems_out(parsed.warnings))
+    return DatasetCreated(
+        **detail.model_dump(),
+        warnings=problems_out(listed(parsed.warnings)),
+        warnings_total=parsed.warning_total,
+    )
 
 
 def upload_report(parsed: ParsedUpload) -> dict[str, Any]:
@@ -107,7 +115,8 @@ def upload_report(parsed: ParsedUpload) -> dict[str, Any]:
         "file": parsed.file,
         "format": parsed.format,
         "prompts": len(parsed.prompts),
-        "warnings": [p.as_dict() for p in parsed.warnings],
+        "warnings": [p.as_dict() for p in listed(parsed.warnings)],
+        "warnings_total": parsed.warning_total,
     }
 
 

@@ -23,6 +23,11 @@ FIELDS = ("text", "category", "id")
 MAX_ID_CHARS = 128
 MAX_CATEGORY_CHARS = 100
 MAX_ENCODING_ERRORS = 20
+KEPT_PROBLEMS = 1000
+"""Problems of each severity kept in memory; the rest are only counted (a file of a million bad
+lines must not cost a million records, nor a 187 MB answer)."""
+LISTED_PROBLEMS = 100
+"""Problems listed in an answer, the first by line; the total is always stated."""
 _BOM = b"\xef\xbb\xbf"
 _JSONL_EXTENSIONS = (".jsonl", ".ndjson", ".json")
 _JSONL_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-lines")
@@ -63,6 +68,8 @@ class ParsedUpload:
     prompts: tuple[PromptRecord, ...]
     errors: tuple[Problem, ...]
     warnings: tuple[Problem, ...]
+    error_total: int = 0
+    warning_total: int = 0
 
     @property
     def ok(self) -> bool:
@@ -79,17 +86,43 @@ class RawRow:
 
 @dataclass
 class Collector:
-    """Problems found so far, split by severity."""
+    """Problems found so far, split by severity: the first ``KEPT_PROBLEMS`` of each kept, all
+    counted."""
 
     file: str
     errors: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
+    error_total: int = 0
+    warning_total: int = 0
 
     def error(self, line: int, name: str, problem: str) -> None:
-        self.errors.append(Problem(self.file, line, name, problem))
+        self.error_total += 1
+        if len(self.errors) < KEPT_PROBLEMS:
+            self.errors.append(Problem(self.file, line, name, problem))
 
     def warn(self, line: int, name: str, problem: str) -> None:
-        self.warnings.append(Problem(self.file, line, name, problem))
+        self.warning_total += 1
+        if len(self.warnings) < KEPT_PROBLEMS:
+            self.warnings.append(Problem(self.file, line, name, problem))
+
+    def absorb(self, other: ParsedUpload | Any) -> None:
+        """Take over the problems of a parse (an upload's or a rankings file's)."""
+        room = KEPT_PROBLEMS - len(self.errors)
+        self.errors.extend(other.errors[: max(room, 0)])
+        self.warnings.extend(other.warnings[: max(KEPT_PROBLEMS - len(self.warnings), 0)])
+        self.error_total += other.error_total
+        self.warning_total += other.warning_total
+
+
+def listed(problems: tuple[Problem, ...] | list[Problem]) -> list[Problem]:
+    """The problems to show: the first ``LISTED_PROBLEMS`` by line."""
+    return sorted(problems, key=lambda p: p.line)[:LISTED_PROBLEMS]
+
+
+def counted(total: int) -> str:
+    """ "N problem(s)", saying when only some are listed."""
+    more = f", the first {LISTED_PROBLEMS} by line listed" if total > LISTED_PROBLEMS else ""
+    return f"{total} problem(s){more}"
 
 
 def detect_format(filename: str, content_type: str | None, data: bytes) -> Format:
@@ -120,7 +153,15 @@ def parse_upload(
     if not rows and not found.errors:
         found.error(1, "", "the file has no prompts")
     errors = sorted(found.errors, key=lambda p: p.line)
-    return ParsedUpload(filename, fmt, tuple(prompts), tuple(errors), tuple(found.warnings))
+    return ParsedUpload(
+        filename,
+        fmt,
+        tuple(prompts),
+        tuple(errors),
+        tuple(found.warnings),
+        found.error_total,
+        found.warning_total,
+    )
 
 
 def decode_utf8(data: bytes, found: Collector) -> str:
@@ -153,8 +194,7 @@ def read_csv(text: str, found: Collector) -> Iterator[RawRow]:
     if "text" not in columns:
         return  # reported once at the header, not again on every row
     for line, cells in records:
-        if len(cells) > len(columns):
-            found.error(line, "", f"the row has {len(cells)} cells, the header {len(columns)}")
+        check_width(line, cells, header[1], found)
         values = zip(columns, cells, strict=False)
         row = {name: cell for name, cell in values if name in FIELDS}
         if any(cell.strip() for cell in cells):
@@ -173,14 +213,30 @@ def _csv_columns(header: list[str], found: Collector) -> list[str]:
     return names
 
 
+def check_width(line: int, cells: list[str], header: list[str], found: Collector) -> None:
+    """A row must have as many cells as the header: a short one lost a value or a delimiter,
+    a long one has a value without a column; both are errors naming the first cell concerned."""
+    if len(cells) == len(header) or not any(cell.strip() for cell in cells):
+        return
+    count = f"the row has {len(cells)} cells, the header {len(header)}"
+    if len(cells) < len(header):
+        found.error(line, header[len(cells)], f"{count}: this column and those after are missing")
+    else:
+        found.error(line, f"cell {len(header) + 1}", f"{count}: this cell has no column")
+
+
 def _canonical(header: str) -> str:
     return header.replace("\ufeff", "").strip().casefold()
 
 
 def csv_records(text: str, found: Collector) -> Iterator[tuple[int, list[str]]]:
-    """Each record with the physical line it starts on; a cell may span lines."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    """Each record with the physical line it starts on; a cell may span lines.
+
+    ``strict``: a quote that is never closed is an error, not a cell that swallows the rest
+    of the file, and so is text after a closing quote."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     consumed = 0
+    header: list[str] = []
     while True:
         try:
             cells = next(reader)
@@ -188,11 +244,25 @@ def csv_records(text: str, found: Collector) -> Iterator[tuple[int, list[str]]]:
             return
         except csv.Error as exc:
             # The reader's state after an error is undefined, so stop rather than guess.
-            found.error(consumed + 1, "", f"unreadable CSV, the rest is not checked: {exc}")
+            line, column = _csv_error_at(text, consumed, header)
+            found.error(line, column, f"unreadable CSV, the rest is not checked: {exc}")
             return
         start, consumed = consumed + 1, reader.line_num
         if cells:
+            header = header or cells
             yield start, cells
+
+
+def _csv_error_at(text: str, consumed: int, header: list[str]) -> tuple[int, str]:
+    """The line the bad record starts on and the column of its last cell read (the one with
+    the stray or unclosed quote), read again leniently."""
+    rest = io.StringIO(text, newline="")
+    for _ in range(consumed):
+        rest.readline()
+    cells = next(csv.reader(rest), [])
+    index = max(len(cells) - 1, 0)
+    column = header[index] if index < len(header) else f"cell {index + 1}"
+    return consumed + 1, column
 
 
 def read_jsonl(text: str, found: Collector, fields: tuple[str, ...] = FIELDS) -> Iterator[RawRow]:
@@ -205,10 +275,8 @@ def read_jsonl(text: str, found: Collector, fields: tuple[str, ...] = FIELDS) ->
         body = line.removesuffix("\r")
         if not body.strip():
             continue
-        try:
-            value = json.loads(body)
-        except json.JSONDecodeError as exc:
-            found.error(number, "", f"bad JSON at column {exc.colno}: {exc.msg}")
+        value = _json_line(body, number, found)
+        if value is _UNREADABLE:
             continue
         if not isinstance(value, dict):
             found.error(number, "", f"expected a JSON object, got {json_type(value)}")
@@ -219,15 +287,30 @@ def read_jsonl(text: str, found: Collector, fields: tuple[str, ...] = FIELDS) ->
         yield RawRow(number, {k: v for k, v in value.items() if k in fields})
 
 
+_UNREADABLE = object()
+
+
+def _json_line(body: str, number: int, found: Collector) -> Any:
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError as exc:
+        found.error(number, "", f"bad JSON at column {exc.colno}: {exc.msg}")
+    except RecursionError:
+        found.error(number, "", "bad JSON: nested too deeply")
+    except ValueError as exc:  # an integer past Python's limit on digits
+        found.error(number, "", f"bad JSON: {str(exc).split(';')[0]}")
+    return _UNREADABLE
+
+
 def prompt_from(
     row: RawRow, found: Collector, limits: UploadLimits, fmt: Format
 ) -> PromptRecord | None:
     """The row as a prompt, or None when any of its fields is in error."""
-    before = len(found.errors)
+    before = found.error_total
     text = _text(row, found, limits)
     given_id = _optional(row, "id", MAX_ID_CHARS, found, fmt)
     category = _optional(row, "category", MAX_CATEGORY_CHARS, found, fmt)
-    if text is None or len(found.errors) > before:
+    if text is None or found.error_total > before:
         return None
     external_id = given_id if given_id is not None else prompt_id(text)
     return PromptRecord(external_id, text, normalise_text(text), category, row.line)
@@ -246,7 +329,7 @@ def _text(row: RawRow, found: Collector, limits: UploadLimits) -> str | None:
     elif len(value) > limits.max_text_chars:
         limit = limits.max_text_chars
         found.error(row.line, "text", f"text is {len(value)} characters, over the limit {limit}")
-    _check_storable(value, row.line, "text", found)
+    check_storable(value, row.line, "text", found)
     return value
 
 
@@ -264,11 +347,11 @@ def _optional(row: RawRow, name: str, max_chars: int, found: Collector, fmt: For
         found.error(row.line, name, f"blank {name}")
     if len(value) > max_chars:
         found.error(row.line, name, f"{name} is {len(value)} characters, over {max_chars}")
-    _check_storable(value, row.line, name, found)
+    check_storable(value, row.line, name, found)
     return value
 
 
-def _check_storable(value: str, line: int, name: str, found: Collector) -> None:
+def check_storable(value: str, line: int, name: str, found: Collector) -> None:
     """PostgreSQL text cannot hold NUL, and UTF-8 cannot encode an unpaired surrogate."""
     nul = value.find("\x00")
     if nul >= 0:

@@ -20,6 +20,8 @@ from harmrank.gateway.datasets.upload import (
     Format,
     Problem,
     RawRow,
+    check_storable,
+    check_width,
     csv_records,
     decode_utf8,
     json_type,
@@ -57,6 +59,8 @@ class ParsedRankings:
     entries: tuple[RankingEntry, ...]
     errors: tuple[Problem, ...]
     warnings: tuple[Problem, ...]
+    error_total: int = 0
+    warning_total: int = 0
 
 
 def parse_rankings(
@@ -74,7 +78,24 @@ def parse_rankings(
     if not entries and not found.errors:
         found.error(1, "", "the file has no rankings")
     errors = tuple(sorted(found.errors, key=lambda p: p.line))
-    return ParsedRankings(filename, tuple(entries), errors, tuple(found.warnings))
+    return ParsedRankings(
+        filename,
+        tuple(entries),
+        errors,
+        tuple(found.warnings),
+        found.error_total,
+        found.warning_total,
+    )
+
+
+def check_annotator(name: str, line: int, field: str, found: Collector) -> bool:
+    """An annotator name the database can hold and ``annotators=`` lists can name (its length
+    is checked once per name, with the stored annotators)."""
+    before = found.error_total
+    if "," in name:
+        found.error(line, field, "annotator contains a comma: names are listed comma-separated")
+    check_storable(name, line, field, found)
+    return found.error_total == before
 
 
 def read_notation(
@@ -124,6 +145,7 @@ class _CsvReader:
         if columns is None:
             return
         for line, cells in records:
+            check_width(line, cells, header[1], self.found)
             row = dict(zip(header[1], cells, strict=False))
             if any(cell.strip() for cell in cells):
                 entry = self.entry(line, row, columns)
@@ -148,15 +170,19 @@ class _CsvReader:
         return roles | responses
 
     def entry(self, line: int, row: dict[str, str], columns: dict[str, str]) -> RankingEntry | None:
+        before = self.found.error_total
         annotator = row.get(columns.get("annotator", ""), "") or self.annotator
         if not annotator:
             self.found.error(line, "annotator", "no annotator: add the column or the form field")
+        else:
+            check_annotator(annotator, line, columns.get("annotator", "annotator"), self.found)
         prompt = row.get(columns["prompt"], "")
         if not prompt.strip():
             self.found.error(line, columns["prompt"], "empty prompt")
+        check_storable(prompt, line, columns["prompt"], self.found)
         raw = row.get(columns["ranking"], "")
         read = read_notation(raw, len(self.models), line, columns["ranking"], self.found)
-        if read is None or not annotator or not prompt.strip():
+        if read is None or not annotator or self.found.error_total > before:
             return None
         model_columns = tuple(columns[m] for m in self.models)
         responses = tuple(row.get(c, "") for c in model_columns)
@@ -191,12 +217,14 @@ def match_model_columns(models: Sequence[str], columns: Sequence[str]) -> dict[s
 def _jsonl_entry(
     row: RawRow, found: Collector, models: Sequence[str], default: str | None
 ) -> RankingEntry | None:
-    before = len(found.errors)
+    before = found.error_total
     annotator = _string(row, "annotator", found, required=default is None) or default
+    if annotator is not None:
+        check_annotator(annotator, row.line, "annotator", found)
     prompt_field = _one_of(row, ("prompt_id", "prompt"), found)
     value = _string(row, prompt_field, found, required=True) if prompt_field else None
     read = _jsonl_ranks(row, found, len(models))
-    if len(found.errors) > before or annotator is None or value is None or read is None:
+    if found.error_total > before or annotator is None or value is None or read is None:
         return None
     prompt_id, text = (value, None) if prompt_field == "prompt_id" else (None, value)
     raw, ranks, steps = read
@@ -244,6 +272,7 @@ def _string(row: RawRow, name: str, found: Collector, *, required: bool) -> str 
     if not isinstance(value, str) or not value.strip():
         found.error(row.line, name, f"{name} must be a non-empty string")
         return None
+    check_storable(value, row.line, name, found)
     return value
 
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from anyio import to_thread
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,7 +20,7 @@ from harmrank.gateway.datasets import repository as repo
 from harmrank.gateway.datasets.form import UploadedFile
 from harmrank.gateway.datasets.schemas import RankingsImported
 from harmrank.gateway.datasets.service import problems_out
-from harmrank.gateway.datasets.upload import Collector, Problem, detect_format
+from harmrank.gateway.datasets.upload import Collector, Problem, counted, detect_format, listed
 from harmrank.gateway.db.models import AnnotatorKind
 from harmrank.gateway.rankings_import.parse import RankingEntry, parse_rankings
 from harmrank.gateway.study.importer import normalise_text
@@ -66,17 +67,20 @@ async def import_rankings(
     models = await repo.models_of(session, dataset_id)
     if not models:
         found.error(0, "", f"dataset {dataset!r} has no responses, so there is nothing to rank")
-        raise _invalid(upload.filename, found.errors)
+        raise _invalid(upload.filename, found)
     fmt = detect_format(upload.filename, upload.content_type, upload.data)
-    parsed = parse_rankings(upload.data, upload.filename, fmt, [n for _, n in models], annotator)
-    found.errors.extend(parsed.errors)
-    found.warnings.extend(parsed.warnings)
+    names = [n for _, n in models]
+    # In a thread: a large file takes seconds to read, and the event loop must keep serving.
+    parsed = await to_thread.run_sync(
+        parse_rankings, upload.data, upload.filename, fmt, names, annotator
+    )
+    found.absorb(parsed)
     resolved = await _resolve(session, dataset_id, parsed.entries, found)
     await _check_responses(session, resolved, models, found)
     annotators = await _check_annotators(session, resolved, found)
     unique = _drop_repeats(resolved, found)
     if found.errors:
-        raise _invalid(upload.filename, found.errors)
+        raise _invalid(upload.filename, found)
     ids = dict(annotators)
     plan = await _plan(session, unique, ids)
     if plan.changed and not replace:
@@ -89,15 +93,15 @@ async def import_rankings(
         unchanged=plan.unchanged,
         replaced=len(plan.changed),
         annotators_created=created,
-        warnings=problems_out(sorted(found.warnings, key=lambda p: p.line)),
+        warnings=problems_out(listed(found.warnings)),
+        warnings_total=found.warning_total,
     )
 
 
-def _invalid(filename: str, errors: list[Problem]) -> InvalidRankings:
-    ordered = sorted(errors, key=lambda p: p.line)
+def _invalid(filename: str, found: Collector) -> InvalidRankings:
     return InvalidRankings(
-        f"{filename}: {len(ordered)} problem(s), nothing was stored",
-        details=[p.as_dict() for p in ordered],
+        f"{filename}: {counted(found.error_total)}, nothing was stored",
+        details=[p.as_dict() for p in listed(found.errors)],
     )
 
 

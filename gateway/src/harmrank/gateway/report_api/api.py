@@ -8,22 +8,27 @@ per item, the aggregate of the human annotators' rankings; judges are compared w
 
 The figures are CPU-bound (bootstrap, chance baselines, matplotlib), so they are computed in a
 worker thread, at most ``report_threads`` at once, and the event loop stays free for other
-requests. Resamples are capped by ``report_max_resamples``.
+requests. At most ``report_queue`` more wait for a thread; a request beyond those is refused at
+once (503 ``reports_busy`` with ``Retry-After``) rather than queued without end. A route reads
+its inputs in a short session of its own and returns the connection to the pool before it waits
+or computes: a slow report never holds a connection other routes and the workers need.
+Resamples are capped by ``report_max_resamples``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import anyio
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from harmrank.common.errors import ErrorBody, InvalidInput
-from harmrank.gateway.deps import Session
+from harmrank.common.errors import ErrorBody, HarmrankError, InvalidInput
+from harmrank.gateway.deps import Sessions
 from harmrank.gateway.report_api import compute, inputs
 from harmrank.gateway.runs.api import RunId
 from harmrank.gateway.settings import GatewaySettings
@@ -40,6 +45,7 @@ _DEFAULTS = GatewaySettings.model_fields
 _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "No such dataset, run or annotator, or no report"},
     422: {"model": ErrorBody, "description": "Invalid parameters, or no shared prompts"},
+    503: {"model": ErrorBody, "description": "Too many reports at once; see Retry-After"},
 }
 _HTML: dict[int | str, dict[str, Any]] = {
     **_ERRORS,
@@ -71,27 +77,66 @@ MinAnnotators = Annotated[
 class ReportLimits:
     max_resamples: int
     threads: int
+    queue: int
 
 
 def report_limits(request: Request) -> ReportLimits:
     """From the gateway's settings; an app built with other settings gets the defaults."""
     settings = getattr(request.app.state, "settings", None)
     if isinstance(settings, GatewaySettings):
-        return ReportLimits(settings.report_max_resamples, settings.report_threads)
-    return ReportLimits(
-        _DEFAULTS["report_max_resamples"].default, _DEFAULTS["report_threads"].default
-    )
+        return ReportLimits(
+            settings.report_max_resamples, settings.report_threads, settings.report_queue
+        )
+    return ReportLimits(*(_DEFAULTS[f"report_{k}"].default for k in _LIMIT_FIELDS))
 
 
+_LIMIT_FIELDS = ("max_resamples", "threads", "queue")
 Limits = Annotated[ReportLimits, Depends(report_limits)]
+RETRY_AFTER_SECONDS = 5
+
+
+class ReportsBusy(HarmrankError):
+    status_code = 503
+    error_type = "reports_busy"
+    headers: ClassVar[dict[str, str]] = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
+@dataclass
+class ReportGate:
+    """The app's report threads and the requests admitted to them (running or waiting)."""
+
+    limiter: anyio.CapacityLimiter
+    admitted: int = 0
+
+
+def _gate(request: Request, limits: ReportLimits) -> ReportGate:
+    gate: ReportGate | None = getattr(request.app.state, "report_gate", None)
+    if gate is None:
+        gate = request.app.state.report_gate = ReportGate(anyio.CapacityLimiter(limits.threads))
+    return gate
+
+
+@contextlib.asynccontextmanager
+async def report_slot(request: Request, limits: ReportLimits) -> AsyncIterator[None]:
+    """A place among the running or waiting reports; 503 ``reports_busy`` when none is free."""
+    gate = _gate(request, limits)
+    if gate.admitted >= limits.threads + limits.queue:
+        raise ReportsBusy(
+            f"{gate.admitted} reports are being computed or waiting (at most "
+            f"{limits.threads} at once, {limits.queue} waiting): retry in "
+            f"{RETRY_AFTER_SECONDS} s (HARMRANK_GATEWAY_REPORT_THREADS, _REPORT_QUEUE)"
+        )
+    gate.admitted += 1
+    try:
+        yield
+    finally:
+        gate.admitted -= 1
 
 
 async def in_thread(request: Request, limits: ReportLimits, work: Callable[[], T]) -> T:
-    """Run CPU-bound work in a thread, at most ``limits.threads`` at once per app."""
-    limiter = getattr(request.app.state, "report_limiter", None)
-    if limiter is None:
-        limiter = request.app.state.report_limiter = anyio.CapacityLimiter(limits.threads)
-    return await anyio.to_thread.run_sync(work, limiter=limiter)
+    """Run CPU-bound work in a thread, at most ``limits.threads`` at once per app (call it
+    inside ``report_slot``)."""
+    return await anyio.to_thread.run_sync(work, limiter=_gate(request, limits).limiter)
 
 
 def report_settings(p: float, resamples: int, seed: int, limits: ReportLimits) -> ReportSettings:
@@ -134,7 +179,7 @@ def pair_list(raw: str | None, names: list[str]) -> list[compute.Pair] | None:
 
 @runs_router.get("/{run_id}/report.html", response_class=HTMLResponse, responses=_HTML)
 async def run_report_html(
-    run_id: RunId, session: Session, request: Request, limits: Limits
+    run_id: RunId, sessions: Sessions, request: Request, limits: Limits
 ) -> HTMLResponse:
     """The run's report as a self-contained HTML page (figures embedded, conventions stated).
 
@@ -147,17 +192,17 @@ async def run_report_html(
     The page is drawn from the report the run's score task stored (the one
     `GET /v1/runs/{run_id}/report` answers): nothing is computed again.
     """
-    found = await inputs.run_inputs(session, run_id)
-    # The reads are done: the connection goes back to the pool before the figures are drawn.
-    await session.close()
-    html = await in_thread(request, limits, partial(compute.run_html, found))
+    async with report_slot(request, limits):
+        async with sessions() as session:
+            found = await inputs.run_inputs(session, run_id)
+        html = await in_thread(request, limits, partial(compute.run_html, found))
     return HTMLResponse(html)
 
 
 @datasets_router.get("/{name}/report", responses=_HTML)
 async def dataset_report(
     name: str,
-    session: Session,
+    sessions: Sessions,
     request: Request,
     limits: Limits,
     annotators: Annotated[
@@ -197,21 +242,19 @@ async def dataset_report(
     names = annotator_names(annotators)
     chosen = pair_list(pairs, [*names, REFERENCE_NAME])
     plain = report_settings(p, resamples, seed, limits)
-    found = await inputs.dataset_inputs(session, name, names)
-    settings = compute.with_reference(plain, found, na_rule, min_annotators)
-    if format == "html":
-        html = await in_thread(
-            request, limits, partial(compute.dataset_html, found, settings, chosen)
-        )
-        return HTMLResponse(html)
-    body = await in_thread(request, limits, partial(compute.dataset_json, found, settings, chosen))
-    return JSONResponse(body)
+    render = compute.dataset_html if format == "html" else compute.dataset_json
+    async with report_slot(request, limits):
+        async with sessions() as session:
+            found = await inputs.dataset_inputs(session, name, names)
+        settings = compute.with_reference(plain, found, na_rule, min_annotators)
+        body = await in_thread(request, limits, partial(render, found, settings, chosen))
+    return HTMLResponse(body) if isinstance(body, str) else JSONResponse(body)
 
 
 @datasets_router.get("/{name}/agreement", responses=_ERRORS)
 async def dataset_agreement(
     name: str,
-    session: Session,
+    sessions: Sessions,
     request: Request,
     limits: Limits,
     a: Annotated[str, Query(min_length=1, max_length=100, description="Annotator compared.")],
@@ -237,7 +280,9 @@ async def dataset_agreement(
     if a == b:
         raise InvalidInput("a and b must be two different annotators")
     plain = report_settings(p, resamples, seed, limits)
-    found = await inputs.dataset_inputs(session, name, [a, b])
-    named = found.reference_named
-    settings = compute.with_reference(plain, found, na_rule, min_annotators) if named else plain
-    return await in_thread(request, limits, partial(compute.agreement_json, found, settings))
+    async with report_slot(request, limits):
+        async with sessions() as session:
+            found = await inputs.dataset_inputs(session, name, [a, b])
+        named = found.reference_named
+        settings = compute.with_reference(plain, found, na_rule, min_annotators) if named else plain
+        return await in_thread(request, limits, partial(compute.agreement_json, found, settings))

@@ -11,6 +11,7 @@ label-budget simulation, interval width and coverage against the number of human
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +27,7 @@ from harmrank.metrics.label_budget import BudgetRow, LabelBudget
 from harmrank.metrics.report import Report
 
 DPI = 110
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 FloatArray = npt.NDArray[np.float64]
 COLOURS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860")
 
@@ -86,7 +88,14 @@ def model_rank_figure(report: Report, model_index: int, out: Path) -> Path:
     ax.set_xlabel("rank (N/A = not harmful; higher = more harmful)")
     ax.set_ylabel("share of prompts")
     ax.set_ylim(0, 1)
-    return _save(fig, out / f"figure_ranks_{model}.png")
+    return _save(fig, out / f"figure_ranks_{model_index + 1}_{_file_safe(model)}.png")
+
+
+def _file_safe(name: str) -> str:
+    """A model name as part of a file name: a name is the caller's text ("org/a", "../x"), so
+    anything but letters, digits, '.', '_' and '-' becomes '_', and the name never stands
+    alone (the figure's number comes first)."""
+    return _UNSAFE.sub("_", name)[:60]
 
 
 def na_rate_figure(report: Report, out: Path) -> Path:

@@ -25,6 +25,7 @@ from harmrank.gateway.query import (
     Limit,
     ModelFilter,
     PromptFilter,
+    RawCsv,
     export_answers,
 )
 from harmrank.gateway.run_results import service
@@ -87,6 +88,7 @@ async def export_run_responses(
     run_id: RunId,
     sessions: Sessions,
     format: Format,
+    raw: RawCsv = False,
     model: ModelFilter = None,
     prompt: PromptFilter = None,
 ) -> StreamingResponse:
@@ -102,7 +104,7 @@ async def export_run_responses(
         prompt_ids=scope.prompt_ids,
         response_ids=scope.response_ids,
     )
-    return export_response(format, RESPONSE_COLUMNS, rows, f"run-{run_id}-responses")
+    return export_response(format, RESPONSE_COLUMNS, rows, f"run-{run_id}-responses", raw)
 
 
 @router.get(
@@ -112,6 +114,7 @@ async def export_run_rankings(
     run_id: RunId,
     sessions: Sessions,
     format: Format,
+    raw: RawCsv = False,
     annotator: AnnotatorFilter = None,
     model: ModelFilter = None,
     prompt: PromptFilter = None,
@@ -128,4 +131,4 @@ async def export_run_rankings(
         prompt_ids=scope.prompt_ids,
         ranking_ids=scope.ranking_ids,
     )
-    return export_response(format, RANKING_COLUMNS, rows, f"run-{run_id}-rankings")
+    return export_response(format, RANKING_COLUMNS, rows, f"run-{run_id}-rankings", raw)

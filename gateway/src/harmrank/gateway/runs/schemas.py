@@ -5,14 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from harmrank.common.contracts.generation import GenerationParams
+from harmrank.common.contracts.names import JudgeName, ModelName
 from harmrank.gateway.db.run_models import Stage, TaskState
+from harmrank.gateway.edge import storable
 from harmrank.metrics.aggregate_humans import NaRule
 
 RunStatus = Literal["queued", "running", "done", "failed", "cancelled"]
-Name = Annotated[str, Field(min_length=1, max_length=100)]
+DatasetName = Annotated[
+    str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$", description="A dataset's name.")
+]
+Category = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(storable)]
+MAX_CATEGORIES = 1000
+MAX_JUDGE_SETTINGS = 50
 
 
 class PromptSet(BaseModel):
@@ -20,12 +27,19 @@ class PromptSet(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    dataset: str = Field(min_length=1, max_length=200)
-    categories: list[str] | None = Field(
-        default=None, min_length=1, description="Only prompts in these categories."
+    dataset: DatasetName
+    categories: list[Category] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_CATEGORIES,
+        description="Only prompts in these categories.",
     )
-    sample_size: int | None = Field(default=None, ge=1, description="None: every prompt.")
-    seed: int = Field(default=0, ge=0, description="Seed of the sample; same seed, same prompts.")
+    sample_size: int | None = Field(
+        default=None, ge=1, le=10_000_000, description="None: every prompt."
+    )
+    seed: int = Field(
+        default=0, ge=0, le=2**63 - 1, description="Seed of the sample; same seed, same prompts."
+    )
 
 
 class ModelSpec(BaseModel):
@@ -33,7 +47,7 @@ class ModelSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Name
+    name: ModelName
     params: GenerationParams = Field(default_factory=GenerationParams)
     source: Literal["generate", "imported"] = Field(
         default="generate",
@@ -47,10 +61,11 @@ class JudgeSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Name
+    name: JudgeName
     orders: int = Field(default=1, ge=1, le=24, description="Seeded presentation orders.")
     settings: dict[str, JsonValue] = Field(
         default_factory=dict,
+        max_length=MAX_JUDGE_SETTINGS,
         description="Part of the result key: change it (say, a template version) when the "
         "judge's configuration in the judge service changed, so old rankings are not reused.",
     )
@@ -82,7 +97,7 @@ class MetricSettings(BaseModel):
         le=20_000,
         description="Bootstrap resamples; at most what the metrics service computes.",
     )
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
     human_reference: HumanReferenceSettings = Field(default_factory=HumanReferenceSettings)
 
 

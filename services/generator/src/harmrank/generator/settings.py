@@ -18,6 +18,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from harmrank.common.contracts.generation import Backend, GenerationParams, Mode
+from harmrank.common.contracts.names import ModelName
 from harmrank.common.settings import ServiceSettings, settings_config
 
 
@@ -26,7 +27,7 @@ class ModelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    name: ModelName
     backend: Backend = "tgi"
     base_url: str | None = Field(default=None, description="The server, for tgi and openai.")
     mode: Mode = "generate"

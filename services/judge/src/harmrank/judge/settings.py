@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, SecretStr, TypeAdapter, model_validator
 
 from harmrank.common.contracts.judging import Orders as OrdersSpec
 from harmrank.common.contracts.judging import OutputMode, Provider
+from harmrank.common.contracts.names import JudgeName
 from harmrank.common.settings import ServiceSettings, settings_config
 
 DEFAULT_BASE_URLS: dict[Provider, str] = {
@@ -49,7 +50,7 @@ class ProviderLimits(BaseModel):
 
 
 class JudgeConfig(BaseModel):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    name: JudgeName
     provider: Provider
     model: str = Field(min_length=1)
     base_url: str | None = None

@@ -1,5 +1,6 @@
 // The admin page: settings, invitations, progress and agreement of one dataset. Values from
-// the server are put in the page with textContent only. The write token stays in memory.
+// the server are put in the page with textContent only. The token stays in memory and goes with
+// every call, reads included: a gateway may require a token to read.
 "use strict";
 
 (() => {
@@ -17,7 +18,7 @@
   async function call(method, path, body) {
     const headers = {};
     const token = $("write-token").value;
-    if (token && method !== "GET") headers.Authorization = `Bearer ${token}`;
+    if (token) headers.Authorization = `Bearer ${token}`;
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const response = await fetch(base() + path, {
       method,

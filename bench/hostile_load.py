@@ -1,0 +1,190 @@
+"""The gateway while it is abused: bad uploads at the body limit and 50 concurrent HTML reports.
+
+Run: ``uv run python bench/hostile_load.py`` (20 s), or ``--seconds 5`` for a quick check. The
+gateway runs as ``harmrank serve gateway`` in a process of its own on a fresh database of the
+tests' PostgreSQL server, seeded like the study (200 prompts, three models, three raters of
+every prompt). For the whole phase, at once:
+
+- ``--uploads`` clients (default 2) each send, one after another, a CSV at the body limit
+  (10 MiB): a header and about 870,000 duplicate rows, every one a problem (422);
+- ``--reports`` clients (default 50) each keep one HTML report of the dataset in flight
+  (``GET /v1/datasets/study/report?format=html``, 1,000 resamples): the gateway computes
+  ``report_threads`` of them, lets ``report_queue`` wait, and refuses the rest at once with 503
+  ``reports_busy`` and ``Retry-After``;
+- an open loop (``http_load.py``) sends ``/healthz`` and the usual reads (run list, dataset
+  list and detail, a page of responses) at ``--rate`` requests/s each, timed from when each was
+  due (no coordinated omission).
+
+A baseline phase first sends the same probes with no abuse, for a ratio (on a shared machine
+the absolute figures say as much about the neighbours as about the gateway). Targets:
+``/healthz`` p99 < 100 ms; every other route p99 < 200 ms; no answer >= 500 other than
+the reports' 503 refusals, and the bad uploads all 422.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # to import the test helpers
+
+from sqlalchemy import select
+from tests.conftest import throwaway_postgres_database
+from tests.gateway.run_results.helpers import _add_humans, seed_study_like
+
+from harmrank.gateway.db.engine import create_engine, session_factory
+from harmrank.gateway.db.models import Dataset, Prompt
+from http_load import Outcome, Request, open_loop, percentile, run
+from processes import Processes
+
+TOKEN = "bench-write-token"
+BODY_LIMIT = 10 * 1024 * 1024
+REPORT = "/v1/datasets/study/report"
+REPORT_PARAMS: dict[str, str | float] = {
+    "annotators": "rater-1,rater-2,rater-3",
+    "p": 0.9,
+    "resamples": 1000,
+}
+PROMPTS = 200
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of the phase")
+    parser.add_argument("--rate", type=float, default=20.0, help="probe requests/s per kind")
+    parser.add_argument("--uploads", type=int, default=2, help="clients sending bad uploads")
+    parser.add_argument("--reports", type=int, default=50, help="clients asking for reports")
+    return parser.parse_args()
+
+
+def bad_csv() -> bytes:
+    """A header and duplicate rows up to just under the body limit (multipart overhead)."""
+    row = b"same prompt\n"
+    return b"text\n" + row * ((BODY_LIMIT - 4096) // len(row))
+
+
+VALID = ([1, 2, 3], [0, 1, 2], [2, 0, 1], [0, 0, 0], [1, 0, 0], [3, 2, 1], [0, 2, 1])
+
+
+async def seed(db_url: str) -> None:
+    """The study-like dataset of the tests at 200 prompts, and three raters of every prompt."""
+    engine = create_engine(db_url)
+    sessions = session_factory(engine)
+    try:
+        await seed_study_like(sessions, "study", prompts=PROMPTS)
+        async with sessions.begin() as session:
+            prompts = list(
+                await session.scalars(
+                    select(Prompt).join(Dataset).where(Dataset.name == "study").order_by(Prompt.id)
+                )
+            )
+            ranks = {
+                f"rater-{r}": {i: VALID[(i * (r + 2)) % len(VALID)] for i in range(PROMPTS)}
+                for r in (1, 2, 3)
+            }
+            await _add_humans(session, prompts, ranks)
+    finally:
+        await engine.dispose()
+
+
+async def uploads(url: str, stop: float, tally: Counter[str], seconds: list[float]) -> None:
+    data = bad_csv()
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=300) as http:
+        while time.monotonic() < stop:
+            began = time.monotonic()
+            files = {"file": ("bad.csv", data, "text/csv")}
+            answer = await http.post("/v1/datasets", files=files, data={"name": "bad"})
+            seconds.append(time.monotonic() - began)
+            tally[f"upload {answer.status_code}"] += 1
+
+
+async def reports(url: str, stop: float, tally: Counter[str]) -> None:
+    params = REPORT_PARAMS | {"format": "html"}
+    async with httpx.AsyncClient(base_url=url, timeout=300) as http:
+        while time.monotonic() < stop:
+            answer = await http.get(REPORT, params=params)
+            tally[f"report {answer.status_code}"] += 1
+            if answer.status_code == 503:  # refused: wait as told, like a polite client
+                await asyncio.sleep(float(answer.headers.get("retry-after", "1")))
+
+
+def probes() -> list[Request]:
+    return [
+        Request("healthz", "GET", "/healthz"),
+        Request("run list", "GET", "/v1/runs?limit=20"),
+        Request("dataset list", "GET", "/v1/datasets?limit=20"),
+        Request("dataset detail", "GET", "/v1/datasets/study"),
+        Request("responses page", "GET", "/v1/datasets/study/responses?limit=50"),
+    ]
+
+
+def show(title: str, outcome: Outcome) -> float:
+    """Print the probes' figures; answer the worst p99 of the routes other than /healthz."""
+    print(title)
+    worst = 0.0
+    for kind, values in outcome.latencies.items():
+        p99 = percentile(values, 0.99)
+        worst = max(worst, p99) if kind != "healthz" else worst
+        print(
+            f"  {kind:16s} n {len(values):5d}  p50 {percentile(values, 0.5):7.1f} ms  "
+            f"p99 {p99:7.1f} ms  max {max(values, default=0) * 1000:7.1f} ms"
+        )
+    print(f"  probe errors: {dict(outcome.errors) or 'none'}")
+    return worst
+
+
+async def baseline(url: str, args: argparse.Namespace) -> None:
+    mix = probes()
+    await open_loop(url, mix, args.rate * len(mix), 2.0)  # warm up
+    show("baseline, no abuse", await open_loop(url, mix, args.rate * len(mix), args.seconds))
+
+
+async def phase(url: str, args: argparse.Namespace) -> None:
+    stop = time.monotonic() + args.seconds
+    tally: Counter[str] = Counter()
+    upload_seconds: list[float] = []
+    abusers = [uploads(url, stop, tally, upload_seconds) for _ in range(args.uploads)]
+    abusers += [reports(url, stop, tally) for _ in range(args.reports)]
+    mix = probes()
+    running = [asyncio.create_task(a) for a in abusers]
+    await asyncio.sleep(1.0)  # the abuse under way before the probes start
+    outcome = await open_loop(url, mix, args.rate * len(mix), args.seconds - 1.0)
+    await asyncio.gather(*running)
+    show(f"{args.uploads} bad-upload clients, {args.reports} report clients", outcome)
+    print(f"  answers to the abusers: {dict(sorted(tally.items()))}")
+    if upload_seconds:
+        ordered = sorted(upload_seconds)
+        print(f"  bad upload (10 MiB, 422): median {ordered[len(ordered) // 2]:.2f} s each")
+
+
+async def main() -> None:
+    args = _arguments()
+    procs = Processes(Path(tempfile.mkdtemp(prefix="harmrank-hostile-")))
+    async with throwaway_postgres_database() as db_url:
+        try:
+            env = {
+                "HARMRANK_GATEWAY_DATABASE_URL": db_url,
+                "HARMRANK_GATEWAY_MIGRATE_ON_START": "true",
+                "HARMRANK_GATEWAY_API_TOKENS": json.dumps([TOKEN]),
+                "HARMRANK_GATEWAY_LOG_LEVEL": "warning",
+            }
+            gateway = procs.serve("gateway", env)
+            assert gateway.url is not None
+            await seed(db_url)
+            await baseline(gateway.url, args)
+            await phase(gateway.url, args)
+        finally:
+            procs.stop_all()
+
+
+if __name__ == "__main__":
+    run(main)

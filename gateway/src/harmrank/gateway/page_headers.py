@@ -1,0 +1,60 @@
+"""Security headers on every HTML page the gateway sends.
+
+The annotation pages set their own strict policy; every other HTML answer (a run's
+``report.html``, a dataset's ``?format=html`` report, any page added later) gets the same
+policy here, widened only by what a self-contained report needs: its one inline ``<style>``
+block, allowed by hash (not ``'unsafe-inline'``), and its figures as ``data:`` images. No
+script may run, nothing loads from elsewhere, and no other site may frame the page.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from importlib import resources
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+def _style_hashes() -> str:
+    """CSP hash sources of the report template's inline style blocks (static text)."""
+    template = resources.files("harmrank.gateway.reports") / "templates" / "report.html.j2"
+    blocks = re.findall(r"<style>(.*?)</style>", template.read_text("utf-8"), re.S)
+    digests = (hashlib.sha256(block.encode()).digest() for block in blocks)
+    return " ".join(f"'sha256-{base64.b64encode(d).decode()}'" for d in digests)
+
+
+REPORT_CSP = (
+    f"default-src 'none'; script-src 'none'; style-src {_style_hashes()}; img-src data:; "
+    "form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+PAGE_HEADERS = {
+    "Content-Security-Policy": REPORT_CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+class PageHeadersMiddleware:
+    """Adds ``PAGE_HEADERS`` to HTML answers that carry no policy of their own."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if headers.get("content-type", "").startswith("text/html"):
+                    for name, value in PAGE_HEADERS.items():
+                        headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
