@@ -51,6 +51,7 @@ ANNOTATION_TABLES = {
     "annotation_sessions",
     "annotation_assignments",
     "annotation_flags",
+    "annotation_draws",
 }
 ALL_TABLES = RESULT_TABLES | JOB_TABLES | ANNOTATION_TABLES
 

@@ -3,7 +3,7 @@
 A ranking made on the annotation page is an ordinary row of ``rankings`` (annotator kind human,
 presentation_key ""); these tables hold who was invited, who is signed in, which items each
 annotator was given, and what they skipped or flagged. Tokens are stored only as SHA-256
-digests. The schema is made by migration 0003; these classes must match it.
+digests. The schema is made by migrations 0003 and 0006; these classes must match it.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Float,
     ForeignKey,
@@ -39,20 +40,40 @@ class AssignmentState(StrEnum):
     SKIPPED = "skipped"
 
 
+class SamplingPolicy(StrEnum):
+    UNIFORM = "uniform"
+    ACTIVE = "active"
+
+
 class FlagKind(StrEnum):
     FLAG = "flag"
     SKIP = "skip"
 
 
 class AnnotationConfig(Base):
-    """How many annotators (k) each item of the dataset goes to, and the warning shown first."""
+    """How many annotators (k) each item of the dataset goes to, the warning shown first, and
+    which items go to humans at all: a label budget drawn by a policy (``annotation_draws``)."""
 
     __tablename__ = "annotation_configs"
-    __table_args__ = (CheckConstraint("k >= 1", name="k_positive"),)
+    __table_args__ = (
+        CheckConstraint("k >= 1", name="k_positive"),
+        CheckConstraint("budget IS NULL OR budget >= 1", name="budget_positive"),
+        CheckConstraint("floor > 0 AND floor <= 1", name="floor_share"),
+    )
 
     dataset_id: Mapped[int] = mapped_column(BigIntPK, cascade_fk("datasets.id"), primary_key=True)
     k: Mapped[int] = mapped_column(Integer)
     content_warning: Mapped[str | None] = mapped_column(Text)
+    budget: Mapped[int | None] = mapped_column(Integer)
+    """Items to send to humans, in expectation; None: every item."""
+    policy: Mapped[SamplingPolicy] = mapped_column(
+        string_enum(SamplingPolicy, "policy"),
+        default=SamplingPolicy.UNIFORM,
+        server_default=SamplingPolicy.UNIFORM.value,
+    )
+    sample_seed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    floor: Mapped[float] = mapped_column(Float, default=0.2, server_default="0.2")
+    """Active policy: every item keeps at least this share of the uniform probability."""
     updated_at: Mapped[datetime] = created_timestamp()
 
 
@@ -114,6 +135,26 @@ class AnnotationAssignment(Base):
     seconds: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = created_timestamp()
     finished_at: Mapped[datetime | None] = mapped_column()
+    inclusion: Mapped[float | None] = mapped_column(Float)
+    """The item's probability of being drawn for humans (None: no budget, every item)."""
+
+
+class AnnotationDraw(Base):
+    """One item's draw under the dataset's label budget: its probability and the outcome.
+
+    Kept for every item, drawn or not: the estimator weights the items left to the judges by
+    ``1 / (1 - probability)``, so their probabilities are needed as much as the drawn ones'.
+    """
+
+    __tablename__ = "annotation_draws"
+    __table_args__ = (CheckConstraint("probability > 0 AND probability <= 1", name="probability"),)
+
+    prompt_id: Mapped[int] = mapped_column(BigIntPK, cascade_fk("prompts.id"), primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(BigIntPK, cascade_fk("datasets.id"), index=True)
+    probability: Mapped[float] = mapped_column(Float)
+    selected: Mapped[bool] = mapped_column(Boolean)
+    score: Mapped[float] = mapped_column(Float)
+    """The judges' disagreement plus uncertainty the active policy used (0 under uniform)."""
 
 
 class AnnotationFlag(Base):
