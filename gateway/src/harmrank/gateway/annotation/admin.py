@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.common.errors import InvalidInput, NotFound
-from harmrank.gateway.annotation import planning
+from harmrank.gateway.annotation import budget, planning
 from harmrank.gateway.annotation import repository as repo
 from harmrank.gateway.annotation.schemas import (
     InvitationOut,
@@ -29,6 +29,7 @@ from harmrank.gateway.db.annotation_models import (
     AnnotationConfig,
     AnnotationInvitation,
     AssignmentState,
+    SamplingPolicy,
 )
 from harmrank.gateway.db.base import utc_now
 from harmrank.gateway.edge import storable
@@ -75,10 +76,14 @@ async def model_ids(session: AsyncSession, dataset: int) -> list[tuple[int, str]
     return models
 
 
-async def replan(session: AsyncSession, dataset: int, k: int) -> None:
-    """Drop every pending assignment and plan them again around what is done or skipped."""
+async def replan(session: AsyncSession, config: AnnotationConfig) -> None:
+    """Drop every pending assignment and plan them again around what is done or skipped; under
+    a label budget only the drawn items are planned, each assignment keeping its probability."""
+    dataset, k = config.dataset_id, config.k
     models = await datasets_repo.models_of(session, dataset)
-    items = await repo.complete_items(session, dataset, [m for m, _ in models]) if models else []
+    complete = await repo.complete_items(session, dataset, [m for m, _ in models]) if models else []
+    drawn = await budget.drawn_items(session, config, complete)
+    items = list(drawn)
     invitations = [i for i in await repo.invitations(session, dataset) if i.revoked_at is None]
     await repo.delete_pending(session, dataset)
     fixed: dict[int, set[int]] = defaultdict(set)
@@ -96,6 +101,7 @@ async def replan(session: AsyncSession, dataset: int, k: int) -> None:
             "prompt_id": item,
             "position": planning.queue_position(seeds[invitation], item),
             "state": AssignmentState.PENDING,
+            "inclusion": drawn[item],
         }
         for invitation, new in planning.plan(spec).items()
         for item in new
@@ -107,9 +113,16 @@ async def settings_out(session: AsyncSession, name: str, config: AnnotationConfi
     models = await datasets_repo.models_of(session, config.dataset_id)
     items = await repo.complete_items(session, config.dataset_id, [m for m, _ in models])
     invitations = await repo.invitations(session, config.dataset_id)
+    draws = await repo.draws(session, config.dataset_id) if config.budget is not None else []
     return SettingsOut(
         dataset=name,
         k=config.k,
+        budget=config.budget,
+        policy=config.policy,
+        seed=config.sample_seed,
+        floor=config.floor,
+        drawn=sum(d.selected for d in draws) if draws else None,
+        expected=sum(d.probability for d in draws) if draws else None,
         content_warning=config.content_warning or DEFAULT_WARNING,
         items=len(items) if models else 0,
         annotators=sum(1 for i in invitations if i.revoked_at is None),
@@ -119,18 +132,26 @@ async def settings_out(session: AsyncSession, name: str, config: AnnotationConfi
 
 async def get_settings(session: AsyncSession, name: str) -> SettingsOut:
     dataset = await dataset_id(session, name)
-    config = await repo.config(session, dataset) or AnnotationConfig(dataset_id=dataset, k=1)
+    config = await repo.config(session, dataset) or AnnotationConfig(
+        dataset_id=dataset, k=DEFAULT_K, policy=SamplingPolicy.UNIFORM, sample_seed=0, floor=0.2
+    )
     return await settings_out(session, name, config)
 
 
 async def put_settings(session: AsyncSession, name: str, given: SettingsIn) -> SettingsOut:
     dataset = await dataset_id(session, name)
     config = await locked_config(session, dataset)
+    wanted = (given.budget, SamplingPolicy(given.policy), given.seed, given.floor)
+    changes = wanted != budget.sampling_fields(config)
+    await budget.check_change(session, dataset, changes)
+    if changes:
+        await repo.delete_draws(session, dataset)
+    config.budget, config.policy, config.sample_seed, config.floor = wanted
     config.k = given.k
     config.content_warning = given.content_warning
     config.updated_at = utc_now()
     await session.flush()
-    await replan(session, dataset, config.k)
+    await replan(session, config)
     return await settings_out(session, name, config)
 
 
@@ -152,7 +173,7 @@ async def create_invitations(
         )
         await repo.add(session, row)
         made.append(InvitationToken(id=row.id, label=label, token=token))
-    await replan(session, dataset, config.k)
+    await replan(session, config)
     return InvitationsCreated(dataset=name, page=PAGE_PATH, invitations=made)
 
 
@@ -184,7 +205,7 @@ async def revoke_invitation(session: AsyncSession, name: str, invitation_id: int
         row.revoked_at = _now()
         await repo.delete_sessions(session, row.id)
         await session.flush()
-        await replan(session, dataset, config.k)
+        await replan(session, config)
 
 
 def _now() -> datetime:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from harmrank.gateway.db.annotation_models import (
     AnnotationAssignment,
     AnnotationConfig,
+    AnnotationDraw,
     AnnotationFlag,
     AnnotationInvitation,
     AnnotationSession,
@@ -99,6 +100,66 @@ async def latest_responses(
         .order_by(Response.id)
     )
     return dict(found.all())
+
+
+async def judge_rankings(
+    session: AsyncSession, dataset_id: int
+) -> dict[int, dict[str, list[list[int]]]]:
+    """Per prompt of the dataset, each judge's rankings (one per presentation order)."""
+    found = await session.execute(
+        select(Ranking.prompt_id, Annotator.name, Ranking.ranks)
+        .join(Annotator, Annotator.id == Ranking.annotator_id)
+        .join(Prompt, Prompt.id == Ranking.prompt_id)
+        .where(Prompt.dataset_id == dataset_id, Annotator.kind == AnnotatorKind.JUDGE)
+        .order_by(Ranking.id)
+    )
+    out: dict[int, dict[str, list[list[int]]]] = {}
+    for prompt_id, judge, ranks in found.all():
+        out.setdefault(prompt_id, {}).setdefault(judge, []).append(list(ranks))
+    return out
+
+
+# --- draws under a label budget -------------------------------------------------------------
+
+
+async def draws(session: AsyncSession, dataset_id: int) -> list[AnnotationDraw]:
+    found = await session.scalars(
+        select(AnnotationDraw)
+        .where(AnnotationDraw.dataset_id == dataset_id)
+        .order_by(AnnotationDraw.prompt_id)
+    )
+    return list(found)
+
+
+async def draws_by_external_id(
+    session: AsyncSession, dataset_id: int
+) -> list[tuple[str, float, bool]]:
+    """(prompt external id, probability, drawn) of every draw of the dataset."""
+    found = await session.execute(
+        select(Prompt.external_id, AnnotationDraw.probability, AnnotationDraw.selected)
+        .join(Prompt, Prompt.id == AnnotationDraw.prompt_id)
+        .where(AnnotationDraw.dataset_id == dataset_id)
+    )
+    return [(e, float(p), bool(s)) for e, p, s in found.all()]
+
+
+async def delete_draws(session: AsyncSession, dataset_id: int) -> None:
+    await session.execute(delete(AnnotationDraw).where(AnnotationDraw.dataset_id == dataset_id))
+
+
+async def insert_draws(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(AnnotationDraw), rows)
+
+
+async def done_count(session: AsyncSession, dataset_id: int) -> int:
+    found = await session.scalar(
+        select(func.count()).where(
+            AnnotationAssignment.dataset_id == dataset_id,
+            AnnotationAssignment.state == AssignmentState.DONE,
+        )
+    )
+    return int(found or 0)
 
 
 # --- invitations and sessions ---------------------------------------------------------------

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
+
+from harmrank.gateway.annotation.sampling import Policy
 
 from harmrank.gateway.edge import storable
 
@@ -26,12 +28,45 @@ class SettingsIn(BaseModel):
     content_warning: Annotated[str, Storable] | None = Field(
         default=None, max_length=5000, description="Shown once before the first item; a default."
     )
+    budget: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000_000,
+        description="Items to send to humans, in expectation; null: every item.",
+    )
+    policy: Policy = Field(
+        default="uniform",
+        description="How the budget's items are drawn: `uniform` random, or `active` (more "
+        "probability where the judges disagree or are unsure; needs a budget).",
+    )
+    seed: int = Field(default=0, ge=0, le=2**31 - 1, description="Seeds the draws.")
+    floor: float = Field(
+        default=0.2,
+        gt=0,
+        le=1,
+        description="Active policy: every item keeps at least this share of the uniform "
+        "probability budget / items (1: uniform).",
+    )
+
+    @model_validator(mode="after")
+    def active_needs_budget(self) -> SettingsIn:
+        if self.policy == "active" and self.budget is None:
+            raise ValueError("policy 'active' needs a budget: without one every item is labelled")
+        return self
 
 
 class SettingsOut(BaseModel):
     dataset: str
     k: int
     content_warning: str
+    budget: int | None
+    policy: Policy
+    seed: int
+    floor: float
+    drawn: int | None = Field(description="Items drawn for humans so far; null: no budget.")
+    expected: float | None = Field(
+        description="The sum of the items' probabilities: the expected number drawn."
+    )
     items: int = Field(description="Prompts with a response of every model: what gets ranked.")
     annotators: int = Field(description="Invitations not revoked.")
     models: list[str]

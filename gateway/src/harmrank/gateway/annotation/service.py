@@ -311,5 +311,5 @@ async def skip(
         session, found.id, AssignmentState.SKIPPED, at=utc_now(), seconds=given.seconds
     )
     await repo.add_flag(session, found.id, FlagKind.SKIP, given.note)
-    await replan(session, invitation.dataset_id, config.k)
+    await replan(session, config)
     return await next_item(session, invitation)

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.common.errors import NotFound
+from harmrank.gateway.annotation import budget
 from harmrank.gateway.annotation.agreement import annotator_kinds
 from harmrank.gateway.datasets import repository as datasets_repo
 from harmrank.gateway.db.models import AnnotatorKind
@@ -20,7 +21,7 @@ from harmrank.gateway.runs import service as runs_service
 from harmrank.metrics.aggregate_humans import REFERENCE_NAME
 from harmrank.metrics.rankings import AnnotatorRankings
 from harmrank.metrics.report import Report
-from harmrank.metrics.report_ppi import PPISpec, platform_spec
+from harmrank.metrics.report_ppi import PPISpec, SamplingDesign, platform_spec
 from harmrank.metrics.serialize import from_jsonable
 
 
@@ -50,10 +51,13 @@ class DatasetInputs:
     reference_named: bool = False
     judges: tuple[str, ...] = ()
     """The named annotators of kind judge."""
+    design: SamplingDesign | None = None
+    """How the annotation page drew the prompts humans label, when it had a label budget."""
 
     def ppi_spec(self, reference: str | None) -> PPISpec | None:
-        """The jury and PPI part of the report: the human reference as the truth."""
-        return platform_spec(reference, self.judges)
+        """The jury and PPI part of the report: the human reference as the truth, weighted by
+        the stored draws when there are any."""
+        return platform_spec(reference, self.judges, self.design)
 
 
 async def run_inputs(session: AsyncSession, run_id: int) -> RunInputs:
@@ -102,4 +106,5 @@ async def dataset_inputs(
         tuple(unlisted),
         wanted,
         tuple(n for n in named if kinds[n] == AnnotatorKind.JUDGE),
+        await budget.design(session, row.id),
     )

@@ -14,11 +14,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from harmrank.metrics.jury import JURY_NAME, Jury, jury
 from harmrank.metrics.label_budget import BudgetSettings, LabelBudget, label_budget
 from harmrank.metrics.ppi import METHOD_TEXT
 from harmrank.metrics.ppi_estimates import PPIResult, ppi_estimates
 from harmrank.metrics.rankings import AnnotatorRankings
+from harmrank.metrics.wins import subset
 
 Pair = tuple[str, str]
 UNRECORDED_POLICY = (
@@ -37,6 +40,9 @@ class PPISpec:
     """Per prompt, its probability of being sent to humans (active policy); None: uniform."""
     policy: str = "uniform random"
     """How the human labels were chosen, stated in the report."""
+    sample: frozenset[str] | None = None
+    """The prompts drawn for humans, when the draws are known (with ``inclusion``): the truth's
+    other rankings are left out, as are drawn prompts it has not ranked (yet)."""
     budget: BudgetSettings | None = None
     """Run the label-budget simulation with these settings (None: not run)."""
     confidence: float = 0.95
@@ -76,12 +82,67 @@ class PPISection:
         return out
 
 
-def platform_spec(truth: str | None, judges: Sequence[str]) -> PPISpec | None:
+@dataclass(frozen=True)
+class SamplingDesign:
+    """How the annotation page chose the prompts humans label: stored, so stated as fact."""
+
+    policy: str
+    inclusion: Mapping[str, float]
+    """Per prompt (drawn or not), its probability of being drawn."""
+    sample: frozenset[str]
+
+
+def platform_spec(
+    truth: str | None, judges: Sequence[str], design: SamplingDesign | None = None
+) -> PPISpec | None:
     """A run's or dataset report's spec: the human truth (the reference, or the one human)
-    against its judges; None when there is no truth or no judge."""
+    against its judges, weighted by the stored design when there is one; None when there is
+    no truth or no judge."""
     if truth is None or not judges:
         return None
-    return PPISpec(truth=truth, judges=tuple(judges), policy=UNRECORDED_POLICY)
+    if design is None:
+        return PPISpec(truth=truth, judges=tuple(judges), policy=UNRECORDED_POLICY)
+    return PPISpec(
+        truth=truth,
+        judges=tuple(judges),
+        inclusion=design.inclusion,
+        policy=design.policy,
+        sample=design.sample,
+    )
+
+
+def in_design(
+    truth: AnnotatorRankings, predictor: AnnotatorRankings, spec: PPISpec
+) -> tuple[AnnotatorRankings, AnnotatorRankings, list[str]]:
+    """The truth on the drawn prompts only, and the predictor on the prompts with a known
+    probability minus those drawn and not labelled; notes say what was left out and why."""
+    if spec.sample is None or spec.inclusion is None:
+        return truth, predictor, []
+    labelled = set(truth.prompts)
+    unranked = spec.sample - labelled
+    keep_t = np.array([p in spec.sample for p in truth.prompts], dtype=bool)
+    keep_p = np.array(
+        [p in spec.inclusion and p not in unranked for p in predictor.prompts], dtype=bool
+    )
+    notes = []
+    if (~keep_t).any():
+        notes.append(
+            f"{predictor.annotator}: {int((~keep_t).sum())} prompts ranked by {spec.truth!r} "
+            "were not drawn by the policy, so their chance of a label is unknown: not used"
+        )
+    left = int(sum(p in unranked for p in predictor.prompts))
+    if left:
+        notes.append(
+            f"{predictor.annotator}: {left} prompts drawn for humans are not ranked by "
+            f"{spec.truth!r} yet: left out of the population"
+        )
+    undrawn = int(sum(p not in spec.inclusion for p in predictor.prompts))
+    if undrawn:
+        notes.append(
+            f"{predictor.annotator}: {undrawn} judged prompts were never drawn (no probability): "
+            "left out of the population"
+        )
+    return subset(truth, keep_t), subset(predictor, keep_p), notes
 
 
 def add_jury(
@@ -107,8 +168,10 @@ def _estimates(
     truth: AnnotatorRankings, predictors: Sequence[AnnotatorRankings], spec: PPISpec
 ) -> tuple[list[PPIResult], list[str]]:
     results, notes = [], []
-    for predictor in predictors:
-        shared = set(truth.prompts) & set(predictor.prompts)
+    for given in predictors:
+        labels, predictor, left_out = in_design(truth, given, spec)
+        notes.extend(left_out)
+        shared = set(labels.prompts) & set(predictor.prompts)
         if len(shared) < 2:
             notes.append(
                 f"{predictor.annotator}: {len(shared)} prompts ranked by {spec.truth!r} too; "
@@ -116,7 +179,7 @@ def _estimates(
             )
             continue
         results.append(
-            ppi_estimates(truth, predictor, inclusion=spec.inclusion, confidence=spec.confidence)
+            ppi_estimates(labels, predictor, inclusion=spec.inclusion, confidence=spec.confidence)
         )
     return results, notes
 
