@@ -156,14 +156,20 @@ async def test_the_active_policy_draws_disputed_items_and_the_report_weights_the
     plan = {f"p{i}": human_ranks(i) for i in range(1, N_ITEMS + 1)}
     assert sorted(int(p[1:]) for p in await rank_all(page, plan)) == drawn
     async with session_maker() as session:
-        kept = (
-            await session.execute(
-                select(AnnotationAssignment.prompt_id, AnnotationAssignment.inclusion)
+        kept = await session.execute(
+            select(Prompt.external_id, AnnotationAssignment.inclusion).join(
+                Prompt, Prompt.id == AnnotationAssignment.prompt_id
             )
-        ).all()
-    assert len(kept) == len(drawn) and all(q is not None for _, q in kept)
+        )
+        stored = dict(kept.all())
+    assert stored == {f"p{i}": pytest.approx(pi[i]) for i in drawn}
 
-    params = {"annotators": f"j1,j2,{REFERENCE_NAME}", "p": 0.9, "resamples": 0, "seed": 1}
+    params: dict[str, Any] = {
+        "annotators": f"j1,j2,{REFERENCE_NAME}",
+        "p": 0.9,
+        "resamples": 0,
+        "seed": 1,
+    }
     answer = await client.get(f"/v1/datasets/{DATASET}/report", params=params)
     assert answer.status_code == 200, answer.text
     section = answer.json()["ppi"]
