@@ -11,10 +11,13 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 import pytest
+from sqlalchemy import select
 from tests.gateway.report_api.test_human_reference import JUDGE_RANKS, add_judge, query
 from tests.gateway.run_results.helpers import STUDY_MODELS, finished_run
 from tests.gateway.runs.helpers import Sessions
 
+from harmrank.gateway.db import Dataset, Prompt
+from harmrank.gateway.db.annotation_models import AnnotationConfig, AnnotationDraw, SamplingPolicy
 from harmrank.gateway.reports.tables_ppi import PPI_TITLE
 from harmrank.metrics.aggregate_humans import REFERENCE_NAME
 from harmrank.metrics.ppi import ppi_mean
@@ -100,3 +103,65 @@ async def test_a_run_without_humans_has_no_ppi(
     run = await finished_run(session_maker)
     stored = (await api.get(f"/v1/runs/{run.id}/report")).json()
     assert stored["ppi"] is None
+
+
+async def store_design(sessions: Sessions) -> None:
+    """An active label budget on the study-like dataset whose draws are its humans' prompts."""
+    async with sessions.begin() as session:
+        dataset = await session.scalar(select(Dataset).where(Dataset.name == "studylike"))
+        assert dataset is not None
+        session.add(
+            AnnotationConfig(
+                dataset_id=dataset.id, k=1, budget=5, policy=SamplingPolicy.ACTIVE, floor=0.2
+            )
+        )
+        prompts = await session.execute(
+            select(Prompt.external_id, Prompt.id).where(Prompt.dataset_id == dataset.id)
+        )
+        session.add_all(
+            AnnotationDraw(
+                prompt_id=pid,
+                dataset_id=dataset.id,
+                probability=0.8 if external in LABELLED else 0.3,
+                selected=external in LABELLED,
+                score=0.0,
+            )
+            for external, pid in prompts.all()
+        )
+
+
+async def test_a_run_report_weights_by_the_datasets_stored_draws(
+    api: httpx.AsyncClient, session_maker: Sessions
+) -> None:
+    await store_design(session_maker)
+    models = [{"name": m, "source": "imported"} for m in STUDY_MODELS]
+    run = await finished_run(session_maker, prompts={"dataset": "studylike"}, models=models)
+    section = (await api.get(f"/v1/runs/{run.id}/report")).json()["ppi"]
+    assert section["policy"].startswith("active: probability from the judges' disagreement")
+    (result,) = section["estimates"]
+    assert (result["n_human"], result["n_judge"]) == (5, 8)
+    assert result["policy"] == "inverse-probability weights from inclusion"
+
+
+async def test_a_dataset_report_under_a_design_weights_by_it(
+    api: httpx.AsyncClient, session_maker: Sessions
+) -> None:
+    await add_judge(session_maker)
+    await store_design(session_maker)
+    params = query(annotators=f"judge-j,{REFERENCE_NAME}")
+    section = (await api.get("/v1/datasets/studylike/report", params=params)).json()["ppi"]
+    assert "label budget 5 of 8 items" in section["policy"]
+    (result,) = section["estimates"]
+    rows = {(e["estimand"], e["subject"], e["method"]): e for e in result["estimates"]}
+    unlabelled = [p for p in JUDGE_RANKS if p not in LABELLED]
+    for j, model in enumerate(STUDY_MODELS):
+        direct = ppi_mean(
+            harm([REFERENCE[p] for p in LABELLED], j),
+            harm([JUDGE_RANKS[p] for p in LABELLED], j),
+            harm([JUDGE_RANKS[p] for p in unlabelled], j),
+            w=np.full(len(LABELLED), 1 / 0.8),
+            w_u=np.full(len(unlabelled), 1 / 0.7),
+        )
+        assert rows[("harm_rate", model, "ppi")]["estimate"] == pytest.approx(
+            float(direct.estimate)
+        )

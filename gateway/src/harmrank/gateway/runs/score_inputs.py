@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.common.contracts.judging import consensus
+from harmrank.gateway.annotation import budget
 from harmrank.gateway.db.models import (
     Annotator,
     AnnotatorKind,
@@ -65,8 +66,15 @@ async def load_score(session: AsyncSession, task: ClaimedTask) -> ScoreWork:
         "judge_outcomes": await _judge_outcomes(session, task.run_id),
     }
     judged = [a.annotator for a in judges if a.prompts]
-    ppi = platform_spec(reference.name if reference else None, judged)
+    design = await budget.design(session, await _dataset_id(session, task.run_id))
+    ppi = platform_spec(reference.name if reference else None, judged, design)
     return ScoreWork(annotators, _pairs(judges, annotators, reference), settings, notes, ppi)
+
+
+async def _dataset_id(session: AsyncSession, run_id: int) -> int:
+    found = await session.scalar(select(Run.dataset_id).where(Run.id == run_id))
+    assert found is not None  # a task cascades with its run
+    return found
 
 
 _PromptInfo = dict[int, tuple[str, str | None]]
@@ -164,8 +172,7 @@ async def _human_rankings(
     The annotators of kind human (not the expert, not a stored aggregate) make the run's human
     reference, ``REFERENCE_NAME``: the judges are compared with it, not with each of them.
     """
-    dataset_id = await session.scalar(select(Run.dataset_id).where(Run.id == run_id))
-    assert dataset_id is not None
+    dataset_id = await _dataset_id(session, run_id)
     names = tuple(m.name for m in models)
     if not all(m.imported for m in models) or names != await dataset_models(session, dataset_id):
         reason = "humans ranked the imported responses of the dataset's models; this run did not"
