@@ -117,3 +117,32 @@ def test_the_report_takes_a_ppi_spec(base: str) -> None:
     assert [r["judge"] for r in data["ppi"]["estimates"]] == ["gpt4o", "claude", "jury"]
     assert "by hand" in data["conventions"]["ppi"]
     assert data["conventions"]["jury"].startswith("the judges gpt4o, claude combined")
+
+
+def test_the_report_takes_a_sampling_design(base: str) -> None:
+    parts = judges_and_human()
+    inclusion = {f"p{i}": 0.5 if i % 3 == 0 else 0.25 for i in range(30)}
+    sample = [f"p{i}" for i in range(0, 30, 3) if i != 27]  # p27 drawn, human ranked it: unused
+    body: dict[str, Any] = {
+        "models": MODELS,
+        "annotators": [parts["human"], *parts["judges"]],
+        "p": 0.9,
+        "resamples": 0,
+        "ppi": {
+            "truth": "human",
+            "judges": ["gpt4o"],
+            "policy": "active (stored)",
+            "inclusion": inclusion,
+            "sample": sample,
+        },
+    }
+    answer = httpx.post(base + "/v1/report", json=body, timeout=60)
+    assert answer.status_code == 200, answer.text
+    section = answer.json()["ppi"]
+    (result,) = section["estimates"]
+    assert (result["n_human"], result["n_judge"]) == (9, 30)
+    assert any("not drawn by the policy" in n for n in section["notes"])
+    no_inclusion = {**body, "ppi": {**body["ppi"], "inclusion": None}}
+    refused = httpx.post(base + "/v1/report", json=no_inclusion, timeout=60)
+    assert refused.status_code == 422
+    assert "`sample` needs `inclusion`" in refused.text

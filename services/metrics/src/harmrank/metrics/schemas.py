@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harmrank.common.errors import InvalidInput
 from harmrank.metrics.aggregate_humans import REFERENCE_NAME, NaRule, ReferenceSpec
@@ -144,6 +144,18 @@ class PPISpecIn(Strict):
         "sent to humans; omitted: a uniform random sample.",
     )
     policy: str = Field("uniform random", max_length=500, description="Stated in the report.")
+    sample: list[str] | None = Field(
+        None,
+        max_length=200_000,
+        description="The prompts drawn for humans (with `inclusion`): the truth's rankings of "
+        "other prompts are not used, and drawn prompts it has not ranked leave the population.",
+    )
+
+    @model_validator(mode="after")
+    def sample_needs_inclusion(self) -> PPISpecIn:
+        if self.sample is not None and self.inclusion is None:
+            raise ValueError("`sample` needs `inclusion`: the drawn prompts' probabilities")
+        return self
 
 
 class HumanReferenceIn(Strict):
@@ -202,6 +214,7 @@ class ReportRequest(ModelsMixin, BootstrapMixin):
                 judges=list(ppi.judges),
                 inclusion=ppi.inclusion,
                 policy=ppi.policy,
+                sample=sorted(ppi.sample) if ppi.sample is not None else None,
             )
             if ppi is not None
             else None,
@@ -217,6 +230,7 @@ class ReportRequest(ModelsMixin, BootstrapMixin):
             judges=tuple(given.judges),
             inclusion=given.inclusion,
             policy=given.policy,
+            sample=frozenset(given.sample) if given.sample is not None else None,
             confidence=self.confidence,
         )
 
