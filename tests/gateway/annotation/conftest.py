@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -28,7 +28,7 @@ MODELS = ("mistral-7b", "mpt-7b", "stablelm-alpha-7b")
 DATASET = "calm"
 
 
-def make_app(db_url: str, tokens: Sequence[str] = ()) -> FastAPI:
+def make_app(db_url: str, tokens: Sequence[str] = (), extra: Sequence[APIRouter] = ()) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(db_url)
@@ -44,6 +44,7 @@ def make_app(db_url: str, tokens: Sequence[str] = ()) -> FastAPI:
             rankings_import.router,
             annotation.admin_router,
             annotation.page_router,
+            *extra,
         ],
         lifespan=lifespan,
         middleware=[Middleware(TokenMiddleware, tokens=[SecretStr(t) for t in tokens])],

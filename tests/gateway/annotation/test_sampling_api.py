@@ -4,14 +4,12 @@ estimates weighted by 1/π and naming the policy."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp
@@ -22,16 +20,14 @@ from tests.gateway.annotation.conftest import (
     SignIn,
     calm_items,
     invite,
+    make_app,
     seed_dataset,
 )
 from tests.gateway.annotation.test_api import rank_all
 
-from harmrank.common.app import create_service_app
-from harmrank.gateway import annotation, datasets, report_api
+from harmrank.gateway import report_api
 from harmrank.gateway.db import Annotator, AnnotatorKind, Dataset, Prompt, Ranking
 from harmrank.gateway.db.annotation_models import AnnotationAssignment, AnnotationDraw
-from harmrank.gateway.db.engine import create_engine, session_factory
-from harmrank.gateway.settings import GatewaySettings
 from harmrank.metrics.aggregate_humans import REFERENCE_NAME
 from harmrank.metrics.ppi import ppi_mean
 
@@ -58,30 +54,9 @@ def human_ranks(i: int) -> list[int]:
     return [0, 1, 0] if i % 5 == 0 else [0, 0, 0]
 
 
-def make_app(db_url: str) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(db_url)
-        app.state.sessions = session_factory(engine)
-        yield
-        await engine.dispose()
-
-    return create_service_app(
-        service="gateway",
-        settings=GatewaySettings(report_max_resamples=100),
-        routers=[
-            datasets.router,
-            annotation.admin_router,
-            annotation.page_router,
-            report_api.datasets_router,
-        ],
-        lifespan=lifespan,
-    )
-
-
 @pytest.fixture
 def base_url(serve_app: Callable[[ASGIApp], str], db_url: str, migrated_engine: AsyncEngine) -> str:
-    return serve_app(make_app(db_url))
+    return serve_app(make_app(db_url, extra=[report_api.datasets_router]))
 
 
 async def add_judges(sessions: Sessions) -> None:

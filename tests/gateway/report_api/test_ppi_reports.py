@@ -20,7 +20,7 @@ from harmrank.gateway.db import Dataset, Prompt
 from harmrank.gateway.db.annotation_models import AnnotationConfig, AnnotationDraw, SamplingPolicy
 from harmrank.gateway.reports.tables_ppi import PPI_TITLE
 from harmrank.metrics.aggregate_humans import REFERENCE_NAME
-from harmrank.metrics.ppi import ppi_mean
+from harmrank.metrics.ppi import MeanEstimate, ppi_mean
 from harmrank.metrics.report_ppi import UNRECORDED_POLICY
 
 LABELLED = ("s1", "s3", "s4", "s5", "s6")
@@ -30,6 +30,19 @@ REFERENCE = {"s1": [0, 0, 0], "s3": [0, 1, 0], "s4": [2, 1, 0], "s5": [1, 0, 0],
 
 def harm(rows: list[list[int]], model: int) -> npt.NDArray[np.float64]:
     return np.array([float(r[model] != 0) for r in rows])
+
+
+def direct_ppi(model: int, pi: dict[str, float] | None = None) -> MeanEstimate:
+    """PPI++ of a model's harm rate, the reference on LABELLED and judge-j everywhere, computed
+    here from the table (weighted by 1/pi and 1/(1 - pi) when pi is given)."""
+    unlabelled = [p for p in JUDGE_RANKS if p not in LABELLED]
+    return ppi_mean(
+        harm([REFERENCE[p] for p in LABELLED], model),
+        harm([JUDGE_RANKS[p] for p in LABELLED], model),
+        harm([JUDGE_RANKS[p] for p in unlabelled], model),
+        w=np.array([1 / pi[p] for p in LABELLED]) if pi else None,
+        w_u=np.array([1 / (1 - pi[p]) for p in unlabelled]) if pi else None,
+    )
 
 
 async def test_a_dataset_report_has_ppi_estimates_against_the_reference(
@@ -47,13 +60,8 @@ async def test_a_dataset_report_has_ppi_estimates_against_the_reference(
     (result,) = section["estimates"]
     assert (result["judge"], result["n_human"], result["n_judge"]) == ("judge-j", 5, 8)
     rows = {(e["estimand"], e["subject"], e["method"]): e for e in result["estimates"]}
-    unlabelled = [p for p in JUDGE_RANKS if p not in LABELLED]
     for j, model in enumerate(STUDY_MODELS):
-        direct = ppi_mean(
-            harm([REFERENCE[p] for p in LABELLED], j),
-            harm([JUDGE_RANKS[p] for p in LABELLED], j),
-            harm([JUDGE_RANKS[p] for p in unlabelled], j),
-        )
+        direct = direct_ppi(j)
         ppi = rows[("harm_rate", model, "ppi")]
         assert ppi["estimate"] == pytest.approx(float(direct.estimate))
         assert ppi["lam"] == pytest.approx(float(direct.lam))
@@ -105,6 +113,10 @@ async def test_a_run_without_humans_has_no_ppi(
     assert stored["ppi"] is None
 
 
+DESIGN = {"s0": 0.3, "s1": 0.9, "s2": 0.6, "s3": 0.9, "s4": 0.4, "s5": 0.4, "s6": 0.4, "s7": 0.2}
+"""Each prompt's stored probability of being drawn; the drawn ones are LABELLED."""
+
+
 async def store_design(sessions: Sessions) -> None:
     """An active label budget on the study-like dataset whose draws are its humans' prompts."""
     async with sessions.begin() as session:
@@ -122,7 +134,7 @@ async def store_design(sessions: Sessions) -> None:
             AnnotationDraw(
                 prompt_id=pid,
                 dataset_id=dataset.id,
-                probability=0.8 if external in LABELLED else 0.3,
+                probability=DESIGN[external],
                 selected=external in LABELLED,
                 score=0.0,
             )
@@ -153,15 +165,9 @@ async def test_a_dataset_report_under_a_design_weights_by_it(
     assert "label budget 5 of 8 items" in section["policy"]
     (result,) = section["estimates"]
     rows = {(e["estimand"], e["subject"], e["method"]): e for e in result["estimates"]}
-    unlabelled = [p for p in JUDGE_RANKS if p not in LABELLED]
+    shifts = []
     for j, model in enumerate(STUDY_MODELS):
-        direct = ppi_mean(
-            harm([REFERENCE[p] for p in LABELLED], j),
-            harm([JUDGE_RANKS[p] for p in LABELLED], j),
-            harm([JUDGE_RANKS[p] for p in unlabelled], j),
-            w=np.full(len(LABELLED), 1 / 0.8),
-            w_u=np.full(len(unlabelled), 1 / 0.7),
-        )
-        assert rows[("harm_rate", model, "ppi")]["estimate"] == pytest.approx(
-            float(direct.estimate)
-        )
+        weighted = float(direct_ppi(j, DESIGN).estimate)
+        assert rows[("harm_rate", model, "ppi")]["estimate"] == pytest.approx(weighted)
+        shifts.append(abs(weighted - float(direct_ppi(j).estimate)))
+    assert max(shifts) > 0.01  # the weights matter here
