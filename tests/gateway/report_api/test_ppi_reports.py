@@ -171,3 +171,6 @@ async def test_a_dataset_report_under_a_design_weights_by_it(
         assert rows[("harm_rate", model, "ppi")]["estimate"] == pytest.approx(weighted)
         shifts.append(abs(weighted - float(direct_ppi(j).estimate)))
     assert max(shifts) > 0.01  # the weights matter here
+    html = await api.get("/v1/datasets/studylike/report", params={**params, "format": "html"})
+    assert "label budget 5 of 8 items" in html.text
+    assert "not recorded" not in html.text
