@@ -107,6 +107,22 @@ def test_invitations_print_sign_in_links_not_bare_tokens(gateway: str, tmp_path:
     links = [word for word in output.split() if word.startswith(gateway)]
     assert len(links) == 2
     assert all(link.startswith(f"{gateway}/annotate/#token=") for link in links)
+    code, output = cli("annotation", "settings", "toy", "--budget", "1", "--policy", "active",
+                       "--seed", "4", *options)  # fmt: skip
+    assert code == 0, output
+    assert "label budget 1 items, policy active, seed 4, floor 0.2" in output
+    assert "drawn for humans: " in output
+    code, output = cli("annotation", "settings", "toy", "--k", "2", *options)
+    assert code == 0, output
+    assert "k 2;" in output
+    assert "policy active, seed 4" in output  # the settings not given stay
+    code, output = cli("annotation", "settings", "toy", "--floor", "0", *options)
+    assert code != 0
+    assert "floor" in output
+    code, output = cli("annotation", "settings", "toy", "--every-item", "--policy", "uniform",
+                       *options)  # fmt: skip
+    assert code == 0, output
+    assert "label budget every item, policy uniform" in output
 
 
 def test_version() -> None:
