@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 
 from harmrank.gateway.annotation.sampling import Policy
-
 from harmrank.gateway.edge import storable
 
 Storable = AfterValidator(storable)
