@@ -29,7 +29,10 @@ class JudgeInfo(BaseModel):
     provider: Provider
     model: str
     base_url: str
-    temperature: float
+    temperature: float | None = Field(
+        description="The temperature sent; None where the provider or model takes none "
+        "(Anthropic's Messages API, OpenAI's reasoning models)."
+    )
     max_tokens: int
     template_id: str
     template_version: int

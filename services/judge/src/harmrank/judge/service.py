@@ -35,7 +35,12 @@ from harmrank.common.http import RetryPolicy, create_client
 from harmrank.judge.aggregate import aggregate, position_bias
 from harmrank.judge.limiter import LimitedTransport, ProviderLimiter
 from harmrank.judge.ordering import Presentation, presentations
-from harmrank.judge.providers import AUTH_HEADERS, PROVIDERS, RETRY_DELAY_IN_BODY
+from harmrank.judge.providers import (
+    AUTH_HEADERS,
+    PROVIDERS,
+    RETRY_DELAY_IN_BODY,
+    ProviderClient,
+)
 from harmrank.judge.runner import Item, JudgeRunner
 from harmrank.judge.settings import JudgeConfig, JudgeSettings
 from harmrank.judge.telemetry import JudgeTelemetry
@@ -52,13 +57,14 @@ class UnknownJudge(NotFound):
     error_type = "unknown_judge"
 
 
-def judge_info(judge: JudgeConfig) -> JudgeInfo:
+def judge_info(provider: ProviderClient) -> JudgeInfo:
+    judge = provider.judge
     return JudgeInfo(
         name=judge.name,
         provider=judge.provider,
         model=judge.model,
         base_url=judge.resolved_base_url,
-        temperature=judge.temperature,
+        temperature=provider.temperature(),
         max_tokens=judge.max_tokens,
         template_id=judge.template_id,
         template_version=judge.template_version,
@@ -116,7 +122,7 @@ class JudgeService:
         await asyncio.gather(*(client.aclose() for client in self.clients))
 
     def judges(self) -> list[JudgeInfo]:
-        return [judge_info(j) for j in self.settings.judges]
+        return [judge_info(runner.provider) for runner in self.runners.values()]
 
     def _chosen(self, names: Sequence[str] | None) -> list[JudgeRunner]:
         if names is None:

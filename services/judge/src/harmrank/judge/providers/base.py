@@ -78,6 +78,10 @@ class ProviderClient(ABC):
     def mode(self) -> OutputMode:
         return self.judge.resolved_output_mode
 
+    def temperature(self) -> float | None:
+        """The sampling temperature sent, or None where the provider or model takes none."""
+        return self.judge.temperature
+
     @abstractmethod
     def path(self) -> str: ...
 
