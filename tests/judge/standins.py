@@ -55,6 +55,7 @@ class Reply:
     stop: StopKind = "complete"
     status: int = 200
     retry_after: str | None = None
+    message: str = ""  # an error's own message (the default names the status)
 
 
 @dataclass
@@ -140,7 +141,7 @@ class StandIn:
             await asyncio.sleep(self.latency)
         reply = self.queue.popleft() if self.queue else self.policy(seen)
         if reply.status != 200:
-            return self._error(reply.status, reply.retry_after)
+            return self._error(reply.status, reply.retry_after, reply.message)
         payload = self._success(seen, reply, body)
         problems = reply_problems(self.provider, payload)
         assert not problems, f"the stand-in's reply breaks the SDK's model: {problems}"

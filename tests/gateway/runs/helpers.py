@@ -24,7 +24,7 @@ from harmrank.gateway.runs.worker import run_worker
 
 Sessions = async_sessionmaker[AsyncSession]
 T0 = datetime(2025, 6, 24, 12, 0, tzinfo=UTC)
-FINAL = ("done", "failed", "cancelled")
+FINAL = ("done", "done_with_failures", "failed", "cancelled")
 
 
 def at(seconds: float) -> datetime:

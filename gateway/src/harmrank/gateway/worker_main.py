@@ -107,7 +107,10 @@ async def executors_for(settings: GatewaySettings) -> AsyncIterator[Executors]:
     judge = create_client(str(settings.judge_url), timeout=timeout, policy=policy)
     async with generator, judge:
         yield Executors(
-            GenerateExecutor(generator, budget), JudgeExecutor(judge, budget), ScoreExecutor()
+            GenerateExecutor(generator, budget),
+            JudgeExecutor(judge, budget),
+            ScoreExecutor(),
+            budget,
         )
 
 

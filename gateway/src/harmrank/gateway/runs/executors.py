@@ -76,6 +76,18 @@ class TaskBudget:
             )
         return granted
 
+    def spent_after(self, attempt: int) -> bool:
+        """Whether attempt number ``attempt`` used the last calls the task may make."""
+        return self.per_task - attempt * self.per_attempt <= 0
+
+    def settle(self, attempt: int, failure: Failure) -> Failure:
+        """A transient failure of the attempt that spent the budget is the task's last: it
+        fails for good with its own reason, and says why it is not tried again."""
+        if not failure.transient or not self.spent_after(attempt):
+            return failure
+        spent = f"{failure.message} (not tried again: the task's {self.per_task} calls are spent)"
+        return Failure(failure.error_type, spent, transient=False)
+
 
 class Executor(Protocol[W_contra, R_co]):
     """Does one task's work; raises :class:`TaskFailed` (or a common upstream error) to fail."""
@@ -88,6 +100,8 @@ class Executors:
     generate: Executor[GenerateWork, GenerationResult]
     judge: Executor[JudgeWork, Judgment]
     score: Executor[ScoreWork, dict[str, Any]]
+    budget: TaskBudget | None = None
+    """The call budget of generate and judge tasks; None: attempts alone bound them."""
 
 
 def failure_of(exc: BaseException) -> Failure:

@@ -60,6 +60,7 @@ from harmrank.gateway.db.run_models import (
     Task,
     TaskState,
 )
+from harmrank.gateway.runs import breaker
 
 MAX_MESSAGE_CHARS = 2000
 DEPENDENCY_FAILED = "dependency_failed"
@@ -437,6 +438,8 @@ async def fail(
         return None
     if task.stage == Stage.GENERATE:
         await fail_blocked_judges(session, now=now, run_id=task.run_id)
+    elif task.stage == Stage.JUDGE:
+        await breaker.open_if_judge_never_worked(session, task.run_id, task.annotator_id, now=now)
     return TaskState.FAILED
 
 

@@ -9,9 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from harmrank.common.contracts.generation import GenerationParams
 from harmrank.gateway.db.run_models import Stage, TaskState
+from harmrank.gateway.runs.failures import FailureGroup
 from harmrank.metrics.aggregate_humans import NaRule
 
-RunStatus = Literal["queued", "running", "done", "failed", "cancelled"]
+RunStatus = Literal["queued", "running", "done", "done_with_failures", "failed", "cancelled"]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 
 
@@ -111,6 +112,14 @@ class RunOut(BaseModel):
     progress: dict[Stage, StageProgress] = Field(description="Task counts per stage and state.")
     has_report: bool
     spec: RunCreate
+    failures: list[FailureGroup] | None = Field(
+        default=None,
+        description="Per stage and model or judge: tasks failed and retrying, first and last "
+        "error. Shown by GET /v1/runs/{id}; None in listings.",
+    )
+    stalled: str | None = Field(
+        default=None, description="Why the run makes no progress now, when it makes none."
+    )
 
 
 class RunPage(BaseModel):

@@ -259,7 +259,11 @@ class _Dispatcher:
             assert loaded is not None, "load_batch loads every generate and judge task"
             return await self.call(task, loaded)
         except Exception as exc:
-            return _Failed(task, failure_of(exc))
+            failure = failure_of(exc)
+            budget = self.executors.budget
+            if budget is not None and task.stage != Stage.SCORE:
+                failure = budget.settle(task.attempts, failure)
+            return _Failed(task, failure)
 
     async def call(self, task: ClaimedTask, loaded: work.Loaded) -> _Finished:
         if isinstance(loaded, Exception):
