@@ -69,15 +69,19 @@ async def start(
         judge_config("bad", bad.provider, serve_app(bad.app()), **options.get("judge", {})),
         **options.get("service", {}),
     )
+    fast = {
+        "poll_interval_seconds": 0.02,
+        "retry_base_seconds": 0.01,
+        "retry_max_seconds": 0.05,
+        "worker_loops": 1,
+        "claim_batch": 1,
+    }
     settings = GatewaySettings(
         database_url=SecretStr(db_url),
         generator_url=generator,
         judge_url=serve_app(create_judge(judges)),
-        poll_interval_seconds=0.02,
-        retry_base_seconds=0.01,
-        retry_max_seconds=0.05,
         api_tokens=[SecretStr(TOKEN)],
-        **({"worker_loops": 1, "claim_batch": 1} | gateway),
+        **(fast | gateway),
     )
     return serve_app(create_gateway(settings))
 
@@ -115,7 +119,7 @@ async def run_to_the_end(gateway: str, judges: list[str], **spec: Any) -> dict[s
 
 
 async def test_a_provider_refusing_everything_is_called_once_per_task_and_named(
-    serve_app: ServeApp, db_url: str
+    db_url: str, serve_app: ServeApp
 ) -> None:
     bad = StandIn("anthropic", KEYS["anthropic"], policy=refuse)
     gateway = await start(serve_app, db_url, bad)
@@ -165,8 +169,8 @@ LARGEST_GATEWAY = {
 )
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 async def test_a_provider_unavailable_for_good_never_gets_more_calls_than_the_budget(
-    serve_app: ServeApp,
     db_url: str,
+    serve_app: ServeApp,
     judge_options: dict[str, Any],
     gateway: dict[str, Any],
     spec: dict[str, Any],
@@ -205,8 +209,8 @@ async def test_a_provider_unavailable_for_good_never_gets_more_calls_than_the_bu
 )
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 async def test_a_model_server_unavailable_for_good_never_gets_more_calls_than_the_budget(
-    serve_app: ServeApp,
     db_url: str,
+    serve_app: ServeApp,
     retry: RetrySettings,
     gateway: dict[str, Any],
     spec: dict[str, Any],

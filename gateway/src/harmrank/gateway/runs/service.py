@@ -80,7 +80,8 @@ async def get_run(session: AsyncSession, run_id: int) -> RunOut:
     if found is None:
         raise NotFound(f"no run {run_id}")
     groups = await failures.failure_groups(session, run_id)
-    stalled = failures.stalled_reason(found.progress, groups) if found.status == "running" else None
+    active = found.status in ("queued", "running")
+    stalled = failures.stalled_reason(found.progress, groups) if active else None
     return run_out(found).model_copy(update={"failures": groups, "stalled": stalled})
 
 
