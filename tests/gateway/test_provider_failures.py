@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from starlette.types import ASGIApp
 from tests.gateway.test_end_to_end import MODELS, TOKEN, migrate
@@ -75,6 +76,7 @@ async def start(
         "retry_max_seconds": 0.05,
         "worker_loops": 1,
         "claim_batch": 1,
+        "telemetry_interval_seconds": 0.2,
     }
     settings = GatewaySettings(
         database_url=SecretStr(db_url),
@@ -142,6 +144,31 @@ async def test_a_provider_refusing_everything_is_called_once_per_task_and_named(
     assert group["first_error"]["upstream"] == "anthropic"
     assert REFUSAL in group["first_error"]["message"]
     assert [g["judge"] for g in run["failures"]] == ["bad"]
+    # The Operations dashboard's panel reads the same from the gateway's metrics.
+    rejected = {"stage": "judge", "model": "", "judge": "bad", "error_type": "upstream_rejected"}
+    stopped_labels = rejected | {"error_type": CIRCUIT_OPEN}
+    shown = await failed_tasks_metric(gateway)
+    assert (shown[frozenset(rejected.items())], shown[frozenset(stopped_labels.items())]) == (
+        THRESHOLD,
+        len(PROMPTS) - THRESHOLD,
+    )
+
+
+async def failed_tasks_metric(gateway: str) -> dict[frozenset[tuple[str, str]], float]:
+    """``harmrank_tasks_failed`` as the gateway exports it, once it counts every failure."""
+    async with httpx.AsyncClient(base_url=gateway) as client:
+        for _ in range(100):
+            body = (await client.get("/metrics")).text
+            found = {
+                frozenset(sample.labels.items()): sample.value
+                for family in text_string_to_metric_families(body)
+                for sample in family.samples
+                if sample.name == "harmrank_tasks_failed" and sample.value
+            }
+            if sum(found.values()) >= len(PROMPTS):
+                return found
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"harmrank_tasks_failed never counted the failures: {found}")
 
 
 def calls_per_prompt(standin: StandIn) -> Counter[str]:
