@@ -144,6 +144,14 @@ async def test_a_provider_refusing_everything_is_called_once_per_task_and_named(
     assert group["first_error"]["upstream"] == "anthropic"
     assert REFUSAL in group["first_error"]["message"]
     assert [g["judge"] for g in run["failures"]] == ["bad"]
+    # The report marks the judge with missing rankings, how many, and why.
+    async with httpx.AsyncClient(base_url=gateway, timeout=60) as client:
+        report = (await client.get(f"/v1/runs/{run['id']}/report")).json()
+        html = (await client.get(f"/v1/runs/{run['id']}/report.html")).text
+    assert report["run"]["missing_rankings"] == {"bad": len(PROMPTS)}
+    assert REFUSAL in report["run"]["judge_outcomes"]["bad"]["first_error"]
+    assert "judges with missing rankings" in html
+    assert f"bad: {len(PROMPTS)} of {len(PROMPTS)} prompts (upstream_rejected" in html
     # The Operations dashboard's panel reads the same from the gateway's metrics.
     rejected = {"stage": "judge", "model": "", "judge": "bad", "error_type": "upstream_rejected"}
     stopped_labels = rejected | {"error_type": CIRCUIT_OPEN}
