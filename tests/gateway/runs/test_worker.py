@@ -53,6 +53,7 @@ async def test_a_run_goes_through_every_stage_to_its_report(session_maker: Sessi
         "run_id": run.id,
         "prompts": 6,
         "judges": {"judge-x": 6},
+        "missing_rankings": {},  # the judge ranked every prompt
         "humans": report["run"]["humans"],
         "judge_outcomes": {
             "judge-x": {
