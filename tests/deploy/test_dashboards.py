@@ -60,6 +60,7 @@ def test_the_operations_dashboard_covers_every_area() -> None:
         "harmrank_http_request_duration_seconds_bucket",
         "harmrank_tasks",
         "harmrank_tasks_finished_total",
+        "harmrank_tasks_failed",
         "tgi_queue_size",
         "tgi_batch_current_size",
         "tgi_request_duration_bucket",

@@ -22,6 +22,7 @@ from harmrank.gateway.runs.executors import (
     GenerateExecutor,
     JudgeExecutor,
     ScoreExecutor,
+    TaskBudget,
 )
 from harmrank.gateway.runs.tasks import Backoff
 from harmrank.gateway.runs.worker import run_worker
@@ -75,7 +76,17 @@ async def serve_loops(
 @asynccontextmanager
 async def executors_for(settings: GatewaySettings) -> AsyncIterator[Executors]:
     """The executors, with one long-lived client per downstream, closed on exit."""
-    policy = RetryPolicy(max_attempts=settings.call_attempts)
+    # One retry layer per hop: this client retries only a connection that could not be made
+    # (nothing reached the service, nothing was paid for). The services retry their upstreams
+    # within the task's call budget, and the task queue retries whole tasks.
+    policy = RetryPolicy(
+        max_attempts=settings.call_attempts,
+        retry_statuses=frozenset(),
+        retry_any_server_error=False,
+        retry_on_timeouts=False,
+        retry_on_network_errors=False,
+    )
+    budget = TaskBudget(settings.task_call_budget, settings.attempt_call_budget)
     # LLM calls take minutes, not httpx's default 5 s; connecting must still be quick.
     timeout = httpx.Timeout(
         settings.downstream_timeout_seconds, connect=settings.connect_timeout_seconds
@@ -84,7 +95,12 @@ async def executors_for(settings: GatewaySettings) -> AsyncIterator[Executors]:
     judge = create_client(str(settings.judge_url), timeout=timeout, policy=policy)
     metrics = create_client(str(settings.metrics_url), timeout=timeout, policy=policy)
     async with generator, judge, metrics:
-        yield Executors(GenerateExecutor(generator), JudgeExecutor(judge), ScoreExecutor(metrics))
+        yield Executors(
+            GenerateExecutor(generator, budget),
+            JudgeExecutor(judge, budget),
+            ScoreExecutor(metrics),
+            budget,
+        )
 
 
 def _stop_on_signals() -> asyncio.Event:

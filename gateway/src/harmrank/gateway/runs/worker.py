@@ -261,7 +261,11 @@ class _Dispatcher:
             result = await handler.call(self.executors, loaded)
             return _Finished(task, handler.made(task, loaded, result))
         except Exception as exc:
-            return _Failed(task, failure_of(exc))
+            failure = failure_of(exc)
+            budget = self.executors.budget
+            if budget is not None and handler.paid_calls:
+                failure = budget.settle(task.attempts, failure)
+            return _Failed(task, failure)
 
     async def settle(self, outcomes: Sequence[_Outcome]) -> None:
         """Store the finished tasks together (one by one if that fails); record failures."""

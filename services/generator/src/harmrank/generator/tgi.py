@@ -25,9 +25,18 @@ import httpx
 
 from harmrank.common.contracts.generation import FinishReason, GenerationParams, ServerInfo
 from harmrank.common.errors import HarmrankError
-from harmrank.common.http import OnRetry, RetryPolicy, create_client, upstream_error_for
+from harmrank.common.http import (
+    BUDGET_EXTENSION,
+    CallBudget,
+    OnRetry,
+    RetryPolicy,
+    call,
+    create_client,
+    raise_for_upstream,
+    upstream_error_for,
+)
 from harmrank.generator.backends import Generation
-from harmrank.generator.errors import error_for_response
+from harmrank.generator.errors import STATUS_ERRORS
 from harmrank.generator.settings import ModelConfig, RetrySettings
 
 PROBE_TIMEOUT_SECONDS = 3.0
@@ -154,23 +163,25 @@ class HttpBackend:
             config.base_url, timeout=PROBE_TIMEOUT_SECONDS, policy=RetryPolicy(max_attempts=1)
         )
 
-    async def _post(self, path: str, body: dict[str, Any]) -> httpx.Response:
-        try:
-            response = await self._calls.post(path, json=body)
-        except httpx.RequestError as exc:
-            raise upstream_error_for(exc, self.upstream) from exc
-        if response.status_code >= 400:
-            raise error_for_response(response, self.upstream)
-        return response
+    async def _post(self, path: str, body: dict[str, Any], budget: CallBudget) -> httpx.Response:
+        return await call(
+            self._calls,
+            "POST",
+            path,
+            upstream=self.upstream,
+            statuses=STATUS_ERRORS,
+            json=body,
+            extensions={BUDGET_EXTENSION: budget},
+        )
 
-    async def generate(self, prompt: str, params: GenerationParams) -> Generation:
+    async def generate(
+        self, prompt: str, params: GenerationParams, budget: CallBudget
+    ) -> Generation:
         if self.config.mode == "chat":
-            response = await self._post(
-                "/v1/chat/completions", chat_body(self.config, prompt, params)
-            )
-            return parse_chat(response, params)
-        response = await self._post("/generate", generate_body(self.config.render(prompt), params))
-        return parse_generate(response)
+            body = chat_body(self.config, prompt, params)
+            return parse_chat(await self._post("/v1/chat/completions", body, budget), params)
+        body = generate_body(self.config.render(prompt), params)
+        return parse_generate(await self._post("/generate", body, budget))
 
     async def server_info(self) -> ServerInfo | None:
         async with self._info_lock:  # one fetch at a time: a batch must not storm /info
@@ -205,10 +216,11 @@ class HttpBackend:
             response = await self._probes.get("/health")
         except httpx.RequestError as exc:
             return upstream_error_for(exc, self.upstream).message
-        if response.status_code == 200:
-            return None
-        error: HarmrankError = error_for_response(response, self.upstream)
-        return error.message
+        try:
+            raise_for_upstream(response, self.upstream, STATUS_ERRORS)
+        except HarmrankError as exc:
+            return exc.message
+        return None
 
     async def aclose(self) -> None:
         await self._calls.aclose()
