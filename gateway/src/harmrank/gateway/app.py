@@ -7,17 +7,14 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from harmrank.common.app import create_service_app
-from harmrank.common.health import ReadinessCheck
 from harmrank.gateway import annotation, report_api, run_results
 from harmrank.gateway.auth import token_middleware
 from harmrank.gateway.datasets import router as datasets_router
 from harmrank.gateway.datasets.upload import UploadLimits
 from harmrank.gateway.db.engine import create_engine, session_factory
-from harmrank.gateway.db.migrate import upgrade_async
+from harmrank.gateway.db.migrate import head_check, upgrade_async
 from harmrank.gateway.rankings_import import router as rankings_router
 from harmrank.gateway.runs.api import router as runs_router
 from harmrank.gateway.runs.checks import Services
@@ -31,15 +28,6 @@ DESCRIPTION = (
     "read or export the results. Writes need a bearer token when the gateway has tokens set; reads "
     "too when it requires them."
 )
-
-
-def _database_check(engine: AsyncEngine) -> ReadinessCheck:
-    async def database() -> str | None:
-        async with engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-        return None
-
-    return database
 
 
 @contextlib.asynccontextmanager
@@ -69,7 +57,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             if settings.migrate_on_start:
                 await upgrade_async(engine)
             app.state.sessions = session_factory(engine)
-            app.state.readiness["database"] = _database_check(engine)
+            # Ready only at the schema's head: a new pod must not serve an old schema.
+            app.state.readiness["database"] = head_check(engine)
             async with (
                 _worker_loops(settings, app),
                 task_telemetry(app, interval_seconds=settings.telemetry_interval_seconds),

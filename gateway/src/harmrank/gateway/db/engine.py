@@ -28,10 +28,18 @@ class DatabaseURLError(ValueError):
 
 
 def normalise_url(url: str | URL) -> str:
-    """The URL with an async driver: `postgresql://` becomes `postgresql+asyncpg://` and so on."""
+    """The URL with an async driver: `postgresql://` becomes `postgresql+asyncpg://` and so on.
+
+    libpq's `sslmode` (what managed databases hand out) becomes asyncpg's `ssl`: SQLAlchemy
+    passes query parameters to `asyncpg.connect` as keywords, and that has no `sslmode`.
+    """
     parsed = _parse(url)
     driver = _ASYNC_DRIVERS.get(parsed.drivername, parsed.drivername)
-    return parsed.set(drivername=driver).render_as_string(hide_password=False)
+    parsed = parsed.set(drivername=driver)
+    if driver == "postgresql+asyncpg" and "sslmode" in parsed.query:
+        mode = parsed.query["sslmode"]
+        parsed = parsed.difference_update_query(["sslmode"]).update_query_dict({"ssl": mode})
+    return parsed.render_as_string(hide_password=False)
 
 
 def redact_url(url: str | URL) -> str:
