@@ -98,7 +98,7 @@ async def test_sslmode_require_reaches_the_server(db_url: str) -> None:
     url = make_url(db_url).update_query_dict({"sslmode": "require"})
     engine = create_engine(url, poolclass=NullPool)
     try:
-        with pytest.raises(Exception, match="(?i)ssl") as raised:
+        with pytest.raises(Exception, match=r"(?i)ssl") as raised:
             await upgrade_async(engine)
         assert not isinstance(raised.value, TypeError)
     finally:
