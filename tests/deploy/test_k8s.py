@@ -5,6 +5,7 @@ unknown fields); then the properties the deployment promises are checked object 
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import shutil
 import subprocess
@@ -341,3 +342,50 @@ def test_service_monitors_select_the_metrics_services() -> None:
         **dict.fromkeys(TGI, "harmrank-tgi"),
     }
     assert "ServiceMonitor" not in {o["kind"] for o in render("overlays/dev")}
+
+
+# Optional components an operator adds to an overlay; each must render and validate with both.
+OPTIONAL_COMPONENTS = {"dashboards": ROOT / "deploy" / "grafana"}
+
+
+def with_components(tmp_path: Path, overlay: str, components: list[Path]) -> tuple[Obj, ...]:
+    folder = tmp_path / overlay
+    folder.mkdir()
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [os.path.relpath(K8S / "overlays" / overlay, folder)],
+        "components": [os.path.relpath(c, folder) for c in components],
+    }
+    (folder / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    return render(str(folder))
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_overlay_with_every_optional_component_validates(
+    overlay: str, tmp_path: Path
+) -> None:
+    objects = with_components(tmp_path, overlay, list(OPTIONAL_COMPONENTS.values()))
+    for obj in objects:
+        if obj["kind"] not in CUSTOM_KINDS:
+            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+    without = {(o["kind"], o["metadata"]["name"]) for o in render(f"overlays/{overlay}")}
+    assert without < {(o["kind"], o["metadata"]["name"]) for o in objects}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_one_labelled_config_map_per_dashboard(overlay: str, tmp_path: Path) -> None:
+    """kube-prometheus-stack's Grafana sidecar loads ConfigMaps labelled grafana_dashboard: "1"."""
+    objects = with_components(tmp_path, overlay, [OPTIONAL_COMPONENTS["dashboards"]])
+    labelled = [
+        c
+        for c in of_kind(objects, "ConfigMap").values()
+        if c["metadata"].get("labels", {}).get("grafana_dashboard") == "1"
+    ]
+    shipped = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))
+    assert len(labelled) == len(shipped)
+    contents = {json.loads(v)["uid"]: json.loads(v) for c in labelled for v in c["data"].values()}
+    assert contents == {
+        json.loads(p.read_text())["uid"]: json.loads(p.read_text()) for p in shipped
+    }
+    assert all(c["metadata"]["namespace"] for c in labelled)
