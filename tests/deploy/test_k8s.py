@@ -351,9 +351,12 @@ OPTIONAL_COMPONENTS = {"dashboards": ROOT / "deploy" / "grafana"}
 def with_components(tmp_path: Path, overlay: str, components: list[Path]) -> tuple[Obj, ...]:
     folder = tmp_path / overlay
     folder.mkdir()
+    own = yaml.safe_load((K8S / "overlays" / overlay / "kustomization.yaml").read_text())
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
+        # As when the components are listed in the overlay itself: its namespace applies.
+        "namespace": own["namespace"],
         "resources": [os.path.relpath(K8S / "overlays" / overlay, folder)],
         "components": [os.path.relpath(c, folder) for c in components],
     }
@@ -388,4 +391,4 @@ def test_one_labelled_config_map_per_dashboard(overlay: str, tmp_path: Path) -> 
     assert contents == {
         json.loads(p.read_text())["uid"]: json.loads(p.read_text()) for p in shipped
     }
-    assert all(c["metadata"]["namespace"] for c in labelled)
+    assert all(c["metadata"]["namespace"].startswith("harmrank") for c in labelled)
