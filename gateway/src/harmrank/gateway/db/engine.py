@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from harmrank.common.tracing import instrument_engine
+
 DATABASE_URL_ENV = "HARMRANK_DATABASE_URL"
 
 # The async driver to use when a URL names only the backend (or the sync default driver).
@@ -65,11 +67,13 @@ def create_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
     if url.get_backend_name() == "sqlite":
         engine = _create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _enable_sqlite_foreign_keys)
-        return engine
-    options: dict[str, Any] = {"pool_pre_ping": True, "pool_recycle": 1800}
-    if "poolclass" not in kwargs:
-        options |= {"pool_size": 5, "max_overflow": 10, "pool_timeout": 30}
-    return _create_async_engine(url, **(options | kwargs))
+    else:
+        options: dict[str, Any] = {"pool_pre_ping": True, "pool_recycle": 1800}
+        if "poolclass" not in kwargs:
+            options |= {"pool_size": 5, "max_overflow": 10, "pool_timeout": 30}
+        engine = _create_async_engine(url, **(options | kwargs))
+    instrument_engine(engine)
+    return engine
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
