@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
 from tests.deploy.conftest import ROOT
 from tests.deploy.stack import TOKEN
 from tests.judge.conftest import KEYS
@@ -116,7 +117,7 @@ def test_no_span_holds_a_key_the_token_or_a_prompt() -> None:
 def test_without_an_endpoint_nothing_is_instrumented(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in tracing.ENDPOINT_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    assert not isinstance(trace.get_tracer_provider(), tracing.TracerProvider)
+    assert not isinstance(trace.get_tracer_provider(), TracerProvider)
     assert tracing.tracer_provider() is None
     app = FastAPI()
     tracing.instrument_app(app, "demo")

@@ -70,7 +70,10 @@ async def test_pods_started_together_can_all_migrate(db_url: str) -> None:
     ("given", "expected"),
     [
         ("postgresql://u:p@db/h?sslmode=require", "postgresql+asyncpg://u:p@db/h?ssl=require"),
-        ("postgres://u:p@db/h?sslmode=verify-full", "postgresql+asyncpg://u:p@db/h?ssl=verify-full"),
+        (
+            "postgres://u:p@db/h?sslmode=verify-full",
+            "postgresql+asyncpg://u:p@db/h?ssl=verify-full",
+        ),
         ("postgresql://u:p@db/h", "postgresql+asyncpg://u:p@db/h"),
         ("sqlite:///x.db?sslmode=require", "sqlite+aiosqlite:///x.db?sslmode=require"),
     ],

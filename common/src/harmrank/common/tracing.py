@@ -33,8 +33,10 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Span, SpanKind
 
 ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-# Probes and scrapes every few seconds would drown the traces that matter.
-EXCLUDED_ROUTES = "healthz,readyz,metrics"
+# Probes and scrapes every few seconds would drown the traces that matter. Patterns are searched
+# in the whole URL, so each is anchored to the path's end: a bare "metrics" would also match the
+# metrics service's host name and leave it untraced.
+EXCLUDED_ROUTES = ",".join(rf"/{route}(?:\?|$)" for route in ("healthz", "readyz", "metrics"))
 TRACER_NAME = "harmrank"
 
 
