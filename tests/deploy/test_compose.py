@@ -205,3 +205,32 @@ def test_variables_are_interpolated_with_plain_defaults() -> None:
     found = re.findall(r"\$\{([^}]*)\}", text)
     assert len(found) == text.count("${")
     assert not [v for v in found if "{" in v or "[" in v]
+
+
+HARMRANK_SERVICES = ("gateway", "worker", "generator", "generator-cpu", "judge", "judge-cpu")
+
+
+def test_tracing_is_off_unless_an_endpoint_is_given_and_a_collector_is_optional() -> None:
+    names = set()
+    for name in (*HARMRANK_SERVICES, "metrics"):
+        environment = services()[name]["environment"]
+        assert environment["OTEL_EXPORTER_OTLP_ENDPOINT"] == "${OTEL_EXPORTER_OTLP_ENDPOINT:-}"
+        assert environment["HARMRANK_LOG_FORMAT"].startswith("${HARMRANK_LOG_FORMAT:-")
+        names.add((name.removesuffix("-cpu"), environment["OTEL_SERVICE_NAME"]))
+    assert {service for _, service in names} == {
+        f"harmrank-{s}" for s in ("gateway", "worker", "generator", "judge", "metrics")
+    }
+    collector = services()["otel-collector"]
+    assert collector["profiles"] == ["tracing"]
+    (mount,) = collector["volumes"]
+    config = yaml.safe_load((ROOT / mount.split(":")[0]).read_text())
+    assert config["receivers"]["otlp"]["protocols"]["http"]["endpoint"].endswith(":4318")
+    assert config["service"]["pipelines"]["traces"]["receivers"] == ["otlp"]
+
+
+def test_the_worker_may_finish_its_longest_task_on_stop() -> None:
+    from harmrank.gateway.settings import GatewaySettings
+
+    settings = GatewaySettings()
+    grace = _seconds(services()["worker"]["stop_grace_period"])
+    assert grace >= settings.downstream_timeout_seconds * settings.call_attempts

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import shutil
 import subprocess
 from functools import cache
@@ -345,7 +346,10 @@ def test_service_monitors_select_the_metrics_services() -> None:
 
 
 # Optional components an operator adds to an overlay; each must render and validate with both.
-OPTIONAL_COMPONENTS = {"dashboards": ROOT / "deploy" / "grafana"}
+OPTIONAL_COMPONENTS = {
+    "dashboards": ROOT / "deploy" / "grafana",
+    "otel-collector": K8S / "components" / "otel-collector",
+}
 
 
 def with_components(tmp_path: Path, overlay: str, components: list[Path]) -> tuple[Obj, ...]:
@@ -372,8 +376,16 @@ def test_every_overlay_with_every_optional_component_validates(
     for obj in objects:
         if obj["kind"] not in CUSTOM_KINDS:
             kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
-    without = {(o["kind"], o["metadata"]["name"]) for o in render(f"overlays/{overlay}")}
-    assert without < {(o["kind"], o["metadata"]["name"]) for o in objects}
+    without = {unhashed(o) for o in render(f"overlays/{overlay}")}
+    assert without < {unhashed(o) for o in objects}
+
+
+def unhashed(obj: Obj) -> tuple[str, str]:
+    """Kind and name, without the content hash kustomize appends to generated objects."""
+    name = obj["metadata"]["name"]
+    if obj["kind"] in {"ConfigMap", "Secret"}:
+        name = re.sub(r"-[a-z0-9]{10}$", "", name)
+    return obj["kind"], name
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -392,3 +404,21 @@ def test_one_labelled_config_map_per_dashboard(overlay: str, tmp_path: Path) -> 
         json.loads(p.read_text())["uid"]: json.loads(p.read_text()) for p in shipped
     }
     assert all(c["metadata"]["namespace"].startswith("harmrank") for c in labelled)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_collector_component_sends_every_service_s_traces_to_it(
+    overlay: str, tmp_path: Path
+) -> None:
+    objects = with_components(tmp_path, overlay, [OPTIONAL_COMPONENTS["otel-collector"]])
+    config_maps = of_kind(objects, "ConfigMap")
+    collector = of_kind(objects, "Service")["otel-collector"]
+    ports = {p["name"]: p["port"] for p in collector["spec"]["ports"]}
+    for name in ("gateway", "worker", "generator", "judge", "metrics"):
+        (container,) = pod_spec(of_kind(objects, "Deployment")[name])["containers"]
+        refs = [e["configMapRef"]["name"] for e in container["envFrom"] if "configMapRef" in e]
+        endpoints = {config_maps[r]["data"].get("OTEL_EXPORTER_OTLP_ENDPOINT") for r in refs}
+        assert endpoints == {f"http://otel-collector:{ports['otlp-http']}"}, name
+    # Without the component the setting is absent, so the services trace nothing.
+    plain = of_kind(render(f"overlays/{overlay}"), "ConfigMap")
+    assert all("OTEL_EXPORTER_OTLP_ENDPOINT" not in c.get("data", {}) for c in plain.values())
