@@ -15,7 +15,9 @@ from harmrank.judge.retired import RETIREMENTS, retirement_warnings
 from harmrank.judge.settings import JudgeConfig, JudgeSettings
 
 ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "examples").glob("*/judges.json"))
 SHIPPED = [
+    *EXAMPLES,
     ROOT / "deploy" / "compose" / "judges.json",
     ROOT / "deploy" / "k8s" / "base" / "judges.json",
 ]
