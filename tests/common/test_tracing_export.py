@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from tests.conftest import ServeApp
+from tests.subprocess_modules import run_module
 
 from harmrank.common import logs
 from harmrank.common.request_id import request_id_scope
@@ -43,15 +42,7 @@ def test_spans_are_exported_over_otlp_when_an_endpoint_is_set(
     url, received = receiver
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env |= {"OTEL_EXPORTER_OTLP_ENDPOINT": url, "OTEL_SERVICE_NAME": "harmrank-metrics"}
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.common.otlp_export"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_module("tests.common.otlp_export", env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     spans = [
         (resource, span)

@@ -9,8 +9,6 @@ import csv
 import io
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -20,9 +18,9 @@ import pytest
 from fastapi import FastAPI
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
-from tests.deploy.conftest import ROOT
 from tests.deploy.stack import TOKEN
 from tests.judge.conftest import KEYS
+from tests.subprocess_modules import run_module
 
 from harmrank.cli.smoke import PROMPTS_CSV
 from harmrank.common import tracing
@@ -35,15 +33,7 @@ Span = dict[str, Any]
 def traced_run() -> dict[str, Any]:
     out = Path(os.environ.get("TMPDIR", "/tmp")) / f"harmrank-traces-{os.getpid()}.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "HARMRANK_"))}
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.deploy.traced_run", str(out)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    done = run_module("tests.deploy.traced_run", str(out), env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]
     try:
         found: dict[str, Any] = json.loads(out.read_text())
