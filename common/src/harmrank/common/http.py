@@ -56,6 +56,7 @@ from harmrank.common.errors import (
     UpstreamUnavailable,
 )
 from harmrank.common.request_id import REQUEST_ID_HEADER, current_request_id
+from harmrank.common.tracing import instrument_client
 
 OnRetry = Callable[[int, str, float], None]
 """Called before each retry with (number of the attempt that failed, reason, delay in s).
@@ -269,13 +270,15 @@ def create_client(
     limits=...)`` to size the pool, or ``httpx.ASGITransport(app)`` in tests.
     """
     inner = transport if transport is not None else httpx.AsyncHTTPTransport()
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         base_url=base_url,
         timeout=timeout,
         headers=headers,
         transport=RetryingTransport(inner, policy, on_retry=on_retry),
         event_hooks={"request": [_add_request_id]},
     )
+    instrument_client(client)  # traceparent on every call, when tracing is on
+    return client
 
 
 # Headers and query parameters that carry credentials; an upstream that echoes one back in its

@@ -15,6 +15,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from harmrank.common.http import RetryPolicy, create_client
+from harmrank.common.logs import configure_logging
 from harmrank.gateway.db.engine import create_engine, database_url, session_factory
 from harmrank.gateway.db.migrate import check_current_async
 from harmrank.gateway.runs.executors import (
@@ -33,6 +34,7 @@ def main(concurrency: int, claim_batch: int | None = None) -> None:
     """Work up to ``concurrency`` tasks at once until SIGINT or SIGTERM, then finish and settle
     those in flight. ``claim_batch`` overrides the setting of that name."""
     settings = GatewaySettings()
+    configure_logging("worker", settings.log_level)
     if claim_batch is not None:
         settings = settings.model_copy(update={"claim_batch": claim_batch})
     asyncio.run(serve(settings, concurrency))
