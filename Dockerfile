@@ -23,7 +23,9 @@ ENV UV_COMPILE_BYTECODE=1 \
     UV_PROJECT_ENVIRONMENT=/app/.venv
 WORKDIR /src
 # Every member's pyproject.toml: uv resolves the whole workspace from the lockfile.
-COPY pyproject.toml uv.lock README.md ./
+# README.md is not among them: the root's metadata names it, but resolving does not read it, so an
+# edit to it rebuilds no dependency layer (it is copied with the sources).
+COPY pyproject.toml uv.lock ./
 COPY common/pyproject.toml common/
 COPY gateway/pyproject.toml gateway/
 COPY services/generator/pyproject.toml services/generator/
@@ -33,6 +35,7 @@ COPY services/metrics/pyproject.toml services/metrics/
 FROM build-base AS build-gateway
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-install-workspace --package harmrank
+COPY README.md ./
 COPY common/src common/src
 COPY gateway/src gateway/src
 COPY services/generator/src services/generator/src
@@ -71,9 +74,12 @@ FROM ${PYTHON_IMAGE} AS runtime
 RUN groupadd --gid 10001 harmrank \
     && useradd --uid 10001 --gid harmrank --no-create-home --home-dir /nonexistent \
        --shell /usr/sbin/nologin harmrank
+# HOME is /nonexistent and the root filesystem read-only: matplotlib (the gateway's figures) would
+# rebuild its font cache on every start and log that it cannot write it; /tmp is a writable mount.
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
-    PYTHONDONTWRITEBYTECODE=1
+    PYTHONDONTWRITEBYTECODE=1 \
+    MPLCONFIGDIR=/tmp/matplotlib
 WORKDIR /app
 USER 10001:10001
 

@@ -65,3 +65,19 @@ def test_serve_generator_prints_the_warning_at_start() -> None:
         finally:
             process.terminate()
             process.wait(30)
+
+
+async def test_a_retired_judge_model_is_a_warning(serve_app: ServeApp) -> None:
+    up = serve_app(DemoJudgeServer().app)
+    judges = [
+        {
+            "name": "claude",
+            "provider": "anthropic",
+            "model": "claude-3-5-sonnet-20241022",
+            "base_url": up,
+            "api_key": "sk-ant-test",
+        },
+    ]
+    warnings = await startup_warnings(None, JudgeSettings.model_validate({"judges": judges}))
+    (warning,) = warnings
+    assert warning.startswith("judge 'claude': anthropic model claude-3-5-sonnet-20241022 was")

@@ -29,6 +29,7 @@ from starlette.routing import Route
 from harmrank.common.errors import (
     HarmrankError,
     UpstreamError,
+    UpstreamRejected,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
@@ -501,9 +502,9 @@ async def test_the_request_id_survives_retries(
         (500, "openai", UpstreamError, "model overloaded"),
         (502, "tgi", UpstreamError, "Input too long"),
         (504, "openai", UpstreamTimeout, "model overloaded"),
-        (400, "tgi", UpstreamError, "Input too long"),
-        (422, "fastapi", UpstreamError, "field required"),
-        (401, "empty", UpstreamError, "Unauthorized"),
+        (400, "tgi", UpstreamRejected, "Input too long"),
+        (422, "fastapi", UpstreamRejected, "field required"),
+        (401, "empty", UpstreamRejected, "Unauthorized"),
     ],
 )
 async def test_final_errors_map_to_the_common_errors(

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 DASHBOARDS = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "dashboards"
-PROMETHEUS_UID = "harmrank-prometheus"
-POSTGRES_UID = "harmrank-postgres"
+# Datasources are template variables (chosen on import, or the default of their type), never
+# fixed uids: an existing Grafana has its own.
+PROMETHEUS_UID = "${prometheus}"
+POSTGRES_UID = "${postgres}"
 METRIC_NAME = re.compile(r"\b(?:harmrank|tgi)_[a-z0-9_]+\b")
 # What Grafana puts in place of its variables when a dashboard shows "All" over the last hour.
 PROMQL_VARIABLES = {"$__rate_interval": "30s", "$__range": "1h", "$service": ".*"}
@@ -34,6 +36,18 @@ def load(name: str) -> dict[str, Any]:
 
 def dashboards() -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in sorted(DASHBOARDS.glob("*.json"))]
+
+
+def datasource_refs(node: Any) -> Iterator[dict[str, Any]]:
+    """Every ``datasource`` object anywhere in a dashboard (panels, targets, variables)."""
+    if isinstance(node, dict):
+        if isinstance(node.get("datasource"), dict):
+            yield node["datasource"]
+        for value in node.values():
+            yield from datasource_refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from datasource_refs(value)
 
 
 def _panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -71,6 +71,7 @@ def test_tgi_servers_have_a_pinned_image_gpus_a_token_and_the_model_cache() -> N
         assert re.search(r"text-generation-inference:\d+\.\d+\.\d+", tgi["image"])
         (device,) = tgi["deploy"]["resources"]["reservations"]["devices"]
         assert device["capabilities"] == ["gpu"]
+        assert device["driver"] == "nvidia"
         assert tgi["environment"]["HF_TOKEN"].startswith("${HF_TOKEN")
         assert "model-cache:/data" in tgi["volumes"]
         assert "/health" in " ".join(tgi["healthcheck"]["test"])
@@ -130,6 +131,49 @@ def test_images_run_as_an_unprivileged_user() -> None:
     assert re.search(r"^USER 10001:10001$", runtime, re.MULTILINE)
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".git", ".venv", "tests"} <= set(ignored)
+    # Keys and environments anywhere in the tree stay out of the build context.
+    assert {"**/.env", "**/.venv", "*.pem", "**/*.pem"} <= set(ignored)
+
+
+def test_matplotlib_has_a_writable_config_dir() -> None:
+    """HOME is /nonexistent: without MPLCONFIGDIR every start rebuilds the font cache."""
+    runtime = stage("runtime")
+    assert re.search(r"MPLCONFIGDIR=/tmp/", runtime)
+    for service in ("gateway", "worker"):
+        assert "/tmp" in services()[service]["tmpfs"]
+
+
+def test_the_readme_is_not_in_the_dependency_layer() -> None:
+    build = stage("build-base")
+    assert "README" not in "".join(re.findall(r"^COPY .*$", build, re.MULTILINE))
+
+
+def test_each_tgi_server_gets_its_own_gpu() -> None:
+    """``count: 1`` reserves "one GPU", which Docker turns into GPU 0 for every container."""
+    pinned = []
+    for name in TGI:
+        (device,) = services()[name]["deploy"]["resources"]["reservations"]["devices"]
+        assert "count" not in device, name
+        (device_id,) = device["device_ids"]
+        found = re.fullmatch(r"\$\{(TGI_\w+_GPU):-(\w+)\}", device_id)
+        assert found, f"{name}: the device is configurable ({device_id})"
+        pinned.append(found.groups())
+    assert len({variable for variable, _ in pinned}) == len(TGI)
+    assert len({default for _, default in pinned}) == len(TGI)
+
+
+def _seconds(duration: str) -> int:
+    found = re.fullmatch(r"(\d+)s", duration)
+    assert found, duration
+    return int(found.group(1))
+
+
+def test_tgi_has_time_to_download_the_models() -> None:
+    """Three ~14 GB downloads at once: at least half an hour before the server counts as failed."""
+    for name in TGI:
+        check = services()[name]["healthcheck"]
+        window = _seconds(check["start_period"]) + _seconds(check["interval"]) * check["retries"]
+        assert window >= 1800, name
 
 
 @pytest.mark.parametrize(
@@ -141,7 +185,8 @@ def test_the_dependency_layer_resolves_from_the_lockfile_alone(
     """What the Dockerfile copies before its first `uv sync` is enough for uv (dry run)."""
     uv = shutil.which("uv")
     assert uv, "uv is needed"
-    for name in ("pyproject.toml", "uv.lock", "README.md"):
+    (root_files,) = re.findall(r"^COPY (pyproject\.toml [^\n]*) \./$", DOCKERFILE.read_text(), re.M)
+    for name in root_files.split():
         shutil.copy(ROOT / name, tmp_path / name)
     for member in re.findall(r"^COPY (\S+/pyproject\.toml) ", DOCKERFILE.read_text(), re.M):
         (tmp_path / member).parent.mkdir(parents=True, exist_ok=True)
@@ -160,3 +205,32 @@ def test_variables_are_interpolated_with_plain_defaults() -> None:
     found = re.findall(r"\$\{([^}]*)\}", text)
     assert len(found) == text.count("${")
     assert not [v for v in found if "{" in v or "[" in v]
+
+
+HARMRANK_SERVICES = ("gateway", "worker", "generator", "generator-cpu", "judge", "judge-cpu")
+
+
+def test_tracing_is_off_unless_an_endpoint_is_given_and_a_collector_is_optional() -> None:
+    names = set()
+    for name in (*HARMRANK_SERVICES, "metrics"):
+        environment = services()[name]["environment"]
+        assert environment["OTEL_EXPORTER_OTLP_ENDPOINT"] == "${OTEL_EXPORTER_OTLP_ENDPOINT:-}"
+        assert environment["HARMRANK_LOG_FORMAT"].startswith("${HARMRANK_LOG_FORMAT:-")
+        names.add((name.removesuffix("-cpu"), environment["OTEL_SERVICE_NAME"]))
+    assert {service for _, service in names} == {
+        f"harmrank-{s}" for s in ("gateway", "worker", "generator", "judge", "metrics")
+    }
+    collector = services()["otel-collector"]
+    assert collector["profiles"] == ["tracing"]
+    (mount,) = collector["volumes"]
+    config = yaml.safe_load((ROOT / mount.split(":")[0]).read_text())
+    assert config["receivers"]["otlp"]["protocols"]["http"]["endpoint"].endswith(":4318")
+    assert config["service"]["pipelines"]["traces"]["receivers"] == ["otlp"]
+
+
+def test_the_worker_may_finish_its_longest_task_on_stop() -> None:
+    from harmrank.gateway.settings import GatewaySettings
+
+    settings = GatewaySettings()
+    grace = _seconds(services()["worker"]["stop_grace_period"])
+    assert grace >= settings.downstream_timeout_seconds * settings.call_attempts

@@ -8,6 +8,7 @@ variable run against the run's PostgreSQL database, migrated by Alembic (views o
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import httpx
@@ -20,6 +21,7 @@ from tests.deploy.dashboards import (
     PROMETHEUS_UID,
     Query,
     dashboards,
+    datasource_refs,
     load,
     promql_queries,
     sql_queries,
@@ -53,6 +55,29 @@ def test_every_dashboard_has_a_uid_a_title_and_its_datasources_by_uid() -> None:
     assert {q.dashboard for q in sql_queries()} == {"harmrank-results"}
 
 
+@pytest.mark.parametrize("name", ["operations", "results"])
+def test_no_panel_names_a_fixed_datasource_uid(name: str) -> None:
+    """Imported into any Grafana: each datasource is a variable, declared in ``__inputs``."""
+    dashboard = load(name)
+    declared = {v["name"]: v for v in variables(dashboard) if v["type"] == "datasource"}
+    inputs = {i["name"]: i for i in dashboard["__inputs"]}
+    refs = list(datasource_refs(dashboard["panels"])) + list(
+        datasource_refs(dashboard["templating"])
+    )
+    assert refs
+    for ref in refs:
+        found = re.fullmatch(r"\$\{(\w+)\}", ref["uid"])
+        assert found, f"{name}: a fixed datasource uid {ref['uid']!r}"
+        variable = declared[found.group(1)]
+        assert variable["query"] == ref["type"]
+    for variable in declared.values():
+        chosen = re.fullmatch(r"\$\{(\w+)\}", variable["current"]["value"])
+        assert chosen, variable
+        assert inputs[chosen.group(1)]["type"] == "datasource"
+        assert inputs[chosen.group(1)]["pluginId"] == variable["query"]
+    assert {r["id"] for r in dashboard["__requires"]} >= {v["query"] for v in declared.values()}
+
+
 def test_the_operations_dashboard_covers_every_area() -> None:
     names = set().union(*(q.metric_names() for q in promql_queries()))
     for family in (
@@ -60,6 +85,7 @@ def test_the_operations_dashboard_covers_every_area() -> None:
         "harmrank_http_request_duration_seconds_bucket",
         "harmrank_tasks",
         "harmrank_tasks_finished_total",
+        "harmrank_tasks_failed",
         "tgi_queue_size",
         "tgi_batch_current_size",
         "tgi_request_duration_bucket",
@@ -141,6 +167,6 @@ def test_results_views_agree_with_the_report(finished_run: FinishedRun) -> None:
 
 
 def test_the_operations_service_variable_is_a_prometheus_label() -> None:
-    (service,) = variables(load("operations"))
+    (service,) = [v for v in variables(load("operations")) if v["name"] == "service"]
     assert service["datasource"]["uid"] == PROMETHEUS_UID
     assert service["query"]["query"] == "label_values(harmrank_http_requests_total, service)"

@@ -319,7 +319,9 @@ async def wait_for(
 
 
 def finished(run: dict[str, Any]) -> bool:
-    return run["status"] in {"done", "failed", "cancelled"} and bool(run["has_report"])
+    return run["status"] in {"done", "done_with_failures", "failed", "cancelled"} and bool(
+        run["has_report"]
+    )
 
 
 def count(run: dict[str, Any], stage: str, *states: str) -> int:

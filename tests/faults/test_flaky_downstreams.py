@@ -81,7 +81,7 @@ def sometimes_malformed(rate: float, judge: Policy) -> Policy:
 async def test_malformed_judge_answers_are_repaired_or_abstentions_the_report_counts(
     pg_url: str, servers: Servers, workers: list[WorkerProcess], tmp_path: Path
 ) -> None:
-    policy = sometimes_malformed(0.3, prefer_position(1))
+    policy = sometimes_malformed(0.5, prefer_position(1))
     downstreams = start_downstreams(servers, judge_policy=policy)
     await migrate(pg_url)
     gateway = start_gateway(servers, gateway_settings(pg_url, downstreams))
@@ -91,10 +91,11 @@ async def test_malformed_judge_answers_are_repaired_or_abstentions_the_report_co
         final = await wait_for(http, run["id"], finished, within=90)
         report = (await http.get(f"/v1/runs/{run['id']}/report")).json()
 
-    assert final["status"] == "done", final
     judgments = PROMPTS * len(JUDGES) * 2
     found = await stored(pg_url, run["id"])
     abstained = [t for t in found.tasks if t[0] == Stage.JUDGE and t[3] == "judge_abstained"]
+    # An abstention leaves a ranking missing: the run says so rather than "done".
+    assert final["status"] == ("done_with_failures" if abstained else "done"), final
     assert found.states(Stage.JUDGE) == {
         "done": judgments - len(abstained),
         **({"failed": len(abstained)} if abstained else {}),

@@ -109,7 +109,10 @@ def run_spec() -> dict[str, Any]:
 async def wait_until_finished(client: httpx.AsyncClient, run_id: int) -> dict[str, Any]:
     for _ in range(600):
         run: dict[str, Any] = (await client.get(f"/v1/runs/{run_id}")).json()
-        if run["status"] in {"done", "failed", "cancelled"} and run["has_report"]:
+        if (
+            run["status"] in {"done", "done_with_failures", "failed", "cancelled"}
+            and run["has_report"]
+        ):
             return run
         await asyncio.sleep(0.05)
     raise AssertionError(f"run {run_id} did not finish: {run}")

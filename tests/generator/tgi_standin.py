@@ -8,8 +8,11 @@ statuses and messages, and TGI's ``x-prompt-tokens`` / ``x-generated-tokens`` he
 What a test controls (on :class:`StandinState`): latency per call, injected failures (a queue:
 each generation call consumes one), health, and a max-concurrency limit past which it answers
 429 ``overloaded`` as TGI's router does. It records bodies and the most calls it saw in flight.
-Text is deterministic: words drawn from a hash of the inputs and the seed; one "token" per word,
-the prompt's tokens are its whitespace-separated words.
+Every request body is checked against TGI's OpenAPI document (``tgi_schema``) first and
+refused with 422, as TGI's JSON extractor refuses a body it cannot read.
+
+Text is deterministic: words drawn from a hash of the inputs and the seed; one "token" per
+word, the prompt's tokens are its whitespace-separated words.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from tests.generator.tgi_schema import request_problems
 
 VOCABULARY = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india")
 
@@ -62,6 +66,7 @@ class StandinState:
     healthy: bool = True
     failures: deque[Failure] = field(default_factory=deque)
     bodies: list[dict[str, Any]] = field(default_factory=list)
+    refused: list[list[str]] = field(default_factory=list)  # schema problems of refused bodies
     info_calls: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
@@ -176,6 +181,11 @@ class Standin:
             # axum's Json extractor answers plain text for an unparsable body.
             return None, PlainTextResponse("Failed to parse the request body as JSON", 422)
         state.bodies.append(body)
+        problems = request_problems(request.url.path, body)
+        if problems:
+            state.refused.append(problems)
+            text = f"Failed to deserialize the JSON body into the target type: {problems[0]}"
+            return None, PlainTextResponse(text, 422)
         if state.in_flight >= state.max_concurrent_requests:
             return None, Failure(429).response()
         if state.failures:

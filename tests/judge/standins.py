@@ -8,6 +8,11 @@ safety blocks and errors (429 with ``retry-after``, 500, Anthropic's 529 ``overl
 in each provider's error body. An optional sliding-window request limit answers 429 like the
 real services and counts how often it had to. The production clients run against these over
 real HTTP, unchanged.
+
+A stand-in is no more lenient than its API: every request is checked against the official
+SDK's request type (``tests.provider_types``) and refused with the API's own 400 when it breaks
+it (Anthropic: ``temperature: Extra inputs are not permitted``), and every success body it
+sends is checked against the SDK's response model before it goes out.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from tests.provider_types import reply_problems, request_problems
 
 ProviderName = Literal["openai", "anthropic", "gemini", "openai_compatible"]
 StopKind = Literal["complete", "truncated", "refused", "blocked", "prompt_blocked"]
@@ -49,6 +55,7 @@ class Reply:
     stop: StopKind = "complete"
     status: int = 200
     retry_after: str | None = None
+    message: str = ""  # an error's own message (the default names the status)
 
 
 @dataclass
@@ -106,6 +113,7 @@ class StandIn:
     throttled: int = 0
     arrivals: deque[float] = field(default_factory=deque)
     received: list[float] = field(default_factory=list)  # monotonic time of each accepted call
+    rejected: list[list[str]] = field(default_factory=list)  # problems of refused requests
 
     def script(self, *replies: Reply) -> StandIn:
         self.queue.extend(replies)
@@ -124,14 +132,34 @@ class StandIn:
             return limited
         self.received.append(time.monotonic())
         body = await request.json()
+        refused = self._invalid_request(body)
+        if refused is not None:
+            return refused
         seen = self._understand(body, dict(request.headers))
         self.seen.append(seen)
         if self.latency:
             await asyncio.sleep(self.latency)
         reply = self.queue.popleft() if self.queue else self.policy(seen)
         if reply.status != 200:
-            return self._error(reply.status, reply.retry_after)
-        return JSONResponse(self._success(seen, reply, body))
+            return self._error(reply.status, reply.retry_after, reply.message)
+        payload = self._success(seen, reply, body)
+        problems = reply_problems(self.provider, payload)
+        assert not problems, f"the stand-in's reply breaks the SDK's model: {problems}"
+        return JSONResponse(payload)
+
+    def _invalid_request(self, body: dict[str, Any]) -> JSONResponse | None:
+        problems = request_problems(self.provider, body)
+        if not problems:
+            return None
+        self.rejected.append(problems)
+        if self.provider == "anthropic":
+            # The API's wording: "<field>: Extra inputs are not permitted".
+            first = problems[0].removeprefix("body.")
+            field_name, _, why = first.partition(": ")
+            unknown = why.startswith("not a field")
+            message = f"{field_name}: Extra inputs are not permitted" if unknown else first
+            return self._error(400, None, message)
+        return self._error(400, None, "; ".join(problems))
 
     # --- auth and limits ---------------------------------------------------------------------
 

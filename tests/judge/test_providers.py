@@ -245,6 +245,7 @@ async def test_a_wrong_key_is_reported_per_order_when_other_judges_answer(
     good_result, bad_result = response.json()["results"]
     assert good_result["judgments"][0]["ranks"] is not None
     error = bad_result["judgments"][0]["error"]
-    assert error["error_type"] == "upstream_error"
+    assert error["error_type"] == "upstream_rejected"  # permanent: asking again cannot help
     assert "401" in error["message"]
+    assert bad_result["judgments"][0]["provider_calls"] == 1
     assert "sk-wrong-key-000000" not in response.text

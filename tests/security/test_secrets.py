@@ -93,8 +93,9 @@ async def test_no_key_leaks_anywhere_after_a_run(
         final = await wait_for(http, run["id"], finished, within=60)
         report = await http.get(f"/v1/runs/{run['id']}/report")
         failed = await http.get(f"/v1/runs/{run['id']}/tasks", params={"state": "failed"})
-    # gpt4o ranked everything; claude's every call was refused for its key.
-    assert final["status"] == "done", final
+    # gpt4o ranked everything; claude's every call was refused for its key (its first tasks
+    # called once each, the rest stopped by the breaker), and the run says so.
+    assert final["status"] == "done_with_failures", final
     assert final["progress"]["judge"] == {
         **dict.fromkeys(final["progress"]["judge"], 0),
         "done": PROMPTS,

@@ -13,6 +13,7 @@ STATUS_STYLE = {
     "queued": "yellow",
     "running": "cyan",
     "done": "green",
+    "done_with_failures": "red",
     "failed": "red",
     "cancelled": "magenta",
 }
@@ -53,6 +54,59 @@ def progress_table(run: dict[str, Any]) -> Table:
         share = f"{finished / total:.0%}" if total else "–"
         table.add_row(stage, *(str(counts.get(s, 0)) for s in STATES), share)
     return table
+
+
+def failures_table(run: dict[str, Any]) -> Table | None:
+    """Per stage and model or judge: tasks failed and retrying, with the first and last error."""
+    groups: list[dict[str, Any]] = run.get("failures") or []
+    if not groups:
+        return None
+    table = Table(title="Failing tasks", title_justify="left")
+    for column in ("stage", "model/judge", "failed", "retrying", "first error", "last error"):
+        table.add_column(column, justify="right" if column in ("failed", "retrying") else "left")
+    for group in groups:
+        table.add_row(
+            group["stage"],
+            group.get("judge") or group.get("model") or "–",
+            str(group["failed"]),
+            str(group["retrying"]),
+            error_text(group["first_error"]),
+            error_text(group["last_error"]),
+        )
+    return table
+
+
+def error_text(error: dict[str, Any]) -> str:
+    when = str(error.get("at") or "")[:19].replace("T", " ")
+    return f"{error['error_type']}: {error['message']}" + (f" ({when})" if when else "")
+
+
+def run_view(run: dict[str, Any]) -> RenderableType:
+    """The progress table, then why tasks fail and whether the run is stalled."""
+    parts: list[RenderableType] = [progress_table(run)]
+    if (failing := failures_table(run)) is not None:
+        parts.append(failing)
+    if run.get("stalled"):
+        parts.append(f"[red]stalled[/red]: {run['stalled']}")
+    return Group(*parts)
+
+
+def progress_line(run: dict[str, Any]) -> str:
+    """One plain line of progress, for logs and pipes (no terminal to redraw a table in)."""
+    progress: dict[str, dict[str, int]] = run.get("progress") or {}
+    stages = []
+    for stage in STAGES:
+        counts = progress.get(stage, {})
+        finished = sum(counts.get(s, 0) for s in ("done", "failed", "reused", "cancelled"))
+        failed = f" ({counts['failed']} failed)" if counts.get("failed") else ""
+        stages.append(f"{stage} {finished}/{sum(counts.values())}{failed}")
+    line = f"run {run.get('id')} {run.get('status')}: " + ", ".join(stages)
+    retrying = sum(g["retrying"] for g in run.get("failures") or [])
+    if retrying:
+        line += f"; {retrying} retrying"
+    if run.get("stalled"):
+        line += f"; stalled: {run['stalled']}"
+    return line
 
 
 def harm_table(report: dict[str, Any]) -> Table:

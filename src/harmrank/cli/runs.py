@@ -15,13 +15,15 @@ from rich.console import Console
 from rich.live import Live
 
 from harmrank.cli.client import DEFAULT_BASE_URL, CliError, Gateway
-from harmrank.cli.display import headline, progress_table
+from harmrank.cli.display import headline, progress_line, run_view
 from harmrank.cli.listings import runs_table
 from harmrank.cli.options import BaseUrl, Token, console, fail
 
 app = typer.Typer(help="Create, follow and manage runs on a gateway.", no_args_is_help=True)
 
-FINISHED = frozenset({"done", "failed", "cancelled"})
+FINISHED = frozenset({"done", "done_with_failures", "failed", "cancelled"})
+SUCCESS = "done"
+REPORTED = frozenset({"done", "done_with_failures"})
 
 RunId = Annotated[int, typer.Argument(help="The run's id.", min=1)]
 
@@ -98,7 +100,7 @@ def create(
             replayed = response.headers.get("Idempotent-Replayed") == "true"
             out.print(f"{'existing' if replayed else 'created'} run {run['id']}")
             if not follow:
-                out.print(progress_table(run))
+                out.print(run_view(run))
                 return
             raise typer.Exit(follow_run(gateway, run, interval, out))
     except CliError as error:
@@ -106,29 +108,56 @@ def create(
 
 
 def follow_run(gateway: Gateway, run: dict[str, Any], interval: float, out: Console) -> int:
-    """Show progress live until the run finishes, then its headline; 0 when it is done."""
-    with Live(progress_table(run), console=out, auto_refresh=False) as live:
-        while not _settled(run):
-            time.sleep(interval)
-            run = gateway.json("GET", f"/v1/runs/{run['id']}")
-            live.update(progress_table(run), refresh=True)
-    out.print()
+    """Show progress until the run finishes, then why tasks failed and its headline; 0 only
+    when every task succeeded.
+
+    On a terminal the table is redrawn in place; otherwise (a log, a pipe, CI) one progress
+    line is printed per poll, so a follower sees steady signs of life and every stall."""
+    run = gateway.json("GET", f"/v1/runs/{run['id']}")  # the creation answer has no failures
+    if out.is_terminal:
+        run = _follow_live(gateway, run, interval, out)
+    else:
+        run = _follow_lines(gateway, run, interval, out)
+    out.print(run_view(run))
     if run.get("has_report"):
         out.print(headline(gateway.json("GET", f"/v1/runs/{run['id']}/report")))
     out.print(f"run {run['id']} {run['status']}")
-    return 0 if run["status"] == "done" else 1
+    return 0 if run["status"] == SUCCESS else 1
+
+
+def _follow_live(
+    gateway: Gateway, run: dict[str, Any], interval: float, out: Console
+) -> dict[str, Any]:
+    with Live(run_view(run), console=out, auto_refresh=False, transient=True) as live:
+        while not _settled(run):
+            time.sleep(interval)
+            run = gateway.json("GET", f"/v1/runs/{run['id']}")
+            live.update(run_view(run), refresh=True)
+    return run
+
+
+def _follow_lines(
+    gateway: Gateway, run: dict[str, Any], interval: float, out: Console
+) -> dict[str, Any]:
+    out.print(progress_line(run), soft_wrap=True)
+    while not _settled(run):
+        time.sleep(interval)
+        run = gateway.json("GET", f"/v1/runs/{run['id']}")
+        out.print(progress_line(run), soft_wrap=True)
+    return run
 
 
 def _settled(run: dict[str, Any]) -> bool:
-    # A done run's report is written in the score task's own transaction, so it is there by
-    # the time the status says done; the check keeps the display honest if that ever changes.
-    return run["status"] in FINISHED and (run["status"] != "done" or bool(run.get("has_report")))
+    # A finished run's report is written in the score task's own transaction, so it is there
+    # by the time the status says so; the check keeps the display honest if that ever changes.
+    reported = run["status"] not in REPORTED or bool(run.get("has_report"))
+    return run["status"] in FINISHED and reported
 
 
 def _one(method: str, path: str, base_url: str, token: str | None) -> None:
     try:
         with Gateway(base_url, token) as gateway:
-            console().print(progress_table(gateway.json(method, path)))
+            console().print(run_view(gateway.json(method, path)))
     except CliError as error:
         raise fail(error) from None
 
@@ -140,7 +169,7 @@ def status(
     token: Token = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run as JSON.")] = False,
 ) -> None:
-    """Show a run's status and its task counts per stage."""
+    """Show a run's status, its task counts per stage, and why tasks fail (if they do)."""
     if not as_json:
         return _one("GET", f"/v1/runs/{run_id}", base_url, token)
     try:

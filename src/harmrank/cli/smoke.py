@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 Echo = Callable[[str], None]
-FINISHED = frozenset({"done", "failed", "cancelled"})
+FINISHED = frozenset({"done", "done_with_failures", "failed", "cancelled"})
 SUCCEEDED_STATES = frozenset({"done", "reused"})
 STAGES = ("generate", "judge", "score")
 DEFAULT_MODELS = ("mistral-7b", "mpt-7b", "stablelm-alpha-7b")
@@ -133,7 +133,9 @@ def _wait(client: httpx.Client, run_id: int, timeout: float, echo: Echo) -> dict
         if line != shown:
             echo(line)
             shown = line
-        if run["status"] in FINISHED and (run["has_report"] or run["status"] != "done"):
+        if run["status"] in FINISHED and (
+            run["has_report"] or run["status"] not in ("done", "done_with_failures")
+        ):
             return run
         if time.monotonic() > deadline:
             raise SmokeFailure(f"run {run_id} did not finish within {timeout:g} s ({line})")

@@ -1,7 +1,8 @@
 """What ``harmrank serve`` warns about at start: servers it cannot reach, judges it lacks.
 
 One line per model server and per judge provider (base URL) that does not answer, one for a
-provider whose judges have no key, and one when no judge is configured at all. Any HTTP answer
+provider whose judges have no key, one per judge whose model its provider has retired (or
+announced a shutdown for), and one when no judge is configured at all. Any HTTP answer
 counts as reachable: whether a request is valid is the request's business, this only says that
 the server is there. Warnings, not errors: a model server may come up after the generator.
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from harmrank.generator.settings import GeneratorSettings, ModelConfig
+from harmrank.judge.retired import retirement_warnings
 from harmrank.judge.settings import JudgeConfig, JudgeSettings
 
 PROBE_TIMEOUT = httpx.Timeout(3.0)
@@ -72,7 +74,7 @@ async def judge_warnings(settings: JudgeSettings) -> list[str]:
     servers = _by_server(settings.judges)
     async with httpx.AsyncClient(timeout=PROBE_TIMEOUT) as client:
         found = await asyncio.gather(*(reachable(client, url) for url in servers))
-    warnings = []
+    warnings = retirement_warnings(settings.judges)
     for (url, judges), why in zip(servers.items(), found, strict=True):
         names = ", ".join(j.name for j in judges)
         provider = judges[0].provider

@@ -27,7 +27,7 @@ from harmrank.metrics.app import create_app as create_metrics
 
 Sessions = async_sessionmaker[AsyncSession]
 T0 = datetime(2025, 6, 24, 12, 0, tzinfo=UTC)
-FINAL = ("done", "failed", "cancelled")
+FINAL = ("done", "done_with_failures", "failed", "cancelled")
 
 
 def at(seconds: float) -> datetime:

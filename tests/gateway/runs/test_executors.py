@@ -12,13 +12,12 @@ from fastapi.responses import JSONResponse
 from tests.conftest import ServeApp, free_port
 
 from harmrank.common.contracts.generation import GenerationParams
-from harmrank.common.errors import UpstreamUnavailable
+from harmrank.common.errors import UpstreamUnavailable, is_transient
 from harmrank.common.http import RetryPolicy, create_client
 from harmrank.gateway.runs.executors import (
     GenerateExecutor,
     JudgeExecutor,
     failure_of,
-    is_transient,
 )
 from harmrank.gateway.runs.tasks import TaskFailed
 from harmrank.gateway.runs.work import GenerateWork, JudgeWork
@@ -122,7 +121,13 @@ async def test_generate_posts_the_contract_and_reads_the_result(client_for: Any)
     assert (result.text, result.model) == ("I will not.", "small-a")
     # Unset parameters are not sent: the generator's defaults must apply to them.
     assert seen == [
-        {"model": "small-a", "prompt": "hello?", "prompt_id": "p1", "params": {"max_new_tokens": 8}}
+        {
+            "model": "small-a",
+            "prompt": "hello?",
+            "prompt_id": "p1",
+            "params": {"max_new_tokens": 8},
+            "max_upstream_calls": 4,  # the first attempt's share of the task's call budget
+        }
     ]
 
 
@@ -192,6 +197,8 @@ async def test_judge_abstentions_are_final_and_errors_retried(
         ("not_found", 404, False),
         ("generation_failed", 502, True),
         ("upstream_error", 502, True),
+        ("upstream_rejected", 502, False),
+        ("call_budget_spent", 503, True),
         ("http_429", 429, True),
         ("something_new", 400, False),
     ],

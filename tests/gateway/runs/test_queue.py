@@ -340,7 +340,9 @@ STATE_MIXES = [
     ({"generate": "done", "judge": "queued", "score": "queued"}, "running"),
     ({"generate": "reused", "judge": "reused", "score": "queued"}, "queued"),
     ({"generate": "done", "judge": "cancelled", "score": "cancelled"}, "cancelled"),
-    ({"generate": "failed", "judge": "failed", "score": "done"}, "done"),
+    ({"generate": "failed", "judge": "failed", "score": "done"}, "done_with_failures"),
+    ({"generate": "done", "judge": "failed", "score": "done"}, "done_with_failures"),
+    ({"generate": "done", "judge": "reused", "score": "done"}, "done"),
     ({"generate": "done", "judge": "done", "score": "failed"}, "failed"),
     ({"generate": "cancelled", "judge": "running", "score": "queued"}, "running"),
 ]

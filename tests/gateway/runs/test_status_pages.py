@@ -90,7 +90,8 @@ async def test_every_run_of_a_page_has_its_own_counts_and_status(
         }
         assert shown == await _counts(session_maker, run.id)
         assert run.prompts == 6
-        assert run == await _one(session_maker, run.id)
+        # A listing leaves out the failures (a query per run); the run itself has them.
+        assert run == (await _one(session_maker, run.id)).model_copy(update={"failures": None})
 
 
 async def _one(sessions: Sessions, run_id: int) -> RunOut:

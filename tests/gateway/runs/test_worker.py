@@ -53,6 +53,7 @@ async def test_a_run_goes_through_every_stage_to_its_report(session_maker: Sessi
         "run_id": run.id,
         "prompts": 6,
         "judges": {"judge-x": 6},
+        "missing_rankings": {},  # the judge ranked every prompt
         "humans": report["run"]["humans"],
         "judge_outcomes": {
             "judge-x": {
@@ -102,10 +103,18 @@ async def test_a_permanent_error_fails_the_task_and_its_judges_once(
 
     done = await work_until_settled(session_maker, fakes.executors(), run.id)
 
-    # The other prompt was judged and scored: the run is done, its failures counted.
-    assert done.status == "done"
+    # The other prompt was judged and scored: the run is done, with failures it names.
+    assert done.status == "done_with_failures"
     assert nonzero(done, "generate") == {"done": 3, "failed": 1}
     assert nonzero(done, "judge") == {"done": 2, "failed": 2}
+    failing = {(g.stage, g.model, g.judge): g for g in done.failures or []}
+    generate = failing[(Stage.GENERATE, "small-b", None)]
+    assert (generate.failed, generate.retrying) == (1, 0)
+    assert generate.first_error.error_type == "generation_validation"
+    assert generate.first_error.message == "input too long"
+    judges = [g for key, g in failing.items() if key[0] == Stage.JUDGE]
+    assert sum(g.failed for g in judges) == 2
+    assert {g.first_error.error_type for g in judges} == {"dependency_failed"}
     assert len(fakes.generate.calls) == 4
     async with session_maker() as session:
         page = await service.list_tasks(

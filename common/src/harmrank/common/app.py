@@ -16,6 +16,7 @@ from starlette.middleware import Middleware
 from harmrank.common.body_limit import BodyLimitMiddleware
 from harmrank.common.errors import ErrorBody, register_error_handlers
 from harmrank.common.health import ReadinessCheck, health_router
+from harmrank.common.logs import configure_logging
 from harmrank.common.request_id import RequestIdMiddleware
 from harmrank.common.settings import ServiceSettings
 from harmrank.common.telemetry import (
@@ -25,6 +26,7 @@ from harmrank.common.telemetry import (
     leaving_the_sums,
     metrics_endpoint,
 )
+from harmrank.common.tracing import instrument_app
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text}
@@ -69,4 +71,6 @@ def create_service_app(
     app.add_middleware(TelemetryMiddleware, telemetry=app.state.telemetry, router_app=app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
+    instrument_app(app, service)
+    configure_logging(service, settings.log_level)
     return app

@@ -74,14 +74,92 @@ class UpstreamError(HarmrankError):
     error_type = "upstream_error"
 
 
+class UpstreamRejected(UpstreamError):
+    """The downstream refused the request for good (a 4xx other than 408/409/429): the same
+    request can only be refused again, so no layer retries it."""
+
+    error_type = "upstream_rejected"
+
+
 class UpstreamUnavailable(HarmrankError):
     status_code = 503
     error_type = "upstream_unavailable"
 
 
+class UpstreamOverloaded(UpstreamUnavailable):
+    """The model server stayed overloaded (429) through every retry."""
+
+    error_type = "upstream_overloaded"
+
+
 class UpstreamTimeout(HarmrankError):
     status_code = 504
     error_type = "upstream_timeout"
+
+
+class GenerationValidation(HarmrankError):
+    """The model server refused the input for good: retrying the same call cannot help."""
+
+    status_code = 422
+    error_type = "generation_validation"
+
+
+class GenerationFailed(UpstreamError):
+    """The model server failed while generating (TGI's 424), even after bounded retries."""
+
+    error_type = "generation_failed"
+
+
+class CallBudgetSpent(HarmrankError):
+    """A judgment or generation used every upstream call its budget allows."""
+
+    status_code = 503
+    error_type = "call_budget_spent"
+
+
+UPSTREAM_ERRORS: dict[str, type[HarmrankError]] = {
+    cls.error_type: cls
+    for cls in (
+        UpstreamError,
+        UpstreamRejected,
+        UpstreamUnavailable,
+        UpstreamOverloaded,
+        UpstreamTimeout,
+        GenerationValidation,
+        GenerationFailed,
+        CallBudgetSpent,
+    )
+}
+"""The upstream errors by ``error_type``: a service that passes on an error it was given (the
+judge, answering for its provider) raises the same class, so status and transience travel."""
+
+# The one table of upstream error types and whether a whole task is worth trying again later:
+# the task queue decides by it (error_type first; the status only for a type not listed here).
+TRANSIENT_ERROR_TYPES: dict[str, bool] = {
+    UpstreamError.error_type: True,  # a 5xx or a dropped connection
+    UpstreamUnavailable.error_type: True,
+    UpstreamOverloaded.error_type: True,
+    UpstreamTimeout.error_type: True,
+    GenerationFailed.error_type: True,
+    CallBudgetSpent.error_type: True,  # this attempt's calls are spent; the queue's backoff helps
+    UpstreamRejected.error_type: False,
+    GenerationValidation.error_type: False,
+    InvalidInput.error_type: False,
+    BadRequest.error_type: False,
+    NotFound.error_type: False,
+    PayloadTooLarge.error_type: False,
+}
+TRANSIENT_STATUSES = frozenset({408, 409, 429})
+
+
+def is_transient(error_type: str, status_code: int | None = None) -> bool:
+    """Whether a failure of this type (and status) may succeed when tried again later."""
+    known = TRANSIENT_ERROR_TYPES.get(error_type)
+    if known is not None:
+        return known
+    if status_code is None:
+        return True  # a failure that names no status: the task's max_attempts bounds it
+    return status_code >= 500 or status_code in TRANSIENT_STATUSES
 
 
 def error_response(

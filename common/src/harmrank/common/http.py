@@ -23,6 +23,10 @@ Decisions worth knowing:
 - An upstream that says when to come back in its error *body* instead (Google's APIs put a
   ``google.rpc.RetryInfo`` there and send no header) gets the same treatment through the
   policy's ``body_delay``, which reads the small error body of a retryable answer.
+- A request may carry a :class:`CallBudget` (``extensions={BUDGET_EXTENSION: budget}``): every
+  attempt takes one call from it, and the retries stop when it is spent, so one judgment or
+  generation (turns, retries and its own loops together) never makes more upstream calls than
+  its budget, whatever the retry settings.
 - The timeout applies per attempt; a call can take up to about
   ``max_attempts * timeout + (max_attempts - 1) * max_delay`` in the worst case.
 """
@@ -44,12 +48,15 @@ import anyio
 import httpx
 
 from harmrank.common.errors import (
+    CallBudgetSpent,
     HarmrankError,
     UpstreamError,
+    UpstreamRejected,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
 from harmrank.common.request_id import REQUEST_ID_HEADER, current_request_id
+from harmrank.common.tracing import instrument_client
 
 OnRetry = Callable[[int, str, float], None]
 """Called before each retry with (number of the attempt that failed, reason, delay in s).
@@ -60,6 +67,27 @@ set, fit to be a Prometheus label.
 
 DEFAULT_RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 MAX_REASON_CHARS = 200
+BUDGET_EXTENSION = "harmrank.call_budget"
+
+
+class CallBudget:
+    """The upstream calls one unit of work (a judgment, a generation) may make in all."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("a call budget allows at least one call")
+        self.limit = limit
+        self.used = 0
+
+    @property
+    def remaining(self) -> int:
+        return self.limit - self.used
+
+    def take(self) -> None:
+        """Count one call; refuse it when the budget is spent."""
+        if self.used >= self.limit:
+            raise CallBudgetSpent(f"all {self.limit} upstream calls of the budget were used")
+        self.used += 1
 
 
 @dataclass(frozen=True)
@@ -169,8 +197,11 @@ class RetryingTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         max_attempts = self.policy.max_attempts if _is_replayable(request) else 1
+        budget = request.extensions.get(BUDGET_EXTENSION)
         for attempt in range(1, max_attempts + 1):
-            last = attempt == max_attempts
+            if budget is not None:
+                budget.take()
+            last = attempt == max_attempts or (budget is not None and budget.remaining == 0)
             try:
                 response = await self.inner.handle_async_request(request)
             except httpx.TransportError as exc:
@@ -239,13 +270,15 @@ def create_client(
     limits=...)`` to size the pool, or ``httpx.ASGITransport(app)`` in tests.
     """
     inner = transport if transport is not None else httpx.AsyncHTTPTransport()
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         base_url=base_url,
         timeout=timeout,
         headers=headers,
         transport=RetryingTransport(inner, policy, on_retry=on_retry),
         event_hooks={"request": [_add_request_id]},
     )
+    instrument_client(client)  # traceparent on every call, when tracing is on
+    return client
 
 
 # Headers and query parameters that carry credentials; an upstream that echoes one back in its
@@ -312,13 +345,22 @@ def _request_of(response: httpx.Response) -> httpx.Request | None:
         return None
 
 
-def _error_class(status_code: int) -> type[HarmrankError]:
+StatusErrors = Mapping[int, type[HarmrankError]]
+"""Per status, the error a final answer raises, for an upstream whose statuses say more (TGI's
+424 "failed while generating"); statuses not listed map as :func:`_error_class` says."""
+
+
+def _error_class(status_code: int, statuses: StatusErrors) -> type[HarmrankError]:
+    if status_code in statuses:
+        return statuses[status_code]
     if status_code in (429, 503):
         return UpstreamUnavailable
     if status_code in (408, 504):
         return UpstreamTimeout
-    # Any other 4xx is our request being wrong for the upstream: still a bad gateway for our
-    # caller, never a 4xx of ours.
+    if 400 <= status_code < 500 and status_code != 409:
+        # Our request is wrong for the upstream: permanent (asking again pays for the same
+        # refusal), and a bad gateway for our caller, never a 4xx of ours.
+        return UpstreamRejected
     return UpstreamError
 
 
@@ -327,18 +369,35 @@ def _retry_after_note(response: httpx.Response) -> str:
     return "" if seconds is None else f"; retry after {math.ceil(seconds)} s"
 
 
-def raise_for_upstream(response: httpx.Response, upstream: str) -> None:
+def _upstream_type(response: httpx.Response) -> str | None:
+    """The upstream's own ``error_type`` (TGI's and ours), when its body states one."""
+    try:
+        payload = json.loads(response.text)
+    except (ValueError, httpx.ResponseNotRead):
+        return None
+    found = payload.get("error_type") if isinstance(payload, dict) else None
+    return found if isinstance(found, str) else None
+
+
+def raise_for_upstream(
+    response: httpx.Response, upstream: str, statuses: StatusErrors | None = None
+) -> None:
     """Raise the common error for a final error response (status >= 400); return otherwise.
 
     The message carries the upstream's own reason, with any credential the request carried
-    redacted, and never the request's headers.
+    redacted, and never the request's headers; the details name the upstream, its status and
+    its own error type.
     """
-    if response.status_code < 400:
+    status = response.status_code
+    if status < 400:
         return
     request = _request_of(response)
     reason = _redact(_upstream_reason(response), request)[:MAX_REASON_CHARS]
-    message = f"{upstream} answered {response.status_code}: {reason}"
-    raise _error_class(response.status_code)(message + _retry_after_note(response))
+    message = f"{upstream} answered {status}: {reason}" + _retry_after_note(response)
+    details: dict[str, Any] = {"upstream": upstream, "status": status}
+    if (upstream_type := _upstream_type(response)) is not None:
+        details["upstream_error_type"] = upstream_type
+    raise _error_class(status, statuses or {})(message, details=[details])
 
 
 def upstream_error_for(exc: httpx.RequestError, upstream: str) -> HarmrankError:
@@ -359,17 +418,19 @@ async def call(
     *,
     upstream: str,
     accept_statuses: Collection[int] = (),
+    statuses: StatusErrors | None = None,
     **kwargs: Any,
 ) -> httpx.Response:
     """Send a request (retried per the client's policy) and raise the common error on failure.
 
     ``upstream`` names the downstream in messages ("openai", "metrics"). Statuses listed in
-    ``accept_statuses`` (say 404 on a lookup) are returned to the caller instead of raised.
+    ``accept_statuses`` (say 404 on a lookup) are returned to the caller instead of raised;
+    ``statuses`` maps others onto errors of the caller's choosing.
     """
     try:
         response = await client.request(method, url, **kwargs)
     except httpx.RequestError as exc:
         raise upstream_error_for(exc, upstream) from exc
     if response.status_code not in accept_statuses:
-        raise_for_upstream(response, upstream)
+        raise_for_upstream(response, upstream, statuses)
     return response

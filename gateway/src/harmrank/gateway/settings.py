@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 
+from harmrank.common.contracts.judging import MAX_CALL_BUDGET
 from harmrank.common.settings import ServiceSettings, settings_config
 
 DEFAULT_EXEMPT_PREFIXES: tuple[str, ...] = ("/annotate/",)
@@ -77,7 +78,21 @@ class GatewaySettings(ServiceSettings):
     )
     downstream_timeout_seconds: float = Field(default=600.0, gt=0)
     connect_timeout_seconds: float = Field(default=10.0, gt=0)
-    call_attempts: int = Field(default=3, ge=1, description="Per downstream call, in the client.")
+    call_attempts: int = Field(
+        default=3, ge=1, le=10, description="Per downstream call: connections that failed."
+    )
+    task_call_budget: int = Field(
+        default=16,
+        ge=1,
+        le=60,
+        description="Upstream calls (provider or model server) one task may make in all.",
+    )
+    attempt_call_budget: int = Field(
+        default=4,
+        ge=1,
+        le=MAX_CALL_BUDGET,
+        description="Upstream calls one attempt of a task may make (its share of the above).",
+    )
     worker_loops: int = Field(
         default=0,
         ge=0,

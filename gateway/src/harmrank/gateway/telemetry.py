@@ -26,6 +26,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from harmrank.gateway.db.models import Annotator, Model
 from harmrank.gateway.db.run_models import FINISHED_STATES, Stage, Task, TaskState
 
 DEFAULT_INTERVAL_SECONDS = 5.0
@@ -37,6 +38,8 @@ class TaskSnapshot:
     """One reading of the task table."""
 
     counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    failed: dict[tuple[str, str, str, str], int] = field(default_factory=dict)
+    """Failed tasks by (stage, model, judge, error_type); "" where a task has none."""
     oldest_queued: dict[str, datetime] = field(default_factory=dict)
     taken_at: float = 0.0
 
@@ -54,8 +57,19 @@ async def read_snapshot(session: AsyncSession) -> TaskSnapshot:
         .where(Task.state == TaskState.QUEUED)
         .group_by(Task.stage)
     )
+    failed = await session.execute(
+        select(Task.stage, Model.name, Annotator.name, Task.error_type, func.count())
+        .outerjoin(Model, Model.id == Task.model_id)
+        .outerjoin(Annotator, Annotator.id == Task.annotator_id)
+        .where(Task.state == TaskState.FAILED)
+        .group_by(Task.stage, Model.name, Annotator.name, Task.error_type)
+    )
     return TaskSnapshot(
         counts={(str(stage), str(state)): int(n) for stage, state, n in counts},
+        failed={
+            (str(stage), model or "", judge or "", error or ""): int(n)
+            for stage, model, judge, error, n in failed
+        },
         oldest_queued={str(stage): _aware(at) for stage, at in oldest if at is not None},
         taken_at=time.time(),
     )
@@ -82,7 +96,7 @@ class TaskCollector(Collector):
         )
         if snapshot is None:
             return
-        yield from (_tasks(snapshot), _finished(snapshot), _oldest(snapshot))
+        yield from (_tasks(snapshot), _finished(snapshot), _oldest(snapshot), _failed(snapshot))
         yield GaugeMetricFamily(
             "harmrank_tasks_refreshed_timestamp_seconds",
             "When the task figures were last read from the database (Unix time).",
@@ -111,6 +125,20 @@ def _finished(snapshot: TaskSnapshot) -> CounterMetricFamily:
     for stage in Stage:
         for state in FINISHED_STATES:
             family.add_metric([stage.value, state.value], snapshot.count(stage, state))
+    return family
+
+
+def _failed(snapshot: TaskSnapshot) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(
+        "harmrank_tasks_failed",
+        "Failed tasks by stage, model (generate), judge (judge) and error type; a zero sample "
+        "per stage with empty labels keeps each stage's series present.",
+        labels=["stage", "model", "judge", "error_type"],
+    )
+    for stage in Stage:
+        family.add_metric([stage.value, "", "", ""], 0)
+    for labels, n in sorted(snapshot.failed.items()):
+        family.add_metric(list(labels), n)
     return family
 
 

@@ -15,6 +15,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from harmrank.common.http import RetryPolicy, create_client
+from harmrank.common.logs import configure_logging
 from harmrank.gateway.db.engine import create_engine, database_url, session_factory
 from harmrank.gateway.db.migrate import check_current_async
 from harmrank.gateway.runs.executors import (
@@ -22,6 +23,7 @@ from harmrank.gateway.runs.executors import (
     GenerateExecutor,
     JudgeExecutor,
     ScoreExecutor,
+    TaskBudget,
 )
 from harmrank.gateway.runs.tasks import Backoff
 from harmrank.gateway.runs.worker import run_worker
@@ -32,6 +34,7 @@ def main(concurrency: int, claim_batch: int | None = None) -> None:
     """Work up to ``concurrency`` tasks at once until SIGINT or SIGTERM, then finish and settle
     those in flight. ``claim_batch`` overrides the setting of that name."""
     settings = GatewaySettings()
+    configure_logging("worker", settings.log_level)
     if claim_batch is not None:
         settings = settings.model_copy(update={"claim_batch": claim_batch})
     asyncio.run(serve(settings, concurrency))
@@ -75,7 +78,17 @@ async def serve_loops(
 @asynccontextmanager
 async def executors_for(settings: GatewaySettings) -> AsyncIterator[Executors]:
     """The executors, with one long-lived client per downstream, closed on exit."""
-    policy = RetryPolicy(max_attempts=settings.call_attempts)
+    # One retry layer per hop: this client retries only a connection that could not be made
+    # (nothing reached the service, nothing was paid for). The services retry their upstreams
+    # within the task's call budget, and the task queue retries whole tasks.
+    policy = RetryPolicy(
+        max_attempts=settings.call_attempts,
+        retry_statuses=frozenset(),
+        retry_any_server_error=False,
+        retry_on_timeouts=False,
+        retry_on_network_errors=False,
+    )
+    budget = TaskBudget(settings.task_call_budget, settings.attempt_call_budget)
     # LLM calls take minutes, not httpx's default 5 s; connecting must still be quick.
     timeout = httpx.Timeout(
         settings.downstream_timeout_seconds, connect=settings.connect_timeout_seconds
@@ -84,7 +97,12 @@ async def executors_for(settings: GatewaySettings) -> AsyncIterator[Executors]:
     judge = create_client(str(settings.judge_url), timeout=timeout, policy=policy)
     metrics = create_client(str(settings.metrics_url), timeout=timeout, policy=policy)
     async with generator, judge, metrics:
-        yield Executors(GenerateExecutor(generator), JudgeExecutor(judge), ScoreExecutor(metrics))
+        yield Executors(
+            GenerateExecutor(generator, budget),
+            JudgeExecutor(judge, budget),
+            ScoreExecutor(metrics),
+            budget,
+        )
 
 
 def _stop_on_signals() -> asyncio.Event:

@@ -26,6 +26,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from harmrank.common.contracts.judging import MAX_CALL_BUDGET
+
 FinishReason = Literal["length", "eos_token", "stop_sequence", "stop", "unknown"]
 """TGI's ``/generate`` reasons; ``stop`` is the chat API's (end of sequence or a stop string,
 which that API does not tell apart); ``unknown`` when the server gave none we know."""
@@ -67,6 +69,13 @@ class GenerateRequest(BaseModel):
     prompt: str = Field(min_length=1, description="The user prompt, before the model's template.")
     prompt_id: str | None = Field(default=None, description="The caller's key, echoed back.")
     params: GenerationParams = Field(default_factory=GenerationParams)
+    max_upstream_calls: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_CALL_BUDGET,
+        description="The most calls to the model server this generation may make, every retry "
+        "included; the service's call_budget caps it too.",
+    )
 
 
 class GenerationResult(BaseModel):

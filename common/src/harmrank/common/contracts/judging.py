@@ -55,6 +55,10 @@ def consensus(rankings: Sequence[Sequence[int]]) -> list[int]:
     return ranks
 
 
+MAX_CALL_BUDGET = 20
+"""The most provider calls one judgment may be allowed, whatever a setting or a request says."""
+
+
 class JudgeInfo(BaseModel):
     """A configured judge as clients may see it (never its key)."""
 
@@ -62,7 +66,10 @@ class JudgeInfo(BaseModel):
     provider: Provider
     model: str
     base_url: str
-    temperature: float
+    temperature: float | None = Field(
+        description="The temperature sent; None where the provider or model takes none "
+        "(Anthropic's Messages API, OpenAI's reasoning models)."
+    )
     max_tokens: int
     template_id: str
     template_version: int
@@ -84,6 +91,13 @@ class JudgeRequest(BaseModel):
     responses: dict[str, str] = Field(description="Response text keyed by model, in model order.")
     judges: list[str] | None = Field(default=None, description="Judge names; None means all.")
     orders: Orders | None = Field(default=None, description="Overrides each judge's setting.")
+    max_provider_calls: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_CALL_BUDGET,
+        description="The most provider calls each judgment (one judge, one order) may make, "
+        "retries and the repair turn included; the service's call_budget caps it too.",
+    )
     first_repetition: int = Field(
         default=0, ge=0, description="Index of the first seeded order, to ask for more later."
     )
@@ -130,6 +144,7 @@ class OrderJudgment(BaseModel):
     raw_text: str | None = Field(default=None, description="The last answer's text.")
     raw_texts: list[str] = Field(default_factory=list, description="Every answer, in order.")
     repaired: bool = False
+    provider_calls: int = Field(default=0, description="Calls made to the provider, retries too.")
     usage: TokenUsage = Field(default_factory=TokenUsage)
     cost_usd: float = 0.0
     latency_seconds: float = 0.0

@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from harmrank.common.tracing import instrument_engine
+
 if TYPE_CHECKING:
     from harmrank.gateway.settings import GatewaySettings
 
@@ -31,10 +33,18 @@ class DatabaseURLError(ValueError):
 
 
 def normalise_url(url: str | URL) -> str:
-    """The URL with an async driver: `postgresql://` becomes `postgresql+asyncpg://` and so on."""
+    """The URL with an async driver: `postgresql://` becomes `postgresql+asyncpg://` and so on.
+
+    libpq's `sslmode` (what managed databases hand out) becomes asyncpg's `ssl`: SQLAlchemy
+    passes query parameters to `asyncpg.connect` as keywords, and that has no `sslmode`.
+    """
     parsed = _parse(url)
     driver = _ASYNC_DRIVERS.get(parsed.drivername, parsed.drivername)
-    return parsed.set(drivername=driver).render_as_string(hide_password=False)
+    parsed = parsed.set(drivername=driver)
+    if driver == "postgresql+asyncpg" and "sslmode" in parsed.query:
+        mode = parsed.query["sslmode"]
+        parsed = parsed.difference_update_query(["sslmode"]).update_query_dict({"ssl": mode})
+    return parsed.render_as_string(hide_password=False)
 
 
 def redact_url(url: str | URL) -> str:
@@ -68,11 +78,13 @@ def create_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
     if url.get_backend_name() == "sqlite":
         engine = _create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _enable_sqlite_foreign_keys)
-        return engine
-    options: dict[str, Any] = {"pool_pre_ping": True, "pool_recycle": 1800}
-    if "poolclass" not in kwargs:
-        options |= {"pool_size": 5, "max_overflow": 10, "pool_timeout": 30}
-    return _create_async_engine(url, **(options | kwargs))
+    else:
+        options: dict[str, Any] = {"pool_pre_ping": True, "pool_recycle": 1800}
+        if "poolclass" not in kwargs:
+            options |= {"pool_size": 5, "max_overflow": 10, "pool_timeout": 30}
+        engine = _create_async_engine(url, **(options | kwargs))
+    instrument_engine(engine)
+    return engine
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -16,7 +16,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import NullPool
@@ -50,8 +50,18 @@ def check_current(url: str | URL) -> bool:
     return asyncio.run(_with_engine(url, check_current_async))
 
 
+# Any constant shared by every process that migrates this database ("harmrank" in ASCII).
+MIGRATION_LOCK_KEY = 0x6861726D72616E6B
+
+
 async def upgrade_async(engine: AsyncEngine, revision: str = "head") -> None:
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Pods that start together (each runs `harmrank migrate` first) take turns: the
+            # second finds the schema at head and does nothing. Released at commit.
+            await connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
         await connection.run_sync(_upgrade, revision)
 
 

@@ -86,6 +86,7 @@ def _run_page(inputs: RunInputs, report: Report) -> Page:
         ("prompts", str(notes.get("prompts", ""))),
         ("models (rank order)", ", ".join(report.models)),
         ("judges (prompts ranked)", ", ".join(f"{j} ({n})" for j, n in judges.items())),
+        ("judges with missing rankings", _missing_rankings(notes)),
         ("humans", f"{included}" + (f" ({reason})" if reason else "")),
         *_reference_facts(report),
         ("pairs compared (a vs reference b)", ", ".join(f"{a} vs {b}" for a, b in _pairs(report))),
@@ -96,6 +97,19 @@ def _run_page(inputs: RunInputs, report: Report) -> Page:
         facts_title="The run",
         facts=tuple(facts),
     )
+
+
+def _missing_rankings(notes: dict[str, Any]) -> str:
+    """Each judge that ranked fewer prompts than the run has, how many it missed and why."""
+    missing: dict[str, int] = notes.get("missing_rankings") or {}
+    outcomes: dict[str, dict[str, Any]] = notes.get("judge_outcomes") or {}
+    parts = []
+    for judge, n in missing.items():
+        why = (outcomes.get(judge) or {}).get("first_error")
+        parts.append(
+            f"{judge}: {n} of {notes.get('prompts')} prompts" + (f" ({why})" if why else "")
+        )
+    return "; ".join(parts) or "none"
 
 
 def _reference_facts(report: Report) -> list[tuple[str, str]]:

@@ -5,9 +5,15 @@ Generate and judge call their services, each through one long-lived client from
 fails is retried later by the queue, with backoff). Score sends the run's rankings to the
 metrics service, so the statistics scale with its replicas and the worker stays I/O-bound.
 
-Transient or permanent is decided by the downstream's ``error_type`` first, its status second:
-5xx, 408, 409, 429 and unreachable or slow downstreams are transient; any other 4xx (say
-``generation_validation``, the model server refusing the input) is permanent.
+Transient or permanent is decided by the one table in ``harmrank.common.errors``: the
+downstream's ``error_type`` first, its status second. A provider's permanent refusal
+(``upstream_rejected``) or a model server refusing the input (``generation_validation``) fails
+the task at once with the upstream's reason.
+
+Retries happen once per hop: the clients here retry only a connection that could not be made
+(nothing reached the service, nothing was paid for); the services retry their upstreams within
+a call budget; the task queue retries whole tasks. :class:`TaskBudget` bounds the upstream
+calls of a whole task across its attempts.
 """
 
 from __future__ import annotations
@@ -23,12 +29,7 @@ from sqlalchemy.exc import DBAPIError
 
 from harmrank.common.contracts.generation import GenerateRequest, GenerationResult
 from harmrank.common.contracts.judging import JudgeRequest, JudgeResponse, JudgeResult
-from harmrank.common.errors import (
-    HarmrankError,
-    UpstreamError,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-)
+from harmrank.common.errors import HarmrankError, is_transient
 from harmrank.common.http import call, upstream_error_for
 from harmrank.gateway.runs.tasks import Failure, TaskFailed
 from harmrank.gateway.runs.work import (
@@ -45,13 +46,44 @@ logger = logging.getLogger(__name__)
 W_contra = TypeVar("W_contra", contravariant=True)
 R_co = TypeVar("R_co", covariant=True)
 
-TRANSIENT_ERROR_TYPES = frozenset(
-    {"upstream_unavailable", "upstream_overloaded", "upstream_timeout", "generation_failed"}
-)
-PERMANENT_ERROR_TYPES = frozenset(
-    {"generation_validation", "validation", "bad_request", "not_found", "payload_too_large"}
-)
-TRANSIENT_STATUSES = frozenset({408, 409, 429})
+TASK_BUDGET_SPENT = "task_call_budget_spent"
+
+
+@dataclass(frozen=True)
+class TaskBudget:
+    """Upstream calls (to a provider or a model server) one task may make across its attempts.
+
+    Each attempt is granted ``per_attempt`` calls, and every earlier attempt is counted as if it
+    had used its whole grant, so no task makes more than ``per_task`` calls whatever its
+    ``max_attempts`` and whatever the services' retry settings: they enforce the grant.
+    """
+
+    per_task: int = 16
+    per_attempt: int = 4
+
+    def grant(self, attempt: int) -> int:
+        """The calls attempt number ``attempt`` (1-based) may make; fails the task at 0."""
+        granted = min(self.per_attempt, self.per_task - (attempt - 1) * self.per_attempt)
+        if granted <= 0:
+            raise TaskFailed(
+                TASK_BUDGET_SPENT,
+                f"the task's budget of {self.per_task} upstream calls allows no attempt "
+                f"{attempt} ({self.per_attempt} a attempt)",
+                transient=False,
+            )
+        return granted
+
+    def spent_after(self, attempt: int) -> bool:
+        """Whether attempt number ``attempt`` used the last calls the task may make."""
+        return self.per_task - attempt * self.per_attempt <= 0
+
+    def settle(self, attempt: int, failure: Failure) -> Failure:
+        """A transient failure of the attempt that spent the budget is the task's last: it
+        fails for good with its own reason, and says why it is not tried again."""
+        if not failure.transient or not self.spent_after(attempt):
+            return failure
+        spent = f"{failure.message} (not tried again: the task's {self.per_task} calls are spent)"
+        return Failure(failure.error_type, spent, transient=False)
 
 
 class Executor(Protocol[W_contra, R_co]):
@@ -65,17 +97,8 @@ class Executors:
     generate: Executor[GenerateWork, GenerationResult]
     judge: Executor[JudgeWork, Judgment]
     score: Executor[ScoreWork, dict[str, Any]]
-
-
-def is_transient(error_type: str, status_code: int | None = None) -> bool:
-    if error_type in TRANSIENT_ERROR_TYPES:
-        return True
-    if error_type in PERMANENT_ERROR_TYPES:
-        return False
-    if status_code is None:
-        # A judge's failed call reports no status; max_attempts bounds the retries.
-        return True
-    return status_code >= 500 or status_code in TRANSIENT_STATUSES
+    budget: TaskBudget | None = None
+    """The call budget of generate and judge tasks; None: attempts alone bound them."""
 
 
 def failure_of(exc: BaseException) -> Failure:
@@ -84,10 +107,8 @@ def failure_of(exc: BaseException) -> Failure:
         return exc.failure
     if isinstance(exc, httpx.RequestError):
         exc = upstream_error_for(exc, "downstream")
-    if isinstance(exc, UpstreamUnavailable | UpstreamTimeout | UpstreamError):
-        return Failure(exc.error_type, exc.message, transient=True)
     if isinstance(exc, HarmrankError):
-        return Failure(exc.error_type, exc.message, transient=False)
+        return Failure(exc.error_type, exc.message, transient=is_transient(exc.error_type))
     if isinstance(exc, DBAPIError):
         return Failure("database_error", type(exc.orig).__name__, transient=True)
     if isinstance(exc, ValidationError):
@@ -131,12 +152,17 @@ def _error_of(response: httpx.Response) -> tuple[str, str]:
 class GenerateExecutor:
     """``POST /v1/generate`` of the generator service."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, budget: TaskBudget | None = None) -> None:
         self.client = client
+        self.budget = budget or TaskBudget()
 
     async def execute(self, work: GenerateWork) -> GenerationResult:
         request = GenerateRequest(
-            model=work.model, prompt=work.prompt, prompt_id=work.prompt_id, params=work.params
+            model=work.model,
+            prompt=work.prompt,
+            prompt_id=work.prompt_id,
+            params=work.params,
+            max_upstream_calls=self.budget.grant(work.attempt),
         )
         content = await post(self.client, "/v1/generate", request, "generator")
         return GenerationResult.model_validate_json(content)
@@ -145,8 +171,9 @@ class GenerateExecutor:
 class JudgeExecutor:
     """``POST /v1/judge`` of the judge service, one judge and one presentation order a call."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, budget: TaskBudget | None = None) -> None:
         self.client = client
+        self.budget = budget or TaskBudget()
 
     async def execute(self, work: JudgeWork) -> Judgment:
         request = JudgeRequest(
@@ -156,6 +183,7 @@ class JudgeExecutor:
             judges=[work.judge],
             orders=1,
             first_repetition=work.order_index,
+            max_provider_calls=self.budget.grant(work.attempt),
         )
         content = await post(self.client, "/v1/judge", request, "judge")
         answer = JudgeResponse.model_validate_json(content)
@@ -184,6 +212,7 @@ def judgment_of(result: JudgeResult, answered: list[str], models: list[str]) -> 
         mode="json",
         include={"provider", "model", "template_id", "template_version", "usage", "cost_usd"},
     )
+    details["provider_calls"] = order.provider_calls
     presentation = {
         "repetition": order.repetition,
         "order": order.order,

@@ -27,6 +27,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.common.errors import InvalidInput
+from harmrank.common.tracing import current_traceparent
 from harmrank.gateway.db.base import utc_now
 from harmrank.gateway.db.models import STUDY_GENERATION_KEY, Dataset, Prompt
 from harmrank.gateway.db.run_models import Run, RunPrompt, Stage, Task, TaskState
@@ -105,7 +106,12 @@ async def plan_run(session: AsyncSession, spec: RunCreate) -> Run:
     """Write the run, its prompt set and its tasks; flushes, never commits."""
     prompt_ids = await select_prompts(session, spec.prompts)
     dataset_id = await session.scalar(select(Prompt.dataset_id).where(Prompt.id == prompt_ids[0]))
-    run = Run(dataset_id=dataset_id, spec=spec.model_dump(mode="json"))
+    # The request's trace context: the worker's task spans continue this trace.
+    run = Run(
+        dataset_id=dataset_id,
+        spec=spec.model_dump(mode="json"),
+        trace_context=current_traceparent(),
+    )
     session.add(run)
     await session.flush()
     rows = [{"run_id": run.id, "prompt_id": p, "position": i} for i, p in enumerate(prompt_ids)]

@@ -59,6 +59,7 @@ from harmrank.gateway.db.run_models import (
     Task,
     TaskState,
 )
+from harmrank.gateway.runs import breaker
 from harmrank.gateway.runs.tasks import (
     DEPENDENCY_FAILED,
     LEASE_EXPIRED,
@@ -365,6 +366,8 @@ async def fail(
         return None
     if task.stage == Stage.GENERATE:
         await fail_blocked_judges(session, now=now, run_id=task.run_id)
+    elif task.stage == Stage.JUDGE:
+        await breaker.open_if_judge_never_worked(session, task.run_id, task.annotator_id, now=now)
     return TaskState.FAILED
 
 

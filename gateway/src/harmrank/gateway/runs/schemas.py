@@ -11,9 +11,10 @@ from harmrank.common.contracts.generation import GenerationParams
 from harmrank.common.contracts.names import JudgeName, ModelName
 from harmrank.gateway.db.run_models import Stage, TaskState
 from harmrank.gateway.edge import storable
+from harmrank.gateway.runs.failures import FailureGroup
 from harmrank.metrics.aggregate_humans import NaRule
 
-RunStatus = Literal["queued", "running", "done", "failed", "cancelled"]
+RunStatus = Literal["queued", "running", "done", "done_with_failures", "failed", "cancelled"]
 DatasetName = Annotated[
     str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$", description="A dataset's name.")
 ]
@@ -131,6 +132,14 @@ class RunOut(BaseModel):
     progress: dict[Stage, StageProgress] = Field(description="Task counts per stage and state.")
     has_report: bool
     spec: RunCreate
+    failures: list[FailureGroup] | None = Field(
+        default=None,
+        description="Per stage and model or judge: tasks failed and retrying, first and last "
+        "error. Shown by GET /v1/runs/{id}; None in listings.",
+    )
+    stalled: str | None = Field(
+        default=None, description="Why the run makes no progress now, when it makes none."
+    )
 
 
 class RunPage(BaseModel):

@@ -62,6 +62,12 @@ async def load_score(session: AsyncSession, task: ClaimedTask) -> ScoreWork:
         "run_id": task.run_id,
         "prompts": len(prompts),
         "judges": {a.annotator: len(a.prompts) for a in judges},
+        # Judges that ranked fewer prompts than the run has: their figures cover fewer items.
+        "missing_rankings": {
+            a.annotator: len(prompts) - len(a.prompts)
+            for a in judges
+            if len(a.prompts) < len(prompts)
+        },
         "humans": note,
         "judge_outcomes": await _judge_outcomes(session, task.run_id),
     }
@@ -118,7 +124,8 @@ async def _judge_rankings(
 
 async def _judge_outcomes(session: AsyncSession, run_id: int) -> dict[str, dict[str, Any]]:
     """Per judge, what became of its judge tasks: ranked (``repaired``: after the one repair
-    turn), abstained (with the count of each reason), or failed otherwise."""
+    turn), abstained (with the count of each reason), or failed otherwise (with the first
+    failure's error)."""
     found = await session.execute(
         select(
             Annotator.name, Task.state, Task.error_type, Task.error_message, Ranking.presentation
@@ -148,6 +155,8 @@ async def _judge_outcomes(session: AsyncSession, run_id: int) -> dict[str, dict[
             counts["abstained_because"][reason] = counts["abstained_because"].get(reason, 0) + 1
         elif state in (TaskState.FAILED, TaskState.CANCELLED):
             counts["failed"] += 1
+            if error_type is not None:
+                counts.setdefault("first_error", f"{error_type}: {message or ''}"[:500])
     return outcomes
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from harmrank.common.errors import BadRequest, Conflict, NotFound
 from harmrank.gateway.db.base import utc_now
 from harmrank.gateway.db.run_models import IdempotencyKey, Stage, Task, TaskState
-from harmrank.gateway.runs import control, status, store
+from harmrank.gateway.runs import control, failures, status, store
 from harmrank.gateway.runs.checks import Services, check_run
 from harmrank.gateway.runs.planner import plan_run, stable_hash
 from harmrank.gateway.runs.schemas import (
@@ -75,10 +75,14 @@ async def _replay(session: AsyncSession, key: str, digest: str) -> RunOut | None
 
 
 async def get_run(session: AsyncSession, run_id: int) -> RunOut:
+    """The run with its progress and, when tasks fail, why."""
     found = await status.one_run(session, run_id)
     if found is None:
         raise NotFound(f"no run {run_id}")
-    return run_out(found)
+    groups = await failures.failure_groups(session, run_id)
+    active = found.status in ("queued", "running")
+    stalled = failures.stalled_reason(found.progress, groups) if active else None
+    return run_out(found).model_copy(update={"failures": groups, "stalled": stalled})
 
 
 async def list_runs(

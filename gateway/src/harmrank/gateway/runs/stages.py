@@ -36,6 +36,8 @@ class StageWork:
     """The downstream call, with what ``load`` answered."""
     made: Callable[[ClaimedTask, Any, Any], Made]
     """What to store: from the task, what it loaded and what the call answered."""
+    paid_calls: bool = False
+    """Its call reaches a model server or a provider, so it draws on the task's call budget."""
 
 
 async def _load_scores(session: AsyncSession, tasks: Sequence[ClaimedTask]) -> dict[int, Loaded]:
@@ -54,12 +56,14 @@ STAGES: dict[Stage, StageWork] = {
         with_claim=True,
         call=lambda executors, loaded: executors.generate.execute(loaded),
         made=work.response_made,
+        paid_calls=True,
     ),
     Stage.JUDGE: StageWork(
         load=work.load_judges,
         with_claim=True,
         call=lambda executors, loaded: executors.judge.execute(loaded),
         made=work.ranking_made,
+        paid_calls=True,
     ),
     Stage.SCORE: StageWork(
         load=_load_scores,

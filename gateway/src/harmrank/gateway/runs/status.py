@@ -6,9 +6,11 @@ Status, first rule that holds:
 2. ``running``: a task is queued or running (a cancelled run stays ``running`` until its last
    running task finished or was abandoned at its heartbeat);
 3. ``cancelled``: a task was cancelled;
-4. ``done``: the score task succeeded (some generate or judge tasks may have failed: the
-   progress counts say how many, and the report covers what succeeded);
-5. ``failed``: otherwise.
+4. ``done``: the score task succeeded and every generate and judge task succeeded;
+5. ``done_with_failures``: the score task succeeded but some generate or judge tasks failed
+   (the run's ``failures`` say which model or judge and why; the report covers what
+   succeeded and marks the annotators with missing rankings);
+6. ``failed``: otherwise.
 
 Counts are read only for the runs a request shows: one run, one page of runs, or the batches of
 runs a status filter looks through. A page never groups the tasks of every run, so it costs the
@@ -184,7 +186,10 @@ def status_of(progress: Progress) -> RunStatus:
         return "running"
     if states[TaskState.CANCELLED] > 0:
         return "cancelled"
-    return "done" if scored > 0 else "failed"
+    if scored == 0:
+        return "failed"
+    lost = progress[Stage.GENERATE][TaskState.FAILED] + progress[Stage.JUDGE][TaskState.FAILED]
+    return "done_with_failures" if lost else "done"
 
 
 def _zeros() -> Progress:

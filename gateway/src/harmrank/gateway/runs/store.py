@@ -26,7 +26,7 @@ from harmrank.gateway.db.models import (
     Ranking,
     Response,
 )
-from harmrank.gateway.db.run_models import RunPrompt, RunReport
+from harmrank.gateway.db.run_models import Run, RunPrompt, RunReport
 
 ResponseKey = tuple[int, int, str]
 """(prompt id, model id, generation key)"""
@@ -161,3 +161,9 @@ async def dataset_categories(session: AsyncSession, dataset: str) -> list[str]:
         .distinct()
     )
     return sorted(c for c in await session.scalars(query) if c is not None)
+
+
+async def run_trace_context(session: AsyncSession, run_id: int) -> str | None:
+    """The traceparent of the request that created the run (None when tracing was off)."""
+    found: str | None = await session.scalar(select(Run.trace_context).where(Run.id == run_id))
+    return found

@@ -47,6 +47,8 @@ class GenerateWork:
     prompt: str
     model: str
     params: GenerationParams
+    attempt: int = 1
+    """Which attempt of the task this is: its call budget depends on it."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class JudgeWork:
     """Response text by model, in canonical model order."""
     judge: str
     order_index: int
+    attempt: int = 1
 
 
 @dataclass(frozen=True)
@@ -184,7 +187,7 @@ async def load_generates(session: AsyncSession, tasks: Sequence[ClaimedTask]) ->
             )
         spec = next(m for m in specs[task.run_id].models if m.name == names[task.model_id])
         external_id, text = prompts[task.prompt_id]
-        return GenerateWork(external_id, text, spec.name, spec.params)
+        return GenerateWork(external_id, text, spec.name, spec.params, task.attempts)
 
     return _each(tasks, build)
 
@@ -225,7 +228,8 @@ async def load_judges(session: AsyncSession, tasks: Sequence[ClaimedTask]) -> di
         assert task.order_index is not None
         external_id, text = prompts[task.prompt_id]
         responses = _responses_of(texts, task.prompt_id, models[task.run_id])
-        return JudgeWork(external_id, text, responses, judges[task.annotator_id], task.order_index)
+        judge = judges[task.annotator_id]
+        return JudgeWork(external_id, text, responses, judge, task.order_index, task.attempts)
 
     return _each(tasks, build)
 

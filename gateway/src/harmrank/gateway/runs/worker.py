@@ -46,8 +46,10 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from harmrank.common.logs import log_context
+from harmrank.common.tracing import tracing_enabled, work_span
 from harmrank.gateway.db.base import utc_now
-from harmrank.gateway.runs import queue, work
+from harmrank.gateway.runs import queue, store, work
 from harmrank.gateway.runs.executors import Executors, failure_of
 from harmrank.gateway.runs.stages import STAGES, load_claimed
 from harmrank.gateway.runs.tasks import Backoff, ClaimedTask, Completion, Failure, Lease
@@ -128,6 +130,8 @@ class _Dispatcher:
     working: dict[int, asyncio.Task[_Outcome]] = field(default_factory=dict)
     """The tasks in flight by task id, from their claim until they are settled."""
     reaped_at: float = float("-inf")
+    trace_contexts: dict[int, str | None] = field(default_factory=dict)
+    """Each run's stored traceparent, read once per run (only when tracing is on)."""
 
     async def run(self, stop: asyncio.Event, poll_interval: float) -> None:
         heartbeat = asyncio.create_task(self.heartbeat())
@@ -248,6 +252,22 @@ class _Dispatcher:
                 working[task_id].cancel()
 
     async def attempt(self, task: ClaimedTask, loaded: work.Loaded | None) -> _Outcome:
+        """Do the task's call, in a span of the run's trace and with its ids in the logs."""
+        parent = await self.trace_context(task.run_id) if tracing_enabled() else None
+        ids = {"harmrank.run_id": task.run_id, "harmrank.task_id": task.id}
+        with (
+            log_context(run_id=task.run_id, task_id=task.id),
+            work_span(f"task {task.stage.value}", parent, {**ids, "harmrank.stage": task.stage}),
+        ):
+            return await self._attempt(task, loaded)
+
+    async def trace_context(self, run_id: int) -> str | None:
+        if run_id not in self.trace_contexts:
+            async with self.sessions() as session:
+                self.trace_contexts[run_id] = await store.run_trace_context(session, run_id)
+        return self.trace_contexts[run_id]
+
+    async def _attempt(self, task: ClaimedTask, loaded: work.Loaded | None) -> _Outcome:
         """Do the task's call, by its stage's entry in the registry; how it failed, if it did."""
         handler = STAGES[task.stage]
         try:
@@ -261,7 +281,11 @@ class _Dispatcher:
             result = await handler.call(self.executors, loaded)
             return _Finished(task, handler.made(task, loaded, result))
         except Exception as exc:
-            return _Failed(task, failure_of(exc))
+            failure = failure_of(exc)
+            budget = self.executors.budget
+            if budget is not None and handler.paid_calls:
+                failure = budget.settle(task.attempts, failure)
+            return _Failed(task, failure)
 
     async def settle(self, outcomes: Sequence[_Outcome]) -> None:
         """Store the finished tasks together (one by one if that fails); record failures."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from harmrank.common.contracts.generation import FinishReason, GenerationParams, ServerInfo
-from harmrank.common.http import OnRetry
+from harmrank.common.http import CallBudget, OnRetry
 from harmrank.generator.settings import ModelConfig, RetrySettings
 
 
@@ -26,8 +26,11 @@ class Generation:
 class Backend(Protocol):
     config: ModelConfig
 
-    async def generate(self, prompt: str, params: GenerationParams) -> Generation:
-        """Answer one prompt, raising a HarmrankError subclass on failure."""
+    async def generate(
+        self, prompt: str, params: GenerationParams, budget: CallBudget
+    ) -> Generation:
+        """Answer one prompt, raising a HarmrankError subclass on failure; each call to a
+        model server takes one from ``budget``."""
         ...
 
     async def server_info(self) -> ServerInfo | None:

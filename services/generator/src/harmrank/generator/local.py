@@ -21,6 +21,7 @@ import anyio
 
 from harmrank.common.contracts.generation import FinishReason, GenerationParams, ServerInfo
 from harmrank.common.errors import UpstreamError, UpstreamUnavailable
+from harmrank.common.http import CallBudget
 from harmrank.generator.backends import Generation
 from harmrank.generator.settings import ModelConfig
 
@@ -122,7 +123,10 @@ class TransformersBackend:
         with self._run_lock:
             return _run(loaded, inputs, params)
 
-    async def generate(self, prompt: str, params: GenerationParams) -> Generation:
+    async def generate(
+        self, prompt: str, params: GenerationParams, budget: CallBudget
+    ) -> Generation:
+        budget.take()  # in-process: one "call" per generation, so the budget reads the same
         loaded = await self._model()
         inputs = self.config.render(prompt)
         try:

@@ -23,10 +23,10 @@ from harmrank.common.contracts.generation import (
     ModelEntry,
     ModelList,
 )
-from harmrank.common.errors import HarmrankError, InvalidInput, NotFound
-from harmrank.common.http import RetryPolicy
+from harmrank.common.contracts.judging import MAX_CALL_BUDGET
+from harmrank.common.errors import GenerationFailed, HarmrankError, InvalidInput, NotFound
+from harmrank.common.http import CallBudget, RetryPolicy
 from harmrank.generator.backends import Backend, Generation, build_backend, supported_params
-from harmrank.generator.errors import GenerationFailed
 from harmrank.generator.settings import GeneratorSettings
 from harmrank.generator.telemetry import GeneratorTelemetry
 
@@ -80,22 +80,33 @@ class GeneratorService:
         async with self._slots[request.model]:
             with self.telemetry.track(request.model):
                 started = time.perf_counter()
-                generation = await self._generate_with_retries(backend, request.prompt, params)
+                budget = CallBudget(
+                    min(
+                        request.max_upstream_calls or MAX_CALL_BUDGET,
+                        self.settings.retry.call_budget,
+                    )
+                )
+                try:
+                    generation = await self._generate_with_retries(
+                        backend, request.prompt, params, budget
+                    )
+                finally:
+                    self.telemetry.calls_per_generation.labels(request.model).observe(budget.used)
                 latency = time.perf_counter() - started
         self.telemetry.tokens(request.model, generation.generated_tokens, generation.prompt_tokens)
         return await self._result(backend, request, params, generation, latency)
 
     async def _generate_with_retries(
-        self, backend: Backend, prompt: str, params: GenerationParams
+        self, backend: Backend, prompt: str, params: GenerationParams, budget: CallBudget
     ) -> Generation:
         """TGI's 424 (failed during generation, e.g. out of memory) is retried, but only a few
         times: unlike overload it is often the prompt itself that makes it fail again."""
         policy = self._generation_policy
         for attempt in range(1, policy.max_attempts + 1):
             try:
-                return await backend.generate(prompt, params)
+                return await backend.generate(prompt, params, budget)
             except GenerationFailed:
-                if attempt == policy.max_attempts:
+                if attempt == policy.max_attempts or budget.remaining == 0:
                     raise
             self.telemetry.retries.labels(backend.config.name, "status_424").inc()
             await policy.sleep(policy.backoff(attempt))

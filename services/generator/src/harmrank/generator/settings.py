@@ -18,6 +18,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from harmrank.common.contracts.generation import Backend, GenerationParams, Mode
+from harmrank.common.contracts.judging import MAX_CALL_BUDGET
 from harmrank.common.contracts.names import ModelName
 from harmrank.common.settings import ServiceSettings, settings_config
 
@@ -101,6 +102,13 @@ class RetrySettings(BaseModel):
     max_delay_seconds: float = Field(default=30.0, ge=0)
     generation_error_attempts: int = Field(
         default=2, ge=1, le=10, description="Attempts on TGI's 424 (failed during generation)."
+    )
+    call_budget: int = Field(
+        default=6,
+        ge=1,
+        le=MAX_CALL_BUDGET,
+        description="Calls to the model server one generation may make in all, whatever the "
+        "attempts above allow.",
     )
 
 

@@ -16,6 +16,7 @@ from harmrank.common.errors import HarmrankError
 from harmrank.common.http import OnRetry
 
 # LLM calls on a busy 7B server take seconds to minutes; the top bucket is the default timeout.
+CALL_COUNT_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 20)
 DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 180.0, 300.0)
 
 
@@ -52,6 +53,14 @@ class GeneratorTelemetry:
             ["model"],
             registry=registry,
             multiprocess_mode="livesum",
+        )
+        self.calls_per_generation = Histogram(
+            "harmrank_generator_upstream_calls_per_generation",
+            "Calls to the model server one generation made (retries included), against its "
+            "call budget.",
+            ["model"],
+            buckets=CALL_COUNT_BUCKETS,
+            registry=registry,
         )
         self.retries = Counter(
             "harmrank_generator_retries_total",

@@ -25,9 +25,18 @@ import httpx
 
 from harmrank.common.contracts.generation import FinishReason, GenerationParams, ServerInfo
 from harmrank.common.errors import HarmrankError
-from harmrank.common.http import OnRetry, RetryPolicy, create_client, upstream_error_for
+from harmrank.common.http import (
+    BUDGET_EXTENSION,
+    CallBudget,
+    OnRetry,
+    RetryPolicy,
+    call,
+    create_client,
+    raise_for_upstream,
+    upstream_error_for,
+)
 from harmrank.generator.backends import Generation
-from harmrank.generator.errors import error_for_response
+from harmrank.generator.errors import STATUS_ERRORS
 from harmrank.generator.settings import ModelConfig, RetrySettings
 
 PROBE_TIMEOUT_SECONDS = 3.0
@@ -154,23 +163,25 @@ class HttpBackend:
             config.base_url, timeout=PROBE_TIMEOUT_SECONDS, policy=RetryPolicy(max_attempts=1)
         )
 
-    async def _post(self, path: str, body: dict[str, Any]) -> httpx.Response:
-        try:
-            response = await self._calls.post(path, json=body)
-        except httpx.RequestError as exc:
-            raise upstream_error_for(exc, self.upstream) from exc
-        if response.status_code >= 400:
-            raise error_for_response(response, self.upstream)
-        return response
+    async def _post(self, path: str, body: dict[str, Any], budget: CallBudget) -> httpx.Response:
+        return await call(
+            self._calls,
+            "POST",
+            path,
+            upstream=self.upstream,
+            statuses=STATUS_ERRORS,
+            json=body,
+            extensions={BUDGET_EXTENSION: budget},
+        )
 
-    async def generate(self, prompt: str, params: GenerationParams) -> Generation:
+    async def generate(
+        self, prompt: str, params: GenerationParams, budget: CallBudget
+    ) -> Generation:
         if self.config.mode == "chat":
-            response = await self._post(
-                "/v1/chat/completions", chat_body(self.config, prompt, params)
-            )
-            return parse_chat(response, params)
-        response = await self._post("/generate", generate_body(self.config.render(prompt), params))
-        return parse_generate(response)
+            body = chat_body(self.config, prompt, params)
+            return parse_chat(await self._post("/v1/chat/completions", body, budget), params)
+        body = generate_body(self.config.render(prompt), params)
+        return parse_generate(await self._post("/generate", body, budget))
 
     async def server_info(self) -> ServerInfo | None:
         async with self._info_lock:  # one fetch at a time: a batch must not storm /info
@@ -183,32 +194,60 @@ class HttpBackend:
 
     async def _fetch_info(self) -> ServerInfo | None:
         try:
+            if self.config.backend == "openai":
+                return self._served(await self._openai_models())
             response = await self._probes.get("/info")
             if response.status_code == 404:
                 # vLLM and SGLang have no /info; the OpenAI model list names what they serve.
-                return await self._fetch_openai_models()
+                return self._served(await self._openai_models())
             if response.status_code != 200:
                 return None
             return server_info_from_tgi(response.json())
-        except (httpx.HTTPError, ValueError, AttributeError):
-            return None
+        except (HarmrankError, httpx.HTTPError, ValueError, KeyError, AttributeError, TypeError):
+            return None  # the info is optional; health() says what is wrong
 
-    async def _fetch_openai_models(self) -> ServerInfo | None:
+    async def _openai_models(self) -> list[str]:
+        """The ids of ``GET /v1/models`` (OpenAI's list: ``{"object": "list", "data": [...]}``)."""
         response = await self._probes.get("/v1/models")
-        if response.status_code != 200:
-            return None
-        data = response.json().get("data") or []
-        return ServerInfo(model_id=data[0].get("id")) if data else None
+        raise_for_upstream(response, self.upstream, STATUS_ERRORS)
+        return [str(entry["id"]) for entry in response.json().get("data") or []]
+
+    def _served(self, ids: list[str]) -> ServerInfo | None:
+        # One server (Ollama, vLLM) may serve several models: report the one configured.
+        wanted = self.config.served_model
+        if wanted is not None:
+            return ServerInfo(model_id=wanted) if wanted in ids else None
+        return ServerInfo(model_id=ids[0]) if ids else None
 
     async def health(self) -> str | None:
+        if self.config.backend == "openai":
+            return await self._openai_health()
         try:
             response = await self._probes.get("/health")
         except httpx.RequestError as exc:
             return upstream_error_for(exc, self.upstream).message
-        if response.status_code == 200:
-            return None
-        error: HarmrankError = error_for_response(response, self.upstream)
-        return error.message
+        try:
+            raise_for_upstream(response, self.upstream, STATUS_ERRORS)
+        except HarmrankError as exc:
+            return exc.message
+        return None
+
+    async def _openai_health(self) -> str | None:
+        """OpenAI-compatible servers (Ollama, vLLM, SGLang) share no health route; their model
+        list answers when they serve, and says whether the configured model is among them."""
+        try:
+            ids = await self._openai_models()
+        except httpx.RequestError as exc:
+            return upstream_error_for(exc, self.upstream).message
+        except HarmrankError as exc:
+            return exc.message
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return f"{self.upstream}: GET /v1/models answered no OpenAI model list"
+        wanted = self.config.served_model
+        if wanted is not None and wanted not in ids:
+            offered = ", ".join(ids) or "none"
+            return f"{self.upstream}: the server does not serve {wanted!r} (it serves: {offered})"
+        return None
 
     async def aclose(self) -> None:
         await self._calls.aclose()

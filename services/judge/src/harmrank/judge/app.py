@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from harmrank.common.app import create_service_app
 from harmrank.judge.api import router
+from harmrank.judge.retired import warn_about_retired_models
 from harmrank.judge.service import JudgeService
 from harmrank.judge.settings import JudgeSettings
 from harmrank.judge.telemetry import JudgeTelemetry
@@ -33,6 +34,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        warn_about_retired_models(resolved.judges)
         service = JudgeService(resolved, JudgeTelemetry(app.state.registry), transport)
         app.state.judge_service = service
         try:

@@ -20,6 +20,7 @@ from harmrank.common.contracts.judging import (
     TokenUsage,
 )
 from harmrank.common.errors import HarmrankError
+from harmrank.common.http import CallBudget
 from harmrank.judge.ordering import Presentation
 from harmrank.judge.parsing import ParsedAnswer, parse_answer
 from harmrank.judge.providers import Completion, ProviderClient, Turn
@@ -80,7 +81,9 @@ class JudgeRunner:
         self.judge = provider.judge
         self.telemetry = telemetry
 
-    async def run(self, item: Item, shown: Presentation) -> OrderJudgment:
+    async def run(self, item: Item, shown: Presentation, budget: int) -> OrderJudgment:
+        """One judgment, making at most ``budget`` provider calls (both turns, every retry)."""
+        calls = CallBudget(budget)
         result = OrderJudgment(
             repetition=shown.repetition,
             order=list(shown.order),
@@ -89,9 +92,11 @@ class JudgeRunner:
         )
         started = time.perf_counter()
         try:
-            await self._converse(item, shown, result)
+            await self._converse(item, shown, result, calls)
         except HarmrankError as exc:
             result.error = CallError(error_type=exc.error_type, message=exc.message)
+        result.provider_calls = calls.used
+        self.telemetry.observe_calls(self.judge.provider, calls)
         result.latency_seconds = time.perf_counter() - started
         result.cost_usd = self._cost(result.usage)
         self.telemetry.observe_usage(
@@ -99,7 +104,9 @@ class JudgeRunner:
         )
         return result
 
-    async def _converse(self, item: Item, shown: Presentation, result: OrderJudgment) -> None:
+    async def _converse(
+        self, item: Item, shown: Presentation, result: OrderJudgment, calls: CallBudget
+    ) -> None:
         labels = shown.labels
         text = render_prompt(
             self.judge.template_id,
@@ -110,22 +117,28 @@ class JudgeRunner:
             mode=self.provider.mode,
         )
         turns = [Turn("user", text)]
-        check = await self._ask(turns, labels, result, attempt="first")
+        check = await self._ask(turns, labels, result, calls, attempt="first")
         if check.repairable:
             turns += [
                 Turn("assistant", check.completion.text),
                 Turn("user", repair_message(check.problems(), labels)),
             ]
             result.repaired = True
-            check = await self._ask(turns, labels, result, attempt="repair")
+            check = await self._ask(turns, labels, result, calls, attempt="repair")
         self._conclude(check, shown, item.models, result)
 
     async def _ask(
-        self, turns: list[Turn], labels: list[str], result: OrderJudgment, *, attempt: str
+        self,
+        turns: list[Turn],
+        labels: list[str],
+        result: OrderJudgment,
+        calls: CallBudget,
+        *,
+        attempt: str,
     ) -> Check:
         started = time.perf_counter()
         try:
-            completion = await self.provider.complete(turns, labels)
+            completion = await self.provider.complete(turns, labels, calls)
         except HarmrankError:
             self._observe("error", started)
             raise

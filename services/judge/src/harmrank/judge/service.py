@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import httpx
 
 from harmrank.common.contracts.judging import (
+    MAX_CALL_BUDGET,
     JudgeInfo,
     JudgeRequest,
     JudgeResponse,
@@ -24,41 +25,37 @@ from harmrank.common.contracts.judging import (
     PositionBiasResponse,
     TokenUsage,
 )
-from harmrank.common.errors import (
-    HarmrankError,
-    NotFound,
-    UpstreamError,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-)
+from harmrank.common.errors import UPSTREAM_ERRORS, NotFound, UpstreamError
 from harmrank.common.http import RetryPolicy, create_client
 from harmrank.judge.aggregate import aggregate, position_bias
 from harmrank.judge.limiter import LimitedTransport, ProviderLimiter
 from harmrank.judge.ordering import Presentation, presentations
-from harmrank.judge.providers import AUTH_HEADERS, PROVIDERS, RETRY_DELAY_IN_BODY
+from harmrank.judge.providers import (
+    AUTH_HEADERS,
+    PROVIDERS,
+    RETRY_DELAY_IN_BODY,
+    ProviderClient,
+)
 from harmrank.judge.runner import Item, JudgeRunner
 from harmrank.judge.settings import JudgeConfig, JudgeSettings
 from harmrank.judge.telemetry import JudgeTelemetry
 from harmrank.judge.templates import load_template
 
 RETRY_MAX_DELAY_SECONDS = 60.0
-_ERRORS: dict[str, type[HarmrankError]] = {
-    "upstream_unavailable": UpstreamUnavailable,
-    "upstream_timeout": UpstreamTimeout,
-}
 
 
 class UnknownJudge(NotFound):
     error_type = "unknown_judge"
 
 
-def judge_info(judge: JudgeConfig) -> JudgeInfo:
+def judge_info(provider: ProviderClient) -> JudgeInfo:
+    judge = provider.judge
     return JudgeInfo(
         name=judge.name,
         provider=judge.provider,
         model=judge.model,
         base_url=judge.resolved_base_url,
-        temperature=judge.temperature,
+        temperature=provider.temperature(),
         max_tokens=judge.max_tokens,
         template_id=judge.template_id,
         template_version=judge.template_version,
@@ -116,7 +113,7 @@ class JudgeService:
         await asyncio.gather(*(client.aclose() for client in self.clients))
 
     def judges(self) -> list[JudgeInfo]:
-        return [judge_info(j) for j in self.settings.judges]
+        return [judge_info(runner.provider) for runner in self.runners.values()]
 
     def _chosen(self, names: Sequence[str] | None) -> list[JudgeRunner]:
         if names is None:
@@ -134,8 +131,9 @@ class JudgeService:
         plans = [
             (runner, self._presentations(runner, item, request)) for runner in runners
         ]  # built first, so an invalid request fails before any call is made
+        budget = min(request.max_provider_calls or MAX_CALL_BUDGET, self.settings.call_budget)
         results = await asyncio.gather(
-            *(self._judge_one(runner, item, shown) for runner, shown in plans)
+            *(self._judge_one(runner, item, shown, budget) for runner, shown in plans)
         )
         _raise_if_all_failed(results)
         return JudgeResponse(prompt_id=item.prompt_id, models=list(item.models), results=results)
@@ -154,9 +152,9 @@ class JudgeService:
         )
 
     async def _judge_one(
-        self, runner: JudgeRunner, item: Item, shown: Sequence[Presentation]
+        self, runner: JudgeRunner, item: Item, shown: Sequence[Presentation], budget: int
     ) -> JudgeResult:
-        judgments = await asyncio.gather(*(runner.run(item, s) for s in shown))
+        judgments = await asyncio.gather(*(runner.run(item, s, budget) for s in shown))
         judge = runner.judge
         return JudgeResult(
             judge=judge.name,
@@ -176,8 +174,9 @@ def _raise_if_all_failed(results: Sequence[JudgeResult]) -> None:
     judgments: list[OrderJudgment] = [j for r in results for j in r.judgments]
     errors = [j.error for j in judgments if j.error is not None]
     if judgments and len(errors) == len(judgments):
+        # Passed on as the same error, so a permanent refusal stays permanent for the caller.
         first = errors[0]
-        raise _ERRORS.get(first.error_type, UpstreamError)(first.message)
+        raise UPSTREAM_ERRORS.get(first.error_type, UpstreamError)(first.message)
 
 
 def compute_position_bias(request: PositionBiasRequest) -> PositionBiasResponse:

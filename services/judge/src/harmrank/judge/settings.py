@@ -16,8 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, SecretStr, TypeAdapter, model_validator
 
+from harmrank.common.contracts.judging import MAX_CALL_BUDGET, OutputMode, Provider
 from harmrank.common.contracts.judging import Orders as OrdersSpec
-from harmrank.common.contracts.judging import OutputMode, Provider
 from harmrank.common.contracts.names import JudgeName
 from harmrank.common.settings import ServiceSettings, settings_config
 
@@ -100,6 +100,12 @@ class JudgeSettings(ServiceSettings):
     openai_compatible_api_key: SecretStr | None = None
     order_salt: str = Field(default="harmrank", description="Mixed into every order's seed.")
     max_orders: int = Field(default=24, ge=1)
+    call_budget: int = Field(
+        default=6,
+        ge=1,
+        le=MAX_CALL_BUDGET,
+        description="Provider calls one judgment may make in all: both turns and every retry.",
+    )
 
     @classmethod
     def load(cls, **values: Any) -> JudgeSettings:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from harmrank.common.contracts.judging import TokenUsage
+from harmrank.common.http import CallBudget
 
 CALL_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
 Outcome = str  # valid | invalid | truncated | refused | blocked | error
@@ -18,7 +19,7 @@ class JudgeTelemetry:
     def __init__(self, registry: CollectorRegistry) -> None:
         labels = ["provider", "model"]
         self.calls = Counter(
-            "harmrank_judge_calls",
+            "harmrank_judge_calls_total",
             "Calls to judge providers, by outcome of the answer.",
             [*labels, "outcome"],
             registry=registry,
@@ -31,25 +32,38 @@ class JudgeTelemetry:
             registry=registry,
         )
         self.retries = Counter(
-            "harmrank_judge_retries",
+            "harmrank_judge_retries_total",
             "Provider attempts retried, by reason (status_429, status_529, timeout, ...).",
             ["provider", "reason"],
             registry=registry,
         )
         self.input_tokens = Counter(
-            "harmrank_judge_input_tokens", "Input tokens billed.", labels, registry=registry
+            "harmrank_judge_input_tokens_total", "Input tokens billed.", labels, registry=registry
         )
         self.output_tokens = Counter(
-            "harmrank_judge_output_tokens", "Output tokens billed.", labels, registry=registry
+            "harmrank_judge_output_tokens_total", "Output tokens billed.", labels, registry=registry
         )
         self.cost = Counter(
-            "harmrank_judge_cost_usd",
+            "harmrank_judge_cost_usd_total",
             "Cost of provider calls in US dollars.",
             labels,
             registry=registry,
         )
+        self.calls_per_judgment = Histogram(
+            "harmrank_judge_provider_calls_per_judgment",
+            "Provider calls one judgment made (both turns, every retry), against its budget.",
+            ["provider"],
+            buckets=(1, 2, 3, 4, 6, 8, 12, 16, 20),
+            registry=registry,
+        )
+        self.budget_spent = Counter(
+            "harmrank_judge_call_budget_spent_total",
+            "Judgments that used every provider call of their budget.",
+            ["provider"],
+            registry=registry,
+        )
         self.invalid = Counter(
-            "harmrank_judge_invalid_answers",
+            "harmrank_judge_invalid_answers_total",
             "Answers that broke the ranking rules (before or after the repair attempt).",
             [*labels, "attempt"],
             registry=registry,
@@ -63,6 +77,11 @@ class JudgeTelemetry:
         self.input_tokens.labels(provider, model).inc(usage.input_tokens)
         self.output_tokens.labels(provider, model).inc(usage.output_tokens)
         self.cost.labels(provider, model).inc(cost)
+
+    def observe_calls(self, provider: str, budget: CallBudget) -> None:
+        self.calls_per_judgment.labels(provider).observe(budget.used)
+        if budget.remaining == 0:
+            self.budget_spent.labels(provider).inc()
 
     def retry_hook(self, provider: str) -> RetryHook:
         return RetryHook(self.retries, provider)

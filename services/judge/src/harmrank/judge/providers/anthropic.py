@@ -6,6 +6,10 @@ blocks; ``stop_reason`` is ``max_tokens`` when cut and ``refusal`` when the mode
 ``usage`` has ``input_tokens``/``output_tokens``. Structured answers use a forced tool call
 (``tool_choice`` naming one tool whose ``input_schema`` is the ranking schema): the tool's
 ``input`` is the answer object. Overload is a 529 ``overloaded_error``, retried like any 5xx.
+
+The request carries no sampling parameters: the Messages API takes no ``temperature``,
+``top_p`` or ``top_k`` (absent from the SDK's ``MessageCreateParams`` since its 1.0 release) and
+refuses a body with one with 400 ``temperature: Extra inputs are not permitted``.
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ def auth_headers(api_key: str | None) -> dict[str, str]:
 class AnthropicMessages(ProviderClient):
     upstream = "anthropic"
 
+    def temperature(self) -> float | None:
+        return None
+
     def path(self) -> str:
         return "/v1/messages"
 
@@ -46,7 +53,6 @@ class AnthropicMessages(ProviderClient):
         body: dict[str, Any] = {
             "model": self.judge.model,
             "max_tokens": self.judge.max_tokens,
-            "temperature": self.judge.temperature,
             "messages": [{"role": t.role, "content": t.text} for t in turns],
         }
         if self.mode == "json":

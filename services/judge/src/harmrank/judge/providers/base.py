@@ -18,7 +18,7 @@ import httpx
 
 from harmrank.common.contracts.judging import OutputMode, TokenUsage
 from harmrank.common.errors import UpstreamError
-from harmrank.common.http import call
+from harmrank.common.http import BUDGET_EXTENSION, CallBudget, call
 from harmrank.judge.limiter import TOKENS_EXTENSION, ProviderLimiter
 from harmrank.judge.settings import JudgeConfig
 from harmrank.judge.templates import NA_TEXT
@@ -78,6 +78,10 @@ class ProviderClient(ABC):
     def mode(self) -> OutputMode:
         return self.judge.resolved_output_mode
 
+    def temperature(self) -> float | None:
+        """The sampling temperature sent, or None where the provider or model takes none."""
+        return self.judge.temperature
+
     @abstractmethod
     def path(self) -> str: ...
 
@@ -87,8 +91,11 @@ class ProviderClient(ABC):
     @abstractmethod
     def parse(self, payload: dict[str, Any]) -> Completion: ...
 
-    async def complete(self, turns: Sequence[Turn], labels: Sequence[str]) -> Completion:
-        """Send one exchange; upstream failures raise the common upstream errors."""
+    async def complete(
+        self, turns: Sequence[Turn], labels: Sequence[str], budget: CallBudget
+    ) -> Completion:
+        """Send one exchange, each attempt taking a call from ``budget``; upstream failures
+        raise the common upstream errors."""
         estimate = sum(len(t.text) for t in turns) // CHARS_PER_TOKEN + self.judge.max_tokens
         response = await call(
             self.client,
@@ -96,7 +103,7 @@ class ProviderClient(ABC):
             self.path(),
             upstream=self.upstream,
             json=self.body(turns, labels),
-            extensions={TOKENS_EXTENSION: estimate},
+            extensions={TOKENS_EXTENSION: estimate, BUDGET_EXTENSION: budget},
         )
         completion = self.parse(_json_object(response))
         if self.limiter is not None:

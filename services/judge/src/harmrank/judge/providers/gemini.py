@@ -84,7 +84,7 @@ class GeminiGenerate(ProviderClient):
 
     def body(self, turns: Sequence[Turn], labels: Sequence[str]) -> dict[str, Any]:
         config: dict[str, Any] = {
-            "temperature": self.judge.temperature,
+            "temperature": self.temperature(),
             "maxOutputTokens": self.judge.max_tokens,
         }
         if self.mode == "json":

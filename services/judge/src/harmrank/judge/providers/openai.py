@@ -6,10 +6,13 @@ structured outputs; ``finish_reason`` is ``length`` when cut at the token limit 
 ``content_filter`` when the provider withheld the text; ``usage`` has
 ``prompt_tokens``/``completion_tokens``. OpenAI takes ``max_completion_tokens`` (``max_tokens``
 is deprecated there and refused by reasoning models); compatible servers take ``max_tokens``.
+OpenAI's reasoning models (the o-series and GPT-5) refuse ``temperature`` other than the
+default, so it is sent only to the other model families.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +27,7 @@ from harmrank.judge.providers.base import (
 )
 
 _STOPS: dict[str, Stop] = {"length": "truncated", "content_filter": "blocked"}
+_REASONING_MODEL = re.compile(r"^(o[0-9]|gpt-5)")
 
 
 def auth_headers(api_key: str | None) -> dict[str, str]:
@@ -40,9 +44,10 @@ class OpenAIChat(ProviderClient):
         body: dict[str, Any] = {
             "model": self.judge.model,
             "messages": [{"role": t.role, "content": t.text} for t in turns],
-            "temperature": self.judge.temperature,
             self._max_tokens_field: self.judge.max_tokens,
         }
+        if (temperature := self.temperature()) is not None:
+            body["temperature"] = temperature
         if self.mode == "json":
             body["response_format"] = {
                 "type": "json_schema",
@@ -53,6 +58,9 @@ class OpenAIChat(ProviderClient):
                 },
             }
         return body
+
+    def temperature(self) -> float | None:
+        return None if _REASONING_MODEL.match(self.judge.model) else self.judge.temperature
 
     @property
     def _max_tokens_field(self) -> str:
@@ -77,6 +85,9 @@ class OpenAIChat(ProviderClient):
 
 class OpenAICompatibleChat(OpenAIChat):
     upstream = "openai_compatible"
+
+    def temperature(self) -> float | None:
+        return self.judge.temperature  # open models keep their names; no family rule applies
 
     @property
     def _max_tokens_field(self) -> str:
