@@ -5,8 +5,8 @@ policy (uniform | active), the seed of the draws and the active policy's floor;
 ``annotation_draws`` holds, per item of the dataset, its inclusion probability and whether it was
 drawn for humans; ``annotation_assignments.inclusion`` keeps π with each assignment.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006"
-down_revision: str | None = "0005"
+revision: str = "0007"
+down_revision: str | None = "0006"
 branch_labels = None
 depends_on = None
 
