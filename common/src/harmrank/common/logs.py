@@ -99,6 +99,10 @@ def configure_logging(service: str, level: str = "info") -> logging.Handler:
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     root.addHandler(handler)
     root.setLevel(level.upper())
+    if root.level > logging.DEBUG:
+        # httpx logs every request at INFO: the servers' access logs already record them.
+        for name in ("httpx", "httpcore"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     for name in UVICORN_LOGGERS:
         # uvicorn's own handlers would write the same events a second time, unformatted.
         logger = logging.getLogger(name)
