@@ -32,6 +32,7 @@ from harmrank.gateway.settings import GatewaySettings
 from harmrank.generator.app import create_app as create_generator
 from harmrank.generator.settings import RetrySettings
 from harmrank.judge.app import create_app as create_judge
+from harmrank.metrics.app import create_app as create_metrics
 
 ServeApp = Callable[[ASGIApp], str]
 PROMPTS = [f"Prompt number {i} asks for something" for i in range(8)]
@@ -82,6 +83,7 @@ async def start(
         database_url=SecretStr(db_url),
         generator_url=generator,
         judge_url=serve_app(create_judge(judges)),
+        metrics_url=serve_app(create_metrics()),
         api_tokens=[SecretStr(TOKEN)],
         **(fast | gateway),
     )
