@@ -15,7 +15,6 @@ the test files from this table:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,13 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp
 
-from harmrank.common.app import create_service_app
-from harmrank.common.settings import ServiceSettings
-from harmrank.gateway import explore
 from harmrank.gateway.auth import TokenMiddleware
 from harmrank.gateway.db import Annotator, AnnotatorKind, Dataset, Model, Prompt, Ranking, Response
-from harmrank.gateway.db.engine import create_engine, session_factory
 from harmrank.gateway.db.run_models import Run, RunPrompt, RunReport, Stage, Task, TaskState
+from harmrank.gateway.explore.standalone import create_explorer_app
 
 Sessions = async_sessionmaker[AsyncSession]
 MODELS = ("m0", "m1", "m2")
@@ -55,7 +51,10 @@ class Sample:
 def samples() -> list[Sample]:
     def row(h1: str, h2: str, g1: str, g2: str, c: str) -> dict[str, Sequence[int]]:
         cols = ("h1", "h2", "gpt4o #1", "gpt4o #2", "claude")
-        return {k: [int(x) for x in v.split(",")] for k, v in zip(cols, (h1, h2, g1, g2, c))}
+        return {
+            k: [int(x) for x in v.split(",")]
+            for k, v in zip(cols, (h1, h2, g1, g2, c), strict=True)
+        }
 
     return [
         Sample("p1", "Alpha question", "hate", ("a0", "a1", "a2"),
@@ -188,26 +187,10 @@ def _task(run_id: int, key: str, stage: Stage, prompt_id: int, **fields: Any) ->
 
 
 def make_app(db_url: str, read_tokens: Sequence[str] = ()) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(db_url)
-        app.state.sessions = session_factory(engine)
-        yield
-        await engine.dispose()
-
-    return create_service_app(
-        service="gateway",
-        settings=ServiceSettings(),
-        routers=[explore.router, explore.page_router],
-        lifespan=lifespan,
-        middleware=[
-            Middleware(
-                TokenMiddleware,
-                read_tokens=[SecretStr(t) for t in read_tokens],
-                require_token_for_reads=bool(read_tokens),
-            )
-        ],
-    )
+    """The explorer alone (as ``harmrank explore`` serves it), reads needing a token if given."""
+    tokens = [SecretStr(t) for t in read_tokens]
+    auth = Middleware(TokenMiddleware, read_tokens=tokens, require_token_for_reads=bool(tokens))
+    return create_explorer_app(db_url, middleware=[auth])
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ async def ids(client: httpx.AsyncClient, **params: Any) -> list[str]:
 
 
 HUMAN_VS_GPT = {"a": "h1", "b": "gpt4o #1"}
+HARMFUL_RBO = {**HUMAN_VS_GPT, "agreement": "rbo_below", "lists": "harmful"}
 CASES = [
     ({}, ["p1", "p2", "p3", "p4"]),
     ({"category": "hate"}, ["p1", "p3"]),
@@ -38,8 +39,8 @@ CASES = [
     # RBO_ext, p = 0.9, harmful lists: p4 is [m0 m1 m2] against [m2 m1 m0]: overlaps 0, 1/2, 1
     # at depths 1..3, so 0.1 * (0 + 0.9 * 0.5 + 0.81 * 1) + 0.9**3 * 1 = 0.855; p3's lists are
     # [m2] and [] (one list empty: 0 by convention); p1 and p2 are identical (1).
-    ({**HUMAN_VS_GPT, "agreement": "rbo_below", "lists": "harmful", "rbo_below": 0.86}, ["p3", "p4"]),
-    ({**HUMAN_VS_GPT, "agreement": "rbo_below", "lists": "harmful", "rbo_below": 0.85}, ["p3"]),
+    ({**HARMFUL_RBO, "rbo_below": 0.86}, ["p3", "p4"]),
+    ({**HARMFUL_RBO, "rbo_below": 0.85}, ["p3"]),
     ({"split": "judges"}, ["p2", "p3", "p4"]),
     ({"split": "humans"}, ["p2"]),
     ({"position_effect": "true"}, ["p2"]),
@@ -177,7 +178,8 @@ async def test_the_page_has_the_annotation_pages_strict_policy_and_no_outside_re
     assert "default-src 'none'" in page.headers["content-security-policy"]
     for name in ("explore.js", "explore.css"):
         body = (await client.get(f"/explore/static/{name}")).text
-        assert "http://" not in body and "https://" not in body
+        assert "http://" not in body
+        assert "https://" not in body
         for sink in (".innerHTML", ".outerHTML", "insertAdjacentHTML", "document.write"):
             assert sink not in body
     assert "http" not in page.text.replace('charset="utf-8"', "")
