@@ -135,9 +135,20 @@ def _add_rows(
         )
 
 
-async def add_run(sessions: Sessions, dataset: str, prompts: dict[str, int]) -> int:
-    """A run over p2 then p1 (that order) with gpt4o's two orders, claude's one, and a third
-    judge that abstained on p2; its report included human h1 only."""
+JUDGE_ORDERS = (("gpt4o", 0), ("gpt4o", 1), ("claude", None))
+
+
+async def add_run(
+    sessions: Sessions,
+    dataset: str,
+    prompt_ids: Sequence[int],
+    *,
+    judges: Sequence[tuple[str, int | None]] = JUDGE_ORDERS,
+    humans: Sequence[str] = ("h1",),
+    abstention: str = "refused: the model declined",
+) -> int:
+    """A run over the prompts (in that order) with the judges' orders, and judge llama that
+    abstained on the first prompt; its report included the given humans."""
     async with sessions() as session:
         data = await session.scalar(select(Dataset.id).where(Dataset.name == dataset))
         assert data is not None
@@ -145,21 +156,32 @@ async def add_run(sessions: Sessions, dataset: str, prompts: dict[str, int]) -> 
         session.add(run)
         await session.flush()
         session.add_all(
-            [RunPrompt(run_id=run.id, prompt_id=prompts[p], position=i)
-             for i, p in enumerate(("p2", "p1"))]
+            [RunPrompt(run_id=run.id, prompt_id=p, position=i) for i, p in enumerate(prompt_ids)]
+        )
+        report = {"run": {"humans": {"included": list(humans)}}}
+        session.add(RunReport(run_id=run.id, report=report))
+        tasks = await _run_tasks(session, run.id, prompt_ids, judges)
+        llama = Annotator(name="llama", kind=AnnotatorKind.JUDGE)
+        session.add(llama)
+        await session.flush()
+        tasks.append(
+            _task(run.id, "j:llama", Stage.JUDGE, prompt_ids[0], annotator_id=llama.id,
+                  presentation_key="k-llama", order_index=0, state=TaskState.FAILED,
+                  error_type="judge_abstained", error_message=abstention)
         )  # fmt: skip
-        session.add(RunReport(run_id=run.id, report={"run": {"humans": {"included": ["h1"]}}}))
-        session.add_all(await _run_tasks(session, run.id, [prompts["p2"], prompts["p1"]]))
+        session.add_all(tasks)
         await session.commit()
         return run.id
 
 
-async def _run_tasks(session: AsyncSession, run_id: int, prompt_ids: list[int]) -> list[Task]:
+async def _run_tasks(
+    session: AsyncSession,
+    run_id: int,
+    prompt_ids: Sequence[int],
+    judges: Sequence[tuple[str, int | None]],
+) -> list[Task]:
     models = list(await session.scalars(select(Model).order_by(Model.position)))
-    judges = {a.name: a for a in await session.scalars(select(Annotator))}
-    llama = Annotator(name="llama", kind=AnnotatorKind.JUDGE)
-    session.add(llama)
-    await session.flush()
+    annotators = {a.name: a for a in await session.scalars(select(Annotator))}
     tasks = []
     for prompt in prompt_ids:
         for model in models:
@@ -167,16 +189,11 @@ async def _run_tasks(session: AsyncSession, run_id: int, prompt_ids: list[int]) 
                                model_id=model.id, generation_key="g",
                                result={"server": {"model_id": f"org/{model.name}"},
                                        "params": {"max_new_tokens": 64}}))  # fmt: skip
-        for name, order in (("gpt4o", 0), ("gpt4o", 1), ("claude", None)):
+        for name, order in judges:
             key = f"key-{name}-{order}" if order is not None else ""
             tasks.append(_task(run_id, f"j:{prompt}:{name}:{order}", Stage.JUDGE, prompt,
-                               annotator_id=judges[name].id, presentation_key=key,
+                               annotator_id=annotators[name].id, presentation_key=key,
                                order_index=order or 0))  # fmt: skip
-    tasks.append(
-        _task(run_id, "j:llama", Stage.JUDGE, prompt_ids[0], annotator_id=llama.id,
-              presentation_key="k-llama", order_index=0, state=TaskState.FAILED,
-              error_type="judge_abstained", error_message="refused: the model declined")
-    )  # fmt: skip
     return tasks
 
 

@@ -108,7 +108,7 @@ async def test_a_run_shows_its_prompts_its_judges_the_humans_it_included_and_why
     client: httpx.AsyncClient, session_maker: Sessions
 ) -> None:
     prompts = await seed(session_maker, samples())
-    run = await add_run(session_maker, "hand", prompts)
+    run = await add_run(session_maker, "hand", [prompts["p2"], prompts["p1"]])
     found = await client.get("/v1/explore/prompts", params={"run": run})
     page = found.json()
     assert [i["prompt_id"] for i in page["items"]] == ["p2", "p1"]
