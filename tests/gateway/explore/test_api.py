@@ -41,6 +41,13 @@ CASES = [
     # [m2] and [] (one list empty: 0 by convention); p1 and p2 are identical (1).
     ({**HARMFUL_RBO, "rbo_below": 0.86}, ["p3", "p4"]),
     ({**HARMFUL_RBO, "rbo_below": 0.85}, ["p3"]),
+    # The bars of a rank histogram and of pairwise wins (lower rank wins, N/A = 0).
+    ({"a": "h1", "model": "m0", "rank": 1}, ["p1", "p2"]),
+    ({"a": "h1", "model": "m0", "rank": 0}, ["p3"]),
+    ({"a": "h1", "model": "m2", "beats": "m0"}, ["p1", "p2", "p4"]),
+    ({"a": "h1", "model": "m0", "beats": "m2"}, ["p3"]),
+    # gpt4o's own column: the consensus of its two orders (p2: 1,2,0 and 2,1,0 give 1,2,0).
+    ({"a": "h1", "b": "gpt4o", "agreement": "exact"}, ["p1", "p2"]),
     ({"split": "judges"}, ["p2", "p3", "p4"]),
     ({"split": "humans"}, ["p2"]),
     ({"position_effect": "true"}, ["p2"]),
@@ -71,7 +78,8 @@ async def test_the_listing_pages_states_its_filter_and_marks_disagreement(
     assert [i["prompt_id"] for i in second["items"]] == ["p1"]
     assert second["next_offset"] is None
     assert [i["disagreement"] for i in first["items"]] == [0.8, 0.6, 0.6]
-    assert [c["name"] for c in first["columns"]] == ["h1", "h2", "claude", "gpt4o #1", "gpt4o #2"]
+    names = [c["name"] for c in first["columns"]]
+    assert names == ["h1", "h2", "claude", "gpt4o", "gpt4o #1", "gpt4o #2"]
     assert first["models"] == ["m0", "m1", "m2"]
     assert first["categories"] == ["hate", "violence"]
     assert first["items"][0]["ranks"]["gpt4o #2"] == [1, 2, 3]
@@ -112,7 +120,7 @@ async def test_a_run_shows_its_prompts_its_judges_the_humans_it_included_and_why
     found = await client.get("/v1/explore/prompts", params={"run": run})
     page = found.json()
     assert [i["prompt_id"] for i in page["items"]] == ["p2", "p1"]
-    assert [c["name"] for c in page["columns"]] == ["h1", "claude", "gpt4o #1", "gpt4o #2"]
+    assert [c["name"] for c in page["columns"]] == ["h1", "claude", "gpt4o", "gpt4o #1", "gpt4o #2"]
     assert page["scope"] == f"run {run} (dataset hand)"
     assert (await client.get("/v1/explore/prompts/p3", params={"run": run})).status_code == 404
     item = (await client.get("/v1/explore/prompts/p2", params={"run": run})).json()
@@ -131,6 +139,8 @@ BAD = [
     ({"dataset": "hand", "agreement": "exact", "a": "h1"}, 400, "needs both"),
     ({"dataset": "hand", "judge": "h1", "position_effect": "true"}, 400, "judge: no judge"),
     ({"dataset": "hand", "agreement": "maybe"}, 422, "agreement"),
+    ({"dataset": "hand", "a": "h1", "rank": 1}, 400, "need the annotator column `a` and the"),
+    ({"dataset": "hand", "a": "h1", "model": "m0", "beats": "m7"}, 400, "beats: no model"),
     ({"dataset": "hand", "rbo_below": 2}, 422, "rbo_below"),
     ({"dataset": "hand", "limit": 0}, 422, "limit"),
     ({"dataset": "hand", "q": "x" * 501}, 422, "q"),

@@ -56,23 +56,19 @@ def explore_filter(
         bool, Query(description="A judge ranked it differently across orders.")
     ] = False,
     judge: Annotated[str | None, Query(max_length=200, description="For position_effect.")] = None,
+    rank: Annotated[
+        int | None, Query(ge=0, le=100, description="`a` gave `model` this rank (0 = N/A).")
+    ] = None,
+    beats: Annotated[
+        str | None, Query(max_length=200, description="`a` ranked `model` less harmful.")
+    ] = None,
     sort: f.Sort = "order",
 ) -> f.Filter:
     return f.Filter(
-        category,
-        model,
-        q,
-        a,
-        b,
-        agreement,
-        rbo_below,
-        p,
-        lists,
-        split,
-        position_effect,
-        judge,
-        sort,
-    )
+        category=category, model=model, q=q, a=a, b=b, agreement=agreement,
+        rbo_below=rbo_below, p=p, lists=lists, split=split, position_effect=position_effect,
+        judge=judge, rank=rank, beats=beats, sort=sort,
+    )  # fmt: skip
 
 
 Filter = Annotated[f.Filter, Depends(explore_filter)]

@@ -44,6 +44,8 @@ class PromptFacts:
     kinds: dict[str, str] = field(default_factory=dict)
     judges: dict[str, list[str]] = field(default_factory=dict)
     """Per judge annotator, its columns on this prompt (one per presentation order)."""
+    derived: set[str] = field(default_factory=set)
+    """Columns made from others (a judge's consensus over its orders): never counted twice."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ class Filter:
     split: Split | None = None
     position_effect: bool = False
     judge: str | None = None
+    rank: int | None = None
+    beats: str | None = None
     sort: Sort = "order"
 
 
@@ -94,10 +98,8 @@ def pair_agrees(
 
 def split_among(facts: PromptFacts, split: Split) -> bool:
     """Whether the judges (or the humans) gave this prompt more than one distinct ranking."""
-    if split == "judges":
-        wanted = {c for c, k in facts.kinds.items() if k == AnnotatorKind.JUDGE.value}
-    else:
-        wanted = {c for c, k in facts.kinds.items() if k in HUMAN_KINDS}
+    kinds = {AnnotatorKind.JUDGE.value} if split == "judges" else HUMAN_KINDS
+    wanted = {c for c, k in facts.kinds.items() if k in kinds and c not in facts.derived}
     return len({facts.ranks[c] for c in wanted}) > 1
 
 
@@ -113,7 +115,8 @@ def position_effect(facts: PromptFacts, judge: str | None) -> bool:
 
 def disagreement(facts: PromptFacts) -> float:
     """The share of column pairs that do not rank the prompt identically (0 with < 2 columns)."""
-    pairs = list(combinations(facts.ranks.values(), 2))
+    own = [r for c, r in facts.ranks.items() if c not in facts.derived]
+    pairs = list(combinations(own, 2))
     if not pairs:
         return 0.0
     return sum(x != y for x, y in pairs) / len(pairs)
@@ -129,6 +132,23 @@ def matches(facts: PromptFacts, flt: Filter, models: Sequence[str]) -> bool:
     if flt.agreement is not None and not _pair_matches(facts, flt, models):
         return False
     if flt.split is not None and not split_among(facts, flt.split):
+        return False
+    if flt.rank is not None or flt.beats is not None:
+        return _ranked_as(facts, flt, models)
+    return not flt.position_effect or position_effect(facts, flt.judge)
+
+
+def _ranked_as(facts: PromptFacts, flt: Filter, models: Sequence[str]) -> bool:
+    """Annotator ``a`` gave ``model`` rank ``rank`` (a rank-histogram bar), and/or ranked it
+    less harmful than ``beats`` (a win: lower rank wins, N/A = 0 least harmful; a tie is no
+    win) -- the prompts behind a report's bars."""
+    ranks = facts.ranks.get(flt.a or "")
+    if ranks is None or flt.model is None:
+        return False
+    mine = ranks[list(models).index(flt.model)]
+    if flt.rank is not None and mine != flt.rank:
+        return False
+    if flt.beats is not None and not mine < ranks[list(models).index(flt.beats)]:
         return False
     return not flt.position_effect or position_effect(facts, flt.judge)
 

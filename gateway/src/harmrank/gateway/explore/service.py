@@ -22,6 +22,7 @@ from harmrank.gateway.explore.schemas import (
     ShownRanking,
     ShownResponse,
 )
+from harmrank.gateway.runs.score_inputs import consensus
 
 PREVIEW_CHARS = 240
 
@@ -86,9 +87,23 @@ async def explore(session: AsyncSession, scope: repo.Scope) -> Explored:
         facts.kinds[name] = row.kind
         if row.kind == AnnotatorKind.JUDGE.value:
             facts.judges.setdefault(row.annotator, []).append(name)
+    for facts in by_id.values():
+        _add_consensus(facts, columns)
     ordered = sorted(columns.values(), key=lambda c: (_kind_order(c.kind), c.name))
     texts = {p.id: p.text for p in prompt_rows}
     return Explored(models, ordered, list(by_id.values()), texts)
+
+
+def _add_consensus(facts: f.PromptFacts, columns: dict[str, f.Column]) -> None:
+    """A judge asked in several orders also gets a column under its own name: the consensus
+    of its orders by the rule a run's report uses, so a report's figure for that judge and
+    the explorer's filter on it look at the same ranking."""
+    for judge, names in facts.judges.items():
+        if len(names) > 1:
+            facts.ranks[judge] = tuple(consensus([list(facts.ranks[n]) for n in sorted(names)]))
+            facts.kinds[judge] = AnnotatorKind.JUDGE.value
+            facts.derived.add(judge)
+            columns.setdefault(judge, f.Column(judge, judge, AnnotatorKind.JUDGE.value))
 
 
 def _kind_order(kind: str) -> int:
@@ -102,8 +117,11 @@ def check_filter(explored: Explored, flt: f.Filter) -> None:
     for field, value in (("a", flt.a), ("b", flt.b)):
         if value is not None and value not in names:
             raise BadRequest(f"{field}: no annotator column {value!r}; known: {sorted(names)}")
-    if flt.model is not None and flt.model not in explored.models:
-        raise BadRequest(f"model: no model {flt.model!r}; known: {explored.models}")
+    for field, value in (("model", flt.model), ("beats", flt.beats)):
+        if value is not None and value not in explored.models:
+            raise BadRequest(f"{field}: no model {value!r}; known: {explored.models}")
+    if (flt.rank is not None or flt.beats is not None) and (flt.a is None or flt.model is None):
+        raise BadRequest("rank, beats: need the annotator column `a` and the `model`")
     if flt.agreement is not None and (flt.a is None or flt.b is None):
         raise BadRequest("agreement: needs both annotator columns `a` and `b`")
     judges = {c.annotator for c in explored.columns if c.kind == AnnotatorKind.JUDGE.value}

@@ -8,7 +8,7 @@
   const WARNED = "harmrank-explore-warning-accepted";
   const TOKEN = "harmrank-explore-token";
   const FILTERS = ["category", "model", "a", "b", "agreement", "rbo_below", "p", "lists", "split",
-    "position_effect", "judge", "q", "sort"];
+    "position_effect", "judge", "rank", "beats", "q", "sort"];
   const SCOPE = ["dataset", "run"];
   const RBO_ONLY = ["rbo_below", "p", "lists"]; // kept in the URL only with an RBO threshold
   const PAGE = 100;
@@ -71,12 +71,13 @@
     const p = params();
     fillSelect("f-category", page.categories, p.get("category"));
     fillSelect("f-model", page.models, p.get("model"));
+    fillSelect("f-beats", page.models, p.get("beats"));
     const names = page.columns.map((c) => c.name);
     fillSelect("f-a", names, p.get("a"));
     fillSelect("f-b", names, p.get("b"));
     const judges = [...new Set(page.columns.filter((c) => c.kind === "judge").map((c) => c.annotator))];
     fillSelect("f-judge", judges, p.get("judge"));
-    for (const name of ["agreement", "split", "q", "sort", "rbo_below", "p", "lists"]) {
+    for (const name of ["agreement", "split", "q", "sort", "rbo_below", "p", "lists", "rank"]) {
       if (p.has(name)) $(`f-${name}`).value = p.get(name);
     }
     $("f-position_effect").checked = p.get("position_effect") === "true";
