@@ -6,7 +6,6 @@ import asyncio
 import socket
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import quote
 
 import typer
 from sqlalchemy import select
@@ -14,8 +13,13 @@ from sqlalchemy import select
 from harmrank.common.errors import HarmrankError
 from harmrank.gateway.db.engine import create_engine, normalise_url, sqlite_url
 from harmrank.gateway.db.models import Dataset
-
-HOST = "127.0.0.1"  # the texts are offensive and the explorer has no token here: never public
+from harmrank.gateway.explore.standalone import (
+    DEFAULT_PORT,
+    HOST,
+    check_database,
+    create_explorer_app,
+    local_explorer_url,
+)
 
 
 def database_of(out_dir: Path | None, db: str | None) -> str:
@@ -33,8 +37,6 @@ def database_of(out_dir: Path | None, db: str | None) -> str:
 
 
 async def dataset_names(url: str) -> list[str]:
-    from harmrank.gateway.explore.standalone import check_database
-
     await check_database(url)
     engine = create_engine(url)
     try:
@@ -55,12 +57,12 @@ def explore(
         Path | None, typer.Argument(help="The folder `harmrank reproduce --out` wrote.")
     ] = None,
     db: Annotated[str | None, typer.Option(help="A database URL instead of OUT_DIR.")] = None,
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1; 0 picks a free one.")] = 8010,
+    port: Annotated[
+        int, typer.Option(help="Port on 127.0.0.1; 0 picks a free one.")
+    ] = DEFAULT_PORT,
 ) -> None:
     """Serve the explorer over a reproduction's (or any) results on 127.0.0.1; prints its URL."""
     import uvicorn
-
-    from harmrank.gateway.explore.standalone import create_explorer_app
 
     url = database_of(out_dir, db)
     try:
@@ -73,7 +75,7 @@ def explore(
         raise typer.Exit(2)
     port = port or free_port()
     for name in names:
-        typer.echo(f"Explorer: http://{HOST}:{port}/explore/?dataset={quote(name, safe='')}")
+        typer.echo(f"Explorer: {local_explorer_url(name, port)}")
     typer.echo(
         "Offensive content: the page asks once per session before showing any. Ctrl-C stops."
     )

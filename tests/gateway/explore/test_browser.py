@@ -16,7 +16,13 @@ from urllib.parse import urlencode
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 from tests.gateway.annotation.test_browser import ARGS, CHROMIUM, TIMEOUT_MS
-from tests.gateway.explore.conftest import Sample, Sessions, add_run, samples, seed
+from tests.gateway.explore.conftest import MODELS, Sample, Sessions, add_run, samples, seed
+
+from harmrank.gateway.reports.render import Page as ReportPage
+from harmrank.gateway.reports.render import html_report
+from harmrank.gateway.reports.summary import build_summary
+from harmrank.metrics.rankings import AnnotatorRankings
+from harmrank.metrics.report import ReportSettings, build_report
 
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "explore"
 
@@ -202,3 +208,44 @@ async def test_markup_in_every_shown_field_is_text_and_nothing_runs(
     await expect(page.locator("#detail").get_by_text(f"refused: {IMAGE}")).to_be_visible()
     await shot(page, "3-markup-as-text")
     assert errors == []
+
+
+def hand_report(explore: str) -> str:
+    """The report of claude against h1 on the hand-made dataset, linking to ``explore``."""
+    by_column = {s.id: s.ranks for s in samples()}
+    annotators = [
+        AnnotatorRankings.build(name, MODELS, {p: r[name] for p, r in by_column.items()})
+        for name in ("h1", "claude")
+    ]
+    report = build_report(annotators, ReportSettings(p=0.9, resamples=20), pairs=[("claude", "h1")])
+    summary = build_summary(report, n_prompts=4, data={"source": "hand-made"})
+    page = ReportPage(title="hand", heading="hand", explore=explore)
+    return html_report(report, summary, page)
+
+
+async def test_a_report_cell_links_to_the_samples_behind_it(
+    browser: Browser, session_maker: Sessions, base_url: str
+) -> None:
+    await seed(session_maker, samples())
+    html = hand_report(f"{base_url}/explore/?dataset=hand")
+    page = await new_page(browser)
+    claude_wins = page.locator("h3:has-text('least harm (claude)') + table")
+    histogram = page.get_by_role("row", name="h1: m0")
+    # (the link, the prompts behind it worked out from the table in conftest.py)
+    cases = [
+        # claude vs h1 differ only on p4 (2,3,1 against 3,2,1).
+        (page.locator("tr", has_text="claude vs h1").locator("td").nth(4).locator("a"), ["p4"]),
+        # claude ranks m0 less harmful than m1 on p1, p2 and p4 (p3: both N/A, a tie).
+        (claude_wins.get_by_role("row", name="m0 vs m1").locator("a").first, ["p1", "p2", "p4"]),
+        # h1 gave m0 rank 1 on p1 and p2: a bar of its rank histogram.
+        (histogram.get_by_role("link", name="1", exact=True), ["p1", "p2"]),
+    ]  # fmt: skip
+    for link, expected in cases:
+        await page.set_content(html)
+        await link.click()
+        await page.wait_for_url(f"{base_url}/explore/**")
+        if await page.locator("#warning").is_visible():
+            await accept_warning(page)
+        await expect(page.locator("#counts")).to_have_text(f"{len(expected)} of 4 prompts match")
+        assert await listed(page) == expected, page.url
+    await shot(page, "4-from-a-report-cell")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from urllib.parse import urlencode
 
 from fastapi import FastAPI
 from sqlalchemy import inspect
@@ -15,6 +16,14 @@ from harmrank.common.errors import HarmrankError
 from harmrank.common.settings import ServiceSettings
 from harmrank.gateway.db.engine import create_engine, redact_url, session_factory
 from harmrank.gateway.explore.api import page_router, router
+
+HOST = "127.0.0.1"  # offensive texts and no token: the local explorer is never public
+DEFAULT_PORT = 8010
+
+
+def local_explorer_url(dataset: str, port: int = DEFAULT_PORT) -> str:
+    """Where ``harmrank explore`` shows a dataset (the reproduction's report links here)."""
+    return f"http://{HOST}:{port}/explore/?{urlencode({'dataset': dataset})}"
 
 
 class NotADatabase(HarmrankError):
