@@ -10,7 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import delete, select, update
 from tests.gateway.explore.conftest import Sessions, add_run, samples, seed
+
+from harmrank.gateway.db import Annotator, Prompt, Ranking
 
 
 async def listed(client: httpx.AsyncClient, **params: Any) -> dict[str, Any]:
@@ -194,3 +197,26 @@ async def test_the_page_has_the_annotation_pages_strict_policy_and_no_outside_re
             assert sink not in body
     assert "http" not in page.text.replace('charset="utf-8"', "")
     assert (await client.get("/explore/static/nope.js")).status_code == 404
+
+
+async def test_a_ranking_changed_in_place_or_added_shows_at_once(
+    client: httpx.AsyncClient, session_maker: Sessions
+) -> None:
+    """The listing's facts are cached per scope; any change to its rankings rebuilds them."""
+    await seed(session_maker, samples())
+    assert await ids(client, split="humans") == ["p2"]
+    async with session_maker() as session:
+        # h2 on p1 becomes 2,1,0 in place (as a re-import replaces a ranking): humans split.
+        h2 = select(Annotator.id).where(Annotator.name == "h2").scalar_subquery()
+        p1 = select(Prompt.id).where(Prompt.external_id == "p1").scalar_subquery()
+        await session.execute(
+            update(Ranking)
+            .where(Ranking.annotator_id == h2, Ranking.prompt_id == p1)
+            .values(ranks=[2, 1, 0])
+        )
+        await session.commit()
+    assert await ids(client, split="humans") == ["p1", "p2"]
+    async with session_maker() as session:
+        await session.execute(delete(Ranking).where(Ranking.prompt_id == p1))
+        await session.commit()
+    assert await ids(client, split="humans") == ["p2"]

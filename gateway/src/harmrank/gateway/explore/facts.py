@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import combinations
 from typing import Literal
 
@@ -71,8 +72,9 @@ def harmful(ranks: Sequence[int]) -> tuple[bool, ...]:
     return tuple(r != 0 for r in ranks)
 
 
+@lru_cache(maxsize=4096)  # few distinct rankings of a few models: most pairs repeat
 def rbo_of(
-    x: Sequence[int], y: Sequence[int], models: Sequence[str], p: float, lists: ListConvention
+    x: tuple[int, ...], y: tuple[int, ...], models: tuple[str, ...], p: float, lists: ListConvention
 ) -> float:
     """RBO_ext, ties handled as w: the report's defaults, with either of its list conventions,
     so an agreement cell's figure and the samples behind it use one measure."""
@@ -93,7 +95,7 @@ def pair_agrees(
         return tuple(x) != tuple(y)
     if rule == "harm_split":
         return harmful(x) != harmful(y)
-    return rbo_of(x, y, models, flt.p, flt.lists) < flt.rbo_below
+    return rbo_of(tuple(x), tuple(y), tuple(models), flt.p, flt.lists) < flt.rbo_below
 
 
 def split_among(facts: PromptFacts, split: Split) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import CompoundSelect, Select, select
+from sqlalchemy import CompoundSelect, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.common.errors import NotFound
@@ -58,8 +58,11 @@ class PromptRow:
     position: int
 
 
-async def prompts(session: AsyncSession, scope: Scope) -> list[PromptRow]:
-    """The scope's prompts in the run's sample order, or the dataset's upload order."""
+PromptsQuery = Select[int, str, str, str | None, int]
+
+
+def prompts_query(scope: Scope) -> PromptsQuery:
+    query: PromptsQuery
     if scope.run_id is None:
         query = select(
             Prompt.id, Prompt.external_id, Prompt.text, Prompt.category, Prompt.id
@@ -70,7 +73,12 @@ async def prompts(session: AsyncSession, scope: Scope) -> list[PromptRow]:
             .join(RunPrompt, RunPrompt.prompt_id == Prompt.id)
             .where(RunPrompt.run_id == scope.run_id)
         )
-    rows = await session.execute(query)
+    return query
+
+
+async def prompts(session: AsyncSession, scope: Scope) -> list[PromptRow]:
+    """The scope's prompts in the run's sample order, or the dataset's upload order."""
+    rows = await session.execute(prompts_query(scope))
     return sorted((PromptRow(*row) for row in rows), key=lambda r: r.position)
 
 
@@ -84,7 +92,7 @@ class RankingRow:
     presentation: dict[str, Any] | None
 
 
-def _rankings_query(scope: Scope) -> Select[Any]:
+def rankings_query(scope: Scope) -> Select[Any]:
     query = select(
         Ranking.prompt_id,
         Annotator.name,
@@ -100,7 +108,7 @@ def _rankings_query(scope: Scope) -> Select[Any]:
 
 
 async def rankings(session: AsyncSession, scope: Scope) -> list[RankingRow]:
-    rows = await session.execute(_rankings_query(scope).order_by(Ranking.id))
+    rows = await session.execute(rankings_query(scope).order_by(Ranking.id))
     return [RankingRow(r[0], r[1], str(r[2]), r[3], r[4], r[5]) for r in rows]
 
 
@@ -179,3 +187,35 @@ async def judge_outcomes(session: AsyncSession, run_id: int, prompt_id: int) -> 
         .order_by(Annotator.name, Task.order_index)
     )
     return list(found)
+
+
+# Distinct weights per model position: a ranking changed in place (a re-import replaces ranks)
+# changes the weighted sum unless several changes cancel exactly.
+_WEIGHTS = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29)
+
+
+def _ranks_checksum() -> Any:
+    weighted = sum(
+        func.coalesce(Ranking.ranks[i].as_integer(), 0) * w for i, w in enumerate(_WEIGHTS)
+    )
+    return func.sum((Ranking.id % 9973 + 1) * weighted)
+
+
+async def fingerprint(session: AsyncSession, scope: Scope) -> tuple[Any, ...]:
+    """What changes when the scope's listing may change: its prompts, responses and rankings
+    (counts, newest ids, a checksum of every rank), by aggregates the database computes."""
+    prompt_ids = prompts_query(scope).with_only_columns(Prompt.id).subquery()
+    prompts_row = await session.execute(select(func.count(), func.max(prompt_ids.c.id)))
+    responses = select(func.count(), func.max(Response.id))
+    if scope.response_ids is not None:
+        responses = responses.where(Response.id.in_(scope.response_ids))
+    else:
+        responses = responses.where(Response.prompt_id.in_(select(prompt_ids.c.id)))
+    rankings = rankings_query(scope).with_only_columns(
+        func.count(), func.max(Ranking.id), _ranks_checksum()
+    )
+    return (
+        *prompts_row.one(),
+        *(await session.execute(responses)).one(),
+        *(await session.execute(rankings)).one(),
+    )

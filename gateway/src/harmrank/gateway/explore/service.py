@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -67,7 +67,29 @@ def _order_key(row: repo.RankingRow) -> tuple[int, str]:
     return (repetition if isinstance(repetition, int) else 0, row.presentation_key)
 
 
+# The listing's facts of the scopes asked for last, by database and scope, each with the
+# fingerprint it was built at: a page then costs the fingerprint's aggregate queries and the
+# filter in memory, not loading every ranking of the scope again. Any change rebuilds it.
+_CACHE: OrderedDict[tuple[str, int, int | None], tuple[tuple[Any, ...], Explored]] = OrderedDict()
+CACHED_SCOPES = 8
+
+
 async def explore(session: AsyncSession, scope: repo.Scope) -> Explored:
+    """The scope's facts, from the cache while its fingerprint is unchanged."""
+    key = (str(session.get_bind().engine.url), scope.dataset_id, scope.run_id)
+    mark = await repo.fingerprint(session, scope)
+    cached = _CACHE.get(key)
+    if cached is not None and cached[0] == mark:
+        _CACHE.move_to_end(key)
+        return cached[1]
+    explored = await load(session, scope)
+    _CACHE[key] = (mark, explored)
+    while len(_CACHE) > CACHED_SCOPES:
+        _CACHE.popitem(last=False)
+    return explored
+
+
+async def load(session: AsyncSession, scope: repo.Scope) -> Explored:
     prompt_rows = await repo.prompts(session, scope)
     models = await repo.models(session, scope)
     by_id = {
