@@ -128,6 +128,10 @@ def _add_rows(
                 prompt_id=prompt_id,
                 ranks=list(ranks),
                 raw_value=sample.raw.get(column, ",".join(map(str, ranks))),
+                # As the study's importer records them: objects naming the kind of change.
+                normalisations=[{"kind": f"read {sample.raw[column]}"}]
+                if column in sample.raw
+                else [],
                 source="hand",
                 presentation=None if order is None else {"repetition": order, "repaired": False},
                 presentation_key="" if order is None else f"key-{name}-{order}",

@@ -199,7 +199,9 @@ async def test_markup_in_every_shown_field_is_text_and_nothing_runs(
         await page.keyboard.press("j")
         detail = page.locator("#detail")
         await expect(detail.get_by_text(f"prompt {SCRIPT} {IMAGE}")).to_be_visible()
-        for text in (f"r0 {SCRIPT}", f"r1 {IMAGE}", f"cat {IMAGE}", f"m{IMAGE} display"):
+        shown = (f"r0 {SCRIPT}", f"r1 {IMAGE}", f"cat {IMAGE}", f"m{IMAGE} display",
+                 f"normalised: read answer {SCRIPT}")  # fmt: skip
+        for text in shown:
             await expect(detail.get_by_text(text, exact=False).first).to_be_visible()
         await expect(page.locator("#f-a option", has_text=f"h{IMAGE}")).to_have_count(1)
         await expect(page.locator("#f-model option", has_text=f"m{IMAGE}")).to_have_count(1)

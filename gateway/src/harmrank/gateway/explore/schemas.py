@@ -53,7 +53,9 @@ class ShownRanking(BaseModel):
     kind: str
     ranks: list[int]
     raw_value: str = Field(description="The annotator's answer as given (a judge's raw text).")
-    normalisations: list[str]
+    normalisations: list[Any] = Field(
+        description="What an importer changed to read the ranks, as it recorded it."
+    )
     repaired: bool
     source: str
     presentation: dict[str, Any] | None

@@ -176,7 +176,8 @@
       });
       const notes = [];
       if (ranking.repaired) notes.push("repaired after one retry");
-      if (ranking.normalisations.length) notes.push(`normalised: ${ranking.normalisations.join(", ")}`);
+      const changes = ranking.normalisations.map((n) => (n && typeof n === "object" ? n.kind : String(n)));
+      if (changes.length) notes.push(`normalised: ${changes.join(", ")}`);
       row.append(el("td", ranking.raw_value + (notes.length ? `\n[${notes.join("; ")}]` : ""), "answer"));
       table.append(row);
     }
