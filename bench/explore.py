@@ -142,6 +142,28 @@ async def _rows(session: Any, run_id: int, prompts: list[int], models: list[Mode
     session.add(RunReport(run_id=run_id, report={"run": {"humans": {"included": ["human"]}}}))
 
 
+async def analyze(url: str) -> None:
+    """Fresh statistics, as autovacuum keeps them on a live database (bulk loads skip it)."""
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as connection:
+        await connection.execute(text("ANALYZE"))
+    await engine.dispose()
+
+
+async def fingerprint_ms(url: str, run_id: int, times: int = 20) -> float:
+    """Median time of the fingerprint queries alone (what a cached page costs the database)."""
+    engine = create_engine(url)
+    spent = []
+    async with session_factory(engine)() as session:
+        scope = await repository.run_scope(session, run_id)
+        for _ in range(times):
+            started = time.perf_counter()
+            await repository.fingerprint(session, scope)
+            spent.append(time.perf_counter() - started)
+    await engine.dispose()
+    return statistics.median(spent) * 1000
+
+
 async def plans(url: str, run_id: int) -> list[str]:
     """EXPLAIN of the listing's prompts and rankings queries for the run."""
     engine = create_engine(url)
@@ -149,7 +171,8 @@ async def plans(url: str, run_id: int) -> list[str]:
     async with session_factory(engine)() as session:
         scope = await repository.run_scope(session, run_id)
         out = []
-        for query in (repository.prompts_query(scope), repository.rankings_query(scope)):
+        queries = (repository.prompts_query(scope), repository.rankings_query(scope))
+        for query in queries:
             compiled = query.compile(engine.sync_engine, compile_kwargs={"literal_binds": True})
             rows = await session.execute(text(f"EXPLAIN {compiled}"))
             out.append("\n".join(r[0] for r in rows))
@@ -175,11 +198,13 @@ async def main() -> None:
     async with helpers.throwaway_postgres_database() as url:
         started = time.perf_counter()
         run_id = await fill(url, args.prompts)
+        await analyze(url)
         print(
             f"database of a {args.prompts}-prompt run made in {time.perf_counter() - started:.1f} s"
         )
         for plan in await plans(url, run_id):
             print(plan, end="\n\n")
+        print(f"fingerprint queries alone: median {await fingerprint_ms(url, run_id):.1f} ms")
         server = helpers.LiveServer(create_explorer_app(url))
         server.start()
         try:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from harmrank.common.errors import NotFound
 from harmrank.gateway.datasets import repository as datasets_repo
 from harmrank.gateway.db.models import Annotator, Model, Prompt, Ranking, Response
-from harmrank.gateway.db.run_models import SUCCEEDED_STATES, RunPrompt, Stage, Task
+from harmrank.gateway.db.run_models import SUCCEEDED_STATES, RunPrompt, RunReport, Stage, Task
 from harmrank.gateway.run_results import repository as runs_repo
 
 
@@ -202,20 +202,23 @@ def _ranks_checksum() -> Any:
 
 
 async def fingerprint(session: AsyncSession, scope: Scope) -> tuple[Any, ...]:
-    """What changes when the scope's listing may change: its prompts, responses and rankings
-    (counts, newest ids, a checksum of every rank), by aggregates the database computes."""
+    """What changes when the scope's listing may change, by aggregates the database computes:
+    its prompts, and the responses and rankings of those prompts (counts, newest ids, a
+    checksum of every rank), plus, for a run, when its report was stored (it names the humans
+    the run includes). Rows of the prompts outside a run count too: a change there rebuilds
+    the listing needlessly, never too seldom, and the query stays on the prompt_id indexes."""
     prompt_ids = prompts_query(scope).with_only_columns(Prompt.id).subquery()
-    prompts_row = await session.execute(select(func.count(), func.max(prompt_ids.c.id)))
-    responses = select(func.count(), func.max(Response.id))
-    if scope.response_ids is not None:
-        responses = responses.where(Response.id.in_(scope.response_ids))
-    else:
-        responses = responses.where(Response.prompt_id.in_(select(prompt_ids.c.id)))
-    rankings = rankings_query(scope).with_only_columns(
-        func.count(), func.max(Ranking.id), _ranks_checksum()
-    )
-    return (
-        *prompts_row.one(),
-        *(await session.execute(responses)).one(),
-        *(await session.execute(rankings)).one(),
-    )
+    in_scope = select(prompt_ids.c.id)
+    queries = [
+        select(func.count(), func.max(prompt_ids.c.id)),
+        select(func.count(), func.max(Response.id)).where(Response.prompt_id.in_(in_scope)),
+        select(func.count(), func.max(Ranking.id), _ranks_checksum()).where(
+            Ranking.prompt_id.in_(in_scope)
+        ),
+    ]
+    if scope.run_id is not None:
+        queries.append(select(RunReport.created_at).where(RunReport.run_id == scope.run_id))
+    marks: list[Any] = []
+    for query in queries:
+        marks.extend((await session.execute(query)).one_or_none() or ())
+    return tuple(marks)
