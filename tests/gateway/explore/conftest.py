@@ -27,6 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp
 
+# The annotation page's fixture, for the browser tests here: Debian's chromium via Playwright.
+from tests.gateway.annotation.test_browser import browser  # noqa: F401
+
 from harmrank.gateway.auth import TokenMiddleware
 from harmrank.gateway.db import Annotator, AnnotatorKind, Dataset, Model, Prompt, Ranking, Response
 from harmrank.gateway.db.run_models import Run, RunPrompt, RunReport, Stage, Task, TaskState

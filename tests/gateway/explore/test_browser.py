@@ -8,14 +8,12 @@ Screenshots go to ``test-artifacts/explore/``.
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
-from tests.gateway.annotation.test_browser import ARGS, CHROMIUM, TIMEOUT_MS
+from playwright.async_api import Browser, Page, expect
+from tests.gateway.annotation.test_browser import TIMEOUT_MS
 from tests.gateway.explore.conftest import MODELS, Sample, Sessions, add_run, samples, seed
 
 from harmrank.gateway.reports.render import Page as ReportPage
@@ -31,18 +29,6 @@ ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "explore"
 def backend() -> str:
     # One backend is enough for the browser: the API tests cover both databases.
     return "sqlite"
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if shutil.which(CHROMIUM) is None:
-        pytest.fail(f"{CHROMIUM} is needed: apt-get install -y chromium", pytrace=False)
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def new_page(browser: Browser) -> Page:

@@ -47,6 +47,8 @@ class PromptFacts:
     """Per judge annotator, its columns on this prompt (one per presentation order)."""
     derived: set[str] = field(default_factory=set)
     """Columns made from others (a judge's consensus over its orders): never counted twice."""
+    disagreement: float | None = None
+    """Kept once computed: the facts are rebuilt whenever the scope's rankings change."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,12 @@ def position_effect(facts: PromptFacts, judge: str | None) -> bool:
 
 def disagreement(facts: PromptFacts) -> float:
     """The share of column pairs that do not rank the prompt identically (0 with < 2 columns)."""
+    if facts.disagreement is None:
+        facts.disagreement = _disagreement(facts)
+    return facts.disagreement
+
+
+def _disagreement(facts: PromptFacts) -> float:
     own = [r for c, r in facts.ranks.items() if c not in facts.derived]
     pairs = list(combinations(own, 2))
     if not pairs:
