@@ -180,6 +180,8 @@ async def test_the_export_is_the_current_filter_and_its_csv_is_safe_in_a_spreads
     assert lines[1]["response:m0"] == "=HYPERLINK(1)"
     assert lines[1]["ranks:h1"] == [0, 0, 1]
     assert len(lines) == 2
+    raw = await client.get("/v1/explore/export", params={**params, "format": "csv", "raw": True})
+    assert list(csv.DictReader(io.StringIO(raw.text)))[1]["response:m0"] == "=HYPERLINK(1)"
 
 
 async def test_the_page_has_the_annotation_pages_strict_policy_and_no_outside_resource(

@@ -20,7 +20,7 @@ from harmrank.gateway.explore import facts as f
 from harmrank.gateway.explore import service
 from harmrank.gateway.explore.export import export
 from harmrank.gateway.explore.schemas import ExploreItem, ExplorePage
-from harmrank.gateway.query import Format, Limit
+from harmrank.gateway.query import Format, Limit, RawCsv
 from harmrank.metrics.rankings import ListConvention
 
 STATIC = {
@@ -107,11 +107,16 @@ async def get_prompt(
 
 @router.get("/export", responses=_ERRORS)
 async def export_prompts(
-    session: Session, flt: Filter, format: Format, dataset: Dataset = None, run: Run = None
+    session: Session,
+    flt: Filter,
+    format: Format,
+    dataset: Dataset = None,
+    run: Run = None,
+    raw: RawCsv = False,
 ) -> StreamingResponse:
     """Every prompt the filter keeps, with each response and ranking, as CSV or JSONL."""
     scope = await service.scope_of(session, dataset, run)
-    return await export(session, scope, flt, format)
+    return await export(session, scope, flt, format, raw)
 
 
 def _file(name: str) -> Response:

@@ -1,8 +1,8 @@
 """Export of the explorer's current filter: one row per prompt, every response and ranking.
 
-The CSV is for spreadsheets, so a cell a spreadsheet would take for a formula (one starting
-with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) is prefixed with ``'``, as OWASP
-advises; JSONL keeps every text exactly as stored, for programs.
+Written by the gateway's one exporter (`harmrank.gateway.export`): CSV text cells that a
+spreadsheet would run as a formula get a leading ``'`` unless ``raw``; JSONL keeps every text
+exactly as stored.
 """
 
 from __future__ import annotations
@@ -20,18 +20,11 @@ from harmrank.gateway.explore import repository as repo
 from harmrank.gateway.explore import service
 from harmrank.gateway.export import ExportFormat, export_response
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 BATCH = 500
 
 
-def neutralised(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
 async def export(
-    session: AsyncSession, scope: repo.Scope, flt: f.Filter, fmt: ExportFormat
+    session: AsyncSession, scope: repo.Scope, flt: f.Filter, fmt: ExportFormat, raw: bool
 ) -> StreamingResponse:
     explored, kept = await service.selected(session, scope, flt)
     columns = [
@@ -44,9 +37,7 @@ async def export(
     ]
     texts = await _response_texts(session, scope, [p.id for p in kept])
     rows = _rows(kept, explored, texts)
-    if fmt == "csv":
-        rows = _csv_safe(rows)
-    return export_response(fmt, columns, rows, f"explore-{scope.label}")
+    return export_response(fmt, columns, rows, f"explore-{scope.label}", raw)
 
 
 async def _rows(
@@ -65,11 +56,6 @@ async def _rows(
             ranks = p.ranks.get(column.name)
             row[f"ranks:{column.name}"] = list(ranks) if ranks is not None else None
         yield row
-
-
-async def _csv_safe(rows: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
-    async for row in rows:
-        yield {k: neutralised(v) for k, v in row.items()}
 
 
 async def _response_texts(

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from harmrank.common.contracts.judging import consensus
 from harmrank.common.errors import BadRequest
 from harmrank.gateway.db.models import AnnotatorKind
 from harmrank.gateway.explore import facts as f
@@ -22,7 +23,6 @@ from harmrank.gateway.explore.schemas import (
     ShownRanking,
     ShownResponse,
 )
-from harmrank.gateway.runs.score_inputs import consensus
 
 PREVIEW_CHARS = 240
 
