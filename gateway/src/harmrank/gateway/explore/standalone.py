@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import FastAPI
 from sqlalchemy import inspect
@@ -23,7 +23,7 @@ DEFAULT_PORT = 8010
 
 def local_explorer_url(dataset: str, port: int = DEFAULT_PORT) -> str:
     """Where ``harmrank explore`` shows a dataset (the reproduction's report links here)."""
-    return f"http://{HOST}:{port}/explore/?{urlencode({'dataset': dataset})}"
+    return f"http://{HOST}:{port}/explore/?{urlencode({'dataset': dataset}, quote_via=quote)}"
 
 
 class NotADatabase(HarmrankError):
