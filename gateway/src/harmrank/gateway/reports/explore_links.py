@@ -8,6 +8,9 @@ figure means in explorer filters:
 - a win or loss count (and the win rate) of "model vs other" → the prompts where the annotator
   ranked the winner less harmful than the loser;
 - a rank-histogram bar (annotator, model, rank) → the prompts where it gave the model that rank.
+
+The judges' jury is computed by the report from its jurors and never stored, so the explorer has
+no column for it: its figures get no link.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from urllib.parse import urlencode
 
 from harmrank.gateway.reports.summary import Summary
 from harmrank.gateway.reports.tables import AGREEMENT_COLUMNS, _pairs, agreement_table
+from harmrank.metrics.jury import JURY_NAME
 
 Cells = dict[tuple[int, int], str]
 FIRST_METRIC_COLUMN = 2  # after "pair" and "prompts"
@@ -34,10 +38,16 @@ def _agreement_params(metric: str, lists: str | None, p: float) -> dict[str, obj
     return {"agreement": "differ"}
 
 
+def _stored(summary: Summary, annotator: str) -> bool:
+    return not (summary.jury and annotator == JURY_NAME)
+
+
 def agreement_links(summary: Summary, base: str) -> Cells:
     links: Cells = {}
     p = float(summary.settings.get("p", 0.9))
     for row, (a, b) in enumerate(_pairs(summary)):
+        if not (_stored(summary, a) and _stored(summary, b)):
+            continue
         for offset, (metric, lists, _) in enumerate(AGREEMENT_COLUMNS):
             params = _agreement_params(metric, lists, p)
             links[(row, FIRST_METRIC_COLUMN + offset)] = _href(base, a=a, b=b, **params)
@@ -63,7 +73,7 @@ def table_links(summary: Summary, base: str | None) -> dict[str, Cells]:
     if base is None:
         return {}
     links = {agreement_table(summary).title: agreement_links(summary, base)}
-    for annotator in summary.pairwise_wins:
+    for annotator in filter(lambda a: _stored(summary, a), summary.pairwise_wins):
         links[f"Pairwise wins, least harm ({annotator})"] = wins_links(summary, annotator, base)
     return links
 
@@ -82,5 +92,6 @@ def histogram_links(summary: Summary, base: str | None) -> list[tuple[str, list[
             ],
         )
         for annotator in summary.annotators
+        if _stored(summary, annotator)
         for model in summary.models
     ]
