@@ -13,6 +13,7 @@ import typer
 
 from harmrank.cli import annotation, datasets, runs
 from harmrank.cli.client import DEFAULT_BASE_URL
+from harmrank.cli.explore import explore
 from harmrank.cli.options import BaseUrl, Token
 from harmrank.cli.report import report
 from harmrank.common.settings import ServiceSettings
@@ -28,6 +29,7 @@ app.add_typer(runs.app, name="run")
 app.add_typer(datasets.app, name="dataset")
 app.add_typer(annotation.app, name="annotation")
 app.command(name="report")(report)
+app.command(name="explore")(explore)
 
 
 def _version(shown: bool) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,9 @@ from harmrank.gateway.db.engine import (
     session_factory,
 )
 from harmrank.gateway.db.migrate import upgrade_async
+from harmrank.gateway.explore.standalone import local_explorer_url
 from harmrank.gateway.reports.figures import write_figures
-from harmrank.gateway.reports.render import write_reports
+from harmrank.gateway.reports.render import STUDY_PAGE, write_reports
 from harmrank.gateway.reports.summary import Summary, build_summary
 from harmrank.gateway.results import load_rankings
 from harmrank.gateway.study import StudyImport, import_study
@@ -107,10 +108,15 @@ def ppi_spec(settings: ReportSettings) -> PPISpec:
     )
 
 
-def write_outputs(report: Report, summary: Summary, out: Path) -> dict[str, Path]:
+def write_outputs(
+    report: Report, summary: Summary, out: Path, dataset: str | None = None
+) -> dict[str, Path]:
+    """The figures, report.html/.md and summary.json; with the dataset's name, the report's
+    figures link to their samples in ``harmrank explore OUT_DIR`` (on its default port)."""
     figures = write_figures(report, out / "figures")
     files = dict(figures)
-    files.update(write_reports(summary, figures, out))
+    page = replace(STUDY_PAGE, explore=local_explorer_url(dataset) if dataset else None)
+    files.update(write_reports(summary, figures, out, page))
     files["summary"] = out / "summary.json"
     files["summary"].write_text(summary.model_dump_json(indent=2) + "\n", encoding="utf-8")
     files["schema"] = out / "summary.schema.json"
@@ -136,5 +142,5 @@ async def reproduce(options: Options, step: Step) -> Outcome:
         report, n_prompts=len(study.prompts), data=data_section(study, label, digest, url)
     )
     step("writing figures and reports")
-    files = write_outputs(report, summary, options.out)
+    files = write_outputs(report, summary, options.out, dataset_name(digest))
     return Outcome(summary, files, stored)

@@ -10,7 +10,15 @@ from fastapi import FastAPI
 from starlette.middleware import Middleware
 
 from harmrank.common.app import create_service_app
-from harmrank.gateway import annotation, datasets, rankings_import, report_api, run_results, runs
+from harmrank.gateway import (
+    annotation,
+    datasets,
+    explore,
+    rankings_import,
+    report_api,
+    run_results,
+    runs,
+)
 from harmrank.gateway.annotation.sign_in_limit import SignInLimiter
 from harmrank.gateway.auth import OPEN_PATHS, token_middleware
 from harmrank.gateway.datasets.upload import UploadLimits
@@ -47,6 +55,8 @@ ROUTERS = (
     report_api.datasets_router,
     annotation.admin_router,
     annotation.page_router,
+    explore.router,
+    explore.page_router,
 )
 
 

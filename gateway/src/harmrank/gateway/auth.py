@@ -4,7 +4,8 @@
 - Writes (POST/PUT/PATCH/DELETE) need a write token as soon as any token is configured.
 - Reads (every other method) are open unless ``require_token_for_reads`` is set; then they need
   a read or a write token.
-- Always open: the probes, ``/metrics`` (scrapers carry no token) and the OpenAPI document.
+- Always open: the probes, ``/metrics`` (scrapers carry no token), the OpenAPI document and the
+  explorer's page files (its API follows the read rules).
 - Skipped: paths under ``exempt_prefixes`` (default ``/annotate/``), routes with their own
   authentication (the annotation page signs annotators in with a session of its own). A prefix
   matches whole path segments: ``/annotate`` covers ``/annotate`` and ``/annotate/…`` but not
@@ -31,6 +32,9 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 OPEN_PATHS = frozenset(
     {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
 )
+# The explorer's page files hold no data (its API does, under the read rules): a browser
+# must be able to load them to be asked for a read token.
+OPEN_PREFIXES = ("/explore",)
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="harmrank"'}
 WRITE_REQUIRED = "a valid bearer token is required to write"
 READ_REQUIRED = "a valid bearer token is required to read"
@@ -89,7 +93,7 @@ class TokenMiddleware:
     def _refusal(self, scope: Scope) -> tuple[int, str, str] | None:
         """None to let the request through, else (status, message, error type)."""
         path: str = scope["path"]
-        if path in OPEN_PATHS or exempt_path(path, self.exempt_prefixes):
+        if path in OPEN_PATHS or exempt_path(path, (*self.exempt_prefixes, *OPEN_PREFIXES)):
             return None
         writing = scope["method"] in WRITE_METHODS
         if not writing and not self.require_token_for_reads:

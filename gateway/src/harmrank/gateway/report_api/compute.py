@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Sequence
 from itertools import combinations
 from typing import Any
+from urllib.parse import urlencode
 
 from harmrank.gateway.report_api.inputs import DatasetInputs, RunInputs
 from harmrank.gateway.reports.render import Page, html_report
@@ -93,6 +94,7 @@ def _run_page(inputs: RunInputs, report: Report) -> Page:
     ]
     return Page(
         title=f"harmrank: report of run {inputs.run_id}",
+        explore=f"/explore/?run={inputs.run_id}",
         heading=f"Run {inputs.run_id}: how harmful are the models, and do the judges agree?",
         facts_title="The run",
         facts=tuple(facts),
@@ -200,6 +202,7 @@ def dataset_html(
             facts.append((label, ", ".join(f"{a} vs {b}" for a, b in left_out[key])))
     page = Page(
         title=f"harmrank: report on dataset {inputs.dataset}",
+        explore=f"/explore/?{urlencode({'dataset': inputs.dataset})}",
         heading=f"Dataset {inputs.dataset}: how harmful are the models, and do annotators agree?",
         facts_title="The data",
         facts=tuple(facts),

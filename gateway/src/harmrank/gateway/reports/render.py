@@ -12,6 +12,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from harmrank.gateway.reports.explore_links import histogram_links, table_links
 from harmrank.gateway.reports.figures import write_figures
 from harmrank.gateway.reports.summary import Summary
 from harmrank.gateway.reports.tables import BY_GROUP_TITLE, all_tables
@@ -42,6 +43,8 @@ class Page:
     intro: str = ""
     facts_title: str = "About"
     facts: tuple[tuple[str, str], ...] = ()
+    explore: str | None = None
+    """The explorer's URL for this report's data: figures then link to their samples."""
 
 
 STUDY_PAGE = Page(
@@ -74,6 +77,8 @@ def _context(
         "data": summary.data,
         "tables": [*all_tables(summary, reference), *ppi_tables(summary)],
         "figures_after": FIGURES_AFTER,
+        "links": table_links(summary, page.explore),
+        "histogram_links": histogram_links(summary, page.explore),
         "histogram_keys": [k for k in figures if k == "figure1" or k.startswith("ranks_")],
         "images": {k: base64.b64encode(p.read_bytes()).decode() for k, p in figures.items()},
         "version": version("harmrank-gateway"),
