@@ -53,7 +53,7 @@ async def check_schema(engine: AsyncEngine) -> Problem | None:
     at = ", ".join(sorted(current)) or "no revision (never migrated)"
     reason = (
         f"database not migrated: it is at {at}, the gateway needs {', '.join(sorted(heads))}; "
-        "run `harmrank migrate` (or the migrate job)"
+        "run harmrank migrate (in a cluster, the pods' init container does)"
     )
     return Problem("database_not_migrated", reason)
 
