@@ -15,6 +15,7 @@ from harmrank.gateway.report_api import compute
 from harmrank.gateway.results import load_rankings
 from harmrank.metrics.aggregate_humans import ReferenceSpec
 from harmrank.metrics.agreement import agreement
+from harmrank.metrics.params import AgreementSettings
 from harmrank.metrics.report import ReportSettings, build_report
 from harmrank.metrics.serialize import to_jsonable
 
@@ -120,7 +121,9 @@ async def test_agreement_equals_the_library_computed_directly(
     body = answer.json()
     async with session_maker() as session:
         rankings = await load_rankings(session, "studylike", ["group-2", "group-1"])
-    direct = agreement(rankings["group-2"], rankings["group-1"], p=0.9, resamples=40, seed=5)
+    direct = agreement(
+        rankings["group-2"], rankings["group-1"], AgreementSettings(p=0.9, resamples=40, seed=5)
+    )
     assert {k: body[k] for k in ("a", "b", "n_shared_prompts", "figures", "by_category")} == (
         to_jsonable(direct)
     )

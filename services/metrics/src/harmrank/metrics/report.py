@@ -13,7 +13,7 @@ the humans agreed on the item, and ``Report.human_reference`` says how it was ma
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import combinations
 
 from harmrank.common.errors import InvalidInput
@@ -24,11 +24,15 @@ from harmrank.metrics.aggregate_humans import (
     human_reference,
     versus_reference,
 )
-from harmrank.metrics.agreement import AgreementResult, agreement
+from harmrank.metrics.agreement import AgreementResult, Clusters, agreement
+from harmrank.metrics.findings import Finding, findings
 from harmrank.metrics.harm_rates import HarmRates, harm_rates
 from harmrank.metrics.histograms import RankHistogram, complete_rank_histogram, rank_histogram
+from harmrank.metrics.paired import PairedDifference, paired_comparisons
+from harmrank.metrics.params import AgreementSettings
 from harmrank.metrics.rankings import AnnotatorRankings
-from harmrank.metrics.rbo import EMPTY_CONVENTION, Ties, Variant
+from harmrank.metrics.rbo import EMPTY_CONVENTION
+from harmrank.metrics.rbo_known import DEFINITION as RBO_KNOWN_DEFINITION
 from harmrank.metrics.wins import (
     CONVENTION as WINS_CONVENTION,
 )
@@ -50,13 +54,7 @@ Pair = tuple[str, str]
 
 
 @dataclass(frozen=True)
-class ReportSettings:
-    p: float
-    resamples: int = 1000
-    seed: int = 0
-    confidence: float = 0.95
-    rbo_variant: Variant = "ext"
-    rbo_ties: Ties = "w"
+class ReportSettings(AgreementSettings):
     human_reference: ReferenceSpec | None = None
     """Aggregate these humans into one reference annotator (None: no human reference)."""
 
@@ -72,9 +70,19 @@ class ReportSettings:
             ),
             "rbo_empty_lists": EMPTY_CONVENTION,
             "wins": WINS_CONVENTION,
-            "bootstrap": (
-                f"percentile bootstrap over prompts, {self.resamples} resamples, "
-                f"seed {self.seed}, {self.confidence:.0%} intervals"
+            "bootstrap": self._bootstrap(),
+            "rbo_headline": RBO_KNOWN_DEFINITION,
+            "rbo_paper": (
+                "RBO_ext on harmful-only lists is the paper's convention, kept for comparison: "
+                "it scores 1.0 when one list is the start of the other (['a'] against "
+                "['a', 'b', 'c']) although the annotators disagree about the missing responses, "
+                "so it can reward disagreement; the tied-list figure cannot fall far below 1 "
+                "either (a full reversal of three items scores 0.855 at p = 0.9)"
+            ),
+            "chance_corrected": (
+                "(value - chance) / (1 - chance): 0 = what chance gives, 1 = perfect agreement, "
+                "so figures with different chance floors can be compared; its interval comes "
+                "from the same resamples, chance recomputed on each"
             ),
             "chance": (
                 "one annotator's ranking replaced by a uniformly random valid ranking with the "
@@ -82,6 +90,18 @@ class ReportSettings:
             ),
             **({"human_reference": reference.stated()} if reference else {}),
         }
+
+    def _bootstrap(self) -> str:
+        unit = "prompts"
+        if self.cluster_key is not None:
+            unit = (
+                f"clusters of prompts ({self.cluster_key}; whole clusters drawn with "
+                "replacement, the prompt-level interval shown beside it)"
+            )
+        return (
+            f"percentile bootstrap over {unit}, {self.resamples} resamples, "
+            f"seed {self.seed}, {self.confidence:.0%} intervals"
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,6 +124,9 @@ class Report:
     annotators: dict[str, AnnotatorSection]
     agreement: list[AgreementResult]
     human_reference: ReferenceSummary | None = None
+    reference: str | None = None  # the annotator the others are compared with (the humans)
+    paired: list[PairedDifference] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
 
 
 def win_intervals(
@@ -190,21 +213,16 @@ def _reference(
 
 
 def pair_agreement(
-    a: AnnotatorRankings, b: AnnotatorRankings, settings: ReportSettings, reference: str | None
+    a: AnnotatorRankings,
+    b: AnnotatorRankings,
+    settings: ReportSettings,
+    reference: str | None,
+    clusters: Clusters | None = None,
 ) -> AgreementResult:
     """A against B under the report's settings; against the human reference named
     ``reference``, split by how much the humans agreed on the item."""
     compare = versus_reference if b.annotator == reference else agreement
-    return compare(
-        a,
-        b,
-        p=settings.p,
-        resamples=settings.resamples,
-        seed=settings.seed,
-        confidence=settings.confidence,
-        rbo_variant=settings.rbo_variant,
-        rbo_ties=settings.rbo_ties,
-    )
+    return compare(a, b, settings, clusters=clusters)
 
 
 def build_report(
@@ -214,6 +232,8 @@ def build_report(
     pairs: Sequence[Pair] | None = None,
     progress: Progress | None = None,
     humans: Sequence[AnnotatorRankings] = (),
+    clusters: Clusters | None = None,
+    reference_name: str | None = None,
 ) -> Report:
     """Compute the whole report; ``pairs`` (a, reference b) defaults to every pair.
 
@@ -221,6 +241,8 @@ def build_report(
     ``annotators`` or ``humans``, the latter not listed themselves) joins the annotators when
     any item qualifies for it.
     """
+    if (settings.cluster_key is None) != (clusters is None):
+        raise InvalidInput("a clustered bootstrap needs both settings.cluster_key and clusters")
     by_name = {a.annotator: a for a in annotators}
     if len(by_name) != len(annotators):
         raise InvalidInput("annotator names must be unique")
@@ -236,10 +258,24 @@ def build_report(
             progress(f"figures of {rankings.annotator}")
         sections[rankings.annotator] = annotator_section(rankings, settings)
     name = reference.rankings.annotator if reference is not None else None
+    chosen = _pairs(list(by_name), pairs)
     results = []
-    for a, b in _pairs(list(by_name), pairs):
+    for a, b in chosen:
         if progress:
             progress(f"agreement {a} vs {b}")
-        results.append(pair_agreement(by_name[a], by_name[b], settings, name))
+        results.append(pair_agreement(by_name[a], by_name[b], settings, name, clusters))
     summary = reference.summary if reference is not None else None
-    return Report(models.pop(), settings, settings.conventions(), sections, results, summary)
+    compared_with = name or reference_name
+    paired = paired_comparisons(by_name, chosen, compared_with, settings, clusters)
+    models_ = models.pop()
+    return Report(
+        models_,
+        settings,
+        settings.conventions(),
+        sections,
+        results,
+        summary,
+        compared_with,
+        paired,
+        findings(sections, models_, results, paired, compared_with),
+    )

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from harmrank.common.errors import InvalidInput
+from harmrank.metrics.params import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED
 from harmrank.metrics.rankings import AnnotatorRankings
 
 Item = Annotated[str, Field(min_length=1, max_length=200)] | int
@@ -93,9 +94,9 @@ class ModelsMixin(Strict):
 
 
 class BootstrapMixin(Strict):
-    resamples: Resamples = 1000
-    seed: int = 0
-    confidence: Confidence = 0.95
+    resamples: Resamples = DEFAULT_RESAMPLES
+    seed: int = DEFAULT_SEED
+    confidence: Confidence = DEFAULT_CONFIDENCE
 
 
 class OneAnnotatorRequest(ModelsMixin):

@@ -7,6 +7,7 @@ from typing import Any
 from harmrank.metrics.agreement import agreement
 from harmrank.metrics.harm_rates import harm_rates
 from harmrank.metrics.histograms import complete_rank_histogram, rank_histogram
+from harmrank.metrics.params import AgreementSettings
 from harmrank.metrics.rbo import EMPTY_CONVENTION, rbo
 from harmrank.metrics.report import ReportSettings, build_report, win_intervals
 from harmrank.metrics.schemas import (
@@ -51,9 +52,7 @@ def compute_harm_rates(request: OneAnnotatorRequest) -> dict[str, Any]:
 
 
 def compute_agreement(request: AgreementRequest) -> dict[str, Any]:
-    result = agreement(
-        request.a.to_rankings(request.models),
-        request.b.to_rankings(request.models),
+    settings = AgreementSettings(
         p=request.p,
         resamples=request.resamples,
         seed=request.seed,
@@ -61,6 +60,8 @@ def compute_agreement(request: AgreementRequest) -> dict[str, Any]:
         rbo_variant=request.rbo_variant,
         rbo_ties=request.rbo_ties,
     )
+    a, b = request.a.to_rankings(request.models), request.b.to_rankings(request.models)
+    result = agreement(a, b, settings)
     return dict(to_jsonable(result))
 
 
