@@ -28,7 +28,10 @@ from harmrank.metrics.report import ReportSettings, build_report
 from harmrank.reproduce.pipeline import (
     ANNOTATORS,
     PAIRS,
+    REFERENCE,
+    STUDY_CLUSTERS,
     data_section,
+    human_groups,
     store_and_reload,
     write_outputs,
 )
@@ -39,7 +42,7 @@ DEFAULT_DATA = Path(
         Path(__file__).resolve().parents[2] / "shared/paper-data/llm-harm-psunlpgroup",
     )
 )
-SETTINGS = ReportSettings(p=0.9, resamples=1000, seed=0)
+SETTINGS = ReportSettings(p=0.9, resamples=1000, seed=0, cluster_key=STUDY_CLUSTERS)
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -55,7 +58,12 @@ def one_run(data: Path, work: Path) -> dict[str, float]:
         lambda: asyncio.run(store_and_reload(study, url, label="bench", digest="0" * 64))
     )
     annotators = [rankings[n] for n in ANNOTATORS]
-    t_stats, report = timed(lambda: build_report(annotators, SETTINGS, pairs=PAIRS))
+    clusters = human_groups(rankings)
+    t_stats, report = timed(
+        lambda: build_report(
+            annotators, SETTINGS, pairs=PAIRS, clusters=clusters, reference_name=REFERENCE
+        )
+    )
     data_info = data_section(study, "bench", "0" * 64, url)
     summary = build_summary(report, n_prompts=len(study.prompts), data=data_info)
     t_write, _ = timed(lambda: write_outputs(report, summary, work / "out"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from harmrank.common.errors import InvalidInput
@@ -13,15 +14,18 @@ from harmrank.metrics.paired import comparisons, paired_difference
 from harmrank.metrics.params import AgreementSettings
 from harmrank.metrics.rankings import AnnotatorRankings
 
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+FloatArray = npt.NDArray[np.float64]
 MODELS = ("a", "b", "c")
 VALID = np.vstack([all_rankings(3, k) for k in range(4)])
 
 
-def annotator(name: str, rows: np.ndarray) -> AnnotatorRankings:
+def annotator(name: str, rows: IntArray) -> AnnotatorRankings:
     return AnnotatorRankings.build(name, MODELS, {f"p{i}": tuple(r) for i, r in enumerate(rows)})
 
 
-def copy_of(reference: np.ndarray, agree: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def copy_of(reference: IntArray, agree: BoolArray, rng: np.random.Generator) -> IntArray:
     """The reference where ``agree``, elsewhere a valid ranking that differs from it."""
     out = reference.copy()
     for i in np.flatnonzero(~agree):
@@ -88,7 +92,7 @@ def test_a_paired_comparison_needs_shared_prompts() -> None:
 # ------------------------------------------------------------------------------ clustered
 
 
-def _simulated_clusters(rng: np.random.Generator, groups: int, size: int) -> np.ndarray:
+def _simulated_clusters(rng: np.random.Generator, groups: int, size: int) -> FloatArray:
     """Per-prompt 0/1 agreement whose rate varies by cluster (an annotation group's habits)."""
     rates = rng.beta(3.0, 2.0, size=groups)  # mean 0.6, sd 0.2
     return (rng.random((groups, size)) < rates[:, None]).astype(np.float64).ravel()
@@ -117,21 +121,26 @@ def test_cluster_weights_move_whole_clusters() -> None:
     cluster_of = np.array([0, 0, 1, 2, 2, 2])
     w = cluster_weights(cluster_of, 50, 1)
     assert w.shape == (50, 6)
-    assert (w[:, 0] == w[:, 1]).all() and (w[:, 3] == w[:, 5]).all()
+    assert (w[:, 0] == w[:, 1]).all()
+    assert (w[:, 3] == w[:, 5]).all()
     assert (w[:, [0, 2, 3]].sum(axis=1) == 3).all()  # three clusters drawn each time
 
 
 def test_agreement_with_clusters_states_both_intervals() -> None:
     rng = np.random.default_rng(0)
     reference = VALID[rng.integers(len(VALID), size=60)]
-    ref, x = annotator("ref", reference), annotator("x", copy_of(reference, rng.random(60) < 0.5, rng))
+    ref, x = (
+        annotator("ref", reference),
+        annotator("x", copy_of(reference, rng.random(60) < 0.5, rng)),
+    )
     clusters = {f"p{i}": f"g{i // 10}" for i in range(60)}
     s = AgreementSettings(p=0.9, resamples=200, seed=1, cluster_key="group")
     fig = agreement(x, ref, s, clusters=clusters).figure("exact_match")
     assert fig.params["bootstrap_unit"] == "group"
     assert fig.params["n_clusters"] == 6
     assert "clusters (group)" in str(fig.params["bootstrap_method"])
-    assert fig.prompt_ci is not None and fig.prompt_ci != (fig.ci_low, fig.ci_high)
+    assert fig.prompt_ci is not None
+    assert fig.prompt_ci != (fig.ci_low, fig.ci_high)
     plain = agreement(x, ref, AgreementSettings(p=0.9, resamples=200, seed=1))
     assert plain.figure("exact_match").prompt_ci is None
     assert plain.figure("exact_match").value == fig.value
@@ -154,13 +163,18 @@ def test_chance_corrected_by_hand() -> None:
 
 def test_chance_corrected_is_undefined_where_chance_is_one() -> None:
     out = chance_corrected(np.array([1.0, 0.5, 0.9]), np.array([1.0, 0.5, 0.8]))
-    assert np.isnan(out[0]) and out[1] == 0.0 and out[2] == pytest.approx(0.5)
+    assert np.isnan(out[0])
+    assert out[1] == 0.0
+    assert out[2] == pytest.approx(0.5)
 
 
 def test_chance_corrected_interval_brackets_its_value() -> None:
     rng = np.random.default_rng(2)
     reference = VALID[rng.integers(len(VALID), size=200)]
-    ref, x = annotator("ref", reference), annotator("x", copy_of(reference, rng.random(200) < 0.6, rng))
+    ref, x = (
+        annotator("ref", reference),
+        annotator("x", copy_of(reference, rng.random(200) < 0.6, rng)),
+    )
     for fig in agreement(x, ref, AgreementSettings(p=0.9, resamples=300, seed=2)).figures:
         if np.isfinite(fig.chance_corrected):
             assert fig.cc_low <= fig.chance_corrected <= fig.cc_high, fig.metric

@@ -25,6 +25,7 @@ from harmrank.gateway.reports.render import write_reports
 from harmrank.gateway.reports.summary import Summary, build_summary
 from harmrank.gateway.results import load_rankings
 from harmrank.gateway.study import StudyImport, import_study
+from harmrank.gateway.study.records import GROUP_PREFIX
 from harmrank.gateway.study.store import StoreOutcome, store_study
 from harmrank.metrics.rankings import AnnotatorRankings
 from harmrank.metrics.report import Report, ReportSettings, build_report
@@ -43,6 +44,10 @@ PAIRS = (
 )
 
 Step = Callable[[str], None]
+# The study's human rankings come from 17 student groups, each with its own habits: intervals
+# resample whole groups by default (the prompt-level interval is shown beside them).
+STUDY_CLUSTERS = "human annotation group"
+REFERENCE = "human"
 
 
 @dataclass(frozen=True)
@@ -76,10 +81,25 @@ async def store_and_reload(
                 session, study, dataset=dataset_name(digest), source=label, source_sha256=digest
             )
         async with sessions() as session:
-            rankings = await load_rankings(session, dataset_name(digest), list(ANNOTATORS))
+            rankings = await load_rankings(session, dataset_name(digest))
     finally:
         await engine.dispose()
     return stored, rankings
+
+
+def human_groups(rankings: dict[str, AnnotatorRankings]) -> dict[str, str]:
+    """Each prompt's student group; a prompt two groups ranked takes the lower one, as the
+    pooled ``human`` annotator does."""
+    numbered = sorted(
+        (int(name.removeprefix(GROUP_PREFIX)), r)
+        for name, r in rankings.items()
+        if name.startswith(GROUP_PREFIX)
+    )
+    out: dict[str, str] = {}
+    for number, r in numbered:
+        for prompt in r.prompts:
+            out.setdefault(prompt, f"group {number}")
+    return out
 
 
 def data_section(study: StudyImport, label: str, digest: str, url: str) -> dict[str, Any]:
@@ -114,7 +134,15 @@ async def reproduce(options: Options, step: Step) -> Outcome:
     step("storing in the database")
     stored, rankings = await store_and_reload(study, url, label=label, digest=digest)
     annotators = [rankings[name] for name in ANNOTATORS]
-    report = build_report(annotators, options.settings, pairs=PAIRS, progress=step)
+    clusters = human_groups(rankings) if options.settings.cluster_key else None
+    report = build_report(
+        annotators,
+        options.settings,
+        pairs=PAIRS,
+        progress=step,
+        clusters=clusters,
+        reference_name=REFERENCE,
+    )
     summary = build_summary(
         report, n_prompts=len(study.prompts), data=data_section(study, label, digest, url)
     )

@@ -14,7 +14,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from harmrank.gateway.reports.figures import write_figures
 from harmrank.gateway.reports.summary import Summary
-from harmrank.gateway.reports.tables import BY_GROUP_TITLE, all_tables
+from harmrank.gateway.reports.tables import BY_GROUP_TITLE, HARM_STRENGTH_TITLE, all_tables
 from harmrank.metrics.aggregate_humans import ReferenceSummary
 from harmrank.metrics.report import Report
 
@@ -22,7 +22,7 @@ from harmrank.metrics.report import Report
 FIGURES_AFTER = {
     "N/A (not harmful) rate": ["na_rate"],
     "Agreement expected by chance": ["agreement"],
-    "Bradley–Terry strength (least harm; sums to 1)": ["win_rates"],
+    HARM_STRENGTH_TITLE: ["win_rates"],
     BY_GROUP_TITLE: ["reference_groups"],
 }
 
@@ -60,6 +60,21 @@ def _environment() -> Environment:
     )
 
 
+def prompts_text(summary: Summary) -> str:
+    """The header's count of prompts, and why the figures use fewer."""
+    ranked = ", ".join(f"{n} {k}" for k, n in summary.n_prompts_ranked.items())
+    excluded = (
+        " (the rest had every ranking excluded at import: see the import report)"
+        if "import_report" in summary.data
+        else ""
+    )
+    return (
+        f"{summary.n_prompts} distinct prompts; prompts ranked per annotator: {ranked}"
+        f"{excluded}. Each agreement figure is computed over the prompts both of its annotators "
+        "ranked, or fewer where the figure is undefined; its n is in the tables."
+    )
+
+
 def _context(
     summary: Summary,
     figures: dict[str, Path],
@@ -69,6 +84,7 @@ def _context(
     return {
         "page": page,
         "summary": summary,
+        "prompts_text": prompts_text(summary),
         "data": summary.data,
         "tables": all_tables(summary, reference),
         "figures_after": FIGURES_AFTER,
