@@ -24,7 +24,7 @@ from harmrank.gateway.reports.figures import write_figures
 from harmrank.gateway.reports.render import write_reports
 from harmrank.gateway.reports.summary import Summary, build_summary
 from harmrank.gateway.results import load_rankings
-from harmrank.gateway.study import StudyImport, import_study
+from harmrank.gateway.study import StudyImport, decisions, import_study
 from harmrank.gateway.study.records import GROUP_PREFIX
 from harmrank.gateway.study.store import StoreOutcome, store_study
 from harmrank.metrics.rankings import AnnotatorRankings
@@ -135,6 +135,7 @@ async def reproduce(options: Options, step: Step) -> Outcome:
     stored, rankings = await store_and_reload(study, url, label=label, digest=digest)
     annotators = [rankings[name] for name in ANNOTATORS]
     clusters = human_groups(rankings) if options.settings.cluster_key else None
+    stored_set = {a.annotator: a for a in annotators}
     report = build_report(
         annotators,
         options.settings,
@@ -142,6 +143,8 @@ async def reproduce(options: Options, step: Step) -> Outcome:
         progress=step,
         clusters=clusters,
         reference_name=REFERENCE,
+        decisions=decisions.variants(study, stored_set),
+        concordance=decisions.direction_evidence(study, stored_set),
     )
     summary = build_summary(
         report, n_prompts=len(study.prompts), data=data_section(study, label, digest, url)

@@ -12,6 +12,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from harmrank.gateway.reports.decision_tables import decision_tables
 from harmrank.gateway.reports.figures import write_figures
 from harmrank.gateway.reports.summary import Summary
 from harmrank.gateway.reports.tables import BY_GROUP_TITLE, HARM_STRENGTH_TITLE, all_tables
@@ -86,7 +87,7 @@ def _context(
         "summary": summary,
         "prompts_text": prompts_text(summary),
         "data": summary.data,
-        "tables": all_tables(summary, reference),
+        "tables": [*all_tables(summary, reference), *decision_tables(summary)],
         "figures_after": FIGURES_AFTER,
         "histogram_keys": [k for k in figures if k == "figure1" or k.startswith("ranks_")],
         "images": {k: base64.b64encode(p.read_bytes()).decode() for k, p in figures.items()},

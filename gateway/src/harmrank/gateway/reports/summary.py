@@ -7,6 +7,7 @@ written next to the summary so other tools can validate it without harmrank.
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -15,6 +16,7 @@ from harmrank.metrics.agreement import AgreementFigure, AgreementResult
 from harmrank.metrics.findings import harm_strengths
 from harmrank.metrics.params import AgreementSettings
 from harmrank.metrics.report import Report
+from harmrank.metrics.sensitivity import binomial_p
 
 
 class ChanceCorrected(BaseModel):
@@ -67,6 +69,26 @@ class PairedEntry(BaseModel):
     n: int = Field(description="Prompts all annotators of both pairs ranked.")
 
 
+class SensitivityOut(BaseModel):
+    decision: str
+    choice: str
+    a: str
+    b: str
+    metric: str
+    lists: str | None = Field(description="The RBO list convention, for RBO figures.")
+    value: float | None
+    n: int
+
+
+class ConcordanceOut(BaseModel):
+    a: str = Field(description="An annotation group, under one reading of its rankings.")
+    b: str
+    concordant: int = Field(description="Pairs of harmful responses both order alike.")
+    discordant: int
+    n_prompts: int = Field(description="Prompts both ranked.")
+    p_value: float | None = Field(description="Two-sided exact binomial test, 1:1 null.")
+
+
 class Summary(BaseModel):
     n_prompts: int = Field(description="Distinct prompts imported.")
     n_prompts_ranked: dict[str, int] = Field(description="Prompts each annotator ranked.")
@@ -86,6 +108,10 @@ class Summary(BaseModel):
     findings: list[Finding] = Field(description="The report's answers, each with its evidence.")
     agreement: list[AgreementEntry]
     paired: list[PairedEntry] = Field(description="Differences of agreement, paired bootstrap.")
+    sensitivity: list[SensitivityOut] = Field(
+        description="Every agreement figure under each choice of the data's open decisions."
+    )
+    concordance: list[ConcordanceOut] = Field(description="Evidence for a direction decision.")
     conventions: dict[str, str]
     settings: dict[str, Any]
     data: dict[str, Any] = Field(description="Where the data came from and the import report.")
@@ -195,6 +221,13 @@ def build_summary(report: Report, *, n_prompts: int, data: dict[str, Any]) -> Su
                 n=d.n,
             )
             for d in report.paired
+        ],
+        sensitivity=[
+            SensitivityOut(**{**asdict(e), "value": _num(e.value)}) for e in report.sensitivity
+        ],
+        concordance=[
+            ConcordanceOut(**asdict(c), p_value=_num(binomial_p(c.concordant, c.discordant)))
+            for c in report.concordance
         ],
         conventions=report.conventions,
         settings=AgreementSettings.stated(report.settings),

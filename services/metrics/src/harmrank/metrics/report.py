@@ -33,6 +33,7 @@ from harmrank.metrics.params import AgreementSettings
 from harmrank.metrics.rankings import AnnotatorRankings
 from harmrank.metrics.rbo import EMPTY_CONVENTION
 from harmrank.metrics.rbo_known import DEFINITION as RBO_KNOWN_DEFINITION
+from harmrank.metrics.sensitivity import Concordance, SensitivityEntry, Variant, sensitivity
 from harmrank.metrics.wins import (
     CONVENTION as WINS_CONVENTION,
 )
@@ -127,6 +128,8 @@ class Report:
     reference: str | None = None  # the annotator the others are compared with (the humans)
     paired: list[PairedDifference] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    sensitivity: list[SensitivityEntry] = field(default_factory=list)
+    concordance: list[Concordance] = field(default_factory=list)
 
 
 def win_intervals(
@@ -234,8 +237,14 @@ def build_report(
     humans: Sequence[AnnotatorRankings] = (),
     clusters: Clusters | None = None,
     reference_name: str | None = None,
+    decisions: Sequence[Variant] = (),
+    concordance: Sequence[Concordance] = (),
 ) -> Report:
     """Compute the whole report; ``pairs`` (a, reference b) defaults to every pair.
+
+    ``decisions`` gives the annotators under each choice of a data decision (every figure is
+    recomputed under each); ``concordance`` is the evidence for a direction decision, computed
+    by the caller that knows the data (``sensitivity.concordance``).
 
     With ``settings.human_reference``, the reference (aggregating humans found among
     ``annotators`` or ``humans``, the latter not listed themselves) joins the annotators when
@@ -278,4 +287,6 @@ def build_report(
         compared_with,
         paired,
         findings(sections, models_, results, paired, compared_with),
+        sensitivity(decisions, chosen, settings),
+        list(concordance),
     )

@@ -1,0 +1,62 @@
+"""Tables of the data decisions: the figures under each choice, and the direction evidence."""
+
+from __future__ import annotations
+
+from harmrank.gateway.reports.summary import Summary
+from harmrank.gateway.reports.tables import Table, fmt
+
+# (metric, lists) of the figures shown per choice: the headline RBO, the paper's, and tau-b.
+SHOWN = {
+    ("rbo_known", "harmful, complete"): "RBO known",
+    ("rbo", "harmful"): "RBO paper",
+    ("kendall_tau_b", None): "τ-b",
+}
+
+
+def sensitivity_tables(summary: Summary) -> list[Table]:
+    """One table per decision: a row per pair and figure, a column per choice."""
+    tables = []
+    for decision in dict.fromkeys(e.decision for e in summary.sensitivity):
+        entries = [e for e in summary.sensitivity if e.decision == decision]
+        choices = list(dict.fromkeys(e.choice for e in entries))
+        cells: dict[tuple[str, str], dict[str, str]] = {}
+        for e in entries:
+            name = SHOWN.get((e.metric, e.lists))
+            if name is not None:
+                row = cells.setdefault((f"{e.a} vs {e.b}", name), {})
+                row[e.choice] = f"{fmt(e.value)} (n={e.n})"
+        rows = [
+            [pair, name, *(row.get(c, "–") for c in choices)] for (pair, name), row in cells.items()
+        ]
+        tables.append(
+            Table(
+                f"Sensitivity: {decision}",
+                ["pair", "figure", *choices],
+                rows,
+                note="Point values under each choice; the default is the authors' choice, used "
+                "everywhere else in this report. summary.json 'sensitivity' has every figure.",
+            )
+        )
+    return tables
+
+
+def concordance_table(summary: Summary) -> Table | None:
+    if not summary.concordance:
+        return None
+    rows = [
+        [c.a, c.b, str(c.concordant), str(c.discordant), fmt(c.p_value)]
+        for c in summary.concordance
+    ]
+    return Table(
+        "Direction evidence: pairs of harmful responses ordered alike (concordant) or not",
+        ["annotation group", "judge", "concordant", "discordant", "p (1:1)"],
+        rows,
+        note="Over prompts both ranked and pairs of responses both call harmful. A group written "
+        "in the opposite direction to the others shows the opposite ratio against the same "
+        "judge; p: two-sided exact binomial test of concordant = discordant.",
+    )
+
+
+def decision_tables(summary: Summary) -> list[Table]:
+    concordance = concordance_table(summary)
+    return [*sensitivity_tables(summary), *([concordance] if concordance else [])]
