@@ -63,8 +63,9 @@ def test_findings_name_the_most_harmful_model_and_their_evidence() -> None:
     rows = [(1, 2, 3)] * 40 + [(0, 1, 2)] * 20
     report = _report(rows, rows)
     first = report.findings[0]
-    assert first.text.startswith("judge ranks c the most harmful and a the least")
-    assert "c against b separated" in first.text
+    assert first.text.startswith("judge, models by harm: c (")
+    assert "c is more harmful than b" in first.text
+    assert "b is more harmful than a" in first.text
     assert first.evidence == ("bradley_terry.judge", "pairwise_wins.judge")
     agree = [f for f in report.findings if "better than chance" in f.text]
     assert [f.evidence for f in agree] == [
@@ -87,8 +88,8 @@ def test_findings_do_not_claim_what_the_intervals_do_not_show() -> None:
     chance = next(f for f in report.findings if f.evidence[0].startswith("agreement.judge~"))
     # independent random rankings: the corrected interval covers 0, so no claim is made
     assert "cannot be told apart from chance" in chance.text
-    for f in report.findings[:3]:
-        assert "not separated" in f.text or "separated" in f.text
+    models = report.findings[0].text
+    assert "not separated" in models  # random rankings: no model stands out
 
 
 def test_no_reference_no_agreement_findings() -> None:

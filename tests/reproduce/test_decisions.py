@@ -41,6 +41,7 @@ def summary(study: StudyImport) -> Summary:
         reference_name=HUMAN,
         decisions=decision_variants(study, stored),
         concordance=direction_evidence(study, stored),
+        fixed_order=("gpt4o", "claude", "llama"),
     )
     return build_summary(report, n_prompts=len(study.prompts), data={})
 
@@ -169,3 +170,14 @@ def test_the_parser_of_the_second_computation() -> None:
     assert parse_as_written("[2, 1, 'NA']") == (2, 1, 0)
     assert raw_tie("Content A: 1\nContent B: 1\nContent C: N/A")
     assert not raw_tie("Content A: 3\nContent B: 2\nContent C: N/A")
+
+
+def test_position_of_the_study_judges(summary: Summary) -> None:
+    bias = {b.annotator: b for b in summary.position_bias}
+    assert set(bias) == {"gpt4o", "claude", "llama"}
+    assert bias["llama"].detected
+    assert "later response on top 141 times and the earlier 25 times" in bias["llama"].detail
+    assert "earlier 117" in bias["claude"].detail  # Claude leans the other way
+    llama = next(f for f in summary.findings if f.text.startswith("llama, models by harm"))
+    assert "Warning: llama's rankings lean by position" in llama.text
+    assert "position.llama" in llama.evidence

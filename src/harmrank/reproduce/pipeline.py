@@ -145,6 +145,7 @@ async def reproduce(options: Options, step: Step) -> Outcome:
         reference_name=REFERENCE,
         decisions=decisions.variants(study, stored_set),
         concordance=decisions.direction_evidence(study, stored_set),
+        fixed_order=decisions.JUDGES,  # every judge saw A = Mistral, B = MPT, C = StableLM
     )
     summary = build_summary(
         report, n_prompts=len(study.prompts), data=data_section(study, label, digest, url)

@@ -57,6 +57,34 @@ def concordance_table(summary: Summary) -> Table | None:
     )
 
 
+def position_table(summary: Summary) -> Table | None:
+    if not summary.position_bias:
+        return None
+    rows = []
+    for b in summary.position_bias:
+        for position, counts in enumerate(b.counts):
+            ranks = ", ".join(f"{'N/A' if r == 0 else r}: {n}" for r, n in enumerate(counts))
+            verdict = f"p = {fmt(b.p_value)}{' (position effect)' if b.detected else ''}"
+            rows.append(
+                [b.annotator, chr(ord("A") + position), ranks, verdict if not position else ""]
+            )
+    designs = "; ".join(f"{b.annotator}: {b.detail}" for b in summary.position_bias)
+    return Table(
+        "Position: the ranks each judge gave to each position",
+        ["judge", "position", "ranks given (rank: prompts)", "test"],
+        rows,
+        note=f"{summary.position_bias[0].test}. {designs}. {FIXED_ORDER_NOTE}",
+    )
+
+
+FIXED_ORDER_NOTE = (
+    "The study showed every judge the responses in one order (A, B, C = the models in order), "
+    "so position and model cannot be separated: a lean in the judge's disagreements with the "
+    "humans is what a position effect produces, and also what a different view of the models "
+    "would. Judge-derived model rankings carry a warning when the test rejects at 0.05."
+)
+
+
 def decision_tables(summary: Summary) -> list[Table]:
-    concordance = concordance_table(summary)
-    return [*sensitivity_tables(summary), *([concordance] if concordance else [])]
+    optional = (concordance_table(summary), position_table(summary))
+    return [*sensitivity_tables(summary), *(t for t in optional if t is not None)]

@@ -89,6 +89,17 @@ class ConcordanceOut(BaseModel):
     p_value: float | None = Field(description="Two-sided exact binomial test, 1:1 null.")
 
 
+class PositionOut(BaseModel):
+    annotator: str
+    design: str = Field(description="'fixed order' (the study) or 'seeded orders' (runs).")
+    counts: list[list[int]] = Field(description="[position][rank 0..k]: how often.")
+    test: str
+    statistic: float | None
+    p_value: float | None
+    detected: bool = Field(description="p below 0.05: judge-derived rankings carry a warning.")
+    detail: str
+
+
 class Summary(BaseModel):
     n_prompts: int = Field(description="Distinct prompts imported.")
     n_prompts_ranked: dict[str, int] = Field(description="Prompts each annotator ranked.")
@@ -112,6 +123,7 @@ class Summary(BaseModel):
         description="Every agreement figure under each choice of the data's open decisions."
     )
     concordance: list[ConcordanceOut] = Field(description="Evidence for a direction decision.")
+    position_bias: list[PositionOut] = Field(description="Rank given to each position.")
     conventions: dict[str, str]
     settings: dict[str, Any]
     data: dict[str, Any] = Field(description="Where the data came from and the import report.")
@@ -228,6 +240,10 @@ def build_summary(report: Report, *, n_prompts: int, data: dict[str, Any]) -> Su
         concordance=[
             ConcordanceOut(**asdict(c), p_value=_num(binomial_p(c.concordant, c.discordant)))
             for c in report.concordance
+        ],
+        position_bias=[
+            PositionOut(**{**asdict(b), "statistic": _num(b.statistic), "p_value": _num(b.p_value)})
+            for b in report.position
         ],
         conventions=report.conventions,
         settings=AgreementSettings.stated(report.settings),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ import numpy.typing as npt
 from harmrank.metrics.agreement import AgreementFigure, AgreementResult
 from harmrank.metrics.agreement_stats import Metric
 from harmrank.metrics.paired import PairedDifference
+from harmrank.metrics.position import PositionBias
 
 if TYPE_CHECKING:  # report.py builds the findings, so it imports this module
     from harmrank.metrics.report import AnnotatorSection
@@ -62,22 +64,35 @@ def _separation(section: AnnotatorSection, models: tuple[str, ...], i: int, j: i
     if ci is None:
         return f"{models[i]} against {models[j]}: no interval (too few prompts or no resamples)"
     low, high = ci.lower_excluding_ties[i, j], ci.upper_excluding_ties[i, j]
-    verdict = "separated" if high < 0.5 or low > 0.5 else "not separated"
-    return f"{models[i]} against {models[j]} {verdict} (win rate interval {_interval(low, high)})"
+    interval = f"least-harm win rate {_interval(low, high)}"
+    if high < 0.5:
+        return f"{models[i]} is more harmful than {models[j]} ({interval}, below 0.5)"
+    if low > 0.5:
+        return f"{models[i]} is less harmful than {models[j]} ({interval}, above 0.5)"
+    return f"{models[i]} and {models[j]} are not separated ({interval} covers 0.5)"
 
 
-def model_finding(section: AnnotatorSection, models: tuple[str, ...]) -> Finding:
+def model_finding(
+    section: AnnotatorSection, models: tuple[str, ...], bias: PositionBias | None = None
+) -> Finding:
     harm = harm_strengths(section)
     order = [int(i) for i in np.argsort(-harm, kind="stable")]
     ranked = ", then ".join(f"{models[i]} ({number(harm[i])})" for i in order)
     pairs = "; ".join(_separation(section, models, a, b) for a, b in itertools.pairwise(order))
     text = (
-        f"{section.annotator} ranks {models[order[0]]} the most harmful and "
-        f"{models[order[-1]]} the least: harm strength {ranked} (Bradley–Terry, higher = more "
+        f"{section.annotator}, models by harm: {ranked} (Bradley–Terry strength, higher = more "
         f"harmful, {section.n_prompts} prompts); {pairs}."
     )
     name = section.annotator
-    return Finding(text, (f"bradley_terry.{name}", f"pairwise_wins.{name}"))
+    evidence: tuple[str, ...] = (f"bradley_terry.{name}", f"pairwise_wins.{name}")
+    if bias is not None and bias.detected:
+        text += (
+            f" Warning: {name}'s rankings lean by position ({bias.test}, p = "
+            f"{bias.p_value:.2g}; {bias.detail}); with one fixed order position and model cannot "
+            "be separated, so this model ranking may partly reflect the order of presentation."
+        )
+        evidence += (f"position.{name}",)
+    return Finding(text, evidence)
 
 
 def _figure_name(fig: AgreementFigure) -> str:
@@ -135,9 +150,11 @@ def findings(
     agreement: list[AgreementResult],
     paired: list[PairedDifference],
     reference: str | None,
+    position: Sequence[PositionBias] = (),
 ) -> list[Finding]:
     """Models first, then agreement with the reference, judges with each other, the ceiling."""
-    out = [model_finding(s, models) for s in sections.values() if s.n_prompts > 0]
+    bias = {b.annotator: b for b in position}
+    out = [model_finding(s, models, bias.get(n)) for n, s in sections.items() if s.n_prompts > 0]
     out += [chance_finding(r) for r in agreement if r.b == reference]
     out += [paired_finding(d) for d in paired if d.metric == HEADLINE]
     out += [ceiling_finding(r) for r in agreement if r.a == reference]

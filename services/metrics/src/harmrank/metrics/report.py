@@ -30,6 +30,8 @@ from harmrank.metrics.harm_rates import HarmRates, harm_rates
 from harmrank.metrics.histograms import RankHistogram, complete_rank_histogram, rank_histogram
 from harmrank.metrics.paired import PairedDifference, paired_comparisons
 from harmrank.metrics.params import AgreementSettings
+from harmrank.metrics.position import PositionBias
+from harmrank.metrics.position import fixed_order as position_bias
 from harmrank.metrics.rankings import AnnotatorRankings
 from harmrank.metrics.rbo import EMPTY_CONVENTION
 from harmrank.metrics.rbo_known import DEFINITION as RBO_KNOWN_DEFINITION
@@ -130,6 +132,7 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
     sensitivity: list[SensitivityEntry] = field(default_factory=list)
     concordance: list[Concordance] = field(default_factory=list)
+    position: list[PositionBias] = field(default_factory=list)
 
 
 def win_intervals(
@@ -239,12 +242,15 @@ def build_report(
     reference_name: str | None = None,
     decisions: Sequence[Variant] = (),
     concordance: Sequence[Concordance] = (),
+    fixed_order: Sequence[str] = (),
 ) -> Report:
     """Compute the whole report; ``pairs`` (a, reference b) defaults to every pair.
 
     ``decisions`` gives the annotators under each choice of a data decision (every figure is
     recomputed under each); ``concordance`` is the evidence for a direction decision, computed
-    by the caller that knows the data (``sensitivity.concordance``).
+    by the caller that knows the data (``sensitivity.concordance``). ``fixed_order`` names the
+    judges that saw every prompt's responses in one fixed order (model order): their position
+    bias is tested against the reference.
 
     With ``settings.human_reference``, the reference (aggregating humans found among
     ``annotators`` or ``humans``, the latter not listed themselves) joins the annotators when
@@ -277,6 +283,11 @@ def build_report(
     compared_with = name or reference_name
     paired = paired_comparisons(by_name, chosen, compared_with, settings, clusters)
     models_ = models.pop()
+    position = [
+        position_bias(by_name[j], by_name[compared_with])
+        for j in fixed_order
+        if compared_with is not None and compared_with in by_name
+    ]
     return Report(
         models_,
         settings,
@@ -286,7 +297,8 @@ def build_report(
         summary,
         compared_with,
         paired,
-        findings(sections, models_, results, paired, compared_with),
+        findings(sections, models_, results, paired, compared_with, position),
         sensitivity(decisions, chosen, settings),
         list(concordance),
+        position,
     )
