@@ -176,3 +176,19 @@ async def test_reports_are_computed_off_the_event_loop(
     assert answer.status_code == 200, answer.text
     assert threads
     assert "AnyIO worker thread" in threads[0]
+
+
+async def test_the_dataset_report_can_resample_categories(api: httpx.AsyncClient) -> None:
+    url = "/v1/datasets/studylike/report"
+    plain = await api.get(url, params=query(annotators="group-1,group-2"))
+    clustered = await api.get(
+        url, params=query(annotators="group-1,group-2", cluster_by="category")
+    )
+    assert plain.status_code == clustered.status_code == 200, clustered.text
+    figure = clustered.json()["agreement"][0]["figures"][0]
+    assert figure["params"]["bootstrap_unit"] == "prompt category"
+    assert figure["params"]["n_clusters"] == 2  # the made-up prompts' categories x and y
+    assert figure["prompt_ci"] is not None
+    assert plain.json()["agreement"][0]["figures"][0]["prompt_ci"] is None
+    bad = await api.get(url, params=query(annotators="group-1,group-2", cluster_by="group"))
+    assert bad.status_code == 422

@@ -175,15 +175,25 @@ def _category_rows(
     a: AnnotatorRankings, b: AnnotatorRankings, prompts: Sequence[str]
 ) -> dict[str, IntArray]:
     """Shared-prompt row indices per category (a's category, else b's; none or "": skipped)."""
-    lookup: dict[str, str] = {}
-    for r in (b, a):
-        if r.categories is not None:
-            lookup.update({p: c for p, c in zip(r.prompts, r.categories, strict=True) if c})
+    lookup = category_clusters((b, a))
     groups: dict[str, list[int]] = {}
     for i, prompt in enumerate(prompts):
         if prompt in lookup:
             groups.setdefault(lookup[prompt], []).append(i)
     return {c: np.asarray(rows, dtype=np.int64) for c, rows in sorted(groups.items())}
+
+
+CATEGORY_CLUSTERS = "prompt category"
+
+
+def category_clusters(annotators: Sequence[AnnotatorRankings]) -> dict[str, str]:
+    """Prompt -> category, from whichever annotator's rankings carry it: the clusters of a
+    report that resamples categories."""
+    out: dict[str, str] = {}
+    for r in annotators:
+        if r.categories is not None:
+            out.update({p: c for p, c in zip(r.prompts, r.categories, strict=True) if c})
+    return out
 
 
 def cluster_index(prompts: Sequence[str], clusters: Clusters | None) -> IntArray | None:
