@@ -12,6 +12,7 @@ import re
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 from scipy.stats import kendalltau
 
@@ -20,6 +21,9 @@ from harmrank.gateway.study import import_study
 from harmrank.gateway.study.decisions import GROUP_DECISION, TIES_DECISION, direction_evidence
 from harmrank.gateway.study.decisions import variants as decision_variants
 from harmrank.gateway.study.records import HUMAN, StudyImport
+from harmrank.metrics.contributions import harmful_items, rbo_per_prompt
+from harmrank.metrics.params import RBOSettings
+from harmrank.metrics.rbo_known import rbo_known_batch
 from harmrank.metrics.report import ReportSettings, build_report
 from harmrank.reproduce.pipeline import ANNOTATORS, PAIRS
 
@@ -181,3 +185,15 @@ def test_position_of_the_study_judges(summary: Summary) -> None:
     llama = next(f for f in summary.findings if f.text.startswith("llama, models by harm"))
     assert "Warning: llama's rankings lean by position" in llama.text
     assert "position.llama" in llama.evidence
+
+
+def test_the_headline_rbo_never_rewards_disagreement_on_the_study(study: StudyImport) -> None:
+    a, b = rows(study, "gpt4o"), rows(study, HUMAN)
+    shared = sorted(a.keys() & b.keys())
+    x = np.array([a[p] for p in shared])
+    y = np.array([b[p] for p in shared])
+    differ = ((x > 0) != (y > 0)).any(axis=1)
+    paper = rbo_per_prompt(x, y, "harmful", RBOSettings(0.9))
+    headline = rbo_known_batch(harmful_items(x), harmful_items(y), 0.9)
+    assert (int(differ.sum()), int((paper[differ] == 1.0).sum())) == (606, 172)
+    assert (headline[differ] < 1.0).all()

@@ -142,6 +142,11 @@ def _dropped(result: AgreementResult, fig: AgreementFigure) -> str | None:
     return f"{missing} of {result.n_shared_prompts} shared prompts left out: {rule}"
 
 
+def _category_size(result: AgreementResult, category: str) -> int:
+    """The shared prompts of one category: exact match is defined on every one."""
+    return result.figure("exact_match", None, category).n
+
+
 def _entry(result: AgreementResult, fig: AgreementFigure, category: str | None) -> AgreementEntry:
     prompt_ci = fig.prompt_ci or (math.nan, math.nan)
     return AgreementEntry(
@@ -153,7 +158,7 @@ def _entry(result: AgreementResult, fig: AgreementFigure, category: str | None) 
         ci_high=_num(fig.ci_high),
         chance=_num(fig.chance),
         n=fig.n,
-        n_shared=result.n_shared_prompts if category is None else fig.n,
+        n_shared=result.n_shared_prompts if category is None else _category_size(result, category),
         dropped=_dropped(result, fig) if category is None else None,
         chance_corrected=ChanceCorrected(
             value=_num(fig.chance_corrected), ci_low=_num(fig.cc_low), ci_high=_num(fig.cc_high)

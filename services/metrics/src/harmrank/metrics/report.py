@@ -281,6 +281,8 @@ def build_report(
         results.append(pair_agreement(by_name[a], by_name[b], settings, name, clusters))
     summary = reference.summary if reference is not None else None
     compared_with = name or reference_name
+    if progress:
+        progress("paired comparisons, data decisions and findings")
     paired = paired_comparisons(by_name, chosen, compared_with, settings, clusters)
     models_ = models.pop()
     position = [
