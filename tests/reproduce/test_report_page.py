@@ -8,19 +8,17 @@ and that the import report is folded into the appendix. Screenshots go to
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
+from tests.browser import chromium
 
 from harmrank.gateway.reports.figures import DPI
 from harmrank.metrics.report import ReportSettings
 from harmrank.reproduce.pipeline import STUDY_CLUSTERS, Options, reproduce
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "report"
 SMALLEST_LABEL_PT = 8  # figures.py: tick, legend and cell labels
 MIN_PX = 9
@@ -43,14 +41,8 @@ async def report_html(
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    if shutil.which(CHROMIUM) is None:
-        pytest.fail(f"{CHROMIUM} is needed: apt-get install -y chromium", pytrace=False)
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    async with chromium() as launched:
+        yield launched
 
 
 async def test_the_report_opens_with_its_findings_and_legible_figures(
