@@ -23,7 +23,7 @@ from typing import Any
 
 from harmrank.gateway.db.engine import sqlite_url
 from harmrank.gateway.reports.summary import build_summary
-from harmrank.gateway.study import import_study
+from harmrank.gateway.study import decisions, import_study
 from harmrank.metrics.report import ReportSettings, build_report
 from harmrank.reproduce.pipeline import (
     ANNOTATORS,
@@ -59,9 +59,17 @@ def one_run(data: Path, work: Path) -> dict[str, float]:
     )
     annotators = [rankings[n] for n in ANNOTATORS]
     clusters = human_groups(rankings)
+    stored = {a.annotator: a for a in annotators}
     t_stats, report = timed(
         lambda: build_report(
-            annotators, SETTINGS, pairs=PAIRS, clusters=clusters, reference_name=REFERENCE
+            annotators,
+            SETTINGS,
+            pairs=PAIRS,
+            clusters=clusters,
+            reference_name=REFERENCE,
+            decisions=decisions.variants(study, stored),
+            concordance=decisions.direction_evidence(study, stored),
+            fixed_order=decisions.JUDGES,
         )
     )
     data_info = data_section(study, "bench", "0" * 64, url)

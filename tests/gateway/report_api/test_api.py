@@ -109,6 +109,9 @@ async def test_a_dataset_report_as_html(api: httpx.AsyncClient) -> None:
     assert answer.text.count(PNG) == 7  # 4 + one rank histogram per model (3); no judge
     assert "p = 0.9" in answer.text
     assert "report on dataset studylike" in answer.text
+    # every report opens with its answers, before the tables
+    assert answer.text.index('id="findings"') < answer.text.index("Headline figures")
+    assert "group-1, models by harm" in answer.text
 
 
 async def test_agreement_equals_the_library_computed_directly(
