@@ -24,8 +24,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 
 import rbo_throughput
-from harmrank.metrics import agreement as agreement_module
 from harmrank.metrics import bootstrap as bootstrap_module
+from harmrank.metrics import contributions as contributions_module
 from harmrank.metrics.chance import all_rankings
 from harmrank.metrics.rankings import AnnotatorRankings
 from harmrank.metrics.report import ReportSettings, build_report
@@ -48,7 +48,7 @@ def annotators(seed: int = 0) -> list[AnnotatorRankings]:
 
 
 def clear_caches() -> None:
-    agreement_module._rbo_pair.cache_clear()
+    contributions_module._rbo_pair.cache_clear()
     bootstrap_module._cached_weights.cache_clear()
 
 

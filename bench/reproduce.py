@@ -25,15 +25,17 @@ from typing import Any
 
 from harmrank.gateway.db.engine import sqlite_url
 from harmrank.gateway.reports.summary import build_summary
-from harmrank.gateway.study import import_study
+from harmrank.gateway.study import decisions, import_study
 from harmrank.metrics.jury import jury
 from harmrank.metrics.label_budget import label_budget
 from harmrank.metrics.report import ReportSettings, build_report
 from harmrank.reproduce.pipeline import (
     ANNOTATORS,
-    JUDGES,
     PAIRS,
+    REFERENCE,
+    STUDY_CLUSTERS,
     data_section,
+    human_groups,
     ppi_spec,
     store_and_reload,
     write_outputs,
@@ -45,7 +47,7 @@ DEFAULT_DATA = Path(
         Path(__file__).resolve().parents[2] / "shared/paper-data/llm-harm-psunlpgroup",
     )
 )
-SETTINGS = ReportSettings(p=0.9, resamples=1000, seed=0)
+SETTINGS = ReportSettings(p=0.9, resamples=1000, seed=0, cluster_key=STUDY_CLUSTERS)
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -61,9 +63,23 @@ def one_run(data: Path, work: Path) -> dict[str, float]:
         lambda: asyncio.run(store_and_reload(study, url, label="bench", digest="0" * 64))
     )
     annotators = [rankings[n] for n in ANNOTATORS]
+    clusters = human_groups(rankings)
+    stored = {a.annotator: a for a in annotators}
     spec = ppi_spec(SETTINGS)
-    t_stats, report = timed(lambda: build_report(annotators, SETTINGS, pairs=PAIRS, ppi=spec))
-    predictors = [rankings[j] for j in JUDGES]
+    t_stats, report = timed(
+        lambda: build_report(
+            annotators,
+            SETTINGS,
+            pairs=PAIRS,
+            ppi=spec,
+            clusters=clusters,
+            reference_name=REFERENCE,
+            decisions=decisions.variants(study, stored),
+            concordance=decisions.direction_evidence(study, stored),
+            fixed_order=decisions.JUDGES,
+        )
+    )
+    predictors = [rankings[j] for j in decisions.JUDGES]
     predictors.append(jury(predictors).rankings)
     t_budget, _ = timed(lambda: label_budget(rankings["human"], predictors, spec.budget))
     data_info = data_section(study, "bench", "0" * 64, url)

@@ -16,12 +16,20 @@ def test_reproduce_prints_progress_tables_and_the_report_path(
 ) -> None:
     out = tmp_path / "report"
     args = ["reproduce", "--data", str(paper_data), "--out", str(out), "--resamples", "20"]
-    result = CliRunner().invoke(app, args, terminal_width=200)
+    result = CliRunner().invoke(app, args, terminal_width=80)
     assert result.exit_code == 0, result.output
     assert "importing the study's files" in result.output
-    assert "N/A (not harmful) rate" in result.output
-    assert "gpt4o vs human" in result.output
-    assert "How many human labels?" in result.output
+    text = result.output
+    # the answers come before the tables they rest on
+    assert text.index("Findings") < text.index("Harm strength") < text.index("Agreement (95% CI")
+    assert "gpt4o~human" in text
+    assert "τ-b" in text
+    # readable at 80 columns: nothing wider, no word broken across lines, no signed zero
+    tables = text[text.index("Harm strength") : text.index("Report:")]
+    assert max(len(line) for line in tables.splitlines()) <= 80
+    for broken in ("harmfu\n", "Krippen", "-0.000"):
+        assert broken not in tables
+    assert "How many human labels?" in text
     unwrapped = "".join(result.output.splitlines())  # rich folds long paths across lines
     assert str(out / "report.html") in unwrapped
     assert (out / "summary.json").is_file()

@@ -13,17 +13,15 @@ from hypothesis import strategies as st
 from scipy.stats import kendalltau
 
 from harmrank.common.errors import InvalidInput
-from harmrank.metrics.agreement import (
-    AgreementResult,
-    RBOSettings,
-    agreement,
+from harmrank.metrics.agreement import AgreementResult, agreement, pairwise_agreement
+from harmrank.metrics.chance import all_rankings
+from harmrank.metrics.contributions import (
     confusion_counts,
     harmful_items,
     kendall_tau_b,
-    pairwise_agreement,
     rbo_per_prompt,
 )
-from harmrank.metrics.chance import all_rankings
+from harmrank.metrics.params import AgreementSettings, RBOSettings
 from harmrank.metrics.rankings import AnnotatorRankings, ListConvention, to_rbo_list
 from harmrank.metrics.rbo import EMPTY_CONVENTION, rbo
 
@@ -50,7 +48,7 @@ def annotator(
 
 
 def run(a: AnnotatorRankings, b: AnnotatorRankings, resamples: int = 50) -> AgreementResult:
-    return agreement(a, b, p=0.9, resamples=resamples, seed=7)
+    return agreement(a, b, AgreementSettings(p=0.9, resamples=resamples, seed=7))
 
 
 rankings = st.lists(st.sampled_from(VALID), min_size=1, max_size=25)
@@ -178,7 +176,9 @@ def test_empty_harmful_lists_are_counted() -> None:
 
 def test_rbo_variant_and_ties_are_passed_on() -> None:
     a, b = annotator("a", [(1, 0, 0)]), annotator("b", [(0, 1, 0)])
-    result = agreement(a, b, p=0.8, resamples=10, seed=1, rbo_variant="min", rbo_ties="a")
+    result = agreement(
+        a, b, AgreementSettings(p=0.8, resamples=10, seed=1, rbo_variant="min", rbo_ties="a")
+    )
     fig = result.figure("rbo", "tied")
     expected = rbo(["x", ["y", "z"]], ["y", ["x", "z"]], p=0.8, variant="min", ties="a").rbo
     assert fig.value == pytest.approx(expected)
@@ -219,7 +219,7 @@ def test_only_shared_prompts_count() -> None:
 def test_every_metric_is_reported_once_with_its_method() -> None:
     result = run(annotator("a", [(1, 2, 0)] * 3), annotator("b", [(1, 0, 2)] * 3))
     keys = [(f.metric, f.params.get("lists")) for f in result.figures]
-    assert len(keys) == len(set(keys)) == 9
+    assert len(keys) == len(set(keys)) == 10
     for fig in result.figures:
         assert "percentile bootstrap over prompts, 50 resamples, seed 7" in str(
             fig.params["bootstrap_method"]
@@ -260,7 +260,7 @@ def test_uncategorised_prompts_are_left_out_of_the_breakdown() -> None:
 
 def test_pairwise_agreement_covers_every_pair() -> None:
     anns = [annotator(name, [(1, 2, 0), (0, 0, 1)]) for name in "abcd"]
-    results = pairwise_agreement(anns, p=0.9, resamples=10, seed=1)
+    results = pairwise_agreement(anns, AgreementSettings(p=0.9, resamples=10, seed=1))
     assert [(r.a, r.b) for r in results] == [
         ("a", "b"),
         ("a", "c"),

@@ -10,10 +10,13 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from harmrank.common.errors import InvalidInput
 from harmrank.metrics.aggregate_humans import REFERENCE_NAME, ReferenceSpec
+from harmrank.metrics.agreement import CATEGORY_CLUSTERS
 from harmrank.metrics.app import create_app
 from harmrank.metrics.rankings import AnnotatorRankings
 from harmrank.metrics.report import ReportSettings, build_report
+from harmrank.metrics.schemas import ReportRequest
 from harmrank.metrics.serialize import to_jsonable
 
 MODELS = ["mistral", "mpt", "stablelm"]
@@ -195,6 +198,39 @@ def test_report_with_a_human_reference_equals_the_library(base: str) -> None:
     )
     assert answered == json.loads(json.dumps(to_jsonable(wanted)))
     assert answered["human_reference"]["params"]["na_rule"] == "unanimous"
+
+
+def test_report_clustered_by_category_equals_the_library(base: str) -> None:
+    tables = {
+        "x": [[1, 2, 0], [0, 0, 1], [3, 2, 1], [1, 0, 2]],
+        "y": [[2, 1, 0], [0, 0, 1], [3, 1, 2], [1, 0, 0]],
+    }
+    categories = {"p0": "c1", "p1": "c1", "p2": "c2", "p3": "c3"}
+    rankings = [
+        AnnotatorRankings.build(n, MODELS, {f"p{i}": r for i, r in enumerate(rows)}, categories)
+        for n, rows in tables.items()
+    ]
+    settings = ReportSettings(p=0.9, resamples=40, seed=3, cluster_key=CATEGORY_CLUSTERS)
+    request = ReportRequest.of(rankings, settings)
+    assert request.cluster_by == "category"
+    answered = post(base, "/v1/report", request.model_dump(mode="json")).json()
+    wanted = build_report(rankings, settings, clusters=categories)
+    assert answered == json.loads(json.dumps(to_jsonable(wanted)))
+    assert all(
+        f["prompt_ci"] is not None
+        for f in answered["agreement"][0]["figures"]
+        if f["ci_low"] is not None
+    )
+    # the prompt-level bootstrap differs: the clusters were used
+    plain = build_report(rankings, ReportSettings(p=0.9, resamples=40, seed=3))
+    assert answered != json.loads(json.dumps(to_jsonable(plain)))
+
+
+def test_a_report_request_names_clusters_it_cannot_send() -> None:
+    rankings = [AnnotatorRankings.build("x", MODELS, {"p0": [1, 0, 0]})]
+    settings = ReportSettings(p=0.9, cluster_key="human annotation group")
+    with pytest.raises(InvalidInput, match="human annotation group"):
+        ReportRequest.of(rankings, settings)
 
 
 def test_openapi_documents_the_routes(base: str) -> None:

@@ -10,18 +10,13 @@ import numpy.typing as npt
 import pytest
 
 from harmrank.common.errors import InvalidInput
-from harmrank.metrics.agreement import (
-    STATS,
-    AgreementResult,
-    Metric,
-    RBOSettings,
-    agreement,
-    prompt_contributions,
-    statistics,
-)
+from harmrank.metrics.agreement import AgreementResult, agreement
+from harmrank.metrics.agreement_stats import STATS, Metric, statistics
 from harmrank.metrics.alpha import ordinal_alpha
 from harmrank.metrics.bootstrap import BootstrapSpec, percentile_intervals, resample_weights
 from harmrank.metrics.chance import all_rankings
+from harmrank.metrics.contributions import prompt_contributions
+from harmrank.metrics.params import AgreementSettings, RBOSettings
 from harmrank.metrics.rankings import AnnotatorRankings, ListConvention
 
 IntArray = npt.NDArray[np.int64]
@@ -50,7 +45,7 @@ def annotators(
 
 def run(a: IntArray, b: IntArray, seed: int = 3, cats: list[str] | None = None) -> AgreementResult:
     x, y = annotators(a, b, cats)
-    return agreement(x, y, p=0.9, resamples=300, seed=seed)
+    return agreement(x, y, AgreementSettings(p=0.9, resamples=300, seed=seed))
 
 
 def test_weights_are_multinomial_counts_of_the_prompts() -> None:
@@ -147,8 +142,12 @@ def test_a_category_interval_does_not_depend_on_the_other_categories() -> None:
 def test_the_confidence_level_is_honoured() -> None:
     a, b = sample_pair(200, 6)
     x, y = annotators(a, b)
-    narrow = agreement(x, y, p=0.9, resamples=300, seed=1, confidence=0.5).figure("exact_match")
-    wide = agreement(x, y, p=0.9, resamples=300, seed=1, confidence=0.99).figure("exact_match")
+    narrow = agreement(
+        x, y, AgreementSettings(p=0.9, resamples=300, seed=1, confidence=0.5)
+    ).figure("exact_match")
+    wide = agreement(x, y, AgreementSettings(p=0.9, resamples=300, seed=1, confidence=0.99)).figure(
+        "exact_match"
+    )
     assert wide.ci_low < narrow.ci_low < narrow.ci_high < wide.ci_high
     assert wide.params["confidence"] == 0.99
 
@@ -160,7 +159,7 @@ def test_zero_resamples_gives_no_interval_but_the_figures() -> None:
     models = ("m1", "m2", "m3")
     a = AnnotatorRankings.build("a", models, {"p1": (1, 2, 0), "p2": (0, 0, 1)})
     b = AnnotatorRankings.build("b", models, {"p1": (1, 2, 0), "p2": (0, 1, 0)})
-    result = agreement(a, b, p=0.9, resamples=0, seed=0)
+    result = agreement(a, b, AgreementSettings(p=0.9, resamples=0, seed=0))
     exact = result.figure("exact_match")
     assert exact.value == 0.5
     assert np.isnan(exact.ci_low)

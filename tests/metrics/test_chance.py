@@ -9,7 +9,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from harmrank.metrics.agreement import RBOSettings, agreement, prompt_contributions, statistics
+from harmrank.metrics.agreement import agreement
+from harmrank.metrics.agreement_stats import statistics
 from harmrank.metrics.bootstrap import Contributions
 from harmrank.metrics.chance import (
     ChanceSpec,
@@ -19,6 +20,8 @@ from harmrank.metrics.chance import (
     random_rankings,
     unique_rows,
 )
+from harmrank.metrics.contributions import prompt_contributions
+from harmrank.metrics.params import AgreementSettings, RBOSettings
 from harmrank.metrics.rankings import AnnotatorRankings, ranking_problem
 
 IntArray = npt.NDArray[np.int64]
@@ -74,7 +77,7 @@ def test_chance_rbo_of_three_full_rankings_by_hand() -> None:
     # Mean: (1 + 0.955 + 0.9 + 3 * 0.855) / 6 = 5.42 / 6 = 0.90333...: a real 0.855 is *below*
     # chance. Exact match by chance is 1/6; tau-b 0 (reversal is as likely as identity).
     a, b = one_prompt((3, 2, 1), (1, 2, 3))
-    result = agreement(a, b, p=0.9, resamples=10, seed=0)
+    result = agreement(a, b, AgreementSettings(p=0.9, resamples=10, seed=0))
     for lists in ("harmful", "tied"):
         fig = result.figure("rbo", lists)
         assert fig.value == pytest.approx(0.855)
@@ -87,7 +90,7 @@ def test_chance_f1_by_hand() -> None:
     # A calls one of 3 models harmful, B calls two: tp is 1 with probability 2/3, else 0;
     # F1 = 2 tp / (K_A + K_B) = 2 tp / 3, so E[F1] = 4/9; precision E[tp]/1 = 2/3; recall 1/3.
     a, b = one_prompt((1, 0, 0), (2, 1, 0))
-    result = agreement(a, b, p=0.9, resamples=10, seed=0)
+    result = agreement(a, b, AgreementSettings(p=0.9, resamples=10, seed=0))
     assert result.figure("f1_harmful").chance == pytest.approx(4 / 9)
     assert result.figure("precision_harmful").chance == pytest.approx(2 / 3)
     assert result.figure("recall_harmful").chance == pytest.approx(1 / 3)
@@ -135,7 +138,7 @@ def test_simulation_when_there_are_too_many_rankings() -> None:
 def test_all_na_prompt_keeps_a_fixed_chance() -> None:
     # A says nothing is harmful: its only alternative is itself, so chance equals the figure.
     a, b = one_prompt((0, 0, 0), (1, 0, 2))
-    result = agreement(a, b, p=0.9, resamples=10, seed=0)
+    result = agreement(a, b, AgreementSettings(p=0.9, resamples=10, seed=0))
     for fig in result.figures:
         assert (math.isnan(fig.value) and math.isnan(fig.chance)) or fig.chance == pytest.approx(
             fig.value

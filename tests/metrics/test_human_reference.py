@@ -17,6 +17,7 @@ from harmrank.metrics.aggregate_humans import (
     versus_reference,
 )
 from harmrank.metrics.agreement import agreement
+from harmrank.metrics.params import AgreementSettings
 from harmrank.metrics.rankings import AnnotatorRankings
 from harmrank.metrics.report import ReportSettings, build_report, reference_pairs
 from harmrank.metrics.serialize import to_jsonable
@@ -84,7 +85,7 @@ def test_the_na_rule_and_min_annotators_change_the_reference() -> None:
 
 def test_the_judge_against_the_reference_by_hand() -> None:
     ref = human_reference([X, Y, Z], SPEC).rankings
-    result = versus_reference(JUDGE, ref, p=0.9, resamples=0, seed=0)
+    result = versus_reference(JUDGE, ref, AgreementSettings(p=0.9, resamples=0, seed=0))
     assert result.n_shared_prompts == 4  # p4 is tied, not in the reference
     # exact: p1 yes, p2 no, p3 yes, p5 no.
     assert result.figure("exact_match").value == pytest.approx(0.5)
@@ -248,7 +249,9 @@ def test_versus_reference_ignores_the_judges_own_categories(
         return
     tagged = rankings("judge", judge, dict.fromkeys(judge, "topic"))
     plain = rankings("judge", judge)
-    split = versus_reference(tagged, ref, p=0.9, resamples=0, seed=0)
+    split = versus_reference(tagged, ref, AgreementSettings(p=0.9, resamples=0, seed=0))
     # to_jsonable: NaN (no interval without resamples) is not equal to itself.
-    assert to_jsonable(split) == to_jsonable(agreement(plain, ref, p=0.9, resamples=0, seed=0))
+    assert to_jsonable(split) == to_jsonable(
+        agreement(plain, ref, AgreementSettings(p=0.9, resamples=0, seed=0))
+    )
     assert set(split.by_category) <= {"all_agreed", "disagreed", "single"}

@@ -18,6 +18,7 @@ from harmrank.metrics.aggregate_humans import aggregate_humans, aggregate_item
 from harmrank.metrics.agreement import agreement
 from harmrank.metrics.alpha import ordinal_alpha
 from harmrank.metrics.multi_alpha import Level, multi_alpha, ranking_alpha, ranking_matrix
+from harmrank.metrics.params import AgreementSettings
 from harmrank.metrics.rankings import AnnotatorRankings
 
 FloatArray = npt.NDArray[np.float64]
@@ -183,7 +184,7 @@ def test_reference_splits_judge_agreement_by_human_agreement() -> None:
     judge = rankings("judge", {"p1": [1, 2, 3], "p2": [1, 2, 3], "p3": [0, 0, 1]})
     ref = aggregate_humans([x, y]).reference()
     assert ref.prompts == ("p1", "p2", "p3")
-    result = agreement(judge, ref, p=0.9, resamples=20, seed=0)
+    result = agreement(judge, ref, AgreementSettings(p=0.9, resamples=20, seed=0))
     assert result.figure("exact_match").value == pytest.approx(2 / 3)
     assert result.figure("exact_match", category="all_agreed").value == 1.0
     assert result.figure("exact_match", category="disagreed").value == 0.0

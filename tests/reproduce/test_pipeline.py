@@ -14,9 +14,16 @@ from harmrank.gateway.db.engine import create_engine, session_factory
 from harmrank.gateway.db.models import Exclusion
 from harmrank.gateway.reports.summary import Summary
 from harmrank.metrics.report import ReportSettings
-from harmrank.reproduce.pipeline import ANNOTATORS, PAIRS, Options, Outcome, reproduce
+from harmrank.reproduce.pipeline import (
+    ANNOTATORS,
+    PAIRS,
+    STUDY_CLUSTERS,
+    Options,
+    Outcome,
+    reproduce,
+)
 
-SETTINGS = ReportSettings(p=0.9, resamples=50, seed=1)
+SETTINGS = ReportSettings(p=0.9, resamples=50, seed=1, cluster_key=STUDY_CLUSTERS)
 
 
 async def run(data: Path, out: Path, steps: list[str] | None = None) -> Outcome:
@@ -151,3 +158,32 @@ async def test_a_second_run_reuses_the_stored_import(
     assert again.stored.reused
     assert again.summary.agreement == outcome.summary.agreement
     assert steps[0] == "locating the data"
+
+
+def test_summary_states_findings_paired_comparisons_and_chance_corrected(outcome: Outcome) -> None:
+    summary = outcome.summary
+    names = {f"agreement.{e.a}~{e.b}.{e.metric}" for e in summary.agreement}
+    names |= {f"bradley_terry.{n}" for n in summary.annotators}
+    names |= {f"pairwise_wins.{n}" for n in summary.annotators}
+    names |= {f"position.{b.annotator}" for b in summary.position_bias}
+    names |= {f"paired.{'~'.join(d.x)}-{'~'.join(d.y)}.{d.metric}" for d in summary.paired}
+    assert summary.findings
+    for finding in summary.findings:
+        assert set(finding.evidence) <= names, finding
+    pairs = {(tuple(d.x), tuple(d.y)) for d in summary.paired}
+    assert (("gpt4o", "claude"), ("gpt4o", "human")) in pairs
+    for entry in summary.agreement:
+        cc = entry.chance_corrected
+        if entry.value is not None and entry.chance is not None and entry.chance < 1:
+            expected = (entry.value - entry.chance) / (1 - entry.chance)
+            assert cc.value is not None
+            assert abs(cc.value - expected) < 1e-12
+    # the study's intervals resample student groups, the prompt-level one beside them
+    headline = next(e for e in summary.agreement if (e.a, e.b, e.metric) == PAIRS[0] + ("rbo",))
+    assert headline.params["bootstrap_unit"] == "human annotation group"
+    assert headline.prompt_ci_low is not None
+    assert {e.decision for e in summary.sensitivity} == {
+        "group 10 direction",
+        "judge answers tied in their raw text",
+    }
+    assert summary.data["import_report"]["tied_raw_answers"]["llama"] == 19

@@ -7,6 +7,8 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.table import Table
 
+from harmrank.metrics.findings import number
+
 STAGES = ("generate", "judge", "score")
 STATES = ("queued", "running", "done", "failed", "reused", "cancelled")
 STATUS_STYLE = {
@@ -19,8 +21,8 @@ STATUS_STYLE = {
 }
 # The agreement figures shown in the headline, in the terminal's width: (metric, lists, title).
 AGREEMENT_COLUMNS = (
-    ("rbo", "harmful", "RBO harmful"),
-    ("rbo", "tied", "RBO tied"),
+    ("rbo_known", None, "RBO known"),
+    ("rbo", "harmful", "RBO paper"),
     ("exact_match", None, "exact"),
     ("kendall_tau_b", None, "τ-b"),
     ("krippendorff_alpha", None, "α"),
@@ -29,7 +31,7 @@ AGREEMENT_COLUMNS = (
 
 
 def fmt(value: object, digits: int = 3) -> str:
-    return f"{value:.{digits}f}" if isinstance(value, int | float) else "–"
+    return number(float(value), digits) if isinstance(value, int | float) else "–"
 
 
 def status_text(run: dict[str, Any]) -> str:

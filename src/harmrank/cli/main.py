@@ -59,6 +59,11 @@ class Service(StrEnum):
     metrics = "metrics"
 
 
+class BootstrapUnit(StrEnum):
+    group = "group"
+    prompt = "prompt"
+
+
 # (app factory, settings class) per service; imported only for the service asked for.
 SERVICES = {
     Service.gateway: (
@@ -98,14 +103,23 @@ def reproduce(
     p: Annotated[float, typer.Option(help="RBO persistence (0 < p < 1).", min=0.0, max=1.0)] = 0.9,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples over prompts.", min=0)] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap and of chance simulations.")] = 0,
+    bootstrap_unit: Annotated[
+        BootstrapUnit,
+        typer.Option(
+            help="What the bootstrap resamples: whole student groups (the human reference's "
+            "clusters; the prompt-level interval is shown beside) or single prompts."
+        ),
+    ] = BootstrapUnit.group,
 ) -> None:
     """Rebuild the study's analysis from its public data: HTML/Markdown report, figures, JSON."""
     from rich.console import Console
 
     from harmrank.cli.reproduce import run
     from harmrank.metrics.report import ReportSettings
+    from harmrank.reproduce.pipeline import STUDY_CLUSTERS
 
-    settings = ReportSettings(p=p, resamples=resamples, seed=seed)
+    clusters = STUDY_CLUSTERS if bootstrap_unit is BootstrapUnit.group else None
+    settings = ReportSettings(p=p, resamples=resamples, seed=seed, cluster_key=clusters)
     raise typer.Exit(run(data, out, settings, Console()))
 
 

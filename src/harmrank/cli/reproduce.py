@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from harmrank.common.errors import HarmrankError
-from harmrank.gateway.reports.tables import Table, headline_tables
+from harmrank.gateway.reports.tables import Table, per_model_table, terminal_table
 from harmrank.gateway.reports.tables_ppi import budget_table
 from harmrank.metrics.report import ReportSettings
 from harmrank.reproduce.pipeline import Options, Outcome, reproduce
@@ -19,7 +19,7 @@ from harmrank.reproduce.pipeline import Options, Outcome, reproduce
 def _rich_table(table: Table) -> RichTable:
     out = RichTable(title=table.title, title_justify="left", show_lines=False)
     for column in table.columns:
-        out.add_column(column, overflow="fold")
+        out.add_column(column)  # wrapped at spaces: a word is never split across lines
     for row in table.rows:
         out.add_row(*row)
     return out
@@ -39,14 +39,31 @@ class StepLog:
 
 
 def show(console: Console, outcome: Outcome, seconds: float) -> None:
-    budget = budget_table(outcome.summary)
-    for table in [*headline_tables(outcome.summary), *([budget] if budget else [])]:
+    """Findings first, then the tables they rest on, each readable at 80 columns."""
+    summary = outcome.summary
+    console.print("[bold]Findings[/bold]")
+    for finding in summary.findings:
+        console.print(f"• {finding.text}")
+    harm: dict[str, dict[str, float | None]] = {
+        n: dict(s) for n, s in summary.harm_strength.items()
+    }
+    tables = [
+        per_model_table(
+            "Harm strength (Bradley–Terry, higher = more harmful)", harm, summary.models
+        ),
+        terminal_table(summary),
+    ]
+    budget = budget_table(summary)
+    if budget is not None:
+        tables.append(budget)
+    for table in tables:
         console.print(_rich_table(table))
         if table.note:
             console.print(f"[dim]{table.note}[/dim]")
     stored = "reused an identical earlier import" if outcome.stored.reused else "stored"
     console.print(
-        f"\n{outcome.summary.n_prompts} prompts; database: {stored}; done in {seconds:.1f}s."
+        f"\n{summary.n_prompts} distinct prompts (each figure's own n is in the report); "
+        f"database: {stored}; done in {seconds:.1f}s."
     )
     console.print(f"Report: [bold]{outcome.files['html']}[/bold]")
     console.print(f"Also: {outcome.files['md']}, {outcome.files['summary']}")

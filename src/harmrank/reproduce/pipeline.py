@@ -25,7 +25,8 @@ from harmrank.gateway.reports.figures import write_figures
 from harmrank.gateway.reports.render import STUDY_PAGE, write_reports
 from harmrank.gateway.reports.summary import Summary, build_summary
 from harmrank.gateway.results import load_rankings
-from harmrank.gateway.study import StudyImport, import_study
+from harmrank.gateway.study import StudyImport, decisions, import_study
+from harmrank.gateway.study.records import GROUP_PREFIX
 from harmrank.gateway.study.store import StoreOutcome, store_study
 from harmrank.metrics.label_budget import BudgetSettings
 from harmrank.metrics.rankings import AnnotatorRankings
@@ -44,9 +45,12 @@ PAIRS = (
     ("claude", "llama"),
     ("human", "expert"),
 )
-JUDGES = ("gpt4o", "claude", "llama")
 
 Step = Callable[[str], None]
+# The study's human rankings come from 17 student groups, each with its own habits: intervals
+# resample whole groups by default (the prompt-level interval is shown beside them).
+STUDY_CLUSTERS = "human annotation group"
+REFERENCE = "human"
 
 
 @dataclass(frozen=True)
@@ -80,10 +84,25 @@ async def store_and_reload(
                 session, study, dataset=dataset_name(digest), source=label, source_sha256=digest
             )
         async with sessions() as session:
-            rankings = await load_rankings(session, dataset_name(digest), list(ANNOTATORS))
+            rankings = await load_rankings(session, dataset_name(digest))
     finally:
         await engine.dispose()
     return stored, rankings
+
+
+def human_groups(rankings: dict[str, AnnotatorRankings]) -> dict[str, str]:
+    """Each prompt's student group; a prompt two groups ranked takes the lower one, as the
+    pooled ``human`` annotator does."""
+    numbered = sorted(
+        (int(name.removeprefix(GROUP_PREFIX)), r)
+        for name, r in rankings.items()
+        if name.startswith(GROUP_PREFIX)
+    )
+    out: dict[str, str] = {}
+    for number, r in numbered:
+        for prompt in r.prompts:
+            out.setdefault(prompt, f"group {number}")
+    return out
 
 
 def data_section(study: StudyImport, label: str, digest: str, url: str) -> dict[str, Any]:
@@ -101,7 +120,7 @@ def ppi_spec(settings: ReportSettings) -> PPISpec:
     budget = BudgetSettings(seed=settings.seed, confidence=settings.confidence)
     return PPISpec(
         truth="human",
-        judges=JUDGES,
+        judges=decisions.JUDGES,
         policy="the study's (every prompt ranked by one human group)",
         budget=budget,
         confidence=settings.confidence,
@@ -136,8 +155,20 @@ async def reproduce(options: Options, step: Step) -> Outcome:
     step("storing in the database")
     stored, rankings = await store_and_reload(study, url, label=label, digest=digest)
     annotators = [rankings[name] for name in ANNOTATORS]
-    spec = ppi_spec(options.settings)
-    report = build_report(annotators, options.settings, pairs=PAIRS, progress=step, ppi=spec)
+    clusters = human_groups(rankings) if options.settings.cluster_key else None
+    stored_set = {a.annotator: a for a in annotators}
+    report = build_report(
+        annotators,
+        options.settings,
+        pairs=PAIRS,
+        progress=step,
+        ppi=ppi_spec(options.settings),
+        clusters=clusters,
+        reference_name=REFERENCE,
+        decisions=decisions.variants(study, stored_set),
+        concordance=decisions.direction_evidence(study, stored_set),
+        fixed_order=decisions.JUDGES,  # every judge saw A = Mistral, B = MPT, C = StableLM
+    )
     summary = build_summary(
         report, n_prompts=len(study.prompts), data=data_section(study, label, digest, url)
     )

@@ -7,30 +7,19 @@ runs. Screenshots go to ``test-artifacts/annotation/``.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 from sqlalchemy import select
+from tests.browser import chromium
 from tests.gateway.annotation.conftest import MODELS, Item, Sessions, invite, seed_dataset
 
 from harmrank.cli.annotation import sign_in_link
 from harmrank.gateway.db import Ranking
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "annotation"
 SCRIPT = "<script>window.__pwned = 'script'</script>"
 IMAGE = "<img src=x onerror=\"window.__pwned = 'img'\">"
@@ -61,14 +50,8 @@ def backend() -> str:
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    if shutil.which(CHROMIUM) is None:
-        pytest.fail(f"{CHROMIUM} is needed: apt-get install -y chromium", pytrace=False)
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    async with chromium() as launched:
+        yield launched
 
 
 async def shot(page: Page, name: str) -> None:

@@ -15,6 +15,7 @@ from harmrank.gateway.report_api import compute
 from harmrank.gateway.results import load_rankings
 from harmrank.metrics.aggregate_humans import ReferenceSpec
 from harmrank.metrics.agreement import agreement
+from harmrank.metrics.params import AgreementSettings
 from harmrank.metrics.report import ReportSettings, build_report
 from harmrank.metrics.serialize import to_jsonable
 
@@ -108,6 +109,9 @@ async def test_a_dataset_report_as_html(api: httpx.AsyncClient) -> None:
     assert answer.text.count(PNG) == 7  # 4 + one rank histogram per model (3); no judge
     assert "p = 0.9" in answer.text
     assert "report on dataset studylike" in answer.text
+    # every report opens with its answers, before the tables
+    assert answer.text.index('id="findings"') < answer.text.index("Headline figures")
+    assert "group-1, models by harm" in answer.text
 
 
 async def test_agreement_equals_the_library_computed_directly(
@@ -120,7 +124,9 @@ async def test_agreement_equals_the_library_computed_directly(
     body = answer.json()
     async with session_maker() as session:
         rankings = await load_rankings(session, "studylike", ["group-2", "group-1"])
-    direct = agreement(rankings["group-2"], rankings["group-1"], p=0.9, resamples=40, seed=5)
+    direct = agreement(
+        rankings["group-2"], rankings["group-1"], AgreementSettings(p=0.9, resamples=40, seed=5)
+    )
     assert {k: body[k] for k in ("a", "b", "n_shared_prompts", "figures", "by_category")} == (
         to_jsonable(direct)
     )
@@ -173,3 +179,19 @@ async def test_reports_are_computed_off_the_event_loop(
     assert answer.status_code == 200, answer.text
     assert threads
     assert "AnyIO worker thread" in threads[0]
+
+
+async def test_the_dataset_report_can_resample_categories(api: httpx.AsyncClient) -> None:
+    url = "/v1/datasets/studylike/report"
+    plain = await api.get(url, params=query(annotators="group-1,group-2"))
+    clustered = await api.get(
+        url, params=query(annotators="group-1,group-2", cluster_by="category")
+    )
+    assert plain.status_code == clustered.status_code == 200, clustered.text
+    figure = clustered.json()["agreement"][0]["figures"][0]
+    assert figure["params"]["bootstrap_unit"] == "prompt category"
+    assert figure["params"]["n_clusters"] == 2  # the made-up prompts' categories x and y
+    assert figure["prompt_ci"] is not None
+    assert plain.json()["agreement"][0]["figures"][0]["prompt_ci"] is None
+    bad = await api.get(url, params=query(annotators="group-1,group-2", cluster_by="group"))
+    assert bad.status_code == 422

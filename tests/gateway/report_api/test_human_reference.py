@@ -34,6 +34,7 @@ from harmrank.metrics.aggregate_humans import (
     human_reference,
     versus_reference,
 )
+from harmrank.metrics.params import AgreementSettings
 from harmrank.metrics.serialize import to_jsonable
 
 PNG = "data:image/png;base64,"
@@ -262,7 +263,7 @@ async def test_a_run_report_uses_the_humans_aggregate_as_the_reference(
     spec = ReferenceSpec(("group-1", "group-2", "loner"))
     reference = human_reference(score.annotators, spec).rankings
     assert reference.prompts == ("s1", "s3", "s4", "s5", "s6")
-    direct = versus_reference(judge, reference, p=0.9, resamples=10, seed=1)
+    direct = versus_reference(judge, reference, AgreementSettings(p=0.9, resamples=10, seed=1))
     assert stored["agreement"][0] == to_jsonable(direct)
 
     html = (await api.get(f"/v1/runs/{run.id}/report.html")).text

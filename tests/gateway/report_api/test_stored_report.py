@@ -78,3 +78,60 @@ async def test_a_stored_report_that_cannot_be_read_is_a_clear_404(
     assert (page.status_code, page.json()["error_type"]) == (404, "not_found")
     assert "surprise" in page.json()["error"]
     assert "resume the run" in page.json()["error"]
+
+
+async def test_a_run_report_drawn_from_the_stored_report_opens_with_its_findings(
+    api: httpx.AsyncClient, session_maker: Sessions
+) -> None:
+    run = await create(session_maker, spec())
+    done = await work_until_settled(session_maker, Fakes().executors(), run.id)
+    assert done.status == "done", done
+    stored = (await api.get(f"/v1/runs/{run.id}/report")).json()
+    assert stored["findings"], stored.keys()
+    html = (await api.get(f"/v1/runs/{run.id}/report.html")).text
+    for finding in stored["findings"]:
+        assert finding["text"].replace("'", "&#39;") in html
+    assert html.index("<h2>Findings</h2>") < html.index("Agreement")
+
+    # what the page shows is what is stored: an edited finding shows as edited
+    async with session_maker.begin() as session:
+        row = await session.scalar(select(RunReport).where(RunReport.run_id == run.id))
+        assert row is not None
+        report: dict[str, Any] = copy.deepcopy(row.report)
+        report["findings"][0]["text"] = "a finding written into the stored report"
+        row.report = report
+    html = (await api.get(f"/v1/runs/{run.id}/report.html")).text
+    assert "a finding written into the stored report" in html
+
+
+async def test_a_run_can_resample_prompt_categories(
+    api: httpx.AsyncClient, session_maker: Sessions
+) -> None:
+    metrics = {"p": 0.9, "resamples": 20, "seed": 1, "cluster_by": "category"}
+    judges = [{"name": "judge-x"}, {"name": "judge-y"}]  # a pair, so there is agreement
+    run = await create(session_maker, spec(metrics=metrics, judges=judges))
+    done = await work_until_settled(session_maker, Fakes().executors(), run.id)
+    assert done.status == "done", done
+    stored = (await api.get(f"/v1/runs/{run.id}/report")).json()
+    assert stored["settings"]["cluster_key"] == "prompt category"
+    assert "clusters of prompts (prompt category" in stored["conventions"]["bootstrap"]
+    figures = [f for result in stored["agreement"] for f in result["figures"]]
+    assert figures
+    assert all(f["prompt_ci"] is not None for f in figures if f["ci_low"] is not None)
+    html = (await api.get(f"/v1/runs/{run.id}/report.html")).text
+    assert "clusters of prompts (prompt category" in html
+
+
+async def test_a_run_without_cluster_by_resamples_prompts(
+    api: httpx.AsyncClient, session_maker: Sessions
+) -> None:
+    judges = [{"name": "judge-x"}, {"name": "judge-y"}]
+    run = await create(session_maker, spec(judges=judges))
+    done = await work_until_settled(session_maker, Fakes().executors(), run.id)
+    assert done.status == "done", done
+    stored = (await api.get(f"/v1/runs/{run.id}/report")).json()
+    assert stored["settings"]["cluster_key"] is None
+    assert "percentile bootstrap over prompts" in stored["conventions"]["bootstrap"]
+    figures = [f for result in stored["agreement"] for f in result["figures"]]
+    assert figures
+    assert all(f["prompt_ci"] is None for f in figures)

@@ -32,6 +32,7 @@ from harmrank.metrics.aggregate_humans import (
     versus_reference,
 )
 from harmrank.metrics.agreement import AgreementFigure, AgreementResult, agreement
+from harmrank.metrics.params import AgreementSettings
 from harmrank.metrics.rankings import AnnotatorRankings
 
 HumanSet = Literal["all", "page"]
@@ -42,11 +43,7 @@ HUMAN_SETS = {
 
 
 @dataclass(frozen=True)
-class AgreementParams:
-    p: float
-    resamples: int = 200
-    seed: int = 0
-    confidence: float = 0.95
+class AgreementParams(AgreementSettings):
     na_rule: NaRule = "majority"
     min_annotators: int = 1
     humans: HumanSet = "all"
@@ -92,11 +89,7 @@ def _shares_prompts(a: AnnotatorRankings, b: AnnotatorRankings) -> bool:
 
 def _pairwise(humans: Sequence[AnnotatorRankings], s: AgreementParams) -> list[dict[str, Any]]:
     return [
-        result_out(
-            agreement(a, b, p=s.p, resamples=s.resamples, seed=s.seed, confidence=s.confidence)
-        )
-        for a, b in combinations(humans, 2)
-        if _shares_prompts(a, b)
+        result_out(agreement(a, b, s)) for a, b in combinations(humans, 2) if _shares_prompts(a, b)
     ]
 
 
@@ -120,9 +113,7 @@ def _judges(
         if not _shares_prompts(judge, reference):
             out.append({"a": judge.annotator, "b": reference.annotator, "n_shared_prompts": 0})
             continue
-        result = versus_reference(
-            judge, reference, p=s.p, resamples=s.resamples, seed=s.seed, confidence=s.confidence
-        )
+        result = versus_reference(judge, reference, s)
         out.append({**result_out(result), "split_by": "human agreement group of the item"})
     return out
 

@@ -26,6 +26,7 @@ from harmrank.gateway.deps import Session
 from harmrank.gateway.export import ExportFormat
 from harmrank.gateway.query import RawCsv
 from harmrank.metrics.aggregate_humans import NaRule
+from harmrank.metrics.params import DEFAULT_RESAMPLES
 
 router = APIRouter(prefix="/v1/datasets/{name}/annotation", tags=["annotation"])
 
@@ -81,7 +82,9 @@ async def get_agreement(
     name: str,
     session: Session,
     p: Annotated[float, Query(gt=0, lt=1, description="RBO persistence (explicit).")],
-    resamples: Annotated[int, Query(ge=0, le=5000, description="Bootstrap resamples.")] = 200,
+    resamples: Annotated[
+        int, Query(ge=0, le=5000, description="Bootstrap resamples.")
+    ] = DEFAULT_RESAMPLES,
     seed: int = 0,
     confidence: Annotated[float, Query(gt=0, lt=1)] = 0.95,
     na_rule: Annotated[
@@ -97,7 +100,13 @@ async def get_agreement(
 ) -> Agreement:
     """Agreement among humans (pairwise, Krippendorff's α), their aggregate, and judges vs it."""
     settings = agreement.AgreementParams(
-        p, resamples, seed, confidence, na_rule, min_annotators, humans
+        p=p,
+        resamples=resamples,
+        seed=seed,
+        confidence=confidence,
+        na_rule=na_rule,
+        min_annotators=min_annotators,
+        humans=humans,
     )
     return await agreement.human_agreement(session, name, settings)
 

@@ -18,6 +18,7 @@ Resamples are capped by ``report_max_resamples``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from functools import partial
@@ -33,6 +34,7 @@ from harmrank.gateway.report_api import compute, inputs
 from harmrank.gateway.runs.api import RunId
 from harmrank.gateway.settings import GatewaySettings
 from harmrank.metrics.aggregate_humans import REFERENCE_NAME, NaRule
+from harmrank.metrics.agreement import CATEGORY_CLUSTERS
 from harmrank.metrics.report import ReportSettings
 
 runs_router = APIRouter(prefix="/v1/runs", tags=["runs"])
@@ -229,6 +231,14 @@ async def dataset_report(
     format: Annotated[Literal["json", "html"], Query(description="`json` or `html`.")] = "json",
     na_rule: NaRuleQuery = "majority",
     min_annotators: MinAnnotators = 1,
+    cluster_by: Annotated[
+        Literal["category"] | None,
+        Query(
+            description="Resample whole clusters of prompts for the intervals: `category` "
+            "draws the prompts' categories (prompts without one are clusters of their own); "
+            "the prompt-level interval is then reported beside each clustered one."
+        ),
+    ] = None,
 ) -> Any:
     """Every figure for the chosen annotators' per-prompt rankings of a dataset: harm rates,
     wins, histograms and agreement per pair, as JSON or a self-contained HTML page.
@@ -242,6 +252,8 @@ async def dataset_report(
     names = annotator_names(annotators)
     chosen = pair_list(pairs, [*names, REFERENCE_NAME])
     plain = report_settings(p, resamples, seed, limits)
+    if cluster_by is not None:
+        plain = dataclasses.replace(plain, cluster_key=CATEGORY_CLUSTERS)
     render = compute.dataset_html if format == "html" else compute.dataset_json
     async with report_slot(request, limits):
         async with sessions() as session:

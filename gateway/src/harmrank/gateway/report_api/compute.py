@@ -16,6 +16,7 @@ from harmrank.metrics.aggregate_humans import (
     ReferenceSpec,
     human_reference,
 )
+from harmrank.metrics.agreement import category_clusters
 from harmrank.metrics.rankings import AnnotatorRankings
 from harmrank.metrics.report import (
     Report,
@@ -143,12 +144,14 @@ def dataset_report(
         left_out["pairs_through_reference"] = [
             list(p) for p in shared if p not in pairs and not set(p) <= set(inputs.humans)
         ]
+    clusters = category_clusters(inputs.annotators) if settings.cluster_key else None
     report = build_report(
         inputs.annotators,
         settings,
         pairs=pairs,
         humans=list(inputs.unlisted),
         ppi=inputs.ppi_spec(settings.human_reference.name if settings.human_reference else None),
+        clusters=clusters,
     )
     return report, left_out
 

@@ -28,6 +28,9 @@ from harmrank.metrics.report import Report
 
 DPI = 110
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+# At most this many panels side by side: three panels of ~3.4 in at 110 dpi stay within the
+# report's 1100 px column, so 8 pt labels (12 px) never shrink below 9 px on the page.
+MAX_COLUMNS = 3
 FloatArray = npt.NDArray[np.float64]
 COLOURS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860")
 
@@ -46,6 +49,18 @@ def _grouped_bars(ax: Axes, groups: Sequence[str], series: dict[str, FloatArray]
     ax.set_xticks(x, groups)
 
 
+def _panels(n: int, width: float, height: float) -> tuple[Figure, list[Axes]]:
+    """``n`` panels in rows of at most ``MAX_COLUMNS``; cells beyond ``n`` are removed, so no
+    empty axes are drawn."""
+    columns = min(n, MAX_COLUMNS)
+    rows = -(-n // columns)
+    fig = Figure(figsize=(width * columns, height * rows))
+    axes = list(fig.subplots(rows, columns, squeeze=False).ravel())
+    for ax in axes[n:]:
+        ax.remove()
+    return fig, axes[:n]
+
+
 def _legend_below(fig: Figure, ax: Axes) -> None:
     """One legend for the whole figure, under the plots, so it never hides a bar."""
     handles, labels = ax.get_legend_handles_labels()
@@ -55,18 +70,18 @@ def _legend_below(fig: Figure, ax: Axes) -> None:
 
 def complete_rank_figure(report: Report, out: Path) -> Path:
     """Study Figure 1: per annotator, share of each model at each rank (prompts with no N/A)."""
-    names = list(report.annotators)
-    fig = Figure(figsize=(3.2 * len(names), 3.2))
-    axes = fig.subplots(1, len(names), squeeze=False)
-    for ax, name in zip(axes[0], names, strict=True):
+    # An annotator with no prompt free of N/A has nothing to draw: left out, not an empty panel.
+    names = [n for n, s in report.annotators.items() if s.histogram_complete.n_prompts > 0]
+    fig, axes = _panels(len(names), 3.4, 3.2)
+    for ax, name in zip(axes, names, strict=True):
         hist = report.annotators[name].histogram_complete
         ranks = [str(v) for v in hist.rank_values]
         _grouped_bars(ax, ranks, {m: hist.shares[j] for j, m in enumerate(hist.models)})
         ax.set_title(f"{name} (n={hist.n_prompts})", fontsize=9)
         ax.set_xlabel("rank (higher = more harmful)")
         ax.set_ylim(0, 1)
-    axes[0][0].set_ylabel("share of prompts")
-    _legend_below(fig, axes[0][0])
+    axes[0].set_ylabel("share of prompts")
+    _legend_below(fig, axes[0])
     fig.suptitle("Ranks among prompts with no N/A (study Figure 1)", fontsize=10)
     return _save(fig, out / "figure1_complete_ranks.png")
 
@@ -124,10 +139,9 @@ def _heatmap(ax: Axes, matrix: FloatArray, labels: Sequence[str], title: str) ->
 
 
 def win_rate_figure(report: Report, out: Path) -> Path:
-    names = list(report.annotators)
-    fig = Figure(figsize=(3.6 * len(names), 3.4))
-    axes = fig.subplots(1, len(names), squeeze=False)
-    for ax, name in zip(axes[0], names, strict=True):
+    names = [n for n, s in report.annotators.items() if s.n_prompts > 0]
+    fig, axes = _panels(len(names), 3.6, 3.4)
+    for ax, name in zip(axes, names, strict=True):
         wins = report.annotators[name].wins
         _heatmap(ax, wins.win_rate_excluding_ties, report.models, f"{name}: row beats column")
     fig.suptitle("Win rate, least harm (ties excluded)", fontsize=10)
@@ -135,7 +149,7 @@ def win_rate_figure(report: Report, out: Path) -> Path:
 
 
 def agreement_matrix(
-    results: Sequence[AgreementResult], names: Sequence[str], lists: str
+    results: Sequence[AgreementResult], names: Sequence[str], metric: str, lists: str | None
 ) -> FloatArray:
     """Mean RBO between annotators as a symmetric matrix (diagonal 1, missing pairs NaN)."""
     index = {n: i for i, n in enumerate(names)}
@@ -143,7 +157,7 @@ def agreement_matrix(
     np.fill_diagonal(matrix, 1.0)
     for result in results:
         for fig in result.figures:
-            if fig.metric == "rbo" and fig.params.get("lists") == lists:
+            if fig.metric == metric and (lists is None or fig.params.get("lists") == lists):
                 i, j = index[result.a], index[result.b]
                 matrix[i, j] = matrix[j, i] = fig.value
     return matrix
@@ -153,10 +167,14 @@ def agreement_figure(report: Report, out: Path) -> Path:
     names = list(report.annotators)
     fig = Figure(figsize=(9.0, 4.0))
     axes = fig.subplots(1, 2)
-    for ax, lists in zip(axes, ("harmful", "tied"), strict=True):
-        matrix = agreement_matrix(report.agreement, names, lists)
-        _heatmap(ax, matrix, names, f"mean RBO, lists={lists}, p={report.settings.p}")
-    fig.suptitle(f"Agreement between annotators (RBO_{report.settings.rbo_variant})", fontsize=10)
+    panels = (
+        ("rbo_known", None, "RBO over the known depth (headline)"),
+        ("rbo", "harmful", f"RBO_{report.settings.rbo_variant}, harmful lists (paper)"),
+    )
+    for ax, (metric, lists, title) in zip(axes, panels, strict=True):
+        matrix = agreement_matrix(report.agreement, names, metric, lists)
+        _heatmap(ax, matrix, names, f"{title}, p={report.settings.p}")
+    fig.suptitle("Agreement between annotators (mean per-prompt RBO)", fontsize=10)
     return _save(fig, out / "agreement_rbo.png")
 
 
@@ -167,16 +185,17 @@ def against_reference(report: Report) -> list[AgreementResult]:
 
 
 def reference_group_figure(report: Report, out: Path) -> Path:
-    """RBO (harmful lists) of each annotator against the human reference: all items, then by
-    how much the humans agreed; bootstrap intervals as error bars, chance as a black tick."""
+    """RBO (known depth, the headline) of each annotator against the human reference: all
+    items, then by how much the humans agreed; bootstrap intervals as error bars, chance as a
+    black tick."""
     results = against_reference(report)
     groups = ["all items", *GROUPS]
     fig = Figure(figsize=(6.4, 3.6))
     ax = fig.subplots()
     width = 0.8 / len(results)
     for i, result in enumerate(results):
-        figs = [result.figure("rbo", "harmful")] + [
-            result.figure("rbo", "harmful", g) if g in result.by_category else None for g in GROUPS
+        figs = [result.figure("rbo_known")] + [
+            result.figure("rbo_known", None, g) if g in result.by_category else None for g in GROUPS
         ]
         x = np.arange(len(groups)) + i * width - 0.4 + width / 2
         values = np.array([f.value if f else np.nan for f in figs])
@@ -189,7 +208,7 @@ def reference_group_figure(report: Report, out: Path) -> Path:
         ax.scatter(x, chance, marker="_", color="black", s=120, zorder=3, label=label)
     ax.set_xticks(np.arange(len(groups)), groups)
     ax.set_ylim(0, 1.05)
-    ax.set_ylabel(f"mean RBO, lists=harmful, p={report.settings.p}")
+    ax.set_ylabel(f"mean RBO over the known depth, p={report.settings.p}")
     ax.set_title(f"Against {results[0].b}, by how much the humans agreed", fontsize=10)
     _legend_below(fig, ax)
     return _save(fig, out / "reference_by_agreement.png")

@@ -12,10 +12,11 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from harmrank.gateway.reports.decision_tables import decision_tables
 from harmrank.gateway.reports.explore_links import histogram_links, table_links
 from harmrank.gateway.reports.figures import write_figures
 from harmrank.gateway.reports.summary import Summary
-from harmrank.gateway.reports.tables import BY_GROUP_TITLE, all_tables
+from harmrank.gateway.reports.tables import BY_GROUP_TITLE, HARM_STRENGTH_TITLE, all_tables
 from harmrank.gateway.reports.tables_ppi import BUDGET_TITLE, ppi_tables
 from harmrank.metrics.aggregate_humans import ReferenceSummary
 from harmrank.metrics.report import Report
@@ -24,7 +25,7 @@ from harmrank.metrics.report import Report
 FIGURES_AFTER = {
     "N/A (not harmful) rate": ["na_rate"],
     "Agreement expected by chance": ["agreement"],
-    "Bradley–Terry strength (least harm; sums to 1)": ["win_rates"],
+    HARM_STRENGTH_TITLE: ["win_rates"],
     BY_GROUP_TITLE: ["reference_groups"],
     BUDGET_TITLE: ["human_label_budget"],
 }
@@ -65,6 +66,21 @@ def _environment() -> Environment:
     )
 
 
+def prompts_text(summary: Summary) -> str:
+    """The header's count of prompts, and why the figures use fewer."""
+    ranked = ", ".join(f"{n} {k}" for k, n in summary.n_prompts_ranked.items())
+    excluded = (
+        " (the rest had every ranking excluded at import: see the import report)"
+        if "import_report" in summary.data
+        else ""
+    )
+    return (
+        f"{summary.n_prompts} distinct prompts; prompts ranked per annotator: {ranked}"
+        f"{excluded}. Each agreement figure is computed over the prompts both of its annotators "
+        "ranked, or fewer where the figure is undefined; its n is in the tables."
+    )
+
+
 def _context(
     summary: Summary,
     figures: dict[str, Path],
@@ -74,8 +90,13 @@ def _context(
     return {
         "page": page,
         "summary": summary,
+        "prompts_text": prompts_text(summary),
         "data": summary.data,
-        "tables": [*all_tables(summary, reference), *ppi_tables(summary)],
+        "tables": [
+            *all_tables(summary, reference),
+            *decision_tables(summary),
+            *ppi_tables(summary),
+        ],
         "figures_after": FIGURES_AFTER,
         "links": table_links(summary, page.explore),
         "histogram_links": histogram_links(summary, page.explore),

@@ -7,10 +7,16 @@ from dataclasses import dataclass
 
 from harmrank.gateway.reports.summary import AgreementEntry, Summary
 from harmrank.metrics.aggregate_humans import GROUP_TEXT, GROUPS, ReferenceSummary
+from harmrank.metrics.findings import number
+from harmrank.metrics.paired import DEFINITION as PAIRED_DEFINITION
+
+HEADLINE_METRICS = ("rbo_known", "kendall_tau_b")
+HARM_STRENGTH_TITLE = "Bradley–Terry harm strength (higher = more harmful; sums to 1)"
 
 AGREEMENT_COLUMNS = (
-    ("rbo", "harmful", "RBO (harmful lists)"),
-    ("rbo", "tied", "RBO (tied lists)"),
+    ("rbo_known", None, "RBO known depth (headline)"),
+    ("rbo", "harmful", "RBO_ext harmful lists (paper)"),
+    ("rbo", "tied", "RBO tied lists"),
     ("exact_match", None, "exact match"),
     ("kendall_tau_b", None, "Kendall τ-b"),
     ("krippendorff_alpha", None, "Krippendorff α"),
@@ -27,16 +33,27 @@ class Table:
 
 
 def fmt(value: float | None, digits: int = 3) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
+    """A figure for reading: "–" when undefined, and never a signed zero ("-0.000")."""
+    return "–" if value is None else number(value, digits)
+
+
+def _ci(low: float | None, high: float | None) -> str:
+    return f" [{fmt(low, 2)}, {fmt(high, 2)}]" if low is not None else ""
 
 
 def _interval(entry: AgreementEntry) -> str:
-    ci = f" [{fmt(entry.ci_low, 2)}, {fmt(entry.ci_high, 2)}]" if entry.ci_low is not None else ""
-    return f"{fmt(entry.value)}{ci}"
+    """Value [CI], and the figure's own n when it leaves shared prompts out."""
+    n = f" n={entry.n}" if entry.n != entry.n_shared else ""
+    return f"{fmt(entry.value)}{_ci(entry.ci_low, entry.ci_high)}{n}"
 
 
 def _chance(entry: AgreementEntry) -> str:
     return fmt(entry.chance)
+
+
+def _corrected(entry: AgreementEntry) -> str:
+    cc = entry.chance_corrected
+    return f"{fmt(cc.value)}{_ci(cc.ci_low, cc.ci_high)}"
 
 
 def per_model_table(
@@ -80,7 +97,7 @@ def _agreement_rows(summary: Summary, cell: Callable[[AgreementEntry], str]) -> 
     rows = []
     for (a, b), entries in _pairs(summary).items():
         cells = [_lookup(entries, metric, lists) for metric, lists, _ in AGREEMENT_COLUMNS]
-        shared = str(max(e.n for e in entries))
+        shared = str(entries[0].n_shared)
         rows.append([f"{a} vs {b}", shared, *(cell(c) if c else "–" for c in cells)])
     return rows
 
@@ -90,9 +107,69 @@ def agreement_table(summary: Summary) -> Table:
         f"Agreement (value [{summary.settings['confidence']:.0%} CI])",
         ["pair (a vs reference b)", "prompts", *(label for _, _, label in AGREEMENT_COLUMNS)],
         _agreement_rows(summary, _interval),
-        note=f"{summary.conventions['rbo']}. "
+        note=f"Prompts: both annotators ranked them; a figure computed over fewer says its own n "
+        f"({_dropped(summary)}). Headline RBO: {summary.conventions['rbo_headline']} "
+        f"Paper's RBO: {summary.conventions['rbo_paper']}. {summary.conventions['rbo']}. "
         f"Empty lists: {summary.conventions['rbo_empty_lists']}. "
         f"Intervals: {summary.conventions['bootstrap']}.",
+    )
+
+
+def _dropped(summary: Summary) -> str:
+    reasons = {e.dropped.split(": ", 1)[1] for e in summary.agreement if e.dropped}
+    return "; ".join(sorted(reasons)) or "none here"
+
+
+def corrected_table(summary: Summary) -> Table:
+    return Table(
+        "Chance-corrected agreement",
+        ["pair (a vs reference b)", "prompts", *(label for _, _, label in AGREEMENT_COLUMNS)],
+        _agreement_rows(summary, _corrected),
+        note=summary.conventions["chance_corrected"] + ".",
+    )
+
+
+def interval_table(summary: Summary) -> Table | None:
+    """The clustered interval of the headline figures beside the prompt-level one."""
+    rows = [
+        [
+            f"{e.a} vs {e.b}",
+            e.metric,
+            fmt(e.value),
+            _ci(e.ci_low, e.ci_high).strip(),
+            _ci(e.prompt_ci_low, e.prompt_ci_high).strip(),
+        ]
+        for e in summary.agreement
+        if e.category is None and e.metric in HEADLINE_METRICS and e.prompt_ci_low is not None
+    ]
+    if not rows:
+        return None
+    return Table(
+        "Intervals: resampling clusters against resampling prompts",
+        ["pair", "figure", "value", "clustered CI", "prompt-level CI"],
+        rows,
+        note=summary.conventions["bootstrap"] + ".",
+    )
+
+
+def paired_table(summary: Summary) -> Table | None:
+    rows = [
+        [
+            " − ".join("~".join(p) for p in (d.x, d.y)),
+            d.metric,
+            fmt(d.difference),
+            _ci(d.ci_low, d.ci_high).strip(),
+            str(d.n),
+        ]
+        for d in summary.paired
+    ]
+    if not rows:
+        return None
+    return Table(
+        "Paired comparisons: agreement with each other against agreement with the reference",
+        ["x − y", "figure", "difference", "CI", "prompts"],
+        rows,
+        note=PAIRED_DEFINITION + ".",
     )
 
 
@@ -212,13 +289,47 @@ def headline_tables(summary: Summary, reference: ReferenceSummary | None = None)
         *reference_tables(summary, reference),
         agreement_table(summary),
         chance_table(summary),
+        corrected_table(summary),
+        *[t for t in (interval_table(summary), paired_table(summary)) if t is not None],
     ]
 
 
 def all_tables(summary: Summary, reference: ReferenceSummary | None = None) -> list[Table]:
-    bt: dict[str, dict[str, float | None]] = {n: dict(s) for n, s in summary.bradley_terry.items()}
+    harm: dict[str, dict[str, float | None]] = {
+        n: dict(s) for n, s in summary.harm_strength.items()
+    }
     return [
         *headline_tables(summary, reference),
-        per_model_table("Bradley–Terry strength (least harm; sums to 1)", bt, summary.models),
+        per_model_table(HARM_STRENGTH_TITLE, harm, summary.models),
         *(wins_table(summary, name) for name in summary.annotators),
     ]
+
+
+def terminal_table(summary: Summary) -> Table:
+    """The headline agreement in a long format that stays readable at 80 columns."""
+    rows = [
+        [
+            f"{e.a}~{e.b}",
+            TERMINAL_NAMES[e.metric, e.params.get("lists")],
+            _interval(e),
+            fmt(e.chance),
+            fmt(e.chance_corrected.value),
+        ]
+        for e in summary.agreement
+        if e.category is None and (e.metric, e.params.get("lists")) in TERMINAL_NAMES
+    ]
+    return Table(
+        "Agreement (95% CI; n when fewer than the shared prompts)",
+        ["pair", "figure", "value [CI]", "chance", "corrected"],
+        rows,
+        note="RBO known = the headline RBO (a missing model is known N/A); RBO paper = RBO_ext "
+        "on harmful lists, which scores a list that starts the other 1.0. Full tables in the "
+        "report.",
+    )
+
+
+TERMINAL_NAMES = {
+    ("rbo_known", "harmful, complete"): "RBO known",
+    ("rbo", "harmful"): "RBO paper",
+    ("kendall_tau_b", None): "τ-b",
+}

@@ -99,6 +99,11 @@ class MetricSettings(BaseModel):
         description="Bootstrap resamples; at most what the metrics service computes.",
     )
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    cluster_by: Literal["category"] | None = Field(
+        None,
+        description="Resample whole prompt categories for the intervals (the prompt-level "
+        "interval stays beside each); omitted: resample prompts.",
+    )
     human_reference: HumanReferenceSettings = Field(default_factory=HumanReferenceSettings)
 
 

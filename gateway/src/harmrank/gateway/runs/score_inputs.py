@@ -28,6 +28,7 @@ from harmrank.gateway.runs import planner
 from harmrank.gateway.runs.tasks import ClaimedTask, TaskFailed
 from harmrank.gateway.runs.work import JUDGE_ABSTAINED, ScoreWork, run_spec
 from harmrank.metrics.aggregate_humans import REFERENCE_NAME, ReferenceSpec, human_reference
+from harmrank.metrics.agreement import CATEGORY_CLUSTERS
 from harmrank.metrics.rankings import AnnotatorRankings
 from harmrank.metrics.report import ReportSettings, reference_pairs
 from harmrank.metrics.report_ppi import platform_spec
@@ -56,6 +57,7 @@ async def load_score(session: AsyncSession, task: ClaimedTask) -> ScoreWork:
         p=spec.metrics.p,
         resamples=spec.metrics.resamples,
         seed=spec.metrics.seed,
+        cluster_key=CATEGORY_CLUSTERS if spec.metrics.cluster_by == "category" else None,
         human_reference=reference,
     )
     notes = {

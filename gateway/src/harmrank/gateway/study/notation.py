@@ -111,3 +111,13 @@ def _read_token(token: str, cleanups: list[str]) -> int | None:
 
 def _dedupe(kinds: list[str]) -> list[str]:
     return list(dict.fromkeys(kinds))
+
+
+# A judge's raw answer, one line per response: "Content A: 3", "Content C: N/A".
+_ANSWER = re.compile(r"Content\s+([A-Z])\s*:\s*(N/?A|\d+)", re.IGNORECASE)
+
+
+def raw_answer_tied(raw_output: str | None) -> bool:
+    """Whether a judge's raw answer gives two responses the same harmful rank."""
+    ranks = [v for _, v in _ANSWER.findall(raw_output or "") if v.isdigit()]
+    return len(set(ranks)) != len(ranks)

@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from harmrank.gateway.study.notation import raw_answer_tied
 from harmrank.metrics.rankings import AnnotatorRankings
 
 HUMAN = "human"
@@ -163,6 +164,15 @@ class StudyImport:
             "prompts": self._prompt_counts(),
             "annotations": self._annotation_counts(),
             "choices": dict(Counter(c.annotator for c in self.choices)),
+            "tied_raw_answers": self._tied_raw_answers(),
+        }
+
+    def _tied_raw_answers(self) -> dict[str, int]:
+        """Kept judge rankings whose raw answer ties two responses (extracted_pred broke it)."""
+        judges = {a.annotator for a in self.annotations if a.raw_output is not None}
+        return {
+            j: sum(raw_answer_tied(a.raw_output) for a in self.selected(j).values())
+            for j in sorted(judges)
         }
 
     def _prompt_counts(self) -> dict[str, int]:

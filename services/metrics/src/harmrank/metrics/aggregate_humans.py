@@ -31,10 +31,10 @@ from typing import Literal
 import numpy as np
 
 from harmrank.common.errors import InvalidInput
-from harmrank.metrics.agreement import AgreementResult, agreement
+from harmrank.metrics.agreement import AgreementResult, Clusters, agreement
 from harmrank.metrics.multi_alpha import ranking_alpha
+from harmrank.metrics.params import AgreementSettings
 from harmrank.metrics.rankings import NA, AnnotatorRankings
-from harmrank.metrics.rbo import Ties, Variant
 
 NaRule = Literal["majority", "unanimous"]
 Group = Literal["all_agreed", "disagreed", "single"]
@@ -292,24 +292,13 @@ def human_reference(humans: Sequence[AnnotatorRankings], spec: ReferenceSpec) ->
 def versus_reference(
     a: AnnotatorRankings,
     reference: AnnotatorRankings,
+    settings: AgreementSettings,
     *,
-    p: float,
-    resamples: int,
-    seed: int,
-    confidence: float = 0.95,
-    rbo_variant: Variant = "ext",
-    rbo_ties: Ties = "w",
+    clusters: Clusters | None = None,
 ) -> AgreementResult:
     """Every agreement figure of ``a`` against the reference, overall and split by how much the
     humans agreed on the item (the reference's categories, which must take precedence over
     ``a``'s own prompt categories)."""
     return agreement(
-        dataclasses.replace(a, categories=None),
-        reference,
-        p=p,
-        resamples=resamples,
-        seed=seed,
-        confidence=confidence,
-        rbo_variant=rbo_variant,
-        rbo_ties=rbo_ties,
+        dataclasses.replace(a, categories=None), reference, settings, clusters=clusters
     )

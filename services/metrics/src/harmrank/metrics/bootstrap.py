@@ -25,6 +25,7 @@ import numpy.typing as npt
 from harmrank.common.errors import InvalidInput
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 Seed = int | tuple[int, ...]
 
 
@@ -69,6 +70,7 @@ class BootstrapSpec:
     seed: int
     confidence: float = 0.95
     stratum: str | None = None  # a category: resample within its prompts only
+    cluster_key: str | None = None  # resample whole clusters of prompts (e.g. annotation groups)
 
     def __post_init__(self) -> None:
         if self.resamples < 0:
@@ -78,6 +80,9 @@ class BootstrapSpec:
 
     def within(self, stratum: str) -> BootstrapSpec:
         return replace(self, stratum=stratum)
+
+    def clustered(self, key: str | None) -> BootstrapSpec:
+        return replace(self, cluster_key=key)
 
     @property
     def weight_seed(self) -> Seed:
@@ -91,6 +96,8 @@ class BootstrapSpec:
         if self.resamples == 0:
             return "no bootstrap (0 resamples): intervals are undefined"
         where = "prompts" if self.stratum is None else f"the prompts of category {self.stratum!r}"
+        if self.cluster_key is not None:
+            where = f"clusters ({self.cluster_key}) of {where}, whole clusters drawn"
         seed = self.seed if self.stratum is None else f"({self.seed}, crc32 of the category)"
         return (
             f"percentile bootstrap over {where}, {self.resamples} resamples, seed {seed}, "
@@ -103,6 +110,7 @@ class BootstrapSpec:
             "resamples": self.resamples,
             "seed": self.seed,
             "confidence": self.confidence,
+            "bootstrap_unit": self.cluster_key or "prompt",
         }
 
 
@@ -113,6 +121,18 @@ def resample_weights(n: int, resamples: int, seed: Seed) -> FloatArray:
     the multinomial draw dominates the cost of a report.
     """
     return _cached_weights(n, resamples, seed)
+
+
+def cluster_weights(cluster_of: IntArray, resamples: int, seed: Seed) -> FloatArray:
+    """Multiplicities when whole clusters are resampled, shape ``(R, n)``.
+
+    ``cluster_of[i]`` is prompt i's cluster, numbered 0..G-1. G clusters are drawn with
+    replacement and a prompt counts as often as its cluster was drawn, so prompts that share an
+    annotation group (and its habits) move together, as they would in a new sample of groups.
+    """
+    counts = resample_weights(int(cluster_of.max()) + 1, resamples, seed)
+    out: FloatArray = counts[:, cluster_of]
+    return out
 
 
 @lru_cache(maxsize=16)  # an (R, n) matrix each: 8 MB at 1000 x 1000

@@ -62,7 +62,7 @@ class RBOResult:
 # ---------------------------------------------------------------------------------- validation
 
 
-def _check_p(p: float) -> float:
+def check_p(p: float) -> float:
     # The `rbo` package defaults p to 1.0 in RankingSimilarity.rbo (plain average overlap), which
     # silently changes the measure; p is therefore required here and must lie strictly inside.
     if isinstance(p, bool) or not isinstance(p, Real) or not 0.0 < p < 1.0:
@@ -265,7 +265,7 @@ def rbo(
     ``ties`` value; tied lists give [CU]'s RBO^w, RBO^a or RBO^b. Empty lists follow
     :data:`EMPTY_CONVENTION` (res is then 0).
     """
-    p = _check_p(p)
+    p = check_p(p)
     if variant not in _VARIANTS:
         raise InvalidInput(f"RBO variant must be one of {_VARIANTS}, got {variant!r}")
     if ties not in _TIES:
@@ -290,7 +290,7 @@ def rbo_ext_batch(s: NDArray[np.int64], t: NDArray[np.int64], p: float) -> NDArr
     Items are non-negative ints; -1 pads the tail of a shorter row (a row of -1 is an empty
     list, which follows :data:`EMPTY_CONVENTION`). The two arrays may differ in width.
     """
-    p = _check_p(p)
+    p = check_p(p)
     s_arr, t_arr = _batch_input(s, "s"), _batch_input(t, "t")
     if s_arr.shape[0] != t_arr.shape[0]:
         raise InvalidInput(f"s has {s_arr.shape[0]} rows but t has {t_arr.shape[0]}")

@@ -13,7 +13,7 @@ the humans agreed on the item, and ``Report.human_reference`` says how it was ma
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from itertools import combinations
 
 from harmrank.common.errors import InvalidInput
@@ -24,12 +24,19 @@ from harmrank.metrics.aggregate_humans import (
     human_reference,
     versus_reference,
 )
-from harmrank.metrics.agreement import AgreementResult, agreement
+from harmrank.metrics.agreement import AgreementResult, Clusters, agreement
+from harmrank.metrics.findings import Finding, findings
 from harmrank.metrics.harm_rates import HarmRates, harm_rates
 from harmrank.metrics.histograms import RankHistogram, complete_rank_histogram, rank_histogram
+from harmrank.metrics.paired import PairedDifference, paired_comparisons
+from harmrank.metrics.params import AgreementSettings
+from harmrank.metrics.position import PositionBias
+from harmrank.metrics.position import fixed_order as position_bias
 from harmrank.metrics.rankings import AnnotatorRankings
-from harmrank.metrics.rbo import EMPTY_CONVENTION, Ties, Variant
+from harmrank.metrics.rbo import EMPTY_CONVENTION
+from harmrank.metrics.rbo_known import DEFINITION as RBO_KNOWN_DEFINITION
 from harmrank.metrics.report_ppi import PPISection, PPISpec, add_jury, ppi_section
+from harmrank.metrics.sensitivity import Concordance, SensitivityEntry, Variant, sensitivity
 from harmrank.metrics.wins import (
     CONVENTION as WINS_CONVENTION,
 )
@@ -51,13 +58,7 @@ Pair = tuple[str, str]
 
 
 @dataclass(frozen=True)
-class ReportSettings:
-    p: float
-    resamples: int = 1000
-    seed: int = 0
-    confidence: float = 0.95
-    rbo_variant: Variant = "ext"
-    rbo_ties: Ties = "w"
+class ReportSettings(AgreementSettings):
     human_reference: ReferenceSpec | None = None
     """Aggregate these humans into one reference annotator (None: no human reference)."""
 
@@ -73,9 +74,19 @@ class ReportSettings:
             ),
             "rbo_empty_lists": EMPTY_CONVENTION,
             "wins": WINS_CONVENTION,
-            "bootstrap": (
-                f"percentile bootstrap over prompts, {self.resamples} resamples, "
-                f"seed {self.seed}, {self.confidence:.0%} intervals"
+            "bootstrap": self._bootstrap(),
+            "rbo_headline": RBO_KNOWN_DEFINITION,
+            "rbo_paper": (
+                "RBO_ext on harmful-only lists is the paper's convention, kept for comparison: "
+                "it scores 1.0 when one list is the start of the other (['a'] against "
+                "['a', 'b', 'c']) although the annotators disagree about the missing responses, "
+                "so it can reward disagreement; the tied-list figure cannot fall far below 1 "
+                "either (a full reversal of three items scores 0.855 at p = 0.9)"
+            ),
+            "chance_corrected": (
+                "(value - chance) / (1 - chance): 0 = what chance gives, 1 = perfect agreement, "
+                "so figures with different chance floors can be compared; its interval comes "
+                "from the same resamples, chance recomputed on each"
             ),
             "chance": (
                 "one annotator's ranking replaced by a uniformly random valid ranking with the "
@@ -83,6 +94,18 @@ class ReportSettings:
             ),
             **({"human_reference": reference.stated()} if reference else {}),
         }
+
+    def _bootstrap(self) -> str:
+        unit = "prompts"
+        if self.cluster_key is not None:
+            unit = (
+                f"clusters of prompts ({self.cluster_key}; whole clusters drawn with "
+                "replacement, the prompt-level interval shown beside it)"
+            )
+        return (
+            f"percentile bootstrap over {unit}, {self.resamples} resamples, "
+            f"seed {self.seed}, {self.confidence:.0%} intervals"
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -107,6 +130,12 @@ class Report:
     human_reference: ReferenceSummary | None = None
     ppi: PPISection | None = None
     """The jury and the prediction-powered estimates (``report_ppi``), when asked for."""
+    reference: str | None = None  # the annotator the others are compared with (the humans)
+    paired: list[PairedDifference] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    sensitivity: list[SensitivityEntry] = field(default_factory=list)
+    concordance: list[Concordance] = field(default_factory=list)
+    position: list[PositionBias] = field(default_factory=list)
 
 
 def win_intervals(
@@ -193,21 +222,16 @@ def _reference(
 
 
 def pair_agreement(
-    a: AnnotatorRankings, b: AnnotatorRankings, settings: ReportSettings, reference: str | None
+    a: AnnotatorRankings,
+    b: AnnotatorRankings,
+    settings: ReportSettings,
+    reference: str | None,
+    clusters: Clusters | None = None,
 ) -> AgreementResult:
     """A against B under the report's settings; against the human reference named
     ``reference``, split by how much the humans agreed on the item."""
     compare = versus_reference if b.annotator == reference else agreement
-    return compare(
-        a,
-        b,
-        p=settings.p,
-        resamples=settings.resamples,
-        seed=settings.seed,
-        confidence=settings.confidence,
-        rbo_variant=settings.rbo_variant,
-        rbo_ties=settings.rbo_ties,
-    )
+    return compare(a, b, settings, clusters=clusters)
 
 
 def build_report(
@@ -218,14 +242,27 @@ def build_report(
     progress: Progress | None = None,
     humans: Sequence[AnnotatorRankings] = (),
     ppi: PPISpec | None = None,
+    clusters: Clusters | None = None,
+    reference_name: str | None = None,
+    decisions: Sequence[Variant] = (),
+    concordance: Sequence[Concordance] = (),
+    fixed_order: Sequence[str] = (),
 ) -> Report:
     """Compute the whole report; ``pairs`` (a, reference b) defaults to every pair.
+
+    ``decisions`` gives the annotators under each choice of a data decision (every figure is
+    recomputed under each); ``concordance`` is the evidence for a direction decision, computed
+    by the caller that knows the data (``sensitivity.concordance``). ``fixed_order`` names the
+    judges that saw every prompt's responses in one fixed order (model order): their position
+    bias is tested against the reference.
 
     With ``settings.human_reference``, the reference (aggregating humans found among
     ``annotators`` or ``humans``, the latter not listed themselves) joins the annotators when
     any item qualifies for it. With ``ppi``, its judges' jury joins them too, and the report
     has the prediction-powered estimates (``report_ppi``).
     """
+    if (settings.cluster_key is None) != (clusters is None):
+        raise InvalidInput("a clustered bootstrap needs both settings.cluster_key and clusters")
     by_name = {a.annotator: a for a in annotators}
     if len(by_name) != len(annotators):
         raise InvalidInput("annotator names must be unique")
@@ -242,12 +279,55 @@ def build_report(
             progress(f"figures of {rankings.annotator}")
         sections[rankings.annotator] = annotator_section(rankings, settings)
     name = reference.rankings.annotator if reference is not None else None
+    chosen = _pairs(list(by_name), pairs)
     results = []
-    for a, b in _pairs(list(by_name), pairs):
+    for a, b in chosen:
         if progress:
             progress(f"agreement {a} vs {b}")
-        results.append(pair_agreement(by_name[a], by_name[b], settings, name))
+        results.append(pair_agreement(by_name[a], by_name[b], settings, name, clusters))
     summary = reference.summary if reference is not None else None
     extra = ppi_section(by_name, ppi, made) if ppi else None
     conventions = {**settings.conventions(), **(extra.conventions() if extra else {})}
-    return Report(models.pop(), settings, conventions, sections, results, summary, extra)
+    compared_with = name or reference_name
+    if progress:
+        progress("paired comparisons, data decisions and findings")
+    paired, unpaired = paired_comparisons(by_name, chosen, compared_with, settings, clusters)
+    if unpaired:
+        conventions["paired_not_compared"] = (
+            "paired comparisons need 2 prompts ranked by all four annotators; not compared: "
+            + "; ".join(unpaired)
+        )
+    models_ = models.pop()
+    position = [
+        position_bias(by_name[j], by_name[compared_with])
+        for j in fixed_order
+        if compared_with is not None and compared_with in by_name
+    ]
+    return Report(
+        models_,
+        settings,
+        conventions,
+        sections,
+        results,
+        summary,
+        ppi=extra,
+        reference=compared_with,
+        paired=paired,
+        findings=findings(sections, models_, results, paired, compared_with, position),
+        sensitivity=sensitivity(_with_jury(decisions, ppi), chosen, settings),
+        concordance=list(concordance),
+        position=position,
+    )
+
+
+def _with_jury(decisions: Sequence[Variant], ppi: PPISpec | None) -> list[Variant]:
+    """Each choice's annotators plus the jury made from that choice's judges, so the jury's
+    figures are recomputed under every data decision like everyone else's."""
+    if ppi is None:
+        return list(decisions)
+    out = []
+    for v in decisions:
+        annotators = dict(v.annotators)
+        add_jury(annotators, ppi, None)
+        out.append(replace(v, annotators=annotators))
+    return out

@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from harmrank.common.errors import InvalidInput
 from harmrank.metrics.aggregate_humans import REFERENCE_NAME, NaRule, ReferenceSpec
+from harmrank.metrics.agreement import CATEGORY_CLUSTERS, Clusters, category_clusters
+from harmrank.metrics.params import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED
 from harmrank.metrics.rankings import AnnotatorRankings
 from harmrank.metrics.report import ReportSettings
 from harmrank.metrics.report_ppi import PPISpec
@@ -108,9 +110,9 @@ class ModelsMixin(Strict):
 
 
 class BootstrapMixin(Strict):
-    resamples: Resamples = 1000
-    seed: int = 0
-    confidence: Confidence = 0.95
+    resamples: Resamples = DEFAULT_RESAMPLES
+    seed: int = DEFAULT_SEED
+    confidence: Confidence = DEFAULT_CONFIDENCE
 
 
 class OneAnnotatorRequest(ModelsMixin):
@@ -187,6 +189,11 @@ class ReportRequest(ModelsMixin, BootstrapMixin):
     ppi: PPISpecIn | None = Field(
         None, description="Add the judges' jury and the prediction-powered estimates."
     )
+    cluster_by: Literal["category"] | None = Field(
+        None,
+        description="Resample whole prompt categories (the rankings' `category`) for the "
+        "intervals, the prompt-level interval beside each; omitted: resample prompts.",
+    )
 
     @classmethod
     def of(
@@ -218,6 +225,7 @@ class ReportRequest(ModelsMixin, BootstrapMixin):
             )
             if ppi is not None
             else None,
+            cluster_by=_cluster_by(settings.cluster_key),
             **{name: getattr(settings, name) for name in _REPORT_SETTINGS},
         )
 
@@ -237,7 +245,21 @@ class ReportRequest(ModelsMixin, BootstrapMixin):
     def report_settings(self) -> ReportSettings:
         reference = self.human_reference.spec() if self.human_reference is not None else None
         values = {name: getattr(self, name) for name in _REPORT_SETTINGS}
-        return ReportSettings(**values, human_reference=reference)
+        clusters = CATEGORY_CLUSTERS if self.cluster_by == "category" else None
+        return ReportSettings(**values, cluster_key=clusters, human_reference=reference)
+
+    def clusters(self, annotators: list[AnnotatorRankings]) -> Clusters | None:
+        """Prompt -> cluster for ``build_report``, from the rankings' categories."""
+        return category_clusters(annotators) if self.cluster_by == "category" else None
+
+
+def _cluster_by(cluster_key: str | None) -> Literal["category"] | None:
+    """The wire name of a report's clusters: only categories travel with the rankings."""
+    if cluster_key is None:
+        return None
+    if cluster_key == CATEGORY_CLUSTERS:
+        return "category"
+    raise InvalidInput(f"the metrics service resamples prompt categories only, not {cluster_key!r}")
 
 
 class PPIRequest(ModelsMixin):

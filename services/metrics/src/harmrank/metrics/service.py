@@ -8,6 +8,7 @@ from harmrank.metrics.agreement import agreement
 from harmrank.metrics.harm_rates import harm_rates
 from harmrank.metrics.histograms import complete_rank_histogram, rank_histogram
 from harmrank.metrics.jury import jury
+from harmrank.metrics.params import AgreementSettings
 from harmrank.metrics.ppi_estimates import ppi_estimates
 from harmrank.metrics.rbo import EMPTY_CONVENTION, rbo
 from harmrank.metrics.report import build_report, win_intervals
@@ -54,9 +55,7 @@ def compute_harm_rates(request: OneAnnotatorRequest) -> dict[str, Any]:
 
 
 def compute_agreement(request: AgreementRequest) -> dict[str, Any]:
-    result = agreement(
-        request.a.to_rankings(request.models),
-        request.b.to_rankings(request.models),
+    settings = AgreementSettings(
         p=request.p,
         resamples=request.resamples,
         seed=request.seed,
@@ -64,13 +63,19 @@ def compute_agreement(request: AgreementRequest) -> dict[str, Any]:
         rbo_variant=request.rbo_variant,
         rbo_ties=request.rbo_ties,
     )
+    a, b = request.a.to_rankings(request.models), request.b.to_rankings(request.models)
+    result = agreement(a, b, settings)
     return dict(to_jsonable(result))
 
 
 def compute_report(request: ReportRequest) -> dict[str, Any]:
     annotators = [a.to_rankings(request.models) for a in request.annotators]
     report = build_report(
-        annotators, request.report_settings(), pairs=request.pairs, ppi=request.ppi_spec()
+        annotators,
+        request.report_settings(),
+        pairs=request.pairs,
+        ppi=request.ppi_spec(),
+        clusters=request.clusters(annotators),
     )
     return dict(to_jsonable(report))
 
