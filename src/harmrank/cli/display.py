@@ -146,17 +146,19 @@ def _figure(figures: list[dict[str, Any]], metric: str, lists: str | None) -> st
 
 
 def agreement_table(report: dict[str, Any]) -> Table:
-    """One row per pair of annotators: each figure with its chance baseline in brackets."""
+    """One row per pair of annotators and figure, each with its chance baseline in brackets:
+    long rather than wide, so the table stays readable at 80 columns."""
     table = Table(title="Agreement (chance baseline in brackets)", title_justify="left")
-    table.add_column("pair", no_wrap=True)
-    table.add_column("prompts", justify="right")
-    for _, _, title in AGREEMENT_COLUMNS:
-        table.add_column(title, justify="right")
+    table.add_column("pair (prompts)", overflow="fold")
+    table.add_column("figure", no_wrap=True)
+    table.add_column("value (chance)", justify="right", no_wrap=True)
     for pair in report.get("agreement") or []:
         figures: list[dict[str, Any]] = pair.get("figures") or []
-        cells = [_figure(figures, metric, lists) for metric, lists, _ in AGREEMENT_COLUMNS]
-        pair_name = f"{pair.get('a')} vs {pair.get('b')}"
-        table.add_row(pair_name, str(pair.get("n_shared_prompts")), *cells)
+        pair_name = f"{pair.get('a')} vs {pair.get('b')} ({pair.get('n_shared_prompts')})"
+        for row, (metric, lists, title) in enumerate(AGREEMENT_COLUMNS):
+            label = pair_name if row == 0 else ""
+            table.add_row(label, title, _figure(figures, metric, lists), end_section=False)
+        table.add_section()
     return table
 
 
