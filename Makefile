@@ -8,7 +8,7 @@ OUT ?= out
 DATA ?= $(or $(HARMRANK_PAPER_DATA),$(firstword $(wildcard \
 	../shared/paper-data/llm-harm-psunlpgroup /work/shared/paper-data/llm-harm-psunlpgroup)))
 
-.PHONY: run test lint typecheck check bench setup postgres serve-metrics
+.PHONY: run demo test lint typecheck check bench setup postgres serve-metrics
 
 $(UV):
 	$(PYTHON) -m pip install --user --quiet uv || $(PYTHON) -m pip install --user --quiet --break-system-packages uv
@@ -20,6 +20,10 @@ setup: $(UV)
 
 run: setup
 	$(UV) run harmrank reproduce $(if $(DATA),--data $(DATA)) --out $(OUT)
+
+# The platform's first minute: every service on this machine against demonstration backends.
+demo: setup
+	$(UV) run harmrank demo
 
 postgres:
 	@bash scripts/ensure-postgres.sh
