@@ -50,6 +50,8 @@ bench: setup
 	$(UV) run python bench/scale_run.py
 	$(UV) run python bench/score_hop.py
 	$(UV) run python bench/demo.py
+	$(UV) run python bench/hostile_load.py
+	$(UV) run python bench/explore.py
 
 serve-metrics: setup
 	$(UV) run harmrank serve metrics
