@@ -68,10 +68,14 @@ def _legend_below(fig: Figure, ax: Axes) -> None:
     fig.subplots_adjust(bottom=0.28)
 
 
+def _complete_rank_names(report: Report) -> list[str]:
+    # An annotator with no prompt free of N/A has nothing to draw: left out, not an empty panel.
+    return [n for n, s in report.annotators.items() if s.histogram_complete.n_prompts > 0]
+
+
 def complete_rank_figure(report: Report, out: Path) -> Path:
     """Study Figure 1: per annotator, share of each model at each rank (prompts with no N/A)."""
-    # An annotator with no prompt free of N/A has nothing to draw: left out, not an empty panel.
-    names = [n for n, s in report.annotators.items() if s.histogram_complete.n_prompts > 0]
+    names = _complete_rank_names(report)
     fig, axes = _panels(len(names), 3.4, 3.2)
     for ax, name in zip(axes, names, strict=True):
         hist = report.annotators[name].histogram_complete
@@ -265,11 +269,12 @@ def write_figures(report: Report, out: Path) -> dict[str, Path]:
     """Every figure of the report, keyed by a short name; files written into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     figures = {
-        "figure1": complete_rank_figure(report, out),
         "na_rate": na_rate_figure(report, out),
         "win_rates": win_rate_figure(report, out),
         "agreement": agreement_figure(report, out),
     }
+    if _complete_rank_names(report):  # else no prompt is free of N/A: no Figure 1 to draw
+        figures = {"figure1": complete_rank_figure(report, out), **figures}
     if against_reference(report):
         figures["reference_groups"] = reference_group_figure(report, out)
     for j, model in enumerate(report.models):
