@@ -22,8 +22,11 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # to import the stand-ins
+sys.path.insert(0, str(Path(__file__).parent))
+# The repository's tests/ helpers, ahead of the `tests` package ppi-python installs.
+import repo_tests
 
+sys.path.insert(0, str(repo_tests.ROOT))
 from tests.conftest import LiveServer
 from tests.judge.standins import ProviderName, StandIn, prefer_position
 

@@ -26,8 +26,11 @@ from typing import Any
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # to import the test helpers
+sys.path.insert(0, str(Path(__file__).parent))
+# The repository's tests/ helpers, ahead of the `tests` package ppi-python installs.
+import repo_tests
 
+sys.path.insert(0, str(repo_tests.ROOT))
 from tests.conftest import throwaway_postgres_database
 
 from processes import Processes

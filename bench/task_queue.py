@@ -31,8 +31,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # to import the test helpers
+sys.path.insert(0, str(Path(__file__).parent))
+# The repository's tests/ helpers, ahead of the `tests` package ppi-python installs.
+import repo_tests
 
+sys.path.insert(0, str(repo_tests.ROOT))
 import argparse
 import asyncio
 import inspect
