@@ -43,7 +43,9 @@ def _serve(port: int, directory: Path) -> subprocess.Popen[bytes]:
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
+    # Two processes each import numpy, scipy and matplotlib: on a loaded 2-core machine that has
+    # taken over a minute, so the bound is generous (it only matters when something is wrong).
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         assert process.poll() is None, "the service exited"
         try:
