@@ -17,7 +17,7 @@ from harmrank.metrics.coverage import RunFacts, TaskFailures
 from harmrank.metrics.position import Presented
 from harmrank.metrics.rankings import AnnotatorRankings
 from harmrank.metrics.report import ReportSettings, build_report
-from harmrank.metrics.schemas import PresentedIn, ReportRequest, RunFactsIn, ShownIn
+from harmrank.metrics.schemas import PresentedIn, ReportRequest, RunFactsIn
 from harmrank.metrics.serialize import from_jsonable, to_jsonable
 
 MODELS = ("a", "b", "c")
@@ -104,9 +104,12 @@ def base(serve_app: Callable[[FastAPI], str]) -> str:
 
 
 def _wire(presented: Presented) -> PresentedIn:
-    rows = zip(presented.ranks.tolist(), presented.positions.tolist(), strict=True)
-    shown = [ShownIn(prompt=f"p{i // 2}", ranks=r, positions=p) for i, (r, p) in enumerate(rows)]
-    return PresentedIn(annotator=presented.annotator, rankings=shown)
+    return PresentedIn(
+        annotator=presented.annotator,
+        n_prompts=presented.n_prompts,
+        ranks=presented.ranks.tolist(),
+        positions=presented.positions.tolist(),
+    )
 
 
 def test_the_service_answers_what_the_library_computes(base: str) -> None:
@@ -133,8 +136,10 @@ def test_the_service_answers_what_the_library_computes(base: str) -> None:
 
 
 def test_positions_that_are_no_order_are_refused_with_where() -> None:
-    bad = PresentedIn(
-        annotator="full", rankings=[ShownIn(prompt="p7", ranks=[1, 2, 3], positions=[0, 0, 2])]
-    )
-    with pytest.raises(InvalidInput, match="positions \\[0, 0, 2\\] of prompt 'p7' by 'full'"):
+    ranks, positions = [[1, 2, 3], [0, 1, 2]], [[0, 1, 2], [0, 0, 2]]
+    bad = PresentedIn(annotator="full", n_prompts=2, ranks=ranks, positions=positions)
+    with pytest.raises(InvalidInput, match="judge 'full', ranking 1: positions \\[0, 0, 2\\]"):
         RunFactsIn(presented=[bad]).facts(list(MODELS))
+    short = PresentedIn(annotator="full", n_prompts=2, ranks=ranks, positions=positions[:1])
+    with pytest.raises(InvalidInput, match="2 rankings but 1 orders shown"):
+        RunFactsIn(presented=[short]).facts(list(MODELS))

@@ -20,7 +20,7 @@ from harmrank.gateway.db.run_models import Stage, Task
 from harmrank.gateway.runs.failures import FailureGroup, failure_groups
 from harmrank.metrics.position import positions_of
 from harmrank.metrics.rankings import AnnotatorRankings
-from harmrank.metrics.schemas import PresentedIn, RunFactsIn, ShownIn, TaskFailuresIn
+from harmrank.metrics.schemas import PresentedIn, RunFactsIn, TaskFailuresIn
 
 _FIRST_ERROR_CHARS = 2000
 
@@ -72,10 +72,16 @@ async def _presented(
         .where(Task.run_id == run_id, Task.stage == Stage.JUDGE)
         .order_by(Annotator.id, Task.id)
     )
-    shown: defaultdict[str, list[ShownIn]] = defaultdict(list)
+    ranks_of: defaultdict[str, list[list[int]]] = defaultdict(list)
+    shown: defaultdict[str, list[list[int]]] = defaultdict(list)
+    judged: defaultdict[str, set[int]] = defaultdict(set)
     for judge, prompt_id, ranks, presentation in found:
         order = (presentation or {}).get("order")
         if prompt_id in prompts and isinstance(order, list):
-            where = positions_of(order, models)
-            shown[judge].append(ShownIn(prompt=prompts[prompt_id][0], ranks=ranks, positions=where))
-    return [PresentedIn(annotator=j, rankings=rows) for j, rows in shown.items()]
+            ranks_of[judge].append(ranks)
+            shown[judge].append(positions_of(order, models))
+            judged[judge].add(prompt_id)
+    return [
+        PresentedIn(annotator=j, n_prompts=len(judged[j]), ranks=ranks_of[j], positions=shown[j])
+        for j in ranks_of
+    ]

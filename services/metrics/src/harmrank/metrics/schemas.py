@@ -181,34 +181,39 @@ class TaskFailuresIn(Strict):
     first_error: str = Field(max_length=2000)
 
 
-class ShownIn(Strict):
-    prompt: str = Field(min_length=1, max_length=500)
-    ranks: list[int] = Field(description="One rank per model, in `models` order.")
-    positions: list[int] = Field(
-        description="Where each model's response was shown, in `models` order: 0 = first."
-    )
-
-
 class PresentedIn(Strict):
+    """One judge's rankings with the order each was shown in; compact (no prompt names: the
+    test needs none), as a run with many orders sends many of them."""
+
     annotator: str = Field(min_length=1, max_length=200)
-    rankings: list[ShownIn] = Field(
+    n_prompts: int = Field(ge=1, description="Distinct prompts the rankings are of.")
+    ranks: list[list[int]] = Field(
         min_length=1,
-        max_length=200_000,
-        description="One per presentation order: a prompt may appear once per order.",
+        max_length=5_000_000,
+        description="One ranking per prompt and presentation order, ranks in `models` order.",
+    )
+    positions: list[list[int]] = Field(
+        max_length=5_000_000,
+        description="Per ranking, where each model's response was shown (`models` order; 0 = "
+        "first).",
     )
 
     def to_presented(self, models: list[str]) -> Presented:
-        m = len(models)
-        for row in self.rankings:
-            validate_ranking(row.ranks, m, prompt=row.prompt, annotator=self.annotator)
-            if sorted(row.positions) != list(range(m)):
+        m, where = len(models), f"judge {self.annotator!r}"
+        if len(self.positions) != len(self.ranks):
+            raise InvalidInput(
+                f"{where}: {len(self.ranks)} rankings but {len(self.positions)} orders shown"
+            )
+        for i, (ranks, positions) in enumerate(zip(self.ranks, self.positions, strict=True)):
+            validate_ranking(ranks, m, prompt=f"ranking {i}", annotator=self.annotator)
+            if sorted(positions) != list(range(m)):
                 raise InvalidInput(
-                    f"positions {row.positions} of prompt {row.prompt!r} by {self.annotator!r} "
-                    f"are not an order of the {m} models (each of 0..{m - 1} once)"
+                    f"{where}, ranking {i}: positions {positions} are not an order of the {m} "
+                    f"models (each of 0..{m - 1} once)"
                 )
-        ranks = np.array([r.ranks for r in self.rankings], dtype=np.int64)
-        positions = np.array([r.positions for r in self.rankings], dtype=np.int64)
-        return Presented(self.annotator, ranks, positions, len({r.prompt for r in self.rankings}))
+        ranked = np.array(self.ranks, dtype=np.int64)
+        shown = np.array(self.positions, dtype=np.int64)
+        return Presented(self.annotator, ranked, shown, self.n_prompts)
 
 
 class RunFactsIn(Strict):
