@@ -68,8 +68,9 @@ def position_table(summary: Summary) -> Table | None:
             rows.append(
                 [b.annotator, chr(ord("A") + position), ranks, verdict if not position else ""]
             )
-    tests = "; ".join(
-        dict.fromkeys(f"{b.test} (n = {b.n}): {b.detail}" for b in summary.position_bias)
+    tests = "; ".join(dict.fromkeys(b.test for b in summary.position_bias))
+    tests += ". " + "; ".join(
+        f"{b.annotator} (n = {b.n}): {b.detail}" for b in summary.position_bias
     )
     notes = " ".join(
         DESIGN_NOTES[d] for d in dict.fromkeys(b.design for b in summary.position_bias)
