@@ -124,5 +124,6 @@ def test_fixed_order_uses_the_reference_as_control() -> None:
     result = fixed_order(judge, reference)
     # (3,2,1) -> (1,2,3): 3 pairs reversed, each later-on-top; (2,1,0) -> (1,2,0): 1 pair
     assert "later response on top 40 times and the earlier 0 times" in result.detail
+    assert result.n == 40
     assert result.detected
     assert result.counts[2] == (20, 0, 0, 20)  # position C: N/A 20 times, rank 3 20 times
