@@ -47,6 +47,14 @@ def test_the_demo_runs_the_platform_and_writes_its_report(tmp_path: Path) -> Non
     outcomes = report["run"]["judge_outcomes"]
     assert sum(o["repaired"] + o["abstained"] for o in outcomes.values()) >= 1
     assert (out / "report.html").read_text().lstrip().lower().startswith("<!doctype html")
+    # The hasty judge's bias towards what it saw first shows in the seeded orders, and its
+    # model ranking carries the warning (the steady one's smaller bias is not detected here).
+    bias = {b["annotator"]: b for b in report["position"]}
+    assert bias["demo-judge-hasty"]["design"] == "seeded orders"
+    assert bias["demo-judge-hasty"]["detected"]
+    hasty = [f["text"] for f in report["findings"] if f["text"].startswith("demo-judge-hasty,")]
+    assert "Warning: demo-judge-hasty's rankings lean by position" in hasty[0]
+    assert [c["expected"] for c in report["coverage"]] == [12, 12]
     agreement = json.loads((out / "annotators-agreement.json").read_text())
     assert agreement["humans"] == ["demo-annotator-1", "demo-annotator-2"]
     # It says where to look, and that everything it showed was a demonstration.

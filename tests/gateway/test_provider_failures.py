@@ -154,6 +154,29 @@ async def test_a_provider_refusing_everything_is_called_once_per_task_and_named(
     assert REFUSAL in report["run"]["judge_outcomes"]["bad"]["first_error"]
     assert "judges with missing rankings" in html
     assert f"bad: {len(PROMPTS)} of {len(PROMPTS)} prompts (upstream_rejected" in html
+    # ... and its first finding says so, with the counts `run status` shows.
+    first_error = f"{group['first_error']['error_type']}: {group['first_error']['message']}"
+    assert report["coverage"] == [
+        {"annotator": "good", "expected": len(PROMPTS), "ranked": len(PROMPTS), "missing": 0},
+        {"annotator": "bad", "expected": len(PROMPTS), "ranked": 0, "missing": len(PROMPTS)},
+    ]
+    assert report["failures"] == [
+        {"stage": "judge", "name": "bad", "failed": len(PROMPTS), "first_error": first_error}
+    ]
+    finding = report["findings"][0]
+    assert finding["text"].startswith(
+        f"bad produced no rankings: 0 of {len(PROMPTS)} prompts ranked; {len(PROMPTS)} judge "
+        f"tasks failed for good (first error: {first_error}"
+    )
+    assert finding["evidence"] == ["coverage.bad", "failures.judge.bad"]
+    assert "Missing rankings and failed tasks" in html
+    # The good judge calls whatever it saw first the more harmful: the seeded orders show it.
+    (bias,) = report["position"]
+    assert (bias["annotator"], bias["design"], bias["n"]) == ("good", "seeded orders", 8)
+    assert bias["detected"]
+    assert bias["counts"] == [[0, 0, len(PROMPTS)], [0, len(PROMPTS), 0]]
+    (good,) = [f for f in report["findings"] if f["text"].startswith("good, models by harm")]
+    assert "Warning: good's rankings lean by position" in good["text"]
     # The Operations dashboard's panel reads the same from the gateway's metrics.
     rejected = {"stage": "judge", "model": "", "judge": "bad", "error_type": "upstream_rejected"}
     stopped_labels = rejected | {"error_type": CIRCUIT_OPEN}

@@ -121,7 +121,9 @@ def harm_table(report: dict[str, Any]) -> Table:
     table.add_column("annotator", no_wrap=True)
     for model in models:
         table.add_column(model, justify="right")
-    for name, section in (report.get("annotators") or {}).items():
+    missing = {c["annotator"]: c for c in report.get("coverage") or [] if c.get("missing")}
+    sections: dict[str, Any] = report.get("annotators") or {}
+    for name, section in sections.items():
         rates = section.get("harm_rates") or {}
         na_rates = rates.get("na_rate") or [None] * len(models)
         most = rates.get("most_harmful_share") or [None] * len(models)
@@ -129,8 +131,27 @@ def harm_table(report: dict[str, Any]) -> Table:
             f"{fmt(None if na is None else 1 - na)} / {fmt(top)}"
             for na, top in zip(na_rates, most, strict=False)
         ]
-        table.add_row(f"{name} (n={section.get('n_prompts', '?')})", *cells)
+        table.add_row(
+            f"{name} (n={section.get('n_prompts', '?')}{_missing(missing, name)})", *cells
+        )
+    for name in missing.keys() - sections.keys():  # ranked nothing: no figures, still shown
+        table.add_row(f"[red]{name} (n=0{_missing(missing, name)})[/red]", *("–" for _ in models))
     return table
+
+
+def _missing(missing: dict[str, dict[str, Any]], name: str) -> str:
+    c = missing.get(name)
+    return f", {c['missing']} of {c['expected']} missing" if c else ""
+
+
+def shortfalls(report: dict[str, Any]) -> list[str]:
+    """The report's findings about missing rankings and failed tasks, which come first."""
+    found: list[dict[str, Any]] = report.get("findings") or []
+    return [
+        f["text"]
+        for f in found
+        if any(e.startswith(("coverage.", "failures.")) for e in f.get("evidence") or [])
+    ]
 
 
 def _figure(figures: list[dict[str, Any]], metric: str, lists: str | None) -> str:
@@ -163,7 +184,8 @@ def agreement_table(report: dict[str, Any]) -> Table:
 
 
 def headline(report: dict[str, Any]) -> RenderableType:
-    parts: list[RenderableType] = [harm_table(report)]
+    parts: list[RenderableType] = [f"[red]failures[/red]: {t}" for t in shortfalls(report)]
+    parts.append(harm_table(report))
     if report.get("agreement"):
         parts.append(agreement_table(report))
     else:

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from harmrank.cli.client import DEFAULT_BASE_URL, CliError, Gateway
+from harmrank.cli.display import shortfalls
 from harmrank.cli.options import BaseUrl, Token, console, fail
 from harmrank.cli.runs import RunId
 
@@ -32,6 +33,10 @@ def report(
     show = console()
     for path in written:
         show.print(f"wrote {path}")
+    # A judge that ranked less than asked is the first thing to know, not a line in a file.
+    report_json = json.loads(written[0].read_text(encoding="utf-8"))
+    for text in shortfalls(report_json):
+        show.print(f"[red]failures[/red]: {text}", soft_wrap=True)
 
 
 def fetch_report(gateway: Gateway, run_id: int, out: Path) -> list[Path]:

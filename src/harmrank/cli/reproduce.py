@@ -48,9 +48,7 @@ def show(console: Console, outcome: Outcome, seconds: float) -> None:
         n: dict(s) for n, s in summary.harm_strength.items()
     }
     tables = [
-        per_model_table(
-            "Harm strength (Bradley–Terry, higher = more harmful)", harm, summary.models
-        ),
+        per_model_table("Harm strength (Bradley–Terry, higher = more harmful)", harm, summary),
         terminal_table(summary),
     ]
     budget = budget_table(summary)

@@ -68,21 +68,31 @@ def position_table(summary: Summary) -> Table | None:
             rows.append(
                 [b.annotator, chr(ord("A") + position), ranks, verdict if not position else ""]
             )
-    designs = "; ".join(f"{b.annotator}: {b.detail}" for b in summary.position_bias)
+    tests = "; ".join(dict.fromkeys(b.test for b in summary.position_bias))
+    tests += ". " + "; ".join(
+        f"{b.annotator} (n = {b.n}): {b.detail}" for b in summary.position_bias
+    )
+    notes = " ".join(
+        DESIGN_NOTES[d] for d in dict.fromkeys(b.design for b in summary.position_bias)
+    )
     return Table(
         "Position: the ranks each judge gave to each position",
-        ["judge", "position", "ranks given (rank: prompts)", "test"],
+        ["judge", "position", "ranks given (rank: rankings)", "test"],
         rows,
-        note=f"{summary.position_bias[0].test}. {designs}. {FIXED_ORDER_NOTE}",
+        note=f"{tests}. {notes} Judge-derived model rankings carry a warning when the test "
+        "rejects at 0.05.",
     )
 
 
-FIXED_ORDER_NOTE = (
-    "The study showed every judge the responses in one order (A, B, C = the models in order), "
-    "so position and model cannot be separated: a lean in the judge's disagreements with the "
-    "humans is what a position effect produces, and also what a different view of the models "
-    "would. Judge-derived model rankings carry a warning when the test rejects at 0.05."
-)
+DESIGN_NOTES = {
+    "fixed order": "The study showed every judge the responses in one order (A, B, C = the "
+    "models in order), so position and model cannot be separated: a lean in the judge's "
+    "disagreements with the humans is what a position effect produces, and also what a "
+    "different view of the models would.",
+    "seeded orders": "The run showed each judge every prompt's responses in seeded random "
+    "orders (recorded with each ranking), so position is independent of the model: a rank "
+    "that depends on the position shown is the judge's position effect.",
+}
 
 
 def decision_tables(summary: Summary) -> list[Table]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from harmrank.gateway.reports.coverage_table import coverage_table
 from harmrank.gateway.reports.decision_tables import decision_tables
 from harmrank.gateway.reports.explore_links import histogram_links, table_links
 from harmrank.gateway.reports.figures import write_figures
@@ -93,6 +94,7 @@ def _context(
         "prompts_text": prompts_text(summary),
         "data": summary.data,
         "tables": [
+            *([missing] if (missing := coverage_table(summary)) else []),
             *all_tables(summary, reference),
             *decision_tables(summary),
             *ppi_tables(summary),

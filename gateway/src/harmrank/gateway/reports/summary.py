@@ -99,6 +99,21 @@ class PositionOut(BaseModel):
     p_value: float | None
     detected: bool = Field(description="p below 0.05: judge-derived rankings carry a warning.")
     detail: str
+    n: int = Field(description="The test's sample: rankings, or differently ordered pairs.")
+
+
+class CoverageOut(BaseModel):
+    annotator: str
+    expected: int = Field(description="Prompts it was asked to rank.")
+    ranked: int
+    missing: int = Field(description="expected - ranked: marked beside its name in the tables.")
+
+
+class FailuresOut(BaseModel):
+    stage: str = Field(description="'generate' (name is a model) or 'judge' (a judge).")
+    name: str
+    failed: int = Field(description="Tasks that failed for good.")
+    first_error: str
 
 
 class Summary(PPISummary):
@@ -125,9 +140,22 @@ class Summary(PPISummary):
     )
     concordance: list[ConcordanceOut] = Field(description="Evidence for a direction decision.")
     position_bias: list[PositionOut] = Field(description="Rank given to each position.")
+    coverage: list[CoverageOut] = Field(
+        default_factory=list, description="Per judge of a run: prompts asked for and ranked."
+    )
+    failures: list[FailuresOut] = Field(
+        default_factory=list, description="Per model or judge of a run: tasks failed for good."
+    )
     conventions: dict[str, str]
     settings: dict[str, Any]
     data: dict[str, Any] = Field(description="Where the data came from and the import report.")
+
+    def label(self, annotator: str) -> str:
+        """The annotator's name, marked with its missing rankings when it has any."""
+        for c in self.coverage:
+            if c.annotator == annotator and c.missing:
+                return f"{annotator} ({c.missing} of {c.expected} missing)"
+        return annotator
 
 
 def _num(value: float) -> float | None:
@@ -251,6 +279,8 @@ def build_summary(report: Report, *, n_prompts: int, data: dict[str, Any]) -> Su
             PositionOut(**{**asdict(b), "statistic": _num(b.statistic), "p_value": _num(b.p_value)})
             for b in report.position
         ],
+        coverage=[CoverageOut(**asdict(c)) for c in report.coverage],
+        failures=[FailuresOut(**asdict(f)) for f in report.failures],
         conventions=report.conventions,
         settings=AgreementSettings.stated(report.settings),
         data=data,

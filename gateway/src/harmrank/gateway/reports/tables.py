@@ -57,10 +57,13 @@ def _corrected(entry: AgreementEntry) -> str:
 
 
 def per_model_table(
-    title: str, values: dict[str, dict[str, float | None]], models: list[str]
+    title: str, values: dict[str, dict[str, float | None]], summary: Summary
 ) -> Table:
-    rows = [[name, *(fmt(by_model[m]) for m in models)] for name, by_model in values.items()]
-    return Table(title, ["annotator", *models], rows)
+    rows = [
+        [summary.label(name), *(fmt(by_model[m]) for m in summary.models)]
+        for name, by_model in values.items()
+    ]
+    return Table(title, ["annotator", *summary.models], rows)
 
 
 def wins_table(summary: Summary, annotator: str) -> Table:
@@ -71,7 +74,7 @@ def wins_table(summary: Summary, annotator: str) -> Table:
                 rate = f"{fmt(o.win_rate)} [{fmt(o.ci_low, 2)}, {fmt(o.ci_high, 2)}]"
                 rows.append([f"{model} vs {other}", str(o.wins), str(o.losses), str(o.ties), rate])
     return Table(
-        f"Pairwise wins, least harm ({annotator})",
+        f"Pairwise wins, least harm ({summary.label(annotator)})",
         ["pair", "wins", "losses", "ties", "win rate [CI]"],
         rows,
         note=summary.conventions["wins"],
@@ -98,7 +101,8 @@ def _agreement_rows(summary: Summary, cell: Callable[[AgreementEntry], str]) -> 
     for (a, b), entries in _pairs(summary).items():
         cells = [_lookup(entries, metric, lists) for metric, lists, _ in AGREEMENT_COLUMNS]
         shared = str(entries[0].n_shared)
-        rows.append([f"{a} vs {b}", shared, *(cell(c) if c else "–" for c in cells)])
+        pair = f"{summary.label(a)} vs {summary.label(b)}"
+        rows.append([pair, shared, *(cell(c) if c else "–" for c in cells)])
     return rows
 
 
@@ -282,10 +286,9 @@ def reference_tables(summary: Summary, ref: ReferenceSummary | None) -> list[Tab
 
 
 def headline_tables(summary: Summary, reference: ReferenceSummary | None = None) -> list[Table]:
-    models = summary.models
     return [
-        per_model_table("N/A (not harmful) rate", summary.na_rate, models),
-        per_model_table("Most-harmful share", summary.most_harmful_share, models),
+        per_model_table("N/A (not harmful) rate", summary.na_rate, summary),
+        per_model_table("Most-harmful share", summary.most_harmful_share, summary),
         *reference_tables(summary, reference),
         agreement_table(summary),
         chance_table(summary),
@@ -300,7 +303,7 @@ def all_tables(summary: Summary, reference: ReferenceSummary | None = None) -> l
     }
     return [
         *headline_tables(summary, reference),
-        per_model_table(HARM_STRENGTH_TITLE, harm, summary.models),
+        per_model_table(HARM_STRENGTH_TITLE, harm, summary),
         *(wins_table(summary, name) for name in summary.annotators),
     ]
 

@@ -232,7 +232,7 @@ class ScoreExecutor:
         content = await post(
             self.client,
             "/v1/report",
-            ReportRequest.of(work.annotators, work.settings, work.pairs, work.ppi),
+            ReportRequest.of(work.annotators, work.settings, work.pairs, work.ppi, work.run),
             "metrics",
         )
         report = json.loads(content)

@@ -24,7 +24,7 @@ from harmrank.gateway.db.models import (
 )
 from harmrank.gateway.db.run_models import Run, RunPrompt, Stage, Task, TaskState
 from harmrank.gateway.results import dataset_models
-from harmrank.gateway.runs import planner
+from harmrank.gateway.runs import planner, score_facts
 from harmrank.gateway.runs.tasks import ClaimedTask, TaskFailed
 from harmrank.gateway.runs.work import JUDGE_ABSTAINED, ScoreWork, run_spec
 from harmrank.metrics.aggregate_humans import REFERENCE_NAME, ReferenceSpec, human_reference
@@ -76,7 +76,10 @@ async def load_score(session: AsyncSession, task: ClaimedTask) -> ScoreWork:
     judged = [a.annotator for a in judges if a.prompts]
     design = await budget.design(session, await _dataset_id(session, task.run_id))
     ppi = platform_spec(reference.name if reference else None, judged, design)
-    return ScoreWork(annotators, _pairs(judges, annotators, reference), settings, notes, ppi)
+    # What the report states beside the rankings: coverage, failures, the orders shown.
+    facts = await score_facts.run_facts(session, task.run_id, names, prompts, judges)
+    pairs = _pairs(judges, annotators, reference)
+    return ScoreWork(annotators, pairs, settings, notes, ppi, facts)
 
 
 async def _dataset_id(session: AsyncSession, run_id: int) -> int:

@@ -35,6 +35,7 @@ from harmrank.gateway.runs.tasks import ClaimedTask, TaskFailed
 from harmrank.metrics.rankings import AnnotatorRankings, ranking_problem
 from harmrank.metrics.report import ReportSettings
 from harmrank.metrics.report_ppi import PPISpec
+from harmrank.metrics.schemas import RunFactsIn
 
 ALREADY_STORED: Final = "already_stored"
 JUDGE_ABSTAINED: Final = "judge_abstained"
@@ -81,6 +82,8 @@ class ScoreWork:
     notes: dict[str, Any]
     ppi: PPISpec | None = None
     """The judges' jury and the PPI estimates against the human reference, when there is one."""
+    run: RunFactsIn | None = None
+    """What the run asked for and how it went: coverage, failures, the orders shown."""
 
 
 async def run_spec(session: AsyncSession, run_id: int) -> RunCreate:

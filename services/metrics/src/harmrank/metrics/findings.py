@@ -88,11 +88,20 @@ def model_finding(
     if bias is not None and bias.detected:
         text += (
             f" Warning: {name}'s rankings lean by position ({bias.test}, p = "
-            f"{bias.p_value:.2g}; {bias.detail}); with one fixed order position and model cannot "
-            "be separated, so this model ranking may partly reflect the order of presentation."
+            f"{bias.p_value:.2g}; {bias.detail}); {POSITION_CAVEAT[bias.design]}"
         )
         evidence += (f"position.{name}",)
     return Finding(text, evidence)
+
+
+POSITION_CAVEAT = {
+    "fixed order": "with one fixed order position and model cannot be separated, so this model "
+    "ranking may partly reflect the order of presentation.",
+    "seeded orders": "the seeded orders show each model in each position about equally often, "
+    "so the lean is spread over the models rather than favouring one, but this model ranking "
+    "and the judge's agreement figures carry that noise, and any imbalance in the orders shown "
+    "moves them.",
+}
 
 
 def _figure_name(fig: AgreementFigure) -> str:

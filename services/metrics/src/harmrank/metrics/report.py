@@ -25,12 +25,19 @@ from harmrank.metrics.aggregate_humans import (
     versus_reference,
 )
 from harmrank.metrics.agreement import AgreementResult, Clusters, agreement
+from harmrank.metrics.coverage import (
+    Coverage,
+    RunFacts,
+    TaskFailures,
+    coverage,
+    coverage_findings,
+)
 from harmrank.metrics.findings import Finding, findings
 from harmrank.metrics.harm_rates import HarmRates, harm_rates
 from harmrank.metrics.histograms import RankHistogram, complete_rank_histogram, rank_histogram
 from harmrank.metrics.paired import PairedDifference, paired_comparisons
 from harmrank.metrics.params import AgreementSettings
-from harmrank.metrics.position import PositionBias
+from harmrank.metrics.position import PositionBias, seeded_orders
 from harmrank.metrics.position import fixed_order as position_bias
 from harmrank.metrics.rankings import AnnotatorRankings
 from harmrank.metrics.rbo import EMPTY_CONVENTION
@@ -136,6 +143,9 @@ class Report:
     sensitivity: list[SensitivityEntry] = field(default_factory=list)
     concordance: list[Concordance] = field(default_factory=list)
     position: list[PositionBias] = field(default_factory=list)
+    coverage: list[Coverage] = field(default_factory=list)
+    """Per annotator asked to rank a number of prompts (a run's judges): how many it ranked."""
+    failures: list[TaskFailures] = field(default_factory=list)
 
 
 def win_intervals(
@@ -247,6 +257,7 @@ def build_report(
     decisions: Sequence[Variant] = (),
     concordance: Sequence[Concordance] = (),
     fixed_order: Sequence[str] = (),
+    run: RunFacts | None = None,
 ) -> Report:
     """Compute the whole report; ``pairs`` (a, reference b) defaults to every pair.
 
@@ -254,7 +265,9 @@ def build_report(
     recomputed under each); ``concordance`` is the evidence for a direction decision, computed
     by the caller that knows the data (``sensitivity.concordance``). ``fixed_order`` names the
     judges that saw every prompt's responses in one fixed order (model order): their position
-    bias is tested against the reference.
+    bias is tested against the reference. ``run`` says what a platform run asked for (the
+    prompts each judge was to rank, the tasks that failed) and how its judges' rankings were
+    shown (seeded orders: their position bias is tested on those).
 
     With ``settings.human_reference``, the reference (aggregating humans found among
     ``annotators`` or ``humans``, the latter not listed themselves) joins the annotators when
@@ -302,7 +315,9 @@ def build_report(
         position_bias(by_name[j], by_name[compared_with])
         for j in fixed_order
         if compared_with is not None and compared_with in by_name
-    ]
+    ] + [seeded_orders(shown, settings.seed) for shown in (run.presented if run else ())]
+    covered = coverage(annotators, run.expected) if run else []
+    failures = list(run.failures) if run else []
     return Report(
         models_,
         settings,
@@ -313,10 +328,13 @@ def build_report(
         ppi=extra,
         reference=compared_with,
         paired=paired,
-        findings=findings(sections, models_, results, paired, compared_with, position),
+        findings=coverage_findings(covered, failures)
+        + findings(sections, models_, results, paired, compared_with, position),
         sensitivity=sensitivity(_with_jury(decisions, ppi), chosen, settings),
         concordance=list(concordance),
         position=position,
+        coverage=covered,
+        failures=failures,
     )
 
 

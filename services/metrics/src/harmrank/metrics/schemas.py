@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harmrank.common.errors import InvalidInput
 from harmrank.metrics.aggregate_humans import REFERENCE_NAME, NaRule, ReferenceSpec
 from harmrank.metrics.agreement import CATEGORY_CLUSTERS, Clusters, category_clusters
+from harmrank.metrics.coverage import RunFacts, TaskFailures
 from harmrank.metrics.params import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED
-from harmrank.metrics.rankings import AnnotatorRankings
+from harmrank.metrics.position import Presented
+from harmrank.metrics.rankings import AnnotatorRankings, validate_ranking
 from harmrank.metrics.report import ReportSettings
 from harmrank.metrics.report_ppi import PPISpec
 
@@ -171,6 +174,72 @@ class HumanReferenceIn(Strict):
         return ReferenceSpec(tuple(self.humans), self.na_rule, self.min_annotators)
 
 
+class TaskFailuresIn(Strict):
+    stage: Literal["generate", "judge"]
+    name: str = Field(min_length=1, max_length=200, description="The model or judge.")
+    failed: int = Field(ge=1, description="Its tasks that failed for good.")
+    first_error: str = Field(max_length=2000)
+
+
+class PresentedIn(Strict):
+    """One judge's rankings with the order each was shown in; compact (no prompt names: the
+    test needs none), as a run with many orders sends many of them."""
+
+    annotator: str = Field(min_length=1, max_length=200)
+    n_prompts: int = Field(ge=1, description="Distinct prompts the rankings are of.")
+    ranks: list[list[int]] = Field(
+        min_length=1,
+        max_length=5_000_000,
+        description="One ranking per prompt and presentation order, ranks in `models` order.",
+    )
+    positions: list[list[int]] = Field(
+        max_length=5_000_000,
+        description="Per ranking, where each model's response was shown (`models` order; 0 = "
+        "first).",
+    )
+
+    def to_presented(self, models: list[str]) -> Presented:
+        m, where = len(models), f"judge {self.annotator!r}"
+        if len(self.positions) != len(self.ranks):
+            raise InvalidInput(
+                f"{where}: {len(self.ranks)} rankings but {len(self.positions)} orders shown"
+            )
+        for i, (ranks, positions) in enumerate(zip(self.ranks, self.positions, strict=True)):
+            validate_ranking(ranks, m, prompt=f"ranking {i}", annotator=self.annotator)
+            if sorted(positions) != list(range(m)):
+                raise InvalidInput(
+                    f"{where}, ranking {i}: positions {positions} are not an order of the {m} "
+                    f"models (each of 0..{m - 1} once)"
+                )
+        ranked = np.array(self.ranks, dtype=np.int64)
+        shown = np.array(self.positions, dtype=np.int64)
+        return Presented(self.annotator, ranked, shown, self.n_prompts)
+
+
+class RunFactsIn(Strict):
+    """What a platform run asked for, beside the rankings it produced."""
+
+    expected: dict[str, Annotated[int, Field(ge=0)]] = Field(
+        default_factory=dict,
+        max_length=1000,
+        description="Annotator -> prompts it was asked to rank; one that ranked none is "
+        "named in the report's findings and coverage.",
+    )
+    failures: list[TaskFailuresIn] = Field(default_factory=list, max_length=2000)
+    presented: list[PresentedIn] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Judges' rankings as shown in seeded orders: their position bias is tested.",
+    )
+
+    def facts(self, models: list[str]) -> RunFacts:
+        return RunFacts(
+            expected=dict(self.expected),
+            failures=[TaskFailures(**f.model_dump()) for f in self.failures],
+            presented=[p.to_presented(models) for p in self.presented],
+        )
+
+
 class ReportRequest(ModelsMixin, BootstrapMixin):
     annotators: list[AnnotatorIn] = Field(min_length=1, max_length=1000)
     p: P
@@ -194,6 +263,9 @@ class ReportRequest(ModelsMixin, BootstrapMixin):
         description="Resample whole prompt categories (the rankings' `category`) for the "
         "intervals, the prompt-level interval beside each; omitted: resample prompts.",
     )
+    run: RunFactsIn | None = Field(
+        None, description="A platform run's expected rankings, failures and orders shown."
+    )
 
     @classmethod
     def of(
@@ -202,8 +274,10 @@ class ReportRequest(ModelsMixin, BootstrapMixin):
         settings: ReportSettings,
         pairs: list[tuple[str, str]] | None = None,
         ppi: PPISpec | None = None,
+        run: RunFactsIn | None = None,
     ) -> ReportRequest:
-        """The request for ``build_report(annotators, settings, pairs=pairs, ppi=ppi)``."""
+        """The request for ``build_report(annotators, settings, pairs=pairs, ppi=ppi,
+        run=run)``: ``run`` already in wire form, its presentations named by prompt."""
         reference = settings.human_reference
         return cls(
             models=list(annotators[0].models),
@@ -226,6 +300,7 @@ class ReportRequest(ModelsMixin, BootstrapMixin):
             if ppi is not None
             else None,
             cluster_by=_cluster_by(settings.cluster_key),
+            run=run,
             **{name: getattr(settings, name) for name in _REPORT_SETTINGS},
         )
 
@@ -241,6 +316,9 @@ class ReportRequest(ModelsMixin, BootstrapMixin):
             sample=frozenset(given.sample) if given.sample is not None else None,
             confidence=self.confidence,
         )
+
+    def run_facts(self) -> RunFacts | None:
+        return self.run.facts(self.models) if self.run is not None else None
 
     def report_settings(self) -> ReportSettings:
         reference = self.human_reference.spec() if self.human_reference is not None else None

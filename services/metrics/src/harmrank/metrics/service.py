@@ -76,6 +76,7 @@ def compute_report(request: ReportRequest) -> dict[str, Any]:
         pairs=request.pairs,
         ppi=request.ppi_spec(),
         clusters=request.clusters(annotators),
+        run=request.run_facts(),
     )
     return dict(to_jsonable(report))
 
