@@ -64,6 +64,9 @@ class BootstrapUnit(StrEnum):
     prompt = "prompt"
 
 
+# Seconds a `--workers` process may take to answer uvicorn's supervisor (see serve()).
+WORKER_HEALTHCHECK_SECONDS = 60
+
 # (app factory, settings class) per service; imported only for the service asked for.
 SERVICES = {
     Service.gateway: (
@@ -192,6 +195,11 @@ def serve(
             port=port or settings.port,
             log_level=settings.log_level,
             workers=workers,
+            # uvicorn kills a worker that does not answer its supervisor's ping within this many
+            # seconds. Its default, 5 s, is shorter than a worker's own start (numpy, scipy and
+            # matplotlib imported) on a busy machine, so every worker was killed and restarted
+            # without end; a hung worker is still found, a minute later.
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         )
 
 
