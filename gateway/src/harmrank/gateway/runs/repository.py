@@ -12,6 +12,7 @@ answering it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Integer, Row, bindparam, func, insert, select
@@ -29,7 +30,6 @@ from harmrank.gateway.db.run_models import (
     TaskState,
 )
 from harmrank.gateway.results.repository import RankingKey, ResponseKey
-from harmrank.gateway.runs.schemas import RunCreate
 
 
 async def existing_responses(session: AsyncSession, run_id: int) -> set[ResponseKey]:
@@ -106,13 +106,10 @@ async def add_idempotency_key(session: AsyncSession, key: str, digest: str, run_
 # --- a run's tasks' work ----------------------------------------------------------------------
 
 
-async def run_specs(session: AsyncSession, run_ids: set[int]) -> dict[int, RunCreate]:
+async def run_specs(session: AsyncSession, run_ids: set[int]) -> dict[int, dict[str, Any]]:
+    """The runs' specs as stored (``RunCreate`` in JSON), by run id."""
     found = await session.execute(select(Run.id, Run.spec).where(Run.id.in_(run_ids)))
-    return {run_id: RunCreate.model_validate(spec) for run_id, spec in found}
-
-
-async def run_spec(session: AsyncSession, run_id: int) -> RunCreate:
-    return (await run_specs(session, {run_id}))[run_id]
+    return dict(found.all())
 
 
 async def run_dataset_id(session: AsyncSession, run_id: int) -> int:
@@ -247,3 +244,67 @@ async def task_rows(
     if after_id is not None:
         query = query.where(Task.id > after_id)
     return list((await session.execute(query)).all())
+
+
+# The failing tasks of a run (failed for good, or queued to retry) grouped by stage, model or
+# judge, and state: how many, and the first and last task id of each group.
+_FAILING = (
+    select(
+        Task.stage,
+        Task.model_id,
+        Task.annotator_id,
+        Task.state,
+        func.count(),
+        func.min(Task.id),
+        func.max(Task.id),
+    )
+    .where(Task.error_type.is_not(None), Task.state.in_((TaskState.FAILED, TaskState.QUEUED)))
+    .group_by(Task.stage, Task.model_id, Task.annotator_id, Task.state)
+)
+
+
+FailingGroup = Row[Stage, int | None, int | None, TaskState, int, int, int]
+
+
+async def failing_groups(session: AsyncSession, run_id: int) -> Sequence[FailingGroup]:
+    """(stage, model id, judge id, state, tasks, first task id, last task id) per group."""
+    return (await session.execute(_FAILING.where(Task.run_id == run_id))).all()
+
+
+async def tasks_by_id(session: AsyncSession, ids: set[int]) -> Sequence[Task]:
+    return (await session.scalars(select(Task).where(Task.id.in_(ids)))).all()
+
+
+# --- the task queue's metrics (every run's tasks) ---------------------------------------------
+
+
+async def task_totals(session: AsyncSession) -> Sequence[Row[Stage, TaskState, int]]:
+    """(stage, state, tasks) over every run."""
+    found = await session.execute(
+        select(Task.stage, Task.state, func.count()).group_by(Task.stage, Task.state)
+    )
+    return found.all()
+
+
+async def oldest_queued(session: AsyncSession) -> Sequence[Row[Stage, datetime | None]]:
+    """(stage, when its oldest queued task was planned)."""
+    found = await session.execute(
+        select(Task.stage, func.min(Task.created_at))
+        .where(Task.state == TaskState.QUEUED)
+        .group_by(Task.stage)
+    )
+    return found.all()
+
+
+async def failed_totals(
+    session: AsyncSession,
+) -> Sequence[Row[Stage, str | None, str | None, str | None, int]]:
+    """(stage, model, judge, error type, tasks) of the tasks failed for good."""
+    found = await session.execute(
+        select(Task.stage, Model.name, Annotator.name, Task.error_type, func.count())
+        .outerjoin(Model, Model.id == Task.model_id)
+        .outerjoin(Annotator, Annotator.id == Task.annotator_id)
+        .where(Task.state == TaskState.FAILED)
+        .group_by(Task.stage, Model.name, Annotator.name, Task.error_type)
+    )
+    return found.all()

@@ -20,7 +20,7 @@ from harmrank.gateway.db.run_models import TaskState
 from harmrank.gateway.results import repository as results
 from harmrank.gateway.runs import planner, repository
 from harmrank.gateway.runs.tasks import ClaimedTask, TaskFailed
-from harmrank.gateway.runs.work import JUDGE_ABSTAINED, ScoreWork
+from harmrank.gateway.runs.work import JUDGE_ABSTAINED, ScoreWork, run_spec
 from harmrank.metrics.aggregate_humans import REFERENCE_NAME, ReferenceSpec, human_reference
 from harmrank.metrics.agreement import CATEGORY_CLUSTERS
 from harmrank.metrics.rankings import AnnotatorRankings
@@ -31,7 +31,7 @@ _HUMAN_KINDS = (AnnotatorKind.HUMAN, AnnotatorKind.EXPERT, AnnotatorKind.AGGREGA
 
 
 async def load_score(session: AsyncSession, task: ClaimedTask) -> ScoreWork:
-    spec = await repository.run_spec(session, task.run_id)
+    spec = await run_spec(session, task.run_id)
     models = await planner.run_models(session, spec)
     names = tuple(m.name for m in models)
     prompts = await repository.run_prompts(session, task.run_id)
@@ -87,7 +87,7 @@ async def _judge_rankings(
     )
     for judge, prompt_id, ranks in found:
         orders[judge][prompt_id].append(ranks)
-    spec_judges = [j.name for j in (await repository.run_spec(session, run_id)).judges]
+    spec_judges = [j.name for j in (await run_spec(session, run_id)).judges]
     return [_rankings(j, models, prompts, _combined(orders[j])) for j in spec_judges]
 
 

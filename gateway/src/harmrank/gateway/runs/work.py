@@ -120,6 +120,15 @@ async def store_made(session: AsyncSession, made: Sequence[Made]) -> None:
     await session.flush()
 
 
+async def run_spec(session: AsyncSession, run_id: int) -> RunCreate:
+    return (await _run_specs(session, {run_id}))[run_id]
+
+
+async def _run_specs(session: AsyncSession, run_ids: set[int]) -> dict[int, RunCreate]:
+    found = await repository.run_specs(session, run_ids)
+    return {run_id: RunCreate.model_validate(spec) for run_id, spec in found.items()}
+
+
 _Prompts = dict[int | None, tuple[str, str]]
 """Prompt id -> (external id, text)."""
 
@@ -127,7 +136,7 @@ _Prompts = dict[int | None, tuple[str, str]]
 async def _specs_and_prompts(
     session: AsyncSession, tasks: Sequence[ClaimedTask]
 ) -> tuple[dict[int, RunCreate], _Prompts]:
-    specs = await repository.run_specs(session, {t.run_id for t in tasks})
+    specs = await _run_specs(session, {t.run_id for t in tasks})
     return specs, await results.prompt_texts(session, {t.prompt_id for t in tasks})
 
 
