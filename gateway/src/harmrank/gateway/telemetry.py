@@ -15,9 +15,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
@@ -29,6 +30,7 @@ from harmrank.gateway.db.run_models import FINISHED_STATES, Stage, TaskState
 from harmrank.gateway.runs import repository
 
 DEFAULT_INTERVAL_SECONDS = 5.0
+F = TypeVar("F", GaugeMetricFamily, CounterMetricFamily)
 logger = logging.getLogger(__name__)
 
 
@@ -97,10 +99,7 @@ def _tasks(snapshot: TaskSnapshot) -> GaugeMetricFamily:
         "Tasks in the database by stage and state (the queue: state queued/running).",
         labels=["stage", "state"],
     )
-    for stage in Stage:
-        for state in TaskState:
-            family.add_metric([stage.value, state.value], snapshot.count(stage, state))
-    return family
+    return _per_stage(family, snapshot, TaskState)
 
 
 def _finished(snapshot: TaskSnapshot) -> CounterMetricFamily:
@@ -109,8 +108,13 @@ def _finished(snapshot: TaskSnapshot) -> CounterMetricFamily:
         "Finished tasks by stage and outcome (done, failed, reused).",
         labels=["stage", "outcome"],
     )
+    return _per_stage(family, snapshot, FINISHED_STATES)
+
+
+def _per_stage(family: F, snapshot: TaskSnapshot, states: Iterable[TaskState]) -> F:
+    """The family with a sample per stage and state, zeros included."""
     for stage in Stage:
-        for state in FINISHED_STATES:
+        for state in states:
             family.add_metric([stage.value, state.value], snapshot.count(stage, state))
     return family
 

@@ -31,25 +31,7 @@ from harmrank.gateway.db.run_models import (
 )
 from harmrank.gateway.results.repository import RankingKey, ResponseKey
 
-
-async def existing_responses(session: AsyncSession, run_id: int) -> set[ResponseKey]:
-    """The natural keys of the responses that exist for the run's prompts."""
-    found = await session.execute(
-        select(Response.prompt_id, Response.model_id, Response.generation_key).join(
-            RunPrompt, (RunPrompt.prompt_id == Response.prompt_id) & (RunPrompt.run_id == run_id)
-        )
-    )
-    return set(found.all())
-
-
-async def existing_rankings(session: AsyncSession, run_id: int) -> set[RankingKey]:
-    """The natural keys of the rankings that exist for the run's prompts."""
-    found = await session.execute(
-        select(Ranking.annotator_id, Ranking.prompt_id, Ranking.presentation_key).join(
-            RunPrompt, (RunPrompt.prompt_id == Ranking.prompt_id) & (RunPrompt.run_id == run_id)
-        )
-    )
-    return set(found.all())
+# --- a run's row and report --------------------------------------------------------------------
 
 
 async def load_report(session: AsyncSession, run_id: int) -> dict[str, Any] | None:
@@ -71,6 +53,26 @@ async def replace_row(session: AsyncSession, table: type[Base], row: dict[str, A
 
 
 # --- planning ---------------------------------------------------------------------------------
+
+
+async def existing_responses(session: AsyncSession, run_id: int) -> set[ResponseKey]:
+    """The natural keys of the responses that exist for the run's prompts."""
+    found = await session.execute(
+        select(Response.prompt_id, Response.model_id, Response.generation_key).join(
+            RunPrompt, (RunPrompt.prompt_id == Response.prompt_id) & (RunPrompt.run_id == run_id)
+        )
+    )
+    return set(found.all())
+
+
+async def existing_rankings(session: AsyncSession, run_id: int) -> set[RankingKey]:
+    """The natural keys of the rankings that exist for the run's prompts."""
+    found = await session.execute(
+        select(Ranking.annotator_id, Ranking.prompt_id, Ranking.presentation_key).join(
+            RunPrompt, (RunPrompt.prompt_id == Ranking.prompt_id) & (RunPrompt.run_id == run_id)
+        )
+    )
+    return set(found.all())
 
 
 async def insert_run(session: AsyncSession, **values: Any) -> Run:
