@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.common.errors import NotFound
 from harmrank.gateway.db import Prompt
-from harmrank.gateway.results import (
+from harmrank.gateway.results.repository import (
     DatasetSummary,
     ExcludedRow,
     dataset_summary,

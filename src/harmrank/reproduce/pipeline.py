@@ -24,7 +24,7 @@ from harmrank.gateway.explore.standalone import local_explorer_url
 from harmrank.gateway.reports.figures import write_figures
 from harmrank.gateway.reports.render import STUDY_PAGE, write_reports
 from harmrank.gateway.reports.summary import Summary, build_summary
-from harmrank.gateway.results import load_rankings
+from harmrank.gateway.results.repository import load_rankings
 from harmrank.gateway.study import StudyImport, decisions, import_study
 from harmrank.gateway.study.records import GROUP_PREFIX
 from harmrank.gateway.study.store import StoreOutcome, store_study

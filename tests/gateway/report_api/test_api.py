@@ -12,7 +12,7 @@ from tests.gateway.run_results.helpers import finished_run
 from tests.gateway.runs.helpers import Sessions, create, spec
 
 from harmrank.gateway.report_api import compute
-from harmrank.gateway.results import load_rankings
+from harmrank.gateway.results.repository import load_rankings
 from harmrank.metrics.aggregate_humans import ReferenceSpec
 from harmrank.metrics.agreement import agreement
 from harmrank.metrics.params import AgreementSettings

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from tests.gateway.runs.helpers import Sessions, at, create, get, nonzero, seed_dataset, spec
 
 from harmrank.gateway.db.run_models import Stage, Task, TaskState
-from harmrank.gateway.runs import control, queue, tasks
+from harmrank.gateway.runs import control, queue, settle, tasks
 from harmrank.gateway.runs.schemas import RunStatus
 from harmrank.gateway.runs.tasks import Backoff, ClaimedTask, Failure, Lease
 
@@ -21,7 +21,7 @@ async def claim(
     sessions: Sessions, worker: str = "w1", seconds: float = 0, limit: int = 1
 ) -> list[ClaimedTask]:
     async with sessions.begin() as session:
-        await queue.reap_expired(session, now=at(seconds))
+        await settle.reap_expired(session, now=at(seconds))
         return await queue.claim(session, worker, now=at(seconds), lease_seconds=LEASE, limit=limit)
 
 
@@ -43,7 +43,7 @@ async def fail(
     sessions: Sessions, task: ClaimedTask, failure: Failure, seconds: float = 1
 ) -> TaskState | None:
     async with sessions.begin() as session:
-        return await queue.fail(session, task, "w1", failure, now=at(seconds), backoff=NO_JITTER)
+        return await settle.fail(session, task, "w1", failure, now=at(seconds), backoff=NO_JITTER)
 
 
 async def task_row(sessions: Sessions, task_id: int) -> Task:

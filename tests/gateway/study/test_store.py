@@ -25,7 +25,7 @@ from harmrank.gateway.db import (
 )
 from harmrank.gateway.db.engine import create_engine, session_factory, sqlite_url
 from harmrank.gateway.db.migrate import upgrade_async
-from harmrank.gateway.results import load_rankings
+from harmrank.gateway.results.repository import load_rankings
 from harmrank.gateway.study import StudyImport, import_study
 from harmrank.gateway.study import store as store_module
 from harmrank.gateway.study.importer import prompt_id

@@ -26,10 +26,33 @@ class ErrorBody(BaseModel):
 
 
 class HarmrankError(Exception):
-    """Base of every error a harmrank service raises on purpose."""
+    """Base of every error a harmrank service raises on purpose.
+
+    A subclass states its answer in its class line, ``class Gone(HarmrankError, status_code=410,
+    error_type="gone")`` (or as class attributes); what it leaves out it inherits.
+    """
 
     status_code: ClassVar[int] = 500
     error_type: ClassVar[str] = "internal"
+    transient: ClassVar[bool | None] = None
+    """Whether a task that failed with it may succeed when tried again later; None: the error
+    does not say (:func:`is_transient` decides by the status)."""
+
+    def __init_subclass__(
+        cls,
+        *,
+        status_code: int | None = None,
+        error_type: str | None = None,
+        transient: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        if status_code is not None:
+            cls.status_code = status_code
+        if error_type is not None:
+            cls.error_type = error_type
+        if transient is not None:
+            cls.transient = transient
 
     def __init__(self, message: str, *, details: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
@@ -40,114 +63,86 @@ class HarmrankError(Exception):
         return ErrorBody(error=self.message, error_type=self.error_type, details=self.details)
 
 
-class BadRequest(HarmrankError):
-    status_code = 400
-    error_type = "bad_request"
+class BadRequest(HarmrankError, status_code=400, error_type="bad_request", transient=False): ...
 
 
-class NotFound(HarmrankError):
-    status_code = 404
-    error_type = "not_found"
+class NotFound(HarmrankError, status_code=404, error_type="not_found", transient=False): ...
 
 
-class Conflict(HarmrankError):
-    status_code = 409
-    error_type = "conflict"
+class Conflict(HarmrankError, status_code=409, error_type="conflict"): ...
 
 
-class PayloadTooLarge(HarmrankError):
-    status_code = 413
-    error_type = "payload_too_large"
+class PayloadTooLarge(
+    HarmrankError, status_code=413, error_type="payload_too_large", transient=False
+): ...
 
 
-class InvalidInput(HarmrankError):
+class InvalidInput(HarmrankError, status_code=422, error_type="validation", transient=False):
     """The request parsed but its content breaks a domain rule (a tie in a ranking, say)."""
 
-    status_code = 422
-    error_type = "validation"
+
+class UpstreamError(HarmrankError, status_code=502, error_type="upstream_error", transient=True):
+    """A downstream answered with an error of its own (a 5xx, or a dropped connection); its
+    reason is carried in the message."""
 
 
-class UpstreamError(HarmrankError):
-    """A downstream answered with an error of its own; its reason is carried in the message."""
-
-    status_code = 502
-    error_type = "upstream_error"
-
-
-class UpstreamRejected(UpstreamError):
+class UpstreamRejected(UpstreamError, error_type="upstream_rejected", transient=False):
     """The downstream refused the request for good (a 4xx other than 408/409/429): the same
     request can only be refused again, so no layer retries it."""
 
-    error_type = "upstream_rejected"
+
+class UpstreamUnavailable(
+    HarmrankError, status_code=503, error_type="upstream_unavailable", transient=True
+): ...
 
 
-class UpstreamUnavailable(HarmrankError):
-    status_code = 503
-    error_type = "upstream_unavailable"
-
-
-class UpstreamOverloaded(UpstreamUnavailable):
+class UpstreamOverloaded(UpstreamUnavailable, error_type="upstream_overloaded"):
     """The model server stayed overloaded (429) through every retry."""
 
-    error_type = "upstream_overloaded"
+
+class UpstreamTimeout(
+    HarmrankError, status_code=504, error_type="upstream_timeout", transient=True
+): ...
 
 
-class UpstreamTimeout(HarmrankError):
-    status_code = 504
-    error_type = "upstream_timeout"
-
-
-class GenerationValidation(HarmrankError):
+class GenerationValidation(
+    HarmrankError, status_code=422, error_type="generation_validation", transient=False
+):
     """The model server refused the input for good: retrying the same call cannot help."""
 
-    status_code = 422
-    error_type = "generation_validation"
 
-
-class GenerationFailed(UpstreamError):
+class GenerationFailed(UpstreamError, error_type="generation_failed"):
     """The model server failed while generating (TGI's 424), even after bounded retries."""
 
-    error_type = "generation_failed"
+
+class CallBudgetSpent(
+    HarmrankError, status_code=503, error_type="call_budget_spent", transient=True
+):
+    """A judgment or generation used every upstream call its budget allows (transient: this
+    attempt's calls are spent, and the queue's backoff helps)."""
 
 
-class CallBudgetSpent(HarmrankError):
-    """A judgment or generation used every upstream call its budget allows."""
-
-    status_code = 503
-    error_type = "call_budget_spent"
-
-
-UPSTREAM_ERRORS: dict[str, type[HarmrankError]] = {
-    cls.error_type: cls
-    for cls in (
-        UpstreamError,
-        UpstreamRejected,
-        UpstreamUnavailable,
-        UpstreamOverloaded,
-        UpstreamTimeout,
-        GenerationValidation,
-        GenerationFailed,
-        CallBudgetSpent,
-    )
-}
+_UPSTREAM = (
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamUnavailable,
+    UpstreamOverloaded,
+    UpstreamTimeout,
+    GenerationValidation,
+    GenerationFailed,
+    CallBudgetSpent,
+)
+UPSTREAM_ERRORS: dict[str, type[HarmrankError]] = {cls.error_type: cls for cls in _UPSTREAM}
 """The upstream errors by ``error_type``: a service that passes on an error it was given (the
 judge, answering for its provider) raises the same class, so status and transience travel."""
 
-# The one table of upstream error types and whether a whole task is worth trying again later:
-# the task queue decides by it (error_type first; the status only for a type not listed here).
+# The one table of error types and whether a whole task is worth trying again later, made of
+# what each class states: the task queue decides by it (error_type first; the status only for
+# a type not listed here).
 TRANSIENT_ERROR_TYPES: dict[str, bool] = {
-    UpstreamError.error_type: True,  # a 5xx or a dropped connection
-    UpstreamUnavailable.error_type: True,
-    UpstreamOverloaded.error_type: True,
-    UpstreamTimeout.error_type: True,
-    GenerationFailed.error_type: True,
-    CallBudgetSpent.error_type: True,  # this attempt's calls are spent; the queue's backoff helps
-    UpstreamRejected.error_type: False,
-    GenerationValidation.error_type: False,
-    InvalidInput.error_type: False,
-    BadRequest.error_type: False,
-    NotFound.error_type: False,
-    PayloadTooLarge.error_type: False,
+    cls.error_type: cls.transient
+    for cls in (*_UPSTREAM, InvalidInput, BadRequest, NotFound, PayloadTooLarge)
+    if cls.transient is not None
 }
 TRANSIENT_STATUSES = frozenset({408, 409, 429})
 

@@ -15,6 +15,8 @@ from contextvars import ContextVar
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from harmrank.common.asgi import HttpMiddleware, on_response_start
+
 REQUEST_ID_HEADER = "X-Request-Id"
 MAX_REQUEST_ID_LENGTH = 128
 
@@ -47,29 +49,22 @@ def request_id_scope(request_id: str | None = None) -> Iterator[str]:
         _request_id.reset(token)
 
 
-class RequestIdMiddleware:
-    """Pure ASGI middleware: adopt or make the request id, expose it, echo it in the response.
-
-    Pure ASGI rather than ``BaseHTTPMiddleware`` because the latter runs the endpoint in another
-    task, and context variables set around it are then not reliably seen by the endpoint.
-    """
+class RequestIdMiddleware(HttpMiddleware):
+    """Adopt or make the request id, expose it, echo it in the response (pure ASGI, so the
+    endpoint sees the context variable, see :mod:`harmrank.common.asgi`)."""
 
     def __init__(self, app: ASGIApp, *, header_name: str = REQUEST_ID_HEADER) -> None:
-        self.app = app
+        super().__init__(app)
         self.header_name = header_name
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = self._incoming_id(scope) or new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
 
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)[self.header_name] = request_id
-            await send(message)
+        def echo_id(_: Message, headers: MutableHeaders) -> None:
+            headers[self.header_name] = request_id
 
+        send_with_id = on_response_start(send, echo_id)
         with request_id_scope(request_id):
             await self.app(scope, receive, send_with_id)
 

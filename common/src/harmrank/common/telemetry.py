@@ -29,8 +29,11 @@ from prometheus_client import (
     multiprocess,
 )
 from prometheus_client.core import Metric
+from starlette.datastructures import MutableHeaders
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from harmrank.common.asgi import HttpMiddleware, on_response_start
 
 MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -89,29 +92,25 @@ def route_template(app: ASGIApp, scope: Scope) -> str:
     return UNMATCHED_ROUTE
 
 
-class TelemetryMiddleware:
-    """Pure ASGI middleware (no BaseHTTPMiddleware: it breaks streaming and contextvars)."""
+class TelemetryMiddleware(HttpMiddleware):
+    """Counts and times every HTTP request by route template and status."""
 
     def __init__(self, app: ASGIApp, telemetry: HttpTelemetry, router_app: FastAPI) -> None:
-        self.app = app
+        super().__init__(app)
         self.telemetry = telemetry
         self.router_app = router_app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500
         in_flight = self.telemetry.in_flight.labels(self.telemetry.service)
         in_flight.inc()
 
-        async def send_with_status(message: Message) -> None:
+        def note_status(message: Message, _: MutableHeaders) -> None:
             nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
+            status = int(message["status"])
 
+        send_with_status = on_response_start(send, note_status)
         try:
             await self.app(scope, receive, send_with_status)
         finally:

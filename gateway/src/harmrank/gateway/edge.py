@@ -17,8 +17,9 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from harmrank.common.asgi import HttpMiddleware
 from harmrank.common.errors import ErrorBody, error_response
 
 # A JSON escape that decodes to NUL or to half of a surrogate pair: only then is a body parsed
@@ -83,16 +84,10 @@ def query_problem(scope: Scope) -> tuple[str, str] | None:
     return None
 
 
-class StorableTextMiddleware:
+class StorableTextMiddleware(HttpMiddleware):
     """Refuses a request carrying text the database cannot store (see the module)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         found = query_problem(scope)
         if found is None and _is_json(scope):
             body, receive = await _buffered(receive)

@@ -15,7 +15,9 @@ import re
 from importlib import resources
 
 from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from harmrank.common.asgi import HttpMiddleware, on_response_start
 
 
 def _style_hashes() -> str:
@@ -38,23 +40,14 @@ PAGE_HEADERS = {
 }
 
 
-class PageHeadersMiddleware:
+class PageHeadersMiddleware(HttpMiddleware):
     """Adds ``PAGE_HEADERS`` to HTML answers that carry no policy of their own."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, on_response_start(send, _add_page_headers))
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                if headers.get("content-type", "").startswith("text/html"):
-                    for name, value in PAGE_HEADERS.items():
-                        headers.setdefault(name, value)
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+def _add_page_headers(_: Message, headers: MutableHeaders) -> None:
+    if headers.get("content-type", "").startswith("text/html"):
+        for name, value in PAGE_HEADERS.items():
+            headers.setdefault(name, value)

@@ -15,21 +15,22 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from harmrank.gateway.db.models import Annotator, Model
-from harmrank.gateway.db.run_models import FINISHED_STATES, Stage, Task, TaskState
+from harmrank.gateway.db.run_models import FINISHED_STATES, Stage, TaskState
+from harmrank.gateway.runs import repository
 
 DEFAULT_INTERVAL_SECONDS = 5.0
+F = TypeVar("F", GaugeMetricFamily, CounterMetricFamily)
 logger = logging.getLogger(__name__)
 
 
@@ -49,21 +50,9 @@ class TaskSnapshot:
 
 async def read_snapshot(session: AsyncSession) -> TaskSnapshot:
     """Count tasks by stage and state, and find each stage's oldest queued task."""
-    counts = await session.execute(
-        select(Task.stage, Task.state, func.count()).group_by(Task.stage, Task.state)
-    )
-    oldest = await session.execute(
-        select(Task.stage, func.min(Task.created_at))
-        .where(Task.state == TaskState.QUEUED)
-        .group_by(Task.stage)
-    )
-    failed = await session.execute(
-        select(Task.stage, Model.name, Annotator.name, Task.error_type, func.count())
-        .outerjoin(Model, Model.id == Task.model_id)
-        .outerjoin(Annotator, Annotator.id == Task.annotator_id)
-        .where(Task.state == TaskState.FAILED)
-        .group_by(Task.stage, Model.name, Annotator.name, Task.error_type)
-    )
+    counts = await repository.task_totals(session)
+    oldest = await repository.oldest_queued(session)
+    failed = await repository.failed_totals(session)
     return TaskSnapshot(
         counts={(str(stage), str(state)): int(n) for stage, state, n in counts},
         failed={
@@ -90,7 +79,7 @@ class TaskCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         snapshot = self.snapshot
         yield CounterMetricFamily(
-            "harmrank_tasks_refresh_failures",
+            "harmrank_tasks_refresh_failures_total",
             "Failed readings of the task table by the gateway's metrics refresher.",
             value=self.failures,
         )
@@ -110,20 +99,22 @@ def _tasks(snapshot: TaskSnapshot) -> GaugeMetricFamily:
         "Tasks in the database by stage and state (the queue: state queued/running).",
         labels=["stage", "state"],
     )
-    for stage in Stage:
-        for state in TaskState:
-            family.add_metric([stage.value, state.value], snapshot.count(stage, state))
-    return family
+    return _per_stage(family, snapshot, TaskState)
 
 
 def _finished(snapshot: TaskSnapshot) -> CounterMetricFamily:
     family = CounterMetricFamily(
-        "harmrank_tasks_finished",
+        "harmrank_tasks_finished_total",
         "Finished tasks by stage and outcome (done, failed, reused).",
         labels=["stage", "outcome"],
     )
+    return _per_stage(family, snapshot, FINISHED_STATES)
+
+
+def _per_stage(family: F, snapshot: TaskSnapshot, states: Iterable[TaskState]) -> F:
+    """The family with a sample per stage and state, zeros included."""
     for stage in Stage:
-        for state in FINISHED_STATES:
+        for state in states:
             family.add_metric([stage.value, state.value], snapshot.count(stage, state))
     return family
 

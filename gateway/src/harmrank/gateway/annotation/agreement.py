@@ -15,15 +15,14 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import Any, Literal
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.common.errors import InvalidInput
 from harmrank.gateway.annotation import repository as repo
 from harmrank.gateway.annotation.admin import dataset_id
 from harmrank.gateway.annotation.schemas import Agreement
-from harmrank.gateway.db.models import Annotator, AnnotatorKind
-from harmrank.gateway.results import load_rankings
+from harmrank.gateway.db.models import AnnotatorKind
+from harmrank.gateway.results.repository import annotator_kinds, load_rankings
 from harmrank.metrics.aggregate_humans import (
     NaRule,
     ReferenceSpec,
@@ -146,14 +145,6 @@ def compute(
         aggregate=_aggregate_out(summary),
         judges_vs_humans=_judges(judges, reference, s) if reference.prompts else [],
     )
-
-
-async def annotator_kinds(session: AsyncSession, names: Sequence[str]) -> dict[str, AnnotatorKind]:
-    """The kind of each named annotator."""
-    found = await session.execute(
-        select(Annotator.name, Annotator.kind).where(Annotator.name.in_(names))
-    )
-    return {n: AnnotatorKind(k) for n, k in found.all()}
 
 
 async def human_agreement(session: AsyncSession, name: str, s: AgreementParams) -> Agreement:

@@ -50,31 +50,22 @@ SESSION_LIFETIME = timedelta(days=7)
 PAGE_SOURCE = "annotation page"
 
 
-class NotSignedIn(HarmrankError):
-    status_code = 401
-    error_type = "not_signed_in"
+class NotSignedIn(HarmrankError, status_code=401, error_type="not_signed_in"): ...
 
 
-class InvitationRefused(HarmrankError):
-    status_code = 403
-    error_type = "invitation_refused"
+class InvitationRefused(HarmrankError, status_code=403, error_type="invitation_refused"): ...
 
 
-class WarningNotAccepted(HarmrankError):
-    status_code = 403
-    error_type = "warning_not_accepted"
+class WarningNotAccepted(HarmrankError, status_code=403, error_type="warning_not_accepted"): ...
 
 
-class NameTaken(Conflict):
-    error_type = "name_taken"
+class NameTaken(Conflict, error_type="name_taken"): ...
 
 
-class NotAssigned(Conflict):
-    error_type = "not_assigned"
+class NotAssigned(Conflict, error_type="not_assigned"): ...
 
 
-class InvalidSubmission(InvalidInput):
-    error_type = "invalid_ranking"
+class InvalidSubmission(InvalidInput, error_type="invalid_ranking"): ...
 
 
 # --- sign in --------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.common.errors import InvalidInput, UpstreamUnavailable
-from harmrank.gateway.runs import store
+from harmrank.gateway.results import repository as results
 from harmrank.gateway.runs.schemas import RunCreate
 
 # Listing names is quick; a service slower than this is as good as unreachable for a check.
@@ -80,10 +80,10 @@ async def check_run(session: AsyncSession, spec: RunCreate, services: Services |
 
     ``services`` None (an app built without downstreams) checks only the database's names."""
     found = _Findings([], [])
-    datasets = await store.dataset_names(session)
+    datasets = await results.dataset_names(session)
     found.compare("prompts.dataset", [spec.prompts.dataset], datasets)
     if spec.prompts.categories and spec.prompts.dataset in datasets:
-        categories = await store.dataset_categories(session, spec.prompts.dataset)
+        categories = await results.dataset_categories(session, spec.prompts.dataset)
         found.compare("prompts.categories", spec.prompts.categories, categories)
     if services is not None:
         models, judges = await services.names()

@@ -8,7 +8,7 @@ from sqlalchemy import ColumnElement, and_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.gateway.db.run_models import Run, Stage, Task, TaskState
-from harmrank.gateway.runs.queue import rowcount, settle_tasks
+from harmrank.gateway.runs.settle import rowcount, settle_tasks
 
 
 async def cancel_run(session: AsyncSession, run_id: int, *, now: datetime) -> None:

@@ -1,6 +1,6 @@
 """Why a run is not going well: per stage and per model or judge, tasks failed and retrying,
 with their first and last error, and whether the run is stalled. Derived from the tasks by
-query, like the rest of a run's status.
+query (``repository``), like the rest of a run's status.
 
 "When" an error happened is the task's ``finished_at`` for a task that failed for good and its
 ``started_at`` (the start of the attempt that failed) for one waiting to retry: the tasks table
@@ -15,11 +15,12 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from harmrank.gateway.db.models import Annotator, Model
+from harmrank.gateway.annotation import repository as annotation_repo
 from harmrank.gateway.db.run_models import Stage, Task, TaskState
+from harmrank.gateway.results import repository as results
+from harmrank.gateway.runs import repository
 
 _UPSTREAM = re.compile(r"([\w.-]+) answered [0-9]{3}\b")
 
@@ -50,28 +51,13 @@ def upstream_of(message: str) -> str | None:
     return str(found[-1]) if found else None
 
 
-_GROUPS = (
-    select(
-        Task.stage,
-        Task.model_id,
-        Task.annotator_id,
-        Task.state,
-        func.count(),
-        func.min(Task.id),
-        func.max(Task.id),
-    )
-    .where(Task.error_type.is_not(None), Task.state.in_((TaskState.FAILED, TaskState.QUEUED)))
-    .group_by(Task.stage, Task.model_id, Task.annotator_id, Task.state)
-)
-
-
 async def failure_groups(session: AsyncSession, run_id: int) -> list[FailureGroup]:
     """Three small queries whatever the run's size: groups, their first/last tasks, names."""
-    rows = (await session.execute(_GROUPS.where(Task.run_id == run_id))).all()
+    rows = await repository.failing_groups(session, run_id)
     if not rows:
         return []
     ends = {task_id for row in rows for task_id in row[5:7]}
-    tasks = {t.id: t for t in await session.scalars(select(Task).where(Task.id.in_(ends)))}
+    tasks = {t.id: t for t in await repository.tasks_by_id(session, ends)}
     names = await _names(session, rows)
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}
     for stage, model_id, judge_id, state, count, first, last in rows:
@@ -96,14 +82,10 @@ async def failure_groups(session: AsyncSession, run_id: int) -> list[FailureGrou
 
 async def _names(session: AsyncSession, rows: Sequence[Any]) -> dict[str, dict[Any, str]]:
     model_ids = {row[1] for row in rows if row[1] is not None}
-    judge_ids = {row[2] for row in rows if row[2] is not None}
-    models = await session.execute(select(Model.id, Model.name).where(Model.id.in_(model_ids)))
-    judges = await session.execute(
-        select(Annotator.id, Annotator.name).where(Annotator.id.in_(judge_ids))
-    )
+    judge_ids = [row[2] for row in rows if row[2] is not None]
     return {
-        "model": {row[0]: row[1] for row in models},
-        "judge": {row[0]: row[1] for row in judges},
+        "model": dict(await results.model_names(session, model_ids)),
+        "judge": dict(await annotation_repo.annotator_names(session, judge_ids)),
     }
 
 

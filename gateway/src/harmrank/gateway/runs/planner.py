@@ -23,15 +23,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from harmrank.common.errors import InvalidInput
+from harmrank.common.errors import InvalidInput, NotFound
 from harmrank.common.tracing import current_traceparent
+from harmrank.gateway.datasets import repository as datasets_repo
 from harmrank.gateway.db.base import utc_now
-from harmrank.gateway.db.models import STUDY_GENERATION_KEY, Dataset, Prompt
-from harmrank.gateway.db.run_models import Run, RunPrompt, Stage, Task, TaskState
-from harmrank.gateway.runs import queue, store
+from harmrank.gateway.db.models import STUDY_GENERATION_KEY
+from harmrank.gateway.db.run_models import Run, Stage, TaskState
+from harmrank.gateway.results import repository as results
+from harmrank.gateway.results.repository import RankingKey, ResponseKey
+from harmrank.gateway.runs import queue, repository, settle
 from harmrank.gateway.runs.schemas import JudgeSpec, ModelSpec, PromptSet, RunCreate
 
 MISSING_IMPORT = "missing_imported_response"
@@ -71,8 +73,8 @@ class RunModel:
 
 async def run_models(session: AsyncSession, spec: RunCreate) -> list[RunModel]:
     """The run's models in canonical (position) order: the order of every rank list."""
-    ids = await store.ensure_models(session, [m.name for m in spec.models])
-    positions = await store.model_positions(session, list(ids.values()))
+    ids = await results.ensure_models(session, [m.name for m in spec.models])
+    positions = await results.model_positions(session, list(ids.values()))
     models = [
         RunModel(m.name, ids[m.name], generation_key(m), m.source == "imported")
         for m in spec.models
@@ -84,48 +86,44 @@ def judged_pairs(models: Sequence[RunModel]) -> list[tuple[str, str]]:
     return [(m.name, m.generation_key) for m in models]
 
 
-async def select_prompts(session: AsyncSession, prompts: PromptSet) -> list[int]:
-    """Prompt ids in dataset order; a seeded sample is the same for the same seed and data."""
-    dataset_id = await session.scalar(select(Dataset.id).where(Dataset.name == prompts.dataset))
-    if dataset_id is None:
-        raise InvalidInput(f"no dataset named {prompts.dataset!r}")
-    query = select(Prompt.id).where(Prompt.dataset_id == dataset_id).order_by(Prompt.id)
-    if prompts.categories is not None:
-        query = query.where(Prompt.category.in_(prompts.categories))
-    ids = list(await session.scalars(query))
+async def select_prompts(session: AsyncSession, prompts: PromptSet) -> tuple[int, list[int]]:
+    """The dataset's id and the prompt ids in dataset order; a seeded sample is the same for
+    the same seed and data."""
+    try:
+        dataset_id = await datasets_repo.dataset_id_by_name(session, prompts.dataset)
+    except NotFound as exc:  # the run's body names it: the request is what is wrong
+        raise InvalidInput(exc.message) from None
+    ids = await results.prompt_ids(session, dataset_id, prompts.categories)
     if not ids:
         raise InvalidInput(f"dataset {prompts.dataset!r} has no prompts in the chosen categories")
     if prompts.sample_size is None:
-        return ids
+        return dataset_id, ids
     if prompts.sample_size > len(ids):
         raise InvalidInput(f"sample_size {prompts.sample_size} exceeds the {len(ids)} prompts")
-    return sorted(random.Random(prompts.seed).sample(ids, prompts.sample_size))
+    return dataset_id, sorted(random.Random(prompts.seed).sample(ids, prompts.sample_size))
 
 
 async def plan_run(session: AsyncSession, spec: RunCreate) -> Run:
     """Write the run, its prompt set and its tasks; flushes, never commits."""
-    prompt_ids = await select_prompts(session, spec.prompts)
-    dataset_id = await session.scalar(select(Prompt.dataset_id).where(Prompt.id == prompt_ids[0]))
+    dataset_id, prompt_ids = await select_prompts(session, spec.prompts)
     # The request's trace context: the worker's task spans continue this trace.
-    run = Run(
+    run = await repository.insert_run(
+        session,
         dataset_id=dataset_id,
         spec=spec.model_dump(mode="json"),
         trace_context=current_traceparent(),
     )
-    session.add(run)
-    await session.flush()
-    rows = [{"run_id": run.id, "prompt_id": p, "position": i} for i, p in enumerate(prompt_ids)]
-    await session.execute(insert(RunPrompt), rows)
+    await repository.insert_run_prompts(session, run.id, prompt_ids)
     models = await run_models(session, spec)
-    judges = await store.ensure_judges(session, [j.name for j in spec.judges])
+    judges = await results.ensure_judges(session, [j.name for j in spec.judges])
     planner = _TaskRows(run.id, spec.max_attempts)
-    planner.generate(prompt_ids, models, await store.existing_responses(session, run.id))
-    existing = await store.existing_rankings(session, run.id)
+    planner.generate(prompt_ids, models, await repository.existing_responses(session, run.id))
+    existing = await repository.existing_rankings(session, run.id)
     planner.judge(prompt_ids, spec.judges, judges, judged_pairs(models), existing)
     planner.score()
-    await session.execute(insert(Task), planner.rows)
+    await repository.insert_tasks(session, planner.rows)
     await queue.refresh_statistics(session, planned=len(planner.rows))
-    await queue.fail_blocked_judges(session, now=utc_now(), run_id=run.id)
+    await settle.fail_blocked_judges(session, now=utc_now(), run_id=run.id)
     return run
 
 
@@ -149,7 +147,7 @@ class _TaskRows:
         )
 
     def generate(
-        self, prompts: Sequence[int], models: Sequence[RunModel], existing: set[store.ResponseKey]
+        self, prompts: Sequence[int], models: Sequence[RunModel], existing: set[ResponseKey]
     ) -> None:
         for prompt in prompts:
             for model in models:
@@ -182,7 +180,7 @@ class _TaskRows:
         judges: Sequence[JudgeSpec],
         annotators: dict[str, int],
         judged: Sequence[tuple[str, str]],
-        existing: set[store.RankingKey],
+        existing: set[RankingKey],
     ) -> None:
         for prompt in prompts:
             for judge in judges:

@@ -1,5 +1,6 @@
-"""The task queue: claim, lease, renew, complete, fail, retry. All their SQL (cancelling and
-resuming a run is ``control``; what a task is to its worker, ``tasks``).
+"""The task queue's hot path: claim, renew and complete leases, a batch of tasks per statement
+(a failure, retried or for good, and the expired leases are ``settle``; cancelling and resuming
+a run is ``control``; what a task is to its worker, ``tasks``).
 
 Claiming is ``UPDATE tasks … WHERE id IN (SELECT … LIMIT n) RETURNING …``, once for queued
 tasks that are ready and, if that found too few, once for tasks whose lease expired (a worker
@@ -15,7 +16,7 @@ claims a batch of tasks at a time, so every statement of the hot path takes many
 
 A lease is ``lease_owner`` plus ``lease_expires_at``; the worker renews it while it works. A
 task whose lease expired (its worker died) is claimable again and counts another attempt; one
-that has used all its attempts is failed with ``lease_expired`` instead.
+that has used all its attempts is failed with ``lease_expired`` instead (``settle``).
 
 The statements a worker runs for every batch (claim, renew, complete) are Core statements on the
 tasks table, built once with bound parameters: building them per call through the ORM (aliases
@@ -35,9 +36,7 @@ from typing import Any, cast
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
-    CursorResult,
     FromClause,
-    Result,
     Table,
     Update,
     and_,
@@ -50,26 +49,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
-from harmrank.gateway.db.run_models import (
-    SUCCEEDED_STATES,
-    Run,
-    Stage,
-    Task,
-    TaskState,
-)
-from harmrank.gateway.runs import breaker
-from harmrank.gateway.runs.tasks import (
-    DEPENDENCY_FAILED,
-    LEASE_EXPIRED,
-    MAX_MESSAGE_CHARS,
-    Backoff,
-    ClaimedTask,
-    Completion,
-    Failure,
-    Lease,
-)
+from harmrank.gateway.db.run_models import SUCCEEDED_STATES, Stage, Task, TaskState
+from harmrank.gateway.runs.settle import cancelled_runs
+from harmrank.gateway.runs.tasks import ClaimedTask, Completion, Lease
 
 _tasks = cast(Table, Task.__table__)
 
@@ -80,10 +63,6 @@ def _now() -> BindParameter[datetime]:
 
 # The columns a claim returns are the fields of a claimed task.
 _CLAIMED_COLUMNS = [_tasks.c[f.name] for f in dataclasses.fields(ClaimedTask)]
-
-
-def _cancelled_runs() -> Any:
-    return select(Run.id).where(Run.cancelled_at.is_not(None))
 
 
 def _ready(task: FromClause) -> ColumnElement[bool]:
@@ -123,7 +102,7 @@ def _claim_statement(condition: Callable[[FromClause], ColumnElement[bool]]) -> 
     candidate = _tasks.alias("candidate")
     chosen = (
         select(candidate.c.id)
-        .where(condition(candidate), candidate.c.run_id.not_in(_cancelled_runs()))
+        .where(condition(candidate), candidate.c.run_id.not_in(cancelled_runs()))
         .order_by(candidate.c.id)
         .limit(bindparam("limit"))
         .with_for_update(skip_locked=True, of=candidate)
@@ -192,45 +171,6 @@ async def _claim_with(
     return [ClaimedTask(**row) for row in rows]
 
 
-async def reap_expired(session: AsyncSession, *, now: datetime) -> None:
-    """Settle the expired leases that must not be claimed again: of cancelled runs, or of
-    tasks with no attempt left. Run it before claiming, in its own transaction."""
-    expired = and_(Task.state == TaskState.RUNNING, Task.lease_expires_at < now)
-    await settle_tasks(
-        session, and_(expired, Task.run_id.in_(_cancelled_runs())), TaskState.CANCELLED, now
-    )
-    spent = await settle_tasks(
-        session,
-        and_(expired, Task.attempts >= Task.max_attempts),
-        TaskState.FAILED,
-        now,
-        error_type=LEASE_EXPIRED,
-        error_message="the worker's lease expired on the last attempt (did the worker die?)",
-    )
-    if spent:
-        await fail_blocked_judges(session, now=now)
-
-
-async def settle_tasks(
-    session: AsyncSession,
-    where: ColumnElement[bool],
-    state: TaskState,
-    now: datetime,
-    **values: Any,
-) -> int:
-    statement = (
-        update(Task)
-        .where(where)
-        .values(state=state, lease_owner=None, lease_expires_at=None, finished_at=now, **values)
-        .execution_options(synchronize_session=False)
-    )
-    return rowcount(await session.execute(statement))
-
-
-def _held_by(task_id: int, worker: str) -> ColumnElement[bool]:
-    return and_(Task.id == task_id, Task.lease_owner == worker, Task.state == TaskState.RUNNING)
-
-
 def _held() -> ColumnElement[bool]:
     """The tasks of ``task_ids`` (a bound list) that ``worker`` (bound) still holds."""
     return and_(
@@ -242,7 +182,7 @@ def _held() -> ColumnElement[bool]:
 
 _ABANDON_CANCELLED = (
     update(_tasks)
-    .where(_held(), _tasks.c.run_id.in_(_cancelled_runs()))
+    .where(_held(), _tasks.c.run_id.in_(cancelled_runs()))
     .values(
         state=TaskState.CANCELLED,
         lease_owner=None,
@@ -326,76 +266,3 @@ async def complete(
     if results:
         await session.execute(_KEEP_RESULT, results)
     return held
-
-
-async def fail(
-    session: AsyncSession,
-    task: ClaimedTask,
-    worker: str,
-    failure: Failure,
-    *,
-    now: datetime,
-    backoff: Backoff,
-) -> TaskState | None:
-    """Record a failure: back to the queue after a backoff when transient and attempts are
-    left, failed for good otherwise. None when the worker no longer holds the task."""
-    message = failure.message[:MAX_MESSAGE_CHARS]
-    errors = {"error_type": failure.error_type, "error_message": message}
-    # A retry of a cancelled run would sit in the queue forever: no claim takes it.
-    cancelled = and_(_held_by(task.id, worker), Task.run_id.in_(_cancelled_runs()))
-    if await settle_tasks(session, cancelled, TaskState.CANCELLED, now, **errors):
-        return TaskState.CANCELLED
-    if failure.transient and task.attempts < task.max_attempts:
-        retry_at = now + timedelta(seconds=backoff.delay(task.attempts))
-        statement = (
-            update(Task)
-            .where(_held_by(task.id, worker))
-            .values(
-                state=TaskState.QUEUED,
-                lease_owner=None,
-                lease_expires_at=None,
-                not_before=retry_at,
-                **errors,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        return TaskState.QUEUED if rowcount(await session.execute(statement)) else None
-    if failure.transient:
-        errors["error_message"] = f"{message} (gave up after {task.attempts} attempts)"
-    if not await settle_tasks(session, _held_by(task.id, worker), TaskState.FAILED, now, **errors):
-        return None
-    if task.stage == Stage.GENERATE:
-        await fail_blocked_judges(session, now=now, run_id=task.run_id)
-    elif task.stage == Stage.JUDGE:
-        await breaker.open_if_judge_never_worked(session, task.run_id, task.annotator_id, now=now)
-    return TaskState.FAILED
-
-
-async def fail_blocked_judges(
-    session: AsyncSession, *, now: datetime, run_id: int | None = None
-) -> None:
-    """Fail the queued judge tasks whose prompt lost a response for good: they could never
-    become ready, and the run could never finish. A resume queues them again."""
-    other = aliased(Task, name="other")
-    failed_generate = exists().where(
-        other.run_id == Task.run_id,
-        other.stage == Stage.GENERATE,
-        other.prompt_id == Task.prompt_id,
-        other.state == TaskState.FAILED,
-    )
-    where = and_(Task.stage == Stage.JUDGE, Task.state == TaskState.QUEUED, failed_generate)
-    if run_id is not None:
-        where = and_(where, Task.run_id == run_id)
-    await settle_tasks(
-        session,
-        where,
-        TaskState.FAILED,
-        now,
-        error_type=DEPENDENCY_FAILED,
-        error_message="a response of this prompt could not be generated",
-    )
-
-
-def rowcount(result: Result[Any]) -> int:
-    # An UPDATE's result is a CursorResult; the session's signature only promises a Result.
-    return int(cast(CursorResult[Any], result).rowcount)

@@ -12,11 +12,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from harmrank.gateway.db.models import Annotator, Ranking
-from harmrank.gateway.db.run_models import Stage, Task
+from harmrank.gateway.db.run_models import Stage
+from harmrank.gateway.runs import repository
 from harmrank.gateway.runs.failures import FailureGroup, failure_groups
 from harmrank.metrics.position import positions_of
 from harmrank.metrics.rankings import AnnotatorRankings
@@ -60,18 +59,7 @@ async def _presented(
 ) -> list[PresentedIn]:
     """Each judge's rankings of the run, one per presentation order, with where each model was
     shown; a ranking stored without its order (none the judge service makes) is left out."""
-    found = await session.execute(
-        select(Annotator.name, Ranking.prompt_id, Ranking.ranks, Ranking.presentation)
-        .join(Task, Task.annotator_id == Annotator.id)
-        .join(
-            Ranking,
-            (Ranking.annotator_id == Task.annotator_id)
-            & (Ranking.prompt_id == Task.prompt_id)
-            & (Ranking.presentation_key == Task.presentation_key),
-        )
-        .where(Task.run_id == run_id, Task.stage == Stage.JUDGE)
-        .order_by(Annotator.id, Task.id)
-    )
+    found = await repository.judge_ranks(session, run_id)
     ranks_of: defaultdict[str, list[list[int]]] = defaultdict(list)
     shown: defaultdict[str, list[list[int]]] = defaultdict(list)
     judged: defaultdict[str, set[int]] = defaultdict(set)

@@ -11,20 +11,14 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.common.contracts.judging import consensus
 from harmrank.gateway.annotation import budget
-from harmrank.gateway.db.models import (
-    Annotator,
-    AnnotatorKind,
-    Prompt,
-    Ranking,
-)
-from harmrank.gateway.db.run_models import Run, RunPrompt, Stage, Task, TaskState
-from harmrank.gateway.results import dataset_models
-from harmrank.gateway.runs import planner, score_facts
+from harmrank.gateway.db.models import AnnotatorKind
+from harmrank.gateway.db.run_models import TaskState
+from harmrank.gateway.results import repository as results
+from harmrank.gateway.runs import planner, repository, score_facts
 from harmrank.gateway.runs.tasks import ClaimedTask, TaskFailed
 from harmrank.gateway.runs.work import JUDGE_ABSTAINED, ScoreWork, run_spec
 from harmrank.metrics.aggregate_humans import REFERENCE_NAME, ReferenceSpec, human_reference
@@ -40,7 +34,7 @@ async def load_score(session: AsyncSession, task: ClaimedTask) -> ScoreWork:
     spec = await run_spec(session, task.run_id)
     models = await planner.run_models(session, spec)
     names = tuple(m.name for m in models)
-    prompts = await _run_prompts(session, task.run_id)
+    prompts = await repository.run_prompts(session, task.run_id)
     judges = await _judge_rankings(session, task.run_id, names, prompts)
     humans, note = await _human_rankings(session, task.run_id, models, prompts)
     annotators = [a for a in [*judges, *humans] if a.prompts]
@@ -74,7 +68,7 @@ async def load_score(session: AsyncSession, task: ClaimedTask) -> ScoreWork:
         "judge_outcomes": await _judge_outcomes(session, task.run_id),
     }
     judged = [a.annotator for a in judges if a.prompts]
-    design = await budget.design(session, await _dataset_id(session, task.run_id))
+    design = await budget.design(session, await repository.run_dataset_id(session, task.run_id))
     ppi = platform_spec(reference.name if reference else None, judged, design)
     # What the report states beside the rankings: coverage, failures, the orders shown.
     facts = await score_facts.run_facts(session, task.run_id, names, prompts, judges)
@@ -82,46 +76,19 @@ async def load_score(session: AsyncSession, task: ClaimedTask) -> ScoreWork:
     return ScoreWork(annotators, pairs, settings, notes, ppi, facts)
 
 
-async def _dataset_id(session: AsyncSession, run_id: int) -> int:
-    found = await session.scalar(select(Run.dataset_id).where(Run.id == run_id))
-    assert found is not None  # a task cascades with its run
-    return found
-
-
 _PromptInfo = dict[int, tuple[str, str | None]]
 """Prompt id -> (external id, category), in the run's order."""
-
-
-async def _run_prompts(session: AsyncSession, run_id: int) -> _PromptInfo:
-    found = await session.execute(
-        select(Prompt.id, Prompt.external_id, Prompt.category)
-        .join(RunPrompt, RunPrompt.prompt_id == Prompt.id)
-        .where(RunPrompt.run_id == run_id)
-        .order_by(RunPrompt.position)
-    )
-    return {pid: (external, category) for pid, external, category in found}
 
 
 async def _judge_rankings(
     session: AsyncSession, run_id: int, models: tuple[str, ...], prompts: _PromptInfo
 ) -> list[AnnotatorRankings]:
     """Each judge's ranking per prompt; several presentation orders are combined into one."""
-    found = await session.execute(
-        select(Annotator.name, Ranking.prompt_id, Ranking.ranks)
-        .join(Task, Task.annotator_id == Annotator.id)
-        .join(
-            Ranking,
-            (Ranking.annotator_id == Task.annotator_id)
-            & (Ranking.prompt_id == Task.prompt_id)
-            & (Ranking.presentation_key == Task.presentation_key),
-        )
-        .where(Task.run_id == run_id, Task.stage == Stage.JUDGE)
-        .order_by(Annotator.id, Task.order_index)
-    )
+    found = await repository.judge_ranks(session, run_id)
     orders: defaultdict[str, defaultdict[int, list[list[int]]]] = defaultdict(
         lambda: defaultdict(list)
     )
-    for judge, prompt_id, ranks in found:
+    for judge, prompt_id, ranks, _ in found:
         orders[judge][prompt_id].append(ranks)
     spec_judges = [j.name for j in (await run_spec(session, run_id)).judges]
     return [_rankings(j, models, prompts, _combined(orders[j])) for j in spec_judges]
@@ -131,20 +98,7 @@ async def _judge_outcomes(session: AsyncSession, run_id: int) -> dict[str, dict[
     """Per judge, what became of its judge tasks: ranked (``repaired``: after the one repair
     turn), abstained (with the count of each reason), or failed otherwise (with the first
     failure's error)."""
-    found = await session.execute(
-        select(
-            Annotator.name, Task.state, Task.error_type, Task.error_message, Ranking.presentation
-        )
-        .join(Annotator, Annotator.id == Task.annotator_id)
-        .outerjoin(
-            Ranking,
-            (Ranking.annotator_id == Task.annotator_id)
-            & (Ranking.prompt_id == Task.prompt_id)
-            & (Ranking.presentation_key == Task.presentation_key),
-        )
-        .where(Task.run_id == run_id, Task.stage == Stage.JUDGE)
-        .order_by(Task.id)
-    )
+    found = await repository.judge_task_ends(session, run_id)
     outcomes: dict[str, dict[str, Any]] = {}
     for judge, state, error_type, message, presentation in found:
         counts = outcomes.setdefault(
@@ -186,21 +140,13 @@ async def _human_rankings(
     The annotators of kind human (not the expert, not a stored aggregate) make the run's human
     reference, ``REFERENCE_NAME``: the judges are compared with it, not with each of them.
     """
-    dataset_id = await _dataset_id(session, run_id)
+    dataset_id = await repository.run_dataset_id(session, run_id)
     names = tuple(m.name for m in models)
-    if not all(m.imported for m in models) or names != await dataset_models(session, dataset_id):
+    imported = all(m.imported for m in models)
+    if not imported or names != await results.dataset_models(session, dataset_id):
         reason = "humans ranked the imported responses of the dataset's models; this run did not"
         return [], {"included": [], "excluded_because": reason, "reference": None}
-    found = await session.execute(
-        select(Annotator.name, Annotator.kind, Ranking.prompt_id, Ranking.ranks)
-        .join(Ranking.annotator)
-        .where(
-            Annotator.kind.in_(_HUMAN_KINDS),
-            Ranking.presentation_key == "",
-            Ranking.prompt_id.in_(list(prompts)),
-        )
-        .order_by(Annotator.id, Ranking.id)
-    )
+    found = await results.annotator_ranks(session, _HUMAN_KINDS, list(prompts))
     by_annotator: defaultdict[str, dict[int, list[int]]] = defaultdict(dict)
     aggregated: dict[str, None] = {}
     for name, kind, prompt_id, ranks in found:

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.common.errors import BadRequest, Conflict, NotFound
 from harmrank.gateway.db.base import utc_now
-from harmrank.gateway.db.run_models import IdempotencyKey, Stage, Task, TaskState
-from harmrank.gateway.runs import control, failures, status, store
+from harmrank.gateway.db.run_models import Stage, Task, TaskState
+from harmrank.gateway.runs import control, failures, repository, status
 from harmrank.gateway.runs.checks import Services, check_run
 from harmrank.gateway.runs.planner import plan_run, stable_hash
 from harmrank.gateway.runs.schemas import (
@@ -53,9 +52,8 @@ async def create_run(
     run = await plan_run(session, spec)
     if idempotency_key is None:
         return await get_run(session, run.id), True
-    session.add(IdempotencyKey(key=idempotency_key, request_sha256=digest, run_id=run.id))
     try:
-        await session.flush()
+        await repository.add_idempotency_key(session, idempotency_key, digest, run.id)
     except IntegrityError:
         await session.rollback()
         replayed = await _replay(session, idempotency_key, digest)
@@ -66,7 +64,7 @@ async def create_run(
 
 
 async def _replay(session: AsyncSession, key: str, digest: str) -> RunOut | None:
-    found = await session.scalar(select(IdempotencyKey).where(IdempotencyKey.key == key))
+    found = await repository.idempotency_key(session, key)
     if found is None:
         return None
     if found.request_sha256 != digest:
@@ -110,7 +108,7 @@ async def resume_run(session: AsyncSession, run_id: int) -> RunOut:
 
 async def get_report(session: AsyncSession, run_id: int) -> dict[str, Any]:
     run = await get_run(session, run_id)
-    report = await store.load_report(session, run_id)
+    report = await repository.load_report(session, run_id)
     if report is None:
         raise NotFound(f"run {run_id} has no report yet (it is {run.status})")
     return report
@@ -127,7 +125,7 @@ async def list_tasks(
 ) -> TaskPage:
     """In planning order; ``cursor`` is the ``next_cursor`` of the page before."""
     await get_run(session, run_id)
-    rows = await status.task_rows(
+    rows = await repository.task_rows(
         session, run_id, stage=stage, state=state, after_id=_cursor(cursor), limit=limit + 1
     )
     tasks = [_task_out(*row) for row in rows[:limit]]

@@ -14,9 +14,7 @@ Status, first rule that holds:
 
 Counts are read only for the runs a request shows: one run, one page of runs, or the batches of
 runs a status filter looks through. A page never groups the tasks of every run, so it costs the
-same however many runs and tasks the database holds. The statements are built once, with bound
-parameters, so a request only binds values: a run page is polled, and building and hashing a
-statement costs more CPU than PostgreSQL spends answering it.
+same however many runs and tasks the database holds. (The queries are ``repository``'s.)
 """
 
 from __future__ import annotations
@@ -26,19 +24,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from harmrank.gateway.db.models import Annotator, Model, Prompt
-from harmrank.gateway.db.run_models import (
-    SUCCEEDED_STATES,
-    Run,
-    RunPrompt,
-    RunReport,
-    Stage,
-    Task,
-    TaskState,
-)
+from harmrank.gateway.db.run_models import SUCCEEDED_STATES, Stage, TaskState
+from harmrank.gateway.runs import repository
 from harmrank.gateway.runs.schemas import RunStatus, StageProgress
 
 Progress = dict[Stage, StageProgress]
@@ -63,26 +52,9 @@ class RunFacts:
         return status_of(self.progress)
 
 
-_PROMPTS = select(func.count()).where(RunPrompt.run_id == Run.id).correlate(Run).scalar_subquery()
-_REPORTED = select(RunReport.run_id).where(RunReport.run_id == Run.id).exists()
-_FACTS = select(Run.id, Run.spec, Run.created_at, Run.cancelled_at, _PROMPTS, _REPORTED)
-_ONE = _FACTS.where(Run.id == bindparam("run_id", type_=BigInteger))
-_NEWEST = _FACTS.order_by(Run.id.desc()).limit(bindparam("limit", type_=Integer))
-_BEFORE = _NEWEST.where(Run.id < bindparam("before_id", type_=BigInteger))
-# A page of runs is a range of ids (every run between its first and last is on it, or was
-# looked at by a status filter), so its tasks are a range scan of ix_tasks_run_id_stage_state.
-_PROGRESS = (
-    select(Task.run_id, Task.stage, Task.state, func.count())
-    .where(
-        Task.run_id.between(bindparam("low", type_=BigInteger), bindparam("high", type_=BigInteger))
-    )
-    .group_by(Task.run_id, Task.stage, Task.state)
-)
-
-
 async def one_run(session: AsyncSession, run_id: int) -> RunFacts | None:
     """The run with its progress, in two queries; None when there is no such run."""
-    found = await _with_progress(session, _ONE, {"run_id": run_id})
+    found = await _with_progress(session, await repository.run_facts(session, run_id=run_id))
     return found[0] if found else None
 
 
@@ -102,10 +74,8 @@ async def run_page(
     batch = limit if status is None else max(limit, STATUS_SCAN_BATCH)
     found: list[RunFacts] = []
     while True:
-        params: dict[str, Any] = {"limit": batch}
-        if before_id is not None:
-            params["before_id"] = before_id
-        facts = await _with_progress(session, _NEWEST if before_id is None else _BEFORE, params)
+        rows = await repository.run_facts(session, before_id=before_id, limit=batch)
+        facts = await _with_progress(session, rows)
         found += [f for f in facts if status is None or f.status == status]
         if len(found) >= limit or len(facts) < batch:
             return found[:limit]
@@ -142,10 +112,7 @@ async def run_progress(session: AsyncSession, run_ids: Sequence[int]) -> dict[in
     return progress
 
 
-async def _with_progress(
-    session: AsyncSession, query: Select[Any], params: dict[str, Any]
-) -> list[RunFacts]:
-    rows = (await session.execute(query, params)).all()
+async def _with_progress(session: AsyncSession, rows: Sequence[Any]) -> list[RunFacts]:
     if not rows:
         return []
     progress = {row[0]: _zeros() for row in rows}
@@ -168,8 +135,7 @@ async def _read_progress(
     session: AsyncSession, low: int, high: int, into: dict[int, Progress]
 ) -> None:
     """Fill ``into`` with the counts of the runs it holds, whose ids lie in [low, high]."""
-    found = await session.execute(_PROGRESS, {"low": low, "high": high})
-    for run_id, stage, state, n in found:
+    for run_id, stage, state, n in await repository.task_counts(session, low, high):
         if run_id in into:
             into[run_id][stage][state] = int(n)
 
@@ -194,36 +160,3 @@ def status_of(progress: Progress) -> RunStatus:
 
 def _zeros() -> Progress:
     return {stage: dict.fromkeys(TaskState, 0) for stage in Stage}
-
-
-TaskRow = tuple[Task, str | None, str | None, str | None]
-"""A task with its prompt's external id, its model's name and its judge's name."""
-
-
-async def task_rows(
-    session: AsyncSession,
-    run_id: int,
-    *,
-    stage: Stage | None,
-    state: TaskState | None,
-    after_id: int | None,
-    limit: int,
-) -> list[TaskRow]:
-    """The run's tasks in id order (the order they were planned), with the names they refer to."""
-    query = (
-        select(Task, Prompt.external_id, Model.name, Annotator.name)
-        .outerjoin(Prompt, Prompt.id == Task.prompt_id)
-        .outerjoin(Model, Model.id == Task.model_id)
-        .outerjoin(Annotator, Annotator.id == Task.annotator_id)
-        .where(Task.run_id == run_id)
-        .order_by(Task.id)
-        .limit(limit)
-        .execution_options(populate_existing=True)
-    )
-    if stage is not None:
-        query = query.where(Task.stage == stage)
-    if state is not None:
-        query = query.where(Task.state == state)
-    if after_id is not None:
-        query = query.where(Task.id > after_id)
-    return list((await session.execute(query)).all())

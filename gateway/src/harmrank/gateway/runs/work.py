@@ -15,21 +15,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.common.contracts.generation import GenerationParams, GenerationResult
+from harmrank.gateway.annotation import repository as annotation_repo
 from harmrank.gateway.db.base import Base
-from harmrank.gateway.db.models import (
-    STUDY_GENERATION_KEY,
-    Annotator,
-    Model,
-    Prompt,
-    Ranking,
-    Response,
-)
-from harmrank.gateway.db.run_models import Run
-from harmrank.gateway.runs import planner, store
+from harmrank.gateway.db.models import STUDY_GENERATION_KEY, Ranking, Response
+from harmrank.gateway.results import repository as results
+from harmrank.gateway.results.repository import RankingKey, ResponseKey
+from harmrank.gateway.runs import planner, repository
 from harmrank.gateway.runs.schemas import RunCreate
 from harmrank.gateway.runs.tasks import ClaimedTask, TaskFailed
 from harmrank.metrics.rankings import AnnotatorRankings, ranking_problem
@@ -86,18 +80,13 @@ class ScoreWork:
     """What the run asked for and how it went: coverage, failures, the orders shown."""
 
 
-async def run_spec(session: AsyncSession, run_id: int) -> RunCreate:
-    spec = await session.scalar(select(Run.spec).where(Run.id == run_id))
-    return RunCreate.model_validate(spec)
-
-
-def _response_key(task: ClaimedTask) -> store.ResponseKey:
+def _response_key(task: ClaimedTask) -> ResponseKey:
     assert task.prompt_id is not None
     assert task.model_id is not None
     return (task.prompt_id, task.model_id, task.generation_key or "")
 
 
-def _ranking_key(task: ClaimedTask) -> store.RankingKey:
+def _ranking_key(task: ClaimedTask) -> RankingKey:
     assert task.annotator_id is not None
     assert task.prompt_id is not None
     return (task.annotator_id, task.prompt_id, task.presentation_key or "")
@@ -127,11 +116,20 @@ async def store_made(session: AsyncSession, made: Sequence[Made]) -> None:
     tables = dict.fromkeys(m.table for m in made if not m.replace)
     for table in tables:
         rows = [m.row for m in made if m.table is table and not m.replace]
-        await store.insert_if_absent(session, table, rows)
+        await results.insert_if_absent(session, table, rows)
     for m in made:
         if m.replace:
-            await session.merge(m.table(**m.row))
+            await repository.replace_row(session, m.table, m.row)
     await session.flush()
+
+
+async def run_spec(session: AsyncSession, run_id: int) -> RunCreate:
+    return (await _run_specs(session, {run_id}))[run_id]
+
+
+async def _run_specs(session: AsyncSession, run_ids: set[int]) -> dict[int, RunCreate]:
+    found = await repository.run_specs(session, run_ids)
+    return {run_id: RunCreate.model_validate(spec) for run_id, spec in found.items()}
 
 
 _Prompts = dict[int | None, tuple[str, str]]
@@ -142,19 +140,7 @@ async def _specs_and_prompts(
     session: AsyncSession, tasks: Sequence[ClaimedTask]
 ) -> tuple[dict[int, RunCreate], _Prompts]:
     specs = await _run_specs(session, {t.run_id for t in tasks})
-    return specs, await _prompts(session, {t.prompt_id for t in tasks})
-
-
-async def _run_specs(session: AsyncSession, run_ids: set[int]) -> dict[int, RunCreate]:
-    found = await session.execute(select(Run.id, Run.spec).where(Run.id.in_(run_ids)))
-    return {run_id: RunCreate.model_validate(spec) for run_id, spec in found}
-
-
-async def _prompts(session: AsyncSession, prompt_ids: set[int | None]) -> _Prompts:
-    found = await session.execute(
-        select(Prompt.id, Prompt.external_id, Prompt.text).where(Prompt.id.in_(prompt_ids))
-    )
-    return {prompt_id: (external_id, text) for prompt_id, external_id, text in found}
+    return specs, await results.prompt_texts(session, {t.prompt_id for t in tasks})
 
 
 def _each(
@@ -175,11 +161,8 @@ def _each(
 async def load_generates(session: AsyncSession, tasks: Sequence[ClaimedTask]) -> dict[int, Loaded]:
     """What the claimed generate tasks need, by task id: a few statements for the batch."""
     specs, prompts = await _specs_and_prompts(session, tasks)
-    stored = await store.existing_among(session, Response, [_response_key(t) for t in tasks])
-    found = await session.execute(
-        select(Model.id, Model.name).where(Model.id.in_({t.model_id for t in tasks}))
-    )
-    names: dict[int | None, str] = dict(found.all())
+    stored = await results.existing_among(session, Response, [_response_key(t) for t in tasks])
+    names = await results.model_names(session, {t.model_id for t in tasks})
 
     def build(task: ClaimedTask) -> Loaded:
         if _response_key(task) in stored:
@@ -214,16 +197,12 @@ def response_made(task: ClaimedTask, _work: GenerateWork, result: GenerationResu
 async def load_judges(session: AsyncSession, tasks: Sequence[ClaimedTask]) -> dict[int, Loaded]:
     """What the claimed judge tasks need, by task id: a few statements for the batch."""
     specs, prompts = await _specs_and_prompts(session, tasks)
-    stored = await store.existing_among(session, Ranking, [_ranking_key(t) for t in tasks])
+    stored = await results.existing_among(session, Ranking, [_ranking_key(t) for t in tasks])
     models = {r: await planner.run_models(session, specs[r]) for r in {t.run_id for t in tasks}}
     model_ids = {m.id for run_models in models.values() for m in run_models}
-    texts = await _response_texts(session, {t.prompt_id for t in tasks}, model_ids)
-    found = await session.execute(
-        select(Annotator.id, Annotator.name).where(
-            Annotator.id.in_({t.annotator_id for t in tasks})
-        )
-    )
-    judges: dict[int | None, str] = dict(found.all())
+    texts = await results.response_texts(session, {t.prompt_id for t in tasks}, model_ids)
+    judge_ids = [t.annotator_id for t in tasks if t.annotator_id is not None]
+    judges = await annotation_repo.annotator_names(session, judge_ids)
 
     def build(task: ClaimedTask) -> Loaded:
         if _ranking_key(task) in stored:
@@ -231,24 +210,13 @@ async def load_judges(session: AsyncSession, tasks: Sequence[ClaimedTask]) -> di
         assert task.order_index is not None
         external_id, text = prompts[task.prompt_id]
         responses = _responses_of(texts, task.prompt_id, models[task.run_id])
-        judge = judges[task.annotator_id]
+        judge = judges[_ranking_key(task)[0]]
         return JudgeWork(external_id, text, responses, judge, task.order_index, task.attempts)
 
     return _each(tasks, build)
 
 
-_Texts = dict[store.ResponseKey, str]
-
-
-async def _response_texts(
-    session: AsyncSession, prompt_ids: set[int | None], model_ids: set[int]
-) -> _Texts:
-    found = await session.execute(
-        select(Response.prompt_id, Response.model_id, Response.generation_key, Response.text).where(
-            Response.prompt_id.in_(prompt_ids), Response.model_id.in_(model_ids)
-        )
-    )
-    return {(prompt_id, model_id, key): text for prompt_id, model_id, key, text in found}
+_Texts = dict[ResponseKey, str]
 
 
 def _responses_of(

@@ -49,7 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from harmrank.common.logs import log_context
 from harmrank.common.tracing import tracing_enabled, work_span
 from harmrank.gateway.db.base import utc_now
-from harmrank.gateway.runs import queue, store, work
+from harmrank.gateway.runs import queue, repository, settle, work
 from harmrank.gateway.runs.executors import Executors, failure_of
 from harmrank.gateway.runs.stages import STAGES, load_claimed
 from harmrank.gateway.runs.tasks import Backoff, ClaimedTask, Completion, Failure, Lease
@@ -171,7 +171,7 @@ class _Dispatcher:
             # Expired leases are rare and matter on the scale of a lease: reaping them on every
             # claim cost two UPDATEs per claim for nothing.
             if time.monotonic() - self.reaped_at >= min(self.lease_seconds / 4, 5.0):
-                await queue.reap_expired(session, now=now)
+                await settle.reap_expired(session, now=now)
                 self.reaped_at = time.monotonic()
             tasks = await queue.claim(
                 session, self.name, now=now, lease_seconds=self.lease_seconds, limit=limit
@@ -264,7 +264,7 @@ class _Dispatcher:
     async def trace_context(self, run_id: int) -> str | None:
         if run_id not in self.trace_contexts:
             async with self.sessions() as session:
-                self.trace_contexts[run_id] = await store.run_trace_context(session, run_id)
+                self.trace_contexts[run_id] = await repository.run_trace_context(session, run_id)
         return self.trace_contexts[run_id]
 
     async def _attempt(self, task: ClaimedTask, loaded: work.Loaded | None) -> _Outcome:
@@ -321,7 +321,7 @@ class _Dispatcher:
         """Record the task's failure, in its own transaction."""
         try:
             async with self.sessions.begin() as session:
-                await queue.fail(
+                await settle.fail(
                     session, task, self.name, failure, now=self.clock(), backoff=self.backoff
                 )
         except Exception:

@@ -1,0 +1,315 @@
+"""The runs domain's repository: the queries on a run's own rows (runs, their prompts, reports
+and idempotency keys) and on its tasks, as planning, the stages' loading, a run's status and
+its score read and write them. The result rows a run reads and writes are
+``results.repository``'s; the task queue's state changes (claim to settle, cancel and resume)
+are ``queue``, ``settle`` and ``control``.
+
+The status reads are built once, with bound parameters, so a request only binds values: a run
+page is polled, and building and hashing a statement costs more CPU than PostgreSQL spends
+answering it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Integer, Row, bindparam, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from harmrank.gateway.db.base import Base
+from harmrank.gateway.db.models import Annotator, Model, Prompt, Ranking, Response
+from harmrank.gateway.db.run_models import (
+    IdempotencyKey,
+    Run,
+    RunPrompt,
+    RunReport,
+    Stage,
+    Task,
+    TaskState,
+)
+from harmrank.gateway.results.repository import RankingKey, ResponseKey
+
+# --- a run's row and report --------------------------------------------------------------------
+
+
+async def load_report(session: AsyncSession, run_id: int) -> dict[str, Any] | None:
+    found: dict[str, Any] | None = await session.scalar(
+        select(RunReport.report).where(RunReport.run_id == run_id)
+    )
+    return found
+
+
+async def run_trace_context(session: AsyncSession, run_id: int) -> str | None:
+    """The traceparent of the request that created the run (None when tracing was off)."""
+    found: str | None = await session.scalar(select(Run.trace_context).where(Run.id == run_id))
+    return found
+
+
+async def replace_row(session: AsyncSession, table: type[Base], row: dict[str, Any]) -> None:
+    """Insert the row, or overwrite the one with its primary key."""
+    await session.merge(table(**row))
+
+
+# --- planning ---------------------------------------------------------------------------------
+
+
+async def existing_responses(session: AsyncSession, run_id: int) -> set[ResponseKey]:
+    """The natural keys of the responses that exist for the run's prompts."""
+    found = await session.execute(
+        select(Response.prompt_id, Response.model_id, Response.generation_key).join(
+            RunPrompt, (RunPrompt.prompt_id == Response.prompt_id) & (RunPrompt.run_id == run_id)
+        )
+    )
+    return set(found.all())
+
+
+async def existing_rankings(session: AsyncSession, run_id: int) -> set[RankingKey]:
+    """The natural keys of the rankings that exist for the run's prompts."""
+    found = await session.execute(
+        select(Ranking.annotator_id, Ranking.prompt_id, Ranking.presentation_key).join(
+            RunPrompt, (RunPrompt.prompt_id == Ranking.prompt_id) & (RunPrompt.run_id == run_id)
+        )
+    )
+    return set(found.all())
+
+
+async def insert_run(session: AsyncSession, **values: Any) -> Run:
+    """The new run with its id (flushed)."""
+    run = Run(**values)
+    session.add(run)
+    await session.flush()
+    return run
+
+
+async def insert_run_prompts(session: AsyncSession, run_id: int, prompts: Sequence[int]) -> None:
+    rows = [{"run_id": run_id, "prompt_id": p, "position": i} for i, p in enumerate(prompts)]
+    await session.execute(insert(RunPrompt), rows)
+
+
+async def insert_tasks(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    await session.execute(insert(Task), list(rows))
+
+
+async def idempotency_key(session: AsyncSession, key: str) -> IdempotencyKey | None:
+    found: IdempotencyKey | None = await session.scalar(
+        select(IdempotencyKey).where(IdempotencyKey.key == key)
+    )
+    return found
+
+
+async def add_idempotency_key(session: AsyncSession, key: str, digest: str, run_id: int) -> None:
+    """Flushed at once: a key taken meanwhile raises ``IntegrityError`` here."""
+    session.add(IdempotencyKey(key=key, request_sha256=digest, run_id=run_id))
+    await session.flush()
+
+
+# --- a run's tasks' work ----------------------------------------------------------------------
+
+
+async def run_specs(session: AsyncSession, run_ids: set[int]) -> dict[int, dict[str, Any]]:
+    """The runs' specs as stored (``RunCreate`` in JSON), by run id."""
+    found = await session.execute(select(Run.id, Run.spec).where(Run.id.in_(run_ids)))
+    return dict(found.all())
+
+
+async def run_dataset_id(session: AsyncSession, run_id: int) -> int:
+    found = await session.scalar(select(Run.dataset_id).where(Run.id == run_id))
+    assert found is not None  # a task cascades with its run
+    return found
+
+
+# --- what a run's score reads -----------------------------------------------------------------
+
+
+async def run_prompts(session: AsyncSession, run_id: int) -> dict[int, tuple[str, str | None]]:
+    """Prompt id -> (external id, category), in the run's order."""
+    found = await session.execute(
+        select(Prompt.id, Prompt.external_id, Prompt.category)
+        .join(RunPrompt, RunPrompt.prompt_id == Prompt.id)
+        .where(RunPrompt.run_id == run_id)
+        .order_by(RunPrompt.position)
+    )
+    return {pid: (external, category) for pid, external, category in found}
+
+
+# The ranking a judge task of the run stored (its natural key is the task's).
+_TASK_RANKING = (
+    (Ranking.annotator_id == Task.annotator_id)
+    & (Ranking.prompt_id == Task.prompt_id)
+    & (Ranking.presentation_key == Task.presentation_key)
+)
+
+
+JudgeRank = Row[str, int, list[int], dict[str, Any] | None]
+
+
+async def judge_ranks(session: AsyncSession, run_id: int) -> Sequence[JudgeRank]:
+    """(judge, prompt id, ranks, presentation) of every ranking the run's judge tasks stored, by
+    judge and then presentation order; the presentation holds the order the judge was shown."""
+    found = await session.execute(
+        select(Annotator.name, Ranking.prompt_id, Ranking.ranks, Ranking.presentation)
+        .join(Task, Task.annotator_id == Annotator.id)
+        .join(Ranking, _TASK_RANKING)
+        .where(Task.run_id == run_id, Task.stage == Stage.JUDGE)
+        .order_by(Annotator.id, Task.order_index)
+    )
+    return found.all()
+
+
+JudgeTaskEnd = Row[str, TaskState, str | None, str | None, dict[str, Any] | None]
+
+
+async def judge_task_ends(session: AsyncSession, run_id: int) -> Sequence[JudgeTaskEnd]:
+    """(judge, state, error type, error message, the ranking's presentation or None) of each
+    judge task of the run, in planning order."""
+    found = await session.execute(
+        select(
+            Annotator.name, Task.state, Task.error_type, Task.error_message, Ranking.presentation
+        )
+        .join(Annotator, Annotator.id == Task.annotator_id)
+        .outerjoin(Ranking, _TASK_RANKING)
+        .where(Task.run_id == run_id, Task.stage == Stage.JUDGE)
+        .order_by(Task.id)
+    )
+    return found.all()
+
+
+# --- a run's status ---------------------------------------------------------------------------
+
+_PROMPTS = select(func.count()).where(RunPrompt.run_id == Run.id).correlate(Run).scalar_subquery()
+_REPORTED = select(RunReport.run_id).where(RunReport.run_id == Run.id).exists()
+_FACTS = select(Run.id, Run.spec, Run.created_at, Run.cancelled_at, _PROMPTS, _REPORTED)
+_ONE = _FACTS.where(Run.id == bindparam("run_id", type_=BigInteger))
+_NEWEST = _FACTS.order_by(Run.id.desc()).limit(bindparam("limit", type_=Integer))
+_BEFORE = _NEWEST.where(Run.id < bindparam("before_id", type_=BigInteger))
+# A page of runs is a range of ids (every run between its first and last is on it, or was
+# looked at by a status filter), so its tasks are a range scan of ix_tasks_run_id_stage_state.
+_PROGRESS = (
+    select(Task.run_id, Task.stage, Task.state, func.count())
+    .where(
+        Task.run_id.between(bindparam("low", type_=BigInteger), bindparam("high", type_=BigInteger))
+    )
+    .group_by(Task.run_id, Task.stage, Task.state)
+)
+
+
+async def run_facts(
+    session: AsyncSession,
+    *,
+    run_id: int | None = None,
+    before_id: int | None = None,
+    limit: int | None = None,
+) -> Sequence[Row[Any]]:
+    """(id, spec, created_at, cancelled_at, prompt count, has a report) of one run, or of up to
+    ``limit`` runs older than ``before_id`` (any when None), newest first."""
+    if run_id is not None:
+        return (await session.execute(_ONE, {"run_id": run_id})).all()
+    if before_id is None:
+        return (await session.execute(_NEWEST, {"limit": limit})).all()
+    return (await session.execute(_BEFORE, {"limit": limit, "before_id": before_id})).all()
+
+
+async def task_counts(
+    session: AsyncSession, low: int, high: int
+) -> Sequence[Row[int, Stage, TaskState, int]]:
+    """(run id, stage, state, tasks) of the runs whose ids lie in [low, high]."""
+    return (await session.execute(_PROGRESS, {"low": low, "high": high})).all()
+
+
+TaskRow = tuple[Task, str | None, str | None, str | None]
+"""A task with its prompt's external id, its model's name and its judge's name."""
+
+
+async def task_rows(
+    session: AsyncSession,
+    run_id: int,
+    *,
+    stage: Stage | None,
+    state: TaskState | None,
+    after_id: int | None,
+    limit: int,
+) -> list[TaskRow]:
+    """The run's tasks in id order (the order they were planned), with the names they refer to."""
+    query = (
+        select(Task, Prompt.external_id, Model.name, Annotator.name)
+        .outerjoin(Prompt, Prompt.id == Task.prompt_id)
+        .outerjoin(Model, Model.id == Task.model_id)
+        .outerjoin(Annotator, Annotator.id == Task.annotator_id)
+        .where(Task.run_id == run_id)
+        .order_by(Task.id)
+        .limit(limit)
+        .execution_options(populate_existing=True)
+    )
+    if stage is not None:
+        query = query.where(Task.stage == stage)
+    if state is not None:
+        query = query.where(Task.state == state)
+    if after_id is not None:
+        query = query.where(Task.id > after_id)
+    return list((await session.execute(query)).all())
+
+
+# The failing tasks of a run (failed for good, or queued to retry) grouped by stage, model or
+# judge, and state: how many, and the first and last task id of each group.
+_FAILING = (
+    select(
+        Task.stage,
+        Task.model_id,
+        Task.annotator_id,
+        Task.state,
+        func.count(),
+        func.min(Task.id),
+        func.max(Task.id),
+    )
+    .where(Task.error_type.is_not(None), Task.state.in_((TaskState.FAILED, TaskState.QUEUED)))
+    .group_by(Task.stage, Task.model_id, Task.annotator_id, Task.state)
+)
+
+
+FailingGroup = Row[Stage, int | None, int | None, TaskState, int, int, int]
+
+
+async def failing_groups(session: AsyncSession, run_id: int) -> Sequence[FailingGroup]:
+    """(stage, model id, judge id, state, tasks, first task id, last task id) per group."""
+    return (await session.execute(_FAILING.where(Task.run_id == run_id))).all()
+
+
+async def tasks_by_id(session: AsyncSession, ids: set[int]) -> Sequence[Task]:
+    return (await session.scalars(select(Task).where(Task.id.in_(ids)))).all()
+
+
+# --- the task queue's metrics (every run's tasks) ---------------------------------------------
+
+
+async def task_totals(session: AsyncSession) -> Sequence[Row[Stage, TaskState, int]]:
+    """(stage, state, tasks) over every run."""
+    found = await session.execute(
+        select(Task.stage, Task.state, func.count()).group_by(Task.stage, Task.state)
+    )
+    return found.all()
+
+
+async def oldest_queued(session: AsyncSession) -> Sequence[Row[Stage, datetime | None]]:
+    """(stage, when its oldest queued task was planned)."""
+    found = await session.execute(
+        select(Task.stage, func.min(Task.created_at))
+        .where(Task.state == TaskState.QUEUED)
+        .group_by(Task.stage)
+    )
+    return found.all()
+
+
+async def failed_totals(
+    session: AsyncSession,
+) -> Sequence[Row[Stage, str | None, str | None, str | None, int]]:
+    """(stage, model, judge, error type, tasks) of the tasks failed for good."""
+    found = await session.execute(
+        select(Task.stage, Model.name, Annotator.name, Task.error_type, func.count())
+        .outerjoin(Model, Model.id == Task.model_id)
+        .outerjoin(Annotator, Annotator.id == Task.annotator_id)
+        .where(Task.state == TaskState.FAILED)
+        .group_by(Task.stage, Model.name, Annotator.name, Task.error_type)
+    )
+    return found.all()
