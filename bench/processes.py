@@ -92,7 +92,13 @@ class Processes:
 
     def standin(self, kind: str, name: str, *options: str) -> Process:
         port = free_port()
-        command = [sys.executable, "-m", "tests.faults.serve_standin", kind, "--port", str(port)]
+        command = [
+            sys.executable,
+            str(ROOT / "bench" / "serve_standin.py"),
+            kind,
+            "--port",
+            str(port),
+        ]
         return self.start(name, [*command, *options], {}, port)
 
     def serve(self, service: str, env: dict[str, str], *options: str) -> Process:

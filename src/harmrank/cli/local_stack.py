@@ -30,6 +30,7 @@ from rich.console import Console
 from rich.table import Table
 from starlette.applications import Starlette
 
+from harmrank.common.loop import run as run_loop
 from harmrank.common.settings import ServiceSettings
 from harmrank.gateway.db.engine import database_url, redact_url
 from harmrank.gateway.settings import GatewaySettings
@@ -275,4 +276,4 @@ def _database(members: list[Member]) -> str:
 def serve_all(options: StackOptions, console: Console) -> int:
     """Build the four services and serve them until Ctrl-C; the process's exit status."""
     members = build_members(options)
-    return asyncio.run(run_stack(members, options, console))
+    return run_loop(run_stack(members, options, console))

@@ -56,6 +56,15 @@ async def _add_request_id(request: httpx.Request) -> None:
         request.headers[REQUEST_ID_HEADER] = request_id
 
 
+def pooled_transport(max_connections: int | None = 100) -> httpx.AsyncHTTPTransport:
+    """A connection pool that keeps every connection it opens alive, up to ``max_connections``
+    (size it to the calls in flight; None: no limit). httpx's default pool keeps only 20 idle
+    connections and closes the others, so with more calls than that in flight each burst paid
+    new TCP connections again."""
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=None)
+    return httpx.AsyncHTTPTransport(limits=limits)
+
+
 def create_client(
     base_url: str,
     *,
@@ -67,10 +76,11 @@ def create_client(
 ) -> httpx.AsyncClient:
     """The long-lived client for one downstream; build it in the app's lifespan, close it there.
 
-    ``transport`` is the inner transport the retries wrap: pass ``httpx.AsyncHTTPTransport(
-    limits=...)`` to size the pool, or ``httpx.ASGITransport(app)`` in tests.
+    ``transport`` is the inner transport the retries wrap: :func:`pooled_transport` (the
+    default, 100 connections) sized to the calls in flight, or ``httpx.ASGITransport(app)`` in
+    tests.
     """
-    inner = transport if transport is not None else httpx.AsyncHTTPTransport()
+    inner = transport if transport is not None else pooled_transport()
     client = httpx.AsyncClient(
         base_url=base_url,
         timeout=timeout,

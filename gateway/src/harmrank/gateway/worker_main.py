@@ -14,8 +14,9 @@ from contextlib import asynccontextmanager
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from harmrank.common.http import RetryPolicy, create_client
+from harmrank.common.http import RetryPolicy, create_client, pooled_transport
 from harmrank.common.logs import configure_logging
+from harmrank.common.loop import run
 from harmrank.gateway.db.engine import create_engine, database_url, session_factory
 from harmrank.gateway.db.migrate import check_current_async
 from harmrank.gateway.runs.executors import (
@@ -37,7 +38,7 @@ def main(concurrency: int, claim_batch: int | None = None) -> None:
     configure_logging("worker", settings.log_level)
     if claim_batch is not None:
         settings = settings.model_copy(update={"claim_batch": claim_batch})
-    asyncio.run(serve(settings, concurrency))
+    run(serve(settings, concurrency))
 
 
 async def serve(
@@ -61,7 +62,7 @@ async def serve_loops(
 ) -> None:
     """Work up to ``concurrency`` tasks at once on ``sessions`` until ``stop`` is set (the
     gateway runs this in-process, with ``worker_loops`` as the concurrency)."""
-    async with executors_for(settings) as executors:
+    async with executors_for(settings, concurrency) as executors:
         await run_worker(
             sessions,
             executors,
@@ -76,8 +77,9 @@ async def serve_loops(
 
 
 @asynccontextmanager
-async def executors_for(settings: GatewaySettings) -> AsyncIterator[Executors]:
-    """The executors, with one long-lived client per downstream, closed on exit."""
+async def executors_for(settings: GatewaySettings, concurrency: int) -> AsyncIterator[Executors]:
+    """The executors, with one long-lived client per downstream, closed on exit, each with a
+    connection kept alive for every task in flight (``concurrency``)."""
     # One retry layer per hop: this client retries only a connection that could not be made
     # (nothing reached the service, nothing was paid for). The services retry their upstreams
     # within the task's call budget, and the task queue retries whole tasks.
@@ -93,9 +95,12 @@ async def executors_for(settings: GatewaySettings) -> AsyncIterator[Executors]:
     timeout = httpx.Timeout(
         settings.downstream_timeout_seconds, connect=settings.connect_timeout_seconds
     )
-    generator = create_client(str(settings.generator_url), timeout=timeout, policy=policy)
-    judge = create_client(str(settings.judge_url), timeout=timeout, policy=policy)
-    metrics = create_client(str(settings.metrics_url), timeout=timeout, policy=policy)
+    generator, judge, metrics = (
+        create_client(
+            str(url), timeout=timeout, policy=policy, transport=pooled_transport(concurrency)
+        )
+        for url in (settings.generator_url, settings.judge_url, settings.metrics_url)
+    )
     async with generator, judge, metrics:
         yield Executors(
             GenerateExecutor(generator, budget),

@@ -32,6 +32,7 @@ from harmrank.common.http import (
     RetryPolicy,
     call,
     create_client,
+    pooled_transport,
     raise_for_upstream,
     upstream_error_for,
 )
@@ -151,13 +152,12 @@ class HttpBackend:
         )
         timeout = httpx.Timeout(config.timeout_seconds, connect=config.connect_timeout_seconds)
         # A pool as large as the concurrency limit: a slot never waits for a connection.
-        limits = httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=None)
         self._calls = create_client(
             config.base_url,
             timeout=timeout,
             policy=policy,
             on_retry=on_retry,
-            transport=httpx.AsyncHTTPTransport(limits=limits),
+            transport=pooled_transport(config.concurrency),
         )
         self._probes = create_client(
             config.base_url, timeout=PROBE_TIMEOUT_SECONDS, policy=RetryPolicy(max_attempts=1)

@@ -26,7 +26,7 @@ from harmrank.common.contracts.judging import (
     TokenUsage,
 )
 from harmrank.common.errors import UPSTREAM_ERRORS, NotFound, UpstreamError
-from harmrank.common.http import RetryPolicy, create_client
+from harmrank.common.http import RetryPolicy, create_client, pooled_transport
 from harmrank.judge.aggregate import aggregate, position_bias
 from harmrank.judge.limiter import LimitedTransport, ProviderLimiter
 from harmrank.judge.ordering import Presentation, presentations
@@ -93,6 +93,7 @@ class JudgeService:
         if group not in self.limiters:
             self.limiters[group] = ProviderLimiter(self.settings.limits_for(group))
         limiter = self.limiters[group]
+        limits = self.settings.limits_for(group)
         key = self.settings.api_key_for(judge)
         client = create_client(
             judge.resolved_base_url,
@@ -104,7 +105,10 @@ class JudgeService:
             ),
             headers=AUTH_HEADERS[judge.provider](key.get_secret_value() if key else None),
             on_retry=telemetry.retry_hook(judge.provider),
-            transport=LimitedTransport(transport or httpx.AsyncHTTPTransport(), limiter),
+            # Connections for every call the limiter lets through at once, all kept alive.
+            transport=LimitedTransport(
+                transport or pooled_transport(limits.max_concurrency), limiter
+            ),
         )
         self.clients.append(client)
         return JudgeRunner(PROVIDERS[judge.provider](judge, client, limiter), telemetry)
