@@ -24,11 +24,10 @@ from harmrank.gateway.datasets.schemas import (
 from harmrank.gateway.datasets.upload import UploadLimits
 from harmrank.gateway.deps import Session, Sessions
 from harmrank.gateway.export import export_response
+from harmrank.gateway.pagination import Cursor, Limit
 from harmrank.gateway.query import (
     AnnotatorFilter,
-    Cursor,
     Format,
-    Limit,
     ModelFilter,
     PromptFilter,
     RawCsv,
@@ -38,8 +37,8 @@ from harmrank.gateway.query import (
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "Bad cursor or form"},
     404: {"model": ErrorBody, "description": "No such dataset"},
+    422: {"model": ErrorBody, "description": "A bad parameter, or a cursor no page gave out"},
 }
 _EXPORT_RESPONSES = export_answers(_ERRORS)
 _UPLOAD_BODY: dict[str, Any] = {

@@ -5,8 +5,6 @@ Only flushes; the route's session commits, so an upload is stored whole or not a
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import re
 from collections.abc import AsyncIterator
@@ -16,7 +14,7 @@ from anyio import to_thread
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from harmrank.common.errors import BadRequest, Conflict, InvalidInput
+from harmrank.common.errors import Conflict, InvalidInput
 from harmrank.gateway.datasets import repository as repo
 from harmrank.gateway.datasets.form import UploadedFile
 from harmrank.gateway.datasets.schemas import (
@@ -40,6 +38,7 @@ from harmrank.gateway.datasets.upload import (
     listed,
     parse_upload,
 )
+from harmrank.gateway.pagination import decode_cursor, encode_cursor
 from harmrank.gateway.results import dataset_models
 from harmrank.gateway.study.notation import format_ranks
 
@@ -53,10 +52,6 @@ class InvalidDataset(InvalidInput):
 
 class DatasetExists(Conflict):
     error_type = "dataset_exists"
-
-
-class InvalidCursor(BadRequest):
-    error_type = "invalid_cursor"
 
 
 def problems_out(problems: tuple[Problem, ...] | list[Problem]) -> list[ProblemOut]:
@@ -249,29 +244,6 @@ async def ranking_rows(
     async with sessions() as session:
         async for record in repo.iter_rankings(session, dataset_id, **only):
             yield ranking_item(record).model_dump(mode="json")
-
-
-# --- cursors --------------------------------------------------------------------------------
-# A cursor is the last id seen, tagged with what it pages ("d"atasets, "r"esponses, ran"k"ings)
-# so one listing's cursor is refused by another. Opaque to clients: the encoding may change.
-
-
-def encode_cursor(kind: str, last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{kind}:{last_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(kind: str, cursor: str | None) -> int | None:
-    if cursor is None or cursor == "":
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidCursor("cursor: not a cursor this listing gave out") from None
-    tag, _, number = raw.partition(":")
-    # Ids are BIGINT: a larger number would overflow in the driver (a 500), not be a 400.
-    if tag != kind or not (number.isascii() and number.isdigit()) or int(number) >= 2**63:
-        raise InvalidCursor("cursor: not a cursor this listing gave out")
-    return int(number)
 
 
 def _next(kind: str, ids: list[int], limit: int) -> str | None:

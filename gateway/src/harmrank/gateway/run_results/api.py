@@ -18,11 +18,10 @@ from harmrank.gateway.datasets.schemas import RankingPage, ResponsePage
 from harmrank.gateway.datasets.service import ranking_rows, response_rows
 from harmrank.gateway.deps import Session, Sessions
 from harmrank.gateway.export import export_response
+from harmrank.gateway.pagination import Cursor, Limit
 from harmrank.gateway.query import (
     AnnotatorFilter,
-    Cursor,
     Format,
-    Limit,
     ModelFilter,
     PromptFilter,
     RawCsv,
@@ -34,8 +33,8 @@ from harmrank.gateway.runs.api import RunId
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "Bad cursor"},
     404: {"model": ErrorBody, "description": "No such run"},
+    422: {"model": ErrorBody, "description": "A bad parameter, or a cursor no page gave out"},
 }
 _EXPORT_RESPONSES = export_answers(_ERRORS)
 

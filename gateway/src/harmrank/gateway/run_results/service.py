@@ -9,9 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.gateway.datasets import repository as repo
 from harmrank.gateway.datasets.schemas import RankingPage, ResponsePage
-from harmrank.gateway.datasets.service import decode_cursor, encode_cursor
 from harmrank.gateway.datasets.service import ranking_item as ranking_item
 from harmrank.gateway.datasets.service import response_item as response_item
+from harmrank.gateway.pagination import decode_cursor, encode_cursor
 from harmrank.gateway.run_results import repository as runs_repo
 from harmrank.gateway.runs.schemas import RunCreate
 
