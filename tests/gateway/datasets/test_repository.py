@@ -16,6 +16,7 @@ from harmrank.gateway import export
 from harmrank.gateway.datasets import repository as repo
 from harmrank.gateway.datasets.upload import parse_upload
 from harmrank.gateway.db import Annotator, AnnotatorKind, Model, Prompt, Ranking, Response
+from harmrank.gateway.listings import repository as listed
 
 
 @pytest.fixture
@@ -58,31 +59,33 @@ async def prompt_rows(session: AsyncSession, *external: str) -> list[int]:
 
 async def test_a_prompt_set_restricts_every_listing(session: AsyncSession, dataset_id: int) -> None:
     chosen = await prompt_rows(session, "p2", "p7")
-    responses = await repo.list_responses(session, dataset_id, prompt_ids=chosen)
+    responses = await listed.list_responses(session, dataset_id, prompt_ids=chosen)
     assert sorted((r.prompt_id, r.model) for r in responses) == [
         ("p2", "a"),
         ("p2", "b"),
         ("p7", "a"),
         ("p7", "b"),
     ]
-    rankings = await repo.list_rankings(session, dataset_id, prompt_ids=chosen, model="b")
+    rankings = await listed.list_rankings(session, dataset_id, prompt_ids=chosen, model="b")
     assert sorted(r.prompt_id for r in rankings) == ["p2", "p7"]
     # A subquery works as well as a list, so a run's prompt set need not be loaded.
     subquery = select(Prompt.id).where(Prompt.external_id == "p3")
     assert [
-        r.prompt_id for r in await repo.list_rankings(session, dataset_id, prompt_ids=subquery)
+        r.prompt_id for r in await listed.list_rankings(session, dataset_id, prompt_ids=subquery)
     ] == ["p3"]
 
 
 async def test_iteration_reads_in_batches_and_misses_nothing(
     session: AsyncSession, dataset_id: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(repo, "EXPORT_BATCH", 3)
-    responses = [r.id async for r in repo.iter_responses(session, dataset_id)]
+    monkeypatch.setattr(listed, "EXPORT_BATCH", 3)
+    responses = [r.id async for r in listed.iter_responses(session, dataset_id)]
     assert len(responses) == len(set(responses)) == 20
-    rankings = [r.prompt_id async for r in repo.iter_rankings(session, dataset_id, annotator="ann")]
+    rankings = [
+        r.prompt_id async for r in listed.iter_rankings(session, dataset_id, annotator="ann")
+    ]
     assert rankings == [f"p{i}" for i in range(10)]
-    assert [r async for r in repo.iter_rankings(session, dataset_id, annotator="nobody")] == []
+    assert [r async for r in listed.iter_rankings(session, dataset_id, annotator="nobody")] == []
 
 
 async def rows_of(items: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:

@@ -1,6 +1,7 @@
 """The repository of reads over the result tables: every query on them lives here.
 
-A dataset is named by its unique name; an unknown name raises :class:`NotFound`. Only rankings
+A dataset is named by its unique name; an unknown name raises the datasets'
+:class:`~harmrank.gateway.datasets.repository.NoSuchDataset`. Only rankings
 with the empty ``presentation_key`` are read as an annotator's rankings: those are the ones
 that stand for a prompt, one each, as the study's were stored.
 """
@@ -14,11 +15,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.common.errors import NotFound
+from harmrank.gateway.datasets import repository as datasets_repo
+
+# Named here too for the modules that read a dataset's models through this one.
+from harmrank.gateway.datasets.repository import dataset_models as dataset_models
 from harmrank.gateway.db.models import (
     Annotator,
-    Dataset,
     Exclusion,
-    Model,
     Prompt,
     Ranking,
     Response,
@@ -59,7 +62,7 @@ async def load_rankings(
     Models are in canonical position order, prompts are named by external id and in the order
     they were stored, and categories are given when any prompt has one.
     """
-    dataset_id = await _dataset_id(session, dataset)
+    dataset_id = await datasets_repo.dataset_id_by_name(session, dataset)
     models = await dataset_models(session, dataset_id)
     rows = await _ranking_rows(session, dataset_id, annotators)
     missing = set(annotators or ()) - set(rows)
@@ -70,7 +73,7 @@ async def load_rankings(
 
 
 async def dataset_summary(session: AsyncSession, dataset: str) -> DatasetSummary:
-    row = await _dataset(session, dataset)
+    row = await datasets_repo.dataset_by_name(session, dataset)
     prompts = await session.scalar(
         select(func.count()).select_from(Prompt).where(Prompt.dataset_id == row.id)
     )
@@ -90,7 +93,7 @@ async def dataset_summary(session: AsyncSession, dataset: str) -> DatasetSummary
 
 async def list_exclusions(session: AsyncSession, dataset: str) -> list[ExcludedRow]:
     """Every row the dataset's import dropped, in source order (file, then line)."""
-    row = await _dataset(session, dataset)
+    row = await datasets_repo.dataset_by_name(session, dataset)
     details: dict[str, str] = row.import_report.get("exclusion_details", {})
     found = await session.scalars(
         select(Exclusion)
@@ -108,24 +111,6 @@ async def list_exclusions(session: AsyncSession, dataset: str) -> list[ExcludedR
         )
         for e in found
     ]
-
-
-async def dataset_models(session: AsyncSession, dataset_id: int) -> tuple[str, ...]:
-    """The models with responses in the dataset, in position order: the columns of its ranks.
-
-    The models table is shared by every dataset, so it alone does not say which models a
-    dataset's rank lists cover.
-    """
-    found = await session.scalars(
-        select(Model.name)
-        .where(
-            Model.id.in_(
-                select(Response.model_id).join(Prompt).where(Prompt.dataset_id == dataset_id)
-            )
-        )
-        .order_by(Model.position)
-    )
-    return tuple(found)
 
 
 # Per annotator: (external id, category, ranks) in storage order.
@@ -177,17 +162,3 @@ async def _exclusions_per_reason(session: AsyncSession, dataset_id: int) -> dict
         .order_by(Exclusion.reason)
     )
     return dict(found.all())
-
-
-async def _dataset(session: AsyncSession, name: str) -> Dataset:
-    row = await session.scalar(select(Dataset).where(Dataset.name == name))
-    if row is None:
-        raise NotFound(f"no dataset named {name!r}")
-    return row
-
-
-async def _dataset_id(session: AsyncSession, name: str) -> int:
-    found = await session.scalar(select(Dataset.id).where(Dataset.name == name))
-    if found is None:
-        raise NotFound(f"no dataset named {name!r}")
-    return found

@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.common.errors import InvalidInput
 from harmrank.gateway.annotation import repository as repo
-from harmrank.gateway.annotation.admin import dataset_id
 from harmrank.gateway.annotation.schemas import Agreement
+from harmrank.gateway.datasets import repository as datasets_repo
 from harmrank.gateway.db.models import Annotator, AnnotatorKind
 from harmrank.gateway.results import load_rankings
 from harmrank.metrics.aggregate_humans import (
@@ -157,7 +157,7 @@ async def annotator_kinds(session: AsyncSession, names: Sequence[str]) -> dict[s
 
 
 async def human_agreement(session: AsyncSession, name: str, s: AgreementParams) -> Agreement:
-    dataset = await dataset_id(session, name)
+    dataset = await datasets_repo.dataset_id_by_name(session, name)
     everyone = await load_rankings(session, name)
     kinds = await annotator_kinds(session, list(everyone))
     page = set(await repo.annotators_invited(session, dataset))

@@ -15,8 +15,8 @@ from harmrank.gateway.annotation import budget
 from harmrank.gateway.annotation.agreement import annotator_kinds
 from harmrank.gateway.datasets import repository as datasets_repo
 from harmrank.gateway.db.models import AnnotatorKind
+from harmrank.gateway.listings.run_rows import run_row
 from harmrank.gateway.results import load_rankings
-from harmrank.gateway.run_results.repository import run_row
 from harmrank.gateway.runs import service as runs_service
 from harmrank.metrics.aggregate_humans import REFERENCE_NAME
 from harmrank.metrics.rankings import AnnotatorRankings
