@@ -12,11 +12,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from harmrank.gateway import export
+from harmrank.gateway import export, results
 from harmrank.gateway.datasets import repository as repo
 from harmrank.gateway.datasets.upload import parse_upload
 from harmrank.gateway.db import Annotator, AnnotatorKind, Model, Prompt, Ranking, Response
 from harmrank.gateway.listings import repository as listed
+from harmrank.gateway.listings import resolve
+from harmrank.gateway.listings.scope import ResultScope
 
 
 @pytest.fixture
@@ -109,3 +111,37 @@ async def test_export_chunks_round_trip_across_chunk_boundaries(
     assert {r["gone"] for r in back} == {""}
     lines = "".join([c async for c in export.jsonl_chunks(rows_of(items))]).split("\n")
     assert [json.loads(line) for line in lines if line] == items
+
+
+@pytest.mark.parametrize("name", ["nope", "a\x00b", "\ud800"])
+async def test_every_lookup_by_name_answers_an_unknown_name_with_one_error(
+    session: AsyncSession, dataset_id: int, name: str
+) -> None:
+    # Text the database cannot hold (a NUL, a lone surrogate) names no dataset either: the
+    # lookup says so instead of sending a query PostgreSQL would refuse.
+    assert await repo.dataset_id_by_name(session, "ten") == dataset_id
+    assert (await repo.dataset_by_name(session, "ten")).id == dataset_id
+    lookups = (
+        repo.dataset_id_by_name,
+        repo.dataset_by_name,
+        repo.dataset_facts,
+        results.load_rankings,
+        results.dataset_summary,
+        results.list_exclusions,
+    )
+    for lookup in lookups:
+        with pytest.raises(repo.NoSuchDataset) as raised:
+            await lookup(session, name)
+        assert (raised.value.status_code, raised.value.message) == (
+            404,
+            f"no dataset named {name!r}",
+        )
+
+
+async def test_a_scope_names_itself_and_its_files(session: AsyncSession, dataset_id: int) -> None:
+    scope = await resolve.dataset_scope(session, "ten")
+    assert (scope.dataset_id, scope.run_id, scope.prompt_ids) == (dataset_id, None, None)
+    assert (scope.label, scope.file_stem) == ("dataset ten", "ten")
+    assert await resolve.scope_models(session, scope) == ["a", "b"]
+    run = ResultScope(dataset_id=dataset_id, dataset="ten", run_id=7)
+    assert (run.label, run.file_stem) == ("run 7 (dataset ten)", "run-7")
