@@ -34,6 +34,7 @@ from harmrank.gateway.db.migrate import upgrade_async
 from harmrank.gateway.db.run_models import Run, RunPrompt, Stage, Task, TaskState
 from harmrank.gateway.explore import repository
 from harmrank.gateway.explore.standalone import create_explorer_app
+from harmrank.gateway.listings import resolve
 
 
 def _test_helpers() -> Any:
@@ -155,7 +156,7 @@ async def fingerprint_ms(url: str, run_id: int, times: int = 20) -> float:
     engine = create_engine(url)
     spent = []
     async with session_factory(engine)() as session:
-        scope = await repository.run_scope(session, run_id)
+        scope = await resolve.run_scope(session, run_id)
         for _ in range(times):
             started = time.perf_counter()
             await repository.fingerprint(session, scope)
@@ -167,9 +168,8 @@ async def fingerprint_ms(url: str, run_id: int, times: int = 20) -> float:
 async def plans(url: str, run_id: int) -> list[str]:
     """EXPLAIN of the listing's prompts and rankings queries for the run."""
     engine = create_engine(url)
-    scope = repository.Scope(dataset_id=0, label="", run_id=run_id)
     async with session_factory(engine)() as session:
-        scope = await repository.run_scope(session, run_id)
+        scope = await resolve.run_scope(session, run_id)
         out = []
         queries = (repository.prompts_query(scope), repository.rankings_query(scope))
         for query in queries:

@@ -71,7 +71,7 @@ def test_every_client_command_sends_the_token_from_the_environment(
     assert code == 0
     assert "│ toy │ small-a, small-b │ judge-x │ 2 │" in output, output
     code, output = cli("run", "list", "--json", env=env)
-    assert json.loads(output)["runs"][0]["id"] == 1
+    assert json.loads(output)["items"][0]["id"] == 1
     assert cli("run", "status", "1", env=env)[0] == 0
     export = tmp_path / "responses.csv"
     assert cli("run", "export", "1", "--out", str(export), env=env)[0] == 0

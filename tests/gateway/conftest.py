@@ -14,7 +14,7 @@ from starlette.types import ASGIApp
 
 from harmrank.common.app import create_service_app
 from harmrank.common.settings import ServiceSettings
-from harmrank.gateway import datasets, rankings_import
+from harmrank.gateway import datasets, listings, rankings_import
 from harmrank.gateway.datasets.upload import UploadLimits
 from harmrank.gateway.db.engine import create_engine, session_factory
 
@@ -33,7 +33,7 @@ def make_app(db_url: str, limits: UploadLimits | None = None) -> FastAPI:
     return create_service_app(
         service="gateway",
         settings=ServiceSettings(),
-        routers=[datasets.router, rankings_import.router],
+        routers=[datasets.router, listings.datasets_router, rankings_import.router],
         lifespan=lifespan,
     )
 

@@ -117,7 +117,7 @@ async def run_to_the_end(gateway: str, judges: list[str], **spec: Any) -> dict[s
                 run["has_report"] or run["status"] == "failed"
             ):
                 tasks = await client.get(f"/v1/runs/{run['id']}/tasks", params={"limit": 500})
-                return run | {"tasks": tasks.json()["tasks"]}
+                return run | {"tasks": tasks.json()["items"]}
             await asyncio.sleep(0.05)
     raise AssertionError(f"the run did not finish: {run}")
 

@@ -101,8 +101,8 @@ async def test_no_key_leaks_anywhere_after_a_run(
         "done": PROMPTS,
         "failed": PROMPTS,
     }
-    assert {t["judge"] for t in failed.json()["tasks"]} == {"claude"}
-    assert all("401" in t["error_message"] for t in failed.json()["tasks"])
+    assert {t["judge"] for t in failed.json()["items"]} == {"claude"}
+    assert all("401" in t["error_message"] for t in failed.json()["items"])
 
     async with httpx.AsyncClient(base_url=downstreams.judge_url, timeout=30) as judge:
         item = {"prompt_id": "p", "prompt": "q?", "responses": {"a": "x", "b": "y"}}

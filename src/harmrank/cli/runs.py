@@ -199,7 +199,7 @@ def list_runs(
     if as_json:
         typer.echo(json.dumps(page, indent=2))
         return
-    console().print(runs_table(page["runs"]))
+    console().print(runs_table(page["items"]))
     if page.get("next_cursor"):
         console().print(f"(more: --limit above {limit})")
 

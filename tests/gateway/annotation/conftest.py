@@ -18,7 +18,7 @@ from starlette.types import ASGIApp
 
 from harmrank.common.app import create_service_app
 from harmrank.common.settings import ServiceSettings
-from harmrank.gateway import annotation, datasets, rankings_import
+from harmrank.gateway import annotation, datasets, listings, rankings_import
 from harmrank.gateway.auth import TokenMiddleware
 from harmrank.gateway.db import Annotator, AnnotatorKind, Dataset, Model, Prompt, Response
 from harmrank.gateway.db.engine import create_engine, session_factory
@@ -41,6 +41,7 @@ def make_app(db_url: str, tokens: Sequence[str] = (), extra: Sequence[APIRouter]
         settings=ServiceSettings(),
         routers=[
             datasets.router,
+            listings.datasets_router,
             rankings_import.router,
             annotation.admin_router,
             annotation.page_router,

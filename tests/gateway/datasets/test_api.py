@@ -158,7 +158,7 @@ async def test_errors_have_the_common_shape(client: httpx.AsyncClient) -> None:
     missing = await get(client, "/v1/datasets/nope/responses")
     assert (missing.status_code, missing.json()["error_type"]) == (404, "not_found")
     cursor = await get(client, "/v1/datasets/one/responses", cursor="garbage!")
-    assert (cursor.status_code, cursor.json()["error_type"]) == (400, "invalid_cursor")
+    assert (cursor.status_code, cursor.json()["error_type"]) == (422, "invalid_cursor")
     dataset_cursor = (await get(client, "/v1/datasets", limit=1)).json()["next_cursor"]
     assert dataset_cursor is None  # one dataset: no next page
     export = await get(client, "/v1/datasets/one/rankings/export", format="xml")

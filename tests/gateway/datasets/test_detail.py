@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from harmrank.gateway.datasets import repository as repo
 from harmrank.gateway.datasets import service
-from harmrank.gateway.results import dataset_models, dataset_summary
+from harmrank.gateway.results import dataset_summary
 from harmrank.gateway.study import import_study
 from harmrank.gateway.study.store import store_study
 
@@ -26,7 +26,7 @@ async def test_the_study_described_in_two_statements_matches_each_count(
         detail = await service.dataset_detail(session, "study")
         summary = await dataset_summary(session, "study")
         dataset_id = await repo.dataset_id_by_name(session, "study")
-        models = list(await dataset_models(session, dataset_id))
+        models = list(await repo.dataset_models(session, dataset_id))
         categories = await repo.category_counts(session, dataset_id)
     assert (detail.name, detail.source, detail.source_sha256) == ("study", "study", "study")
     assert (detail.prompts, detail.responses) == (summary.prompts, summary.responses)

@@ -13,7 +13,7 @@ from tests.gateway.runs.helpers import Fakes, Sessions, create, spec, work_until
 
 from harmrank.common.app import create_service_app
 from harmrank.common.settings import ServiceSettings
-from harmrank.gateway import report_api, run_results
+from harmrank.gateway import listings, report_api
 from harmrank.gateway.datasets import router as datasets_router
 from harmrank.gateway.db.engine import create_engine, session_factory
 from harmrank.gateway.db.models import (
@@ -51,8 +51,9 @@ def gateway_app(db_url: str, settings: ServiceSettings | None = None) -> FastAPI
         settings=settings or ServiceSettings(),
         routers=[
             datasets_router,
+            listings.datasets_router,
             runs_router,
-            run_results.router,
+            listings.runs_router,
             report_api.runs_router,
             report_api.datasets_router,
         ],

@@ -111,7 +111,7 @@ async def test_filters_and_errors(api: httpx.AsyncClient, session_maker: Session
     export_missing = await api.get("/v1/runs/9999/rankings/export", params={"format": "csv"})
     assert export_missing.status_code == 404
     bad = await api.get(f"{base}/rankings", params={"cursor": "nonsense"})
-    assert (bad.status_code, bad.json()["error_type"]) == (400, "invalid_cursor")
+    assert (bad.status_code, bad.json()["error_type"]) == (422, "invalid_cursor")
     fmt = await api.get(f"{base}/responses/export", params={"format": "xml"})
     assert (fmt.status_code, fmt.json()["error_type"]) == (422, "validation")
 

@@ -86,7 +86,7 @@ async def test_an_idempotency_key_makes_one_run(api: httpx.AsyncClient) -> None:
 
     other = await api.post("/v1/runs", json=body(max_attempts=2), headers=headers)
     assert (other.status_code, other.json()["error_type"]) == (409, "conflict")
-    assert len((await api.get("/v1/runs")).json()["runs"]) == 1
+    assert len((await api.get("/v1/runs")).json()["items"]) == 1
 
 
 async def test_concurrent_requests_with_one_key_make_one_run(
@@ -107,15 +107,16 @@ async def test_list_filters_by_status_and_pages(api: httpx.AsyncClient) -> None:
     await api.post(f"/v1/runs/{ids[1]}/cancel")
 
     page = (await api.get("/v1/runs", params={"limit": 2})).json()
-    assert [r["id"] for r in page["runs"]] == [ids[2], ids[1]]
+    assert [r["id"] for r in page["items"]] == [ids[2], ids[1]]
     rest = (await api.get("/v1/runs", params={"limit": 2, "cursor": page["next_cursor"]})).json()
-    assert ([r["id"] for r in rest["runs"]], rest["next_cursor"]) == ([ids[0]], None)
+    assert ([r["id"] for r in rest["items"]], rest["next_cursor"]) == ([ids[0]], None)
 
     cancelled = (await api.get("/v1/runs", params={"status": "cancelled"})).json()
-    assert [r["id"] for r in cancelled["runs"]] == [ids[1]]
+    assert [r["id"] for r in cancelled["items"]] == [ids[1]]
     queued = (await api.get("/v1/runs", params={"status": "queued"})).json()
-    assert [r["id"] for r in queued["runs"]] == [ids[2], ids[0]]
-    assert (await api.get("/v1/runs", params={"cursor": "x"})).status_code == 400
+    assert [r["id"] for r in queued["items"]] == [ids[2], ids[0]]
+    bad = await api.get("/v1/runs", params={"cursor": str(ids[1])})  # an id is not a cursor
+    assert (bad.status_code, bad.json()["error_type"]) == (422, "invalid_cursor")
 
 
 async def test_cancel_resume_tasks_and_report(
@@ -134,8 +135,8 @@ async def test_cancel_resume_tasks_and_report(
     report = (await api.get(f"/v1/runs/{run_id}/report")).json()
     assert list(report["annotators"]) == ["judge-x"]
     tasks = (await api.get(f"/v1/runs/{run_id}/tasks", params={"stage": "judge"})).json()
-    assert len(tasks["tasks"]) == 12
-    first = tasks["tasks"][0]
+    assert len(tasks["items"]) == 12
+    first = tasks["items"][0]
     assert (first["judge"], first["prompt"], first["state"], first["order_index"]) == (
         "judge-x",
         "p0",
@@ -146,5 +147,5 @@ async def test_cancel_resume_tasks_and_report(
     after = (
         await api.get(f"/v1/runs/{run_id}/tasks", params={"cursor": page["next_cursor"]})
     ).json()
-    assert len(page["tasks"]) + len(after["tasks"]) == 25
+    assert len(page["items"]) + len(after["items"]) == 25
     assert (await api.get(f"/v1/runs/{run_id}/tasks", params={"state": "nope"})).status_code == 422

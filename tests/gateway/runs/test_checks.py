@@ -76,7 +76,7 @@ async def test_every_unknown_name_is_named_at_once_with_the_known_ones(
     ]  # fmt: skip
     for name in ("'toys'", "'no-such-model'", "'small-z'", "'gpt4o'", "'judge-x'"):
         assert name in answer["error"]
-    assert (await api.get("/v1/runs")).json()["runs"] == []  # nothing was planned
+    assert (await api.get("/v1/runs")).json()["items"] == []  # nothing was planned
 
 
 async def test_an_unknown_category_is_named_with_the_datasets_categories(

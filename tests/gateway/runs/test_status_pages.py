@@ -77,8 +77,8 @@ async def test_every_run_of_a_page_has_its_own_counts_and_status(
 ) -> None:
     made = await _runs(session_maker)
     pages = await _pages(session_maker, None, limit=4)
-    assert [len(p.runs) for p in pages] == [4, 4, 1]
-    listed = [run for page in pages for run in page.runs]
+    assert [len(p.items) for p in pages] == [4, 4, 1]
+    listed = [run for page in pages for run in page.items]
     assert [run.id for run in listed] == sorted(made, reverse=True)
     for run in listed:
         assert run.status == made[run.id]
@@ -111,10 +111,10 @@ async def test_the_status_filter_pages_through_every_match_once(
         expected = sorted((i for i, s in made.items() if s == wanted), reverse=True)
         for limit in (1, 2, 3):
             pages = await _pages(session_maker, wanted, limit)
-            listed = [run.id for page in pages for run in page.runs]
+            listed = [run.id for page in pages for run in page.items]
             assert listed == expected, (wanted, limit)
-            assert all(run.status == wanted for page in pages for run in page.runs)
-            assert all(len(page.runs) == limit for page in pages[:-1])
+            assert all(run.status == wanted for page in pages for run in page.items)
+            assert all(len(page.items) == limit for page in pages[:-1])
 
 
 async def test_progress_of_some_runs_leaves_the_others_out(session_maker: Sessions) -> None:

@@ -86,7 +86,7 @@ async def test_transient_errors_are_retried_until_done(session_maker: Sessions) 
         page = await service.list_tasks(
             session, run.id, stage=Stage.GENERATE, state=None, limit=10, cursor=None
         )
-    retried = next(t for t in page.tasks if (t.model, t.prompt) == ("small-a", "p0"))
+    retried = next(t for t in page.items if (t.model, t.prompt) == ("small-a", "p0"))
     assert (retried.state, retried.attempts, retried.error_type) == ("done", 3, None)
     assert len(fakes.generate.calls) == 4 + 2
 
@@ -120,7 +120,7 @@ async def test_a_permanent_error_fails_the_task_and_its_judges_once(
         page = await service.list_tasks(
             session, run.id, stage=None, state=TaskState.FAILED, limit=10, cursor=None
         )
-    errors = sorted((t.error_type, t.error_message) for t in page.tasks)
+    errors = sorted((t.error_type, t.error_message) for t in page.items)
     assert errors[-1] == ("generation_validation", "input too long")
     assert {e for e, _ in errors[:-1]} == {tasks.DEPENDENCY_FAILED}
 

@@ -14,9 +14,9 @@ from harmrank.gateway import (
     annotation,
     datasets,
     explore,
+    listings,
     rankings_import,
     report_api,
-    run_results,
     runs,
 )
 from harmrank.gateway.annotation.sign_in_limit import SignInLimiter
@@ -48,9 +48,10 @@ DESCRIPTION = (
 # Each domain package exports its routers; they are included in this order.
 ROUTERS = (
     datasets.router,
+    listings.datasets_router,
     rankings_import.router,
     runs.router,
-    run_results.router,
+    listings.runs_router,
     report_api.runs_router,
     report_api.datasets_router,
     annotation.admin_router,

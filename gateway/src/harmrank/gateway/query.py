@@ -1,4 +1,5 @@
-"""Query parameters and OpenAPI answers shared by every paged and exported listing."""
+"""Query parameters and OpenAPI answers shared by the result listings and exports (the page
+parameters, ``Limit`` and ``Cursor``, are in :mod:`harmrank.gateway.pagination`)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,6 @@ from fastapi import Query
 
 from harmrank.gateway.export import ExportFormat
 
-Limit = Annotated[int, Query(ge=1, le=1000, description="Rows per page.")]
-Cursor = Annotated[
-    str | None,
-    Query(
-        max_length=200, description="The `next_cursor` of the previous page; omit for the first."
-    ),
-]
 Format = Annotated[ExportFormat, Query(description="`csv` (with a header row) or `jsonl`.")]
 RawCsv = Annotated[
     bool,

@@ -32,7 +32,6 @@ from harmrank.gateway.db.annotation_models import (
     SamplingPolicy,
 )
 from harmrank.gateway.db.base import utc_now
-from harmrank.gateway.edge import storable
 
 PAGE_PATH = "/annotate/"
 DEFAULT_K = 1
@@ -49,14 +48,6 @@ def token_digest(token: str) -> str:
 
 def new_token() -> str:
     return secrets.token_urlsafe(32)
-
-
-async def dataset_id(session: AsyncSession, name: str) -> int:
-    try:
-        storable(name)
-    except ValueError:  # no dataset can have this name; the database would refuse the query
-        raise NotFound(f"no dataset named {name!r}") from None
-    return (await datasets_repo.dataset_by_name(session, name)).id
 
 
 async def locked_config(session: AsyncSession, dataset: int) -> AnnotationConfig:
@@ -131,7 +122,7 @@ async def settings_out(session: AsyncSession, name: str, config: AnnotationConfi
 
 
 async def get_settings(session: AsyncSession, name: str) -> SettingsOut:
-    dataset = await dataset_id(session, name)
+    dataset = await datasets_repo.dataset_id_by_name(session, name)
     config = await repo.config(session, dataset) or AnnotationConfig(
         dataset_id=dataset, k=DEFAULT_K, policy=SamplingPolicy.UNIFORM, sample_seed=0, floor=0.2
     )
@@ -139,7 +130,7 @@ async def get_settings(session: AsyncSession, name: str) -> SettingsOut:
 
 
 async def put_settings(session: AsyncSession, name: str, given: SettingsIn) -> SettingsOut:
-    dataset = await dataset_id(session, name)
+    dataset = await datasets_repo.dataset_id_by_name(session, name)
     config = await locked_config(session, dataset)
     wanted = (given.budget, SamplingPolicy(given.policy), given.seed, given.floor)
     changes = wanted != budget.sampling_fields(config)
@@ -159,7 +150,7 @@ async def create_invitations(
     session: AsyncSession, name: str, count: int, label: str | None
 ) -> InvitationsCreated:
     """New invitations, their tokens returned once; the pending assignments are re-planned."""
-    dataset = await dataset_id(session, name)
+    dataset = await datasets_repo.dataset_id_by_name(session, name)
     await model_ids(session, dataset)
     config = await locked_config(session, dataset)
     made: list[InvitationToken] = []
@@ -178,7 +169,7 @@ async def create_invitations(
 
 
 async def list_invitations(session: AsyncSession, name: str) -> list[InvitationOut]:
-    dataset = await dataset_id(session, name)
+    dataset = await datasets_repo.dataset_id_by_name(session, name)
     rows = await repo.invitations(session, dataset)
     names = await repo.annotator_names(session, [r.annotator_id for r in rows if r.annotator_id])
     return [
@@ -196,7 +187,7 @@ async def list_invitations(session: AsyncSession, name: str) -> list[InvitationO
 
 async def revoke_invitation(session: AsyncSession, name: str, invitation_id: int) -> None:
     """Sign the annotator out for good; their rankings stay, their pending items move on."""
-    dataset = await dataset_id(session, name)
+    dataset = await datasets_repo.dataset_id_by_name(session, name)
     config = await locked_config(session, dataset)
     row = next((i for i in await repo.invitations(session, dataset) if i.id == invitation_id), None)
     if row is None:

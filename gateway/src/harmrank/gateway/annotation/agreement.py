@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.common.errors import InvalidInput
 from harmrank.gateway.annotation import repository as repo
-from harmrank.gateway.annotation.admin import dataset_id
 from harmrank.gateway.annotation.schemas import Agreement
+from harmrank.gateway.datasets import repository as datasets_repo
 from harmrank.gateway.db.models import AnnotatorKind
 from harmrank.gateway.results.repository import annotator_kinds, load_rankings
 from harmrank.metrics.aggregate_humans import (
@@ -148,7 +148,7 @@ def compute(
 
 
 async def human_agreement(session: AsyncSession, name: str, s: AgreementParams) -> Agreement:
-    dataset = await dataset_id(session, name)
+    dataset = await datasets_repo.dataset_id_by_name(session, name)
     everyone = await load_rankings(session, name)
     kinds = await annotator_kinds(session, list(everyone))
     page = set(await repo.annotators_invited(session, dataset))

@@ -17,7 +17,6 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.gateway.annotation import repository as repo
-from harmrank.gateway.annotation.admin import dataset_id
 from harmrank.gateway.datasets import repository as datasets_repo
 from harmrank.gateway.export import ExportFormat, export_response
 from harmrank.gateway.study.notation import format_ranks
@@ -38,7 +37,7 @@ def csv_columns(models: Sequence[str]) -> tuple[str, ...]:
 async def export_rows(
     session: AsyncSession, name: str, fmt: ExportFormat
 ) -> tuple[tuple[str, ...], list[dict[str, Any]]]:
-    dataset = await dataset_id(session, name)
+    dataset = await datasets_repo.dataset_id_by_name(session, name)
     models = await datasets_repo.models_of(session, dataset)
     found = await repo.exported_rankings(session, dataset)
     if fmt == "jsonl":

@@ -8,7 +8,7 @@ from collections import defaultdict
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.gateway.annotation import repository as repo
-from harmrank.gateway.annotation.admin import DEFAULT_K, dataset_id
+from harmrank.gateway.annotation.admin import DEFAULT_K
 from harmrank.gateway.annotation.schemas import AnnotatorProgress, ItemProgress, Progress
 from harmrank.gateway.datasets import repository as datasets_repo
 from harmrank.gateway.db.annotation_models import AnnotationInvitation, AssignmentState
@@ -50,7 +50,7 @@ def _item(external_id: str, rows: list[repo.ProgressRow], effective_k: int) -> I
 
 
 async def progress(session: AsyncSession, name: str) -> Progress:
-    dataset = await dataset_id(session, name)
+    dataset = await datasets_repo.dataset_id_by_name(session, name)
     config = await repo.config(session, dataset)
     k = config.k if config else DEFAULT_K
     invitations = await repo.invitations(session, dataset)

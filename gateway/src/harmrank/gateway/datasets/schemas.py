@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from harmrank.gateway.pagination import Page
+
 
 class ProblemOut(BaseModel):
     """One problem in an uploaded file; ``field`` is "" when it concerns the whole line."""
@@ -28,11 +30,8 @@ class DatasetItem(BaseModel):
     prompts: int
 
 
-class DatasetPage(BaseModel):
-    items: list[DatasetItem]
-    next_cursor: str | None = Field(
-        description="Pass as `cursor` for the next page; null at the end."
-    )
+class DatasetPage(Page[DatasetItem]):
+    """Datasets, oldest first."""
 
 
 class DatasetDetail(BaseModel):
@@ -64,9 +63,8 @@ class ResponseItem(BaseModel):
     created_at: datetime
 
 
-class ResponsePage(BaseModel):
-    items: list[ResponseItem]
-    next_cursor: str | None
+class ResponsePage(Page[ResponseItem]):
+    """Responses in id order."""
 
 
 class RankingItem(BaseModel):
@@ -83,10 +81,10 @@ class RankingItem(BaseModel):
     created_at: datetime
 
 
-class RankingPage(BaseModel):
+class RankingPage(Page[RankingItem]):
+    """Rankings in id order, with the models their rank lists follow."""
+
     models: list[str]
-    items: list[RankingItem]
-    next_cursor: str | None
 
 
 class RankingsImported(BaseModel):

@@ -1,22 +1,20 @@
-"""Dataset upload, dataset views and result pages: the logic between the routes and the queries.
+"""Dataset upload and dataset views: the logic between the routes and the queries (a dataset's
+result pages are the result listings', :mod:`harmrank.gateway.listings`).
 
 Only flushes; the route's session commits, so an upload is stored whole or not at all.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 from anyio import to_thread
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from harmrank.common.errors import BadRequest, Conflict, InvalidInput
+from harmrank.common.errors import Conflict, InvalidInput
 from harmrank.gateway.datasets import repository as repo
 from harmrank.gateway.datasets.form import UploadedFile
 from harmrank.gateway.datasets.schemas import (
@@ -26,10 +24,6 @@ from harmrank.gateway.datasets.schemas import (
     DatasetItem,
     DatasetPage,
     ProblemOut,
-    RankingItem,
-    RankingPage,
-    ResponseItem,
-    ResponsePage,
 )
 from harmrank.gateway.datasets.upload import (
     ParsedUpload,
@@ -40,9 +34,10 @@ from harmrank.gateway.datasets.upload import (
     listed,
     parse_upload,
 )
-from harmrank.gateway.results import dataset_models
-from harmrank.gateway.study.notation import format_ranks
+from harmrank.gateway.pagination import decode_cursor, keyset_page
 
+# The tag of this module's cursors (see harmrank.gateway.pagination): "d"atasets.
+DATASETS = "d"
 # Names appear in URLs, so they are kept to characters that need no escaping.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 
@@ -53,10 +48,6 @@ class InvalidDataset(InvalidInput):
 
 class DatasetExists(Conflict):
     error_type = "dataset_exists"
-
-
-class InvalidCursor(BadRequest):
-    error_type = "invalid_cursor"
 
 
 def problems_out(problems: tuple[Problem, ...] | list[Problem]) -> list[ProblemOut]:
@@ -140,140 +131,11 @@ async def dataset_detail(session: AsyncSession, name: str) -> DatasetDetail:
 
 
 async def dataset_page(session: AsyncSession, limit: int, cursor: str | None) -> DatasetPage:
-    rows = await repo.list_datasets(session, after=decode_cursor("d", cursor), limit=limit + 1)
+    after = decode_cursor(DATASETS, cursor)
+    rows = await repo.list_datasets(session, after=after, limit=limit + 1)
+    shown, next_cursor = keyset_page(DATASETS, rows, limit)
     items = [
         DatasetItem(name=r.name, source=r.source, created_at=r.created_at, prompts=r.prompts)
-        for r in rows[:limit]
+        for r in shown
     ]
-    return DatasetPage(items=items, next_cursor=_next("d", [r.id for r in rows], limit))
-
-
-async def response_page(
-    session: AsyncSession,
-    name: str,
-    *,
-    model: str | None,
-    prompt: str | None,
-    limit: int,
-    cursor: str | None,
-) -> ResponsePage:
-    dataset_id = await repo.dataset_id_by_name(session, name)
-    after = decode_cursor("r", cursor)
-    rows = await repo.list_responses(
-        session, dataset_id, model=model, prompt=prompt, after=after, limit=limit + 1
-    )
-    items = [response_item(r) for r in rows[:limit]]
-    return ResponsePage(items=items, next_cursor=_next("r", [r.id for r in rows], limit))
-
-
-async def ranking_page(
-    session: AsyncSession,
-    name: str,
-    *,
-    annotator: str | None,
-    prompt: str | None,
-    model: str | None,
-    limit: int,
-    cursor: str | None,
-) -> RankingPage:
-    dataset_id = await repo.dataset_id_by_name(session, name)
-    after = decode_cursor("k", cursor)
-    rows = await repo.list_rankings(
-        session,
-        dataset_id,
-        annotator=annotator,
-        prompt=prompt,
-        model=model,
-        after=after,
-        limit=limit + 1,
-    )
-    return RankingPage(
-        models=list(await dataset_models(session, dataset_id)),
-        items=[ranking_item(r) for r in rows[:limit]],
-        next_cursor=_next("k", [r.id for r in rows], limit),
-    )
-
-
-# Built from the record's fields rather than dataclasses.asdict, which deep-copies every
-# value and cost more than the rest of a page of responses.
-
-
-def response_item(record: repo.ResponseRecord) -> ResponseItem:
-    return ResponseItem(
-        id=record.id,
-        prompt_id=record.prompt_id,
-        prompt=record.prompt,
-        model=record.model,
-        text=record.text,
-        generation_key=record.generation_key,
-        source=record.source,
-        created_at=record.created_at,
-    )
-
-
-def ranking_item(record: repo.RankingRecord) -> RankingItem:
-    return RankingItem(
-        id=record.id,
-        annotator=record.annotator,
-        annotator_kind=record.annotator_kind,
-        prompt_id=record.prompt_id,
-        ranking=format_ranks(tuple(record.ranks)),
-        ranks=record.ranks,
-        raw_value=record.raw_value,
-        normalisations=record.normalisations,
-        source=record.source,
-        presentation_key=record.presentation_key,
-        created_at=record.created_at,
-    )
-
-
-# --- exports --------------------------------------------------------------------------------
-# Every export of a dataset or a run streams the same rows; what differs is which ones.
-
-
-async def response_rows(
-    sessions: async_sessionmaker[AsyncSession], dataset_id: int, **only: Any
-) -> AsyncIterator[dict[str, Any]]:
-    """The matching responses as JSON-ready rows, read in a session of their own (the request's
-    has ended once the stream starts). ``only``: the filters of ``repo.list_responses``."""
-    async with sessions() as session:
-        async for record in repo.iter_responses(session, dataset_id, **only):
-            yield response_item(record).model_dump(mode="json")
-
-
-async def ranking_rows(
-    sessions: async_sessionmaker[AsyncSession], dataset_id: int, **only: Any
-) -> AsyncIterator[dict[str, Any]]:
-    """The matching rankings as JSON-ready rows; ``only``: the filters of
-    ``repo.list_rankings``."""
-    async with sessions() as session:
-        async for record in repo.iter_rankings(session, dataset_id, **only):
-            yield ranking_item(record).model_dump(mode="json")
-
-
-# --- cursors --------------------------------------------------------------------------------
-# A cursor is the last id seen, tagged with what it pages ("d"atasets, "r"esponses, ran"k"ings)
-# so one listing's cursor is refused by another. Opaque to clients: the encoding may change.
-
-
-def encode_cursor(kind: str, last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{kind}:{last_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(kind: str, cursor: str | None) -> int | None:
-    if cursor is None or cursor == "":
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidCursor("cursor: not a cursor this listing gave out") from None
-    tag, _, number = raw.partition(":")
-    # Ids are BIGINT: a larger number would overflow in the driver (a 500), not be a 400.
-    if tag != kind or not (number.isascii() and number.isdigit()) or int(number) >= 2**63:
-        raise InvalidCursor("cursor: not a cursor this listing gave out")
-    return int(number)
-
-
-def _next(kind: str, ids: list[int], limit: int) -> str | None:
-    # One row more than the page was fetched: its presence says there is a next page.
-    return encode_cursor(kind, ids[limit - 1]) if len(ids) > limit else None
+    return DatasetPage(items=items, next_cursor=next_cursor)

@@ -20,7 +20,8 @@ from harmrank.gateway.explore import facts as f
 from harmrank.gateway.explore import service
 from harmrank.gateway.explore.export import export
 from harmrank.gateway.explore.schemas import ExploreItem, ExplorePage
-from harmrank.gateway.query import Format, Limit, RawCsv
+from harmrank.gateway.pagination import Limit
+from harmrank.gateway.query import Format, RawCsv
 from harmrank.metrics.rankings import ListConvention
 
 STATIC = {

@@ -16,15 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.gateway.db.models import Model, Response
 from harmrank.gateway.explore import facts as f
-from harmrank.gateway.explore import repository as repo
 from harmrank.gateway.explore import service
 from harmrank.gateway.export import ExportFormat, export_response
+from harmrank.gateway.listings.scope import ResultScope
 
 BATCH = 500
 
 
 async def export(
-    session: AsyncSession, scope: repo.Scope, flt: f.Filter, fmt: ExportFormat, raw: bool
+    session: AsyncSession, scope: ResultScope, flt: f.Filter, fmt: ExportFormat, raw: bool
 ) -> StreamingResponse:
     explored, kept = await service.selected(session, scope, flt)
     columns = [
@@ -59,7 +59,7 @@ async def _rows(
 
 
 async def _response_texts(
-    session: AsyncSession, scope: repo.Scope, prompt_ids: Sequence[int]
+    session: AsyncSession, scope: ResultScope, prompt_ids: Sequence[int]
 ) -> dict[int, dict[str, str]]:
     """Per prompt, each model's response text (the latest stored when a dataset has several)."""
     out: dict[int, dict[str, str]] = {}

@@ -1,7 +1,8 @@
 """The explorer's queries: a scope's prompts and rankings (for the listing), one prompt in full.
 
-A scope is a dataset, or a run (its sampled prompts, the responses and judge rankings of its
-tasks, and the humans its report included: `harmrank.gateway.run_results.repository`). Every
+A scope is the result listings' (:class:`~harmrank.gateway.listings.scope.ResultScope`): a
+dataset, or a run (its sampled prompts, the responses and judge rankings of its tasks, and the
+humans its report included). Every
 query goes through an index: prompts by dataset (the unique key leads with ``dataset_id``) or
 ``run_prompts`` by run, rankings by ``prompt_id``, responses by their unique key.
 """
@@ -11,42 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, CompoundSelect, Select, Text, cast, func, select
+from sqlalchemy import BigInteger, Select, Text, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.common.errors import NotFound
-from harmrank.gateway.datasets import repository as datasets_repo
 from harmrank.gateway.db.models import Annotator, Model, Prompt, Ranking, Response
 from harmrank.gateway.db.run_models import SUCCEEDED_STATES, RunPrompt, RunReport, Stage, Task
-from harmrank.gateway.run_results import repository as runs_repo
-
-
-@dataclass(frozen=True)
-class Scope:
-    """What the explorer shows: a dataset's prompts, or a run's."""
-
-    dataset_id: int
-    label: str
-    run_id: int | None = None
-    ranking_ids: CompoundSelect[int] | None = None
-    response_ids: Select[int] | None = None
-
-
-async def dataset_scope(session: AsyncSession, name: str) -> Scope:
-    dataset_id = await datasets_repo.dataset_id_by_name(session, name)
-    return Scope(dataset_id=dataset_id, label=f"dataset {name}")
-
-
-async def run_scope(session: AsyncSession, run_id: int) -> Scope:
-    run = await runs_repo.run_row(session, run_id)
-    humans = await runs_repo.included_humans(session, run_id)
-    return Scope(
-        dataset_id=run.dataset_id,
-        label=f"run {run_id} (dataset {run.dataset})",
-        run_id=run_id,
-        ranking_ids=runs_repo.ranking_ids(run_id, humans),
-        response_ids=runs_repo.response_ids(run_id),
-    )
+from harmrank.gateway.listings.scope import ResultScope
 
 
 @dataclass(frozen=True)
@@ -61,7 +33,7 @@ class PromptRow:
 PromptsQuery = Select[int, str, str, str | None, int]
 
 
-def prompts_query(scope: Scope) -> PromptsQuery:
+def prompts_query(scope: ResultScope) -> PromptsQuery:
     query: PromptsQuery
     if scope.run_id is None:
         query = select(
@@ -76,7 +48,7 @@ def prompts_query(scope: Scope) -> PromptsQuery:
     return query
 
 
-async def prompts(session: AsyncSession, scope: Scope) -> list[PromptRow]:
+async def prompts(session: AsyncSession, scope: ResultScope) -> list[PromptRow]:
     """The scope's prompts in the run's sample order, or the dataset's upload order."""
     rows = await session.execute(prompts_query(scope))
     return sorted((PromptRow(*row) for row in rows), key=lambda r: r.position)
@@ -92,7 +64,7 @@ class RankingRow:
     presentation: dict[str, Any] | None
 
 
-def rankings_query(scope: Scope) -> Select[Any]:
+def rankings_query(scope: ResultScope) -> Select[Any]:
     query = select(
         Ranking.prompt_id,
         Annotator.name,
@@ -107,12 +79,12 @@ def rankings_query(scope: Scope) -> Select[Any]:
     return query.where(Ranking.prompt_id.in_(in_dataset))
 
 
-async def rankings(session: AsyncSession, scope: Scope) -> list[RankingRow]:
+async def rankings(session: AsyncSession, scope: ResultScope) -> list[RankingRow]:
     rows = await session.execute(rankings_query(scope).order_by(Ranking.id))
     return [RankingRow(r[0], r[1], str(r[2]), r[3], r[4], r[5]) for r in rows]
 
 
-async def models(session: AsyncSession, scope: Scope) -> list[str]:
+async def models(session: AsyncSession, scope: ResultScope) -> list[str]:
     """The models that answered prompts of the scope, in canonical (rank list) order."""
     query = select(Model.name, Model.position).join(Response, Response.model_id == Model.id)
     if scope.response_ids is not None:
@@ -124,19 +96,21 @@ async def models(session: AsyncSession, scope: Scope) -> list[str]:
     return [name for name, _ in found]
 
 
-async def prompt_by_external_id(session: AsyncSession, scope: Scope, external_id: str) -> Prompt:
+async def prompt_by_external_id(
+    session: AsyncSession, scope: ResultScope, external_id: str
+) -> Prompt:
     query = select(Prompt).where(
         Prompt.dataset_id == scope.dataset_id, Prompt.external_id == external_id
     )
-    if scope.run_id is not None:
-        query = query.where(Prompt.id.in_(runs_repo.prompt_ids(scope.run_id)))
+    if scope.prompt_ids is not None:
+        query = query.where(Prompt.id.in_(scope.prompt_ids))
     found = await session.scalar(query)
     if found is None:
         raise NotFound(f"no prompt {external_id!r} in {scope.label}")
     return found
 
 
-async def responses_of(session: AsyncSession, scope: Scope, prompt_id: int) -> list[Any]:
+async def responses_of(session: AsyncSession, scope: ResultScope, prompt_id: int) -> list[Any]:
     """(model name, display name, position, response) of one prompt, in model order."""
     query = (
         select(Model.name, Model.display_name, Model.position, Response)
@@ -149,7 +123,7 @@ async def responses_of(session: AsyncSession, scope: Scope, prompt_id: int) -> l
     return list(await session.execute(query))
 
 
-async def rankings_of(session: AsyncSession, scope: Scope, prompt_id: int) -> list[Any]:
+async def rankings_of(session: AsyncSession, scope: ResultScope, prompt_id: int) -> list[Any]:
     """(annotator name, kind, ranking) of one prompt."""
     query = (
         select(Annotator.name, Annotator.kind, Ranking)
@@ -205,7 +179,7 @@ def _ranks_checksum(dialect: str) -> Any:
     return func.sum((Ranking.id % 9973 + 1) * weighted)
 
 
-async def fingerprint(session: AsyncSession, scope: Scope) -> tuple[Any, ...]:
+async def fingerprint(session: AsyncSession, scope: ResultScope) -> tuple[Any, ...]:
     """What changes when the scope's listing may change, by aggregates the database computes:
     its prompts, and the responses and rankings of those prompts (counts, newest ids, a
     checksum of every rank), plus, for a run, when its report was stored (it names the humans

@@ -23,18 +23,20 @@ from harmrank.gateway.explore.schemas import (
     ShownRanking,
     ShownResponse,
 )
+from harmrank.gateway.listings import resolve
+from harmrank.gateway.listings.scope import ResultScope
 
 PREVIEW_CHARS = 240
 
 
-async def scope_of(session: AsyncSession, dataset: str | None, run: int | None) -> repo.Scope:
+async def scope_of(session: AsyncSession, dataset: str | None, run: int | None) -> ResultScope:
     """Exactly one of a dataset name and a run id says what to explore."""
     if (dataset is None) == (run is None):
         raise BadRequest("give exactly one of `dataset` (a dataset name) and `run` (a run id)")
     if run is not None:
-        return await repo.run_scope(session, run)
+        return await resolve.run_scope(session, run)
     assert dataset is not None
-    return await repo.dataset_scope(session, dataset)
+    return await resolve.dataset_scope(session, dataset)
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ _CACHE: OrderedDict[tuple[str, int, int | None], tuple[tuple[Any, ...], Explored
 CACHED_SCOPES = 8
 
 
-async def explore(session: AsyncSession, scope: repo.Scope) -> Explored:
+async def explore(session: AsyncSession, scope: ResultScope) -> Explored:
     """The scope's facts, from the cache while its fingerprint is unchanged."""
     key = (str(session.get_bind().engine.url), scope.dataset_id, scope.run_id)
     mark = await repo.fingerprint(session, scope)
@@ -89,7 +91,7 @@ async def explore(session: AsyncSession, scope: repo.Scope) -> Explored:
     return explored
 
 
-async def load(session: AsyncSession, scope: repo.Scope) -> Explored:
+async def load(session: AsyncSession, scope: ResultScope) -> Explored:
     prompt_rows = await repo.prompts(session, scope)
     models = await repo.models(session, scope)
     by_id = {
@@ -152,7 +154,7 @@ def check_filter(explored: Explored, flt: f.Filter) -> None:
 
 
 async def selected(
-    session: AsyncSession, scope: repo.Scope, flt: f.Filter
+    session: AsyncSession, scope: ResultScope, flt: f.Filter
 ) -> tuple[Explored, list[f.PromptFacts]]:
     explored = await explore(session, scope)
     check_filter(explored, flt)
@@ -160,7 +162,7 @@ async def selected(
 
 
 async def page(
-    session: AsyncSession, scope: repo.Scope, flt: f.Filter, offset: int, limit: int
+    session: AsyncSession, scope: ResultScope, flt: f.Filter, offset: int, limit: int
 ) -> ExplorePage:
     explored, kept = await selected(session, scope, flt)
     shown = kept[offset : offset + limit]
@@ -200,7 +202,7 @@ def _listed(p: f.PromptFacts, text: str) -> ListedPrompt:
     )
 
 
-async def item(session: AsyncSession, scope: repo.Scope, external_id: str) -> ExploreItem:
+async def item(session: AsyncSession, scope: ResultScope, external_id: str) -> ExploreItem:
     prompt = await repo.prompt_by_external_id(session, scope, external_id)
     responses = await repo.responses_of(session, scope, prompt.id)
     details = await repo.generation_details(session, prompt.id)

@@ -16,12 +16,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.common.errors import Conflict, InvalidInput
-from harmrank.gateway.datasets import repository as repo
+from harmrank.gateway.datasets import repository as datasets_repo
 from harmrank.gateway.datasets.form import UploadedFile
 from harmrank.gateway.datasets.schemas import RankingsImported
 from harmrank.gateway.datasets.service import problems_out
 from harmrank.gateway.datasets.upload import Collector, Problem, counted, detect_format, listed
 from harmrank.gateway.db.models import AnnotatorKind
+from harmrank.gateway.rankings_import import repository as repo
 from harmrank.gateway.rankings_import.parse import RankingEntry, parse_rankings
 from harmrank.gateway.study.importer import normalise_text
 
@@ -62,9 +63,9 @@ async def import_rankings(
     replace: bool = False,
 ) -> RankingsImported:
     """Validate the whole file against the dataset, then store it; any error stores nothing."""
-    dataset_id = (await repo.dataset_by_name(session, dataset)).id
+    dataset_id = await datasets_repo.dataset_id_by_name(session, dataset)
     found = Collector(upload.filename)
-    models = await repo.models_of(session, dataset_id)
+    models = await datasets_repo.models_of(session, dataset_id)
     if not models:
         found.error(0, "", f"dataset {dataset!r} has no responses, so there is nothing to rank")
         raise _invalid(upload.filename, found)
@@ -154,7 +155,7 @@ async def _check_responses(
     A differing response text is a warning, not an error: the study's groups ranked different
     responses to a shared prompt, and only one set of them is stored.
     """
-    texts = await repo.response_texts(session, {r.prompt_id for r in resolved})
+    texts = await datasets_repo.response_texts(session, {r.prompt_id for r in resolved})
     for r in resolved:
         for index, (model_id, name) in enumerate(models):
             stored = texts.get((r.prompt_id, model_id))

@@ -14,8 +14,8 @@ from harmrank.common.errors import NotFound
 from harmrank.gateway.annotation import budget
 from harmrank.gateway.datasets import repository as datasets_repo
 from harmrank.gateway.db.models import AnnotatorKind
+from harmrank.gateway.listings.run_rows import run_row
 from harmrank.gateway.results.repository import annotator_kinds, load_rankings
-from harmrank.gateway.run_results.repository import run_row
 from harmrank.gateway.runs import service as runs_service
 from harmrank.metrics.aggregate_humans import REFERENCE_NAME
 from harmrank.metrics.rankings import AnnotatorRankings

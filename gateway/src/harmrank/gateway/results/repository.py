@@ -2,7 +2,8 @@
 the platform reads them by dataset and as runs read and write them. (A dataset's own rows, its
 listing and its pages are ``datasets.repository``'s.)
 
-A dataset is named by its unique name; an unknown name raises :class:`NotFound`. Only rankings
+A dataset is named by its unique name; an unknown name raises the datasets'
+:class:`~harmrank.gateway.datasets.repository.NoSuchDataset`. Only rankings
 with the empty ``presentation_key`` are read as an annotator's rankings: those are the ones
 that stand for a prompt, one each, as the study's were stored.
 
@@ -24,6 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.common.errors import Conflict, NotFound
 from harmrank.gateway.datasets import repository as datasets_repo
+
+# Named here too for the modules that read a dataset's models through this one.
+from harmrank.gateway.datasets.repository import dataset_models as dataset_models
 from harmrank.gateway.db.base import Base
 from harmrank.gateway.db.models import (
     Annotator,
@@ -120,24 +124,6 @@ async def list_exclusions(session: AsyncSession, dataset: str) -> list[ExcludedR
         )
         for e in found
     ]
-
-
-async def dataset_models(session: AsyncSession, dataset_id: int) -> tuple[str, ...]:
-    """The models with responses in the dataset, in position order: the columns of its ranks.
-
-    The models table is shared by every dataset, so it alone does not say which models a
-    dataset's rank lists cover.
-    """
-    found = await session.scalars(
-        select(Model.name)
-        .where(
-            Model.id.in_(
-                select(Response.model_id).join(Prompt).where(Prompt.dataset_id == dataset_id)
-            )
-        )
-        .order_by(Model.position)
-    )
-    return tuple(found)
 
 
 # Per annotator: (external id, category, ranks) in storage order.

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Request, Response
 
 from harmrank.common.errors import ErrorBody
 from harmrank.gateway.db.run_models import Stage, TaskState
 from harmrank.gateway.deps import Session as SessionDep
+from harmrank.gateway.pagination import Cursor, Limit
 from harmrank.gateway.runs import service
 from harmrank.gateway.runs.schemas import RunCreate, RunOut, RunPage, RunStatus, TaskPage
 
@@ -17,8 +18,6 @@ router = APIRouter(prefix="/v1/runs", tags=["runs"])
 REPLAYED_HEADER = "Idempotent-Replayed"
 # Ids are BIGINT: a larger number must be a 422, not an overflow in the driver (a 500).
 RunId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The run's id.")]
-Limit = Annotated[int, Query(ge=1, le=service.MAX_PAGE)]
-Cursor = Annotated[str | None, Query(max_length=40, description="`next_cursor` of a page.")]
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -53,7 +52,7 @@ async def create_run(
     return run
 
 
-@router.get("", response_model=RunPage)
+@router.get("", response_model=RunPage, responses=_errors(422))
 async def list_runs(
     session: SessionDep,
     status: RunStatus | None = None,
@@ -91,7 +90,7 @@ async def get_report(run_id: RunId, session: SessionDep) -> dict[str, Any]:
     return await service.get_report(session, run_id)
 
 
-@router.get("/{run_id}/tasks", response_model=TaskPage, responses=_errors(404))
+@router.get("/{run_id}/tasks", response_model=TaskPage, responses=_errors(404, 422))
 async def list_tasks(
     run_id: RunId,
     session: SessionDep,

@@ -11,6 +11,7 @@ from harmrank.common.contracts.generation import GenerationParams
 from harmrank.common.contracts.names import JudgeName, ModelName
 from harmrank.gateway.db.run_models import Stage, TaskState
 from harmrank.gateway.edge import storable
+from harmrank.gateway.pagination import Page
 from harmrank.gateway.runs.failures import FailureGroup
 from harmrank.metrics.aggregate_humans import NaRule
 
@@ -147,9 +148,8 @@ class RunOut(BaseModel):
     )
 
 
-class RunPage(BaseModel):
-    runs: list[RunOut]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; None: end.")
+class RunPage(Page[RunOut]):
+    """Runs, newest first."""
 
 
 class TaskOut(BaseModel):
@@ -175,6 +175,5 @@ class TaskOut(BaseModel):
     finished_at: datetime | None
 
 
-class TaskPage(BaseModel):
-    tasks: list[TaskOut]
-    next_cursor: str | None
+class TaskPage(Page[TaskOut]):
+    """A run's tasks in planning order."""

@@ -14,9 +14,10 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from harmrank.common.errors import BadRequest, Conflict, NotFound
+from harmrank.common.errors import Conflict, NotFound
 from harmrank.gateway.db.base import utc_now
 from harmrank.gateway.db.run_models import Stage, Task, TaskState
+from harmrank.gateway.pagination import decode_cursor, keyset_page
 from harmrank.gateway.runs import control, failures, repository, status
 from harmrank.gateway.runs.checks import Services, check_run
 from harmrank.gateway.runs.planner import plan_run, stable_hash
@@ -29,8 +30,9 @@ from harmrank.gateway.runs.schemas import (
     TaskPage,
 )
 
-MAX_PAGE = 500
-MAX_ID = 2**63 - 1
+# The tags of this module's cursors (see harmrank.gateway.pagination): r"u"ns and "t"asks.
+RUNS = "u"
+TASKS = "t"
 
 
 async def create_run(
@@ -88,10 +90,10 @@ async def list_runs(
 ) -> RunPage:
     """Newest first; ``cursor`` is the ``next_cursor`` of the page before."""
     found = await status.run_page(
-        session, status=status_filter, before_id=_cursor(cursor), limit=limit + 1
+        session, status=status_filter, before_id=decode_cursor(RUNS, cursor), limit=limit + 1
     )
-    runs = [run_out(facts) for facts in found[:limit]]
-    return RunPage(runs=runs, next_cursor=str(runs[-1].id) if len(found) > limit else None)
+    shown, next_cursor = keyset_page(RUNS, found, limit)
+    return RunPage(items=[run_out(facts) for facts in shown], next_cursor=next_cursor)
 
 
 async def cancel_run(session: AsyncSession, run_id: int) -> RunOut:
@@ -125,20 +127,12 @@ async def list_tasks(
 ) -> TaskPage:
     """In planning order; ``cursor`` is the ``next_cursor`` of the page before."""
     await get_run(session, run_id)
+    after = decode_cursor(TASKS, cursor)
     rows = await repository.task_rows(
-        session, run_id, stage=stage, state=state, after_id=_cursor(cursor), limit=limit + 1
+        session, run_id, stage=stage, state=state, after_id=after, limit=limit + 1
     )
-    tasks = [_task_out(*row) for row in rows[:limit]]
-    more = len(rows) > limit
-    return TaskPage(tasks=tasks, next_cursor=str(tasks[-1].id) if more else None)
-
-
-def _cursor(cursor: str | None) -> int | None:
-    if cursor is None:
-        return None
-    if not (cursor.isascii() and cursor.isdigit()) or int(cursor) > MAX_ID:
-        raise BadRequest("cursor must be a next_cursor this API returned")
-    return int(cursor)
+    shown, next_cursor = keyset_page(TASKS, rows, limit, lambda row: row[0].id)
+    return TaskPage(items=[_task_out(*row) for row in shown], next_cursor=next_cursor)
 
 
 def run_out(facts: status.RunFacts) -> RunOut:

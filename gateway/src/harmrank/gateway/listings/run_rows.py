@@ -1,4 +1,4 @@
-"""The queries that say which result rows belong to a run.
+"""The queries that say which result rows belong to a run (a run's result scope).
 
 A run's rows are not marked as such (a result is shared by every run that needs it), so they
 are found through the run's tasks: a response is the run's when its natural key is a generate
