@@ -9,6 +9,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from harmrank.common.errors import ErrorBody
+from harmrank.gateway import cpu_pool
 from harmrank.gateway.datasets import repository as repo
 from harmrank.gateway.datasets import service
 from harmrank.gateway.datasets.form import read_form
@@ -87,7 +88,9 @@ async def create_dataset(request: Request, session: Session) -> DatasetCreated:
     """Upload prompts (CSV or JSONL) as a new dataset; any problem in the file stores nothing."""
     form = await read_form(request)
     name = service.check_name(form.field("name"))
-    return await service.create_dataset(session, name, form.file("file"), upload_limits(request))
+    parser = cpu_pool.runner(request.app.state, cpu_pool.PARSE)
+    upload = form.file("file")
+    return await service.create_dataset(session, name, upload, upload_limits(request), parser)
 
 
 @router.get("", responses=_ERRORS)

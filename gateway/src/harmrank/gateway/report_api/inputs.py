@@ -15,6 +15,7 @@ from harmrank.gateway.annotation import budget
 from harmrank.gateway.annotation.agreement import annotator_kinds
 from harmrank.gateway.datasets import repository as datasets_repo
 from harmrank.gateway.db.models import AnnotatorKind
+from harmrank.gateway.explore import repository as explore_repo
 from harmrank.gateway.results import load_rankings
 from harmrank.gateway.run_results.repository import run_row
 from harmrank.gateway.runs import service as runs_service
@@ -58,6 +59,17 @@ class DatasetInputs:
         """The jury and PPI part of the report: the human reference as the truth, weighted by
         the stored draws when there are any."""
         return platform_spec(reference, self.judges, self.design)
+
+
+async def dataset_version(session: AsyncSession, dataset: str) -> Any:
+    """What a report of the dataset is computed from, in brief: the dataset's id, the
+    explorer's fingerprint of its prompts, responses and rankings (counts, newest ids, a
+    checksum of every rank), and its label-budget draws. Any upload, import, annotation or
+    judge ranking changes it; 404 for an unknown dataset."""
+    dataset_id = await datasets_repo.dataset_id_by_name(session, dataset)
+    scope = explore_repo.Scope(dataset_id=dataset_id, label=dataset)
+    marks = await explore_repo.fingerprint(session, scope)
+    return (dataset_id, marks, await budget.design(session, dataset_id))
 
 
 async def run_inputs(session: AsyncSession, run_id: int) -> RunInputs:
