@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -40,15 +38,13 @@ import repo_tests
 
 sys.path.insert(0, str(repo_tests.ROOT))
 from sqlalchemy import select
-from tests.conftest import throwaway_postgres_database
 from tests.gateway.run_results.helpers import _add_humans, seed_study_like
 
 from harmrank.gateway.db.engine import create_engine, session_factory
 from harmrank.gateway.db.models import Dataset, Prompt
 from http_load import Outcome, Request, open_loop, percentile, run
-from processes import Processes
+from processes import TOKEN, serve_gateway
 
-TOKEN = "bench-write-token"
 BODY_LIMIT = 10 * 1024 * 1024
 REPORT = "/v1/datasets/study/report"
 REPORT_PARAMS: dict[str, str | float] = {
@@ -171,22 +167,11 @@ async def phase(url: str, args: argparse.Namespace) -> None:
 
 async def main() -> None:
     args = _arguments()
-    procs = Processes(Path(tempfile.mkdtemp(prefix="harmrank-hostile-")))
-    async with throwaway_postgres_database() as db_url:
-        try:
-            env = {
-                "HARMRANK_GATEWAY_DATABASE_URL": db_url,
-                "HARMRANK_GATEWAY_MIGRATE_ON_START": "true",
-                "HARMRANK_GATEWAY_API_TOKENS": json.dumps([TOKEN]),
-                "HARMRANK_GATEWAY_LOG_LEVEL": "warning",
-            }
-            gateway = procs.serve("gateway", env)
-            assert gateway.url is not None
-            await seed(db_url)
-            await baseline(gateway.url, args)
-            await phase(gateway.url, args)
-        finally:
-            procs.stop_all()
+    async with serve_gateway("hostile") as (gateway, db_url):
+        assert gateway.url is not None
+        await seed(db_url)
+        await baseline(gateway.url, args)
+        await phase(gateway.url, args)
 
 
 if __name__ == "__main__":
