@@ -89,7 +89,10 @@ class CpuPool:
         executor = self._executor
         self.in_flight += 1
         try:
-            return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+            # Submitted from a thread: a submit may start a worker, and the first one waits for
+            # the fork server to start and import (seconds) in the submitting thread.
+            sent = await anyio.to_thread.run_sync(executor.submit, fn, *args)
+            return await asyncio.wrap_future(sent)
         except BrokenProcessPool:
             # A worker died (killed, out of memory): the executor refuses all work from then
             # on, so the next request gets a new one instead of the same error for ever.

@@ -141,7 +141,7 @@ async def run_report_html(
     `GET /v1/runs/{run_id}/report` answers): nothing is computed again.
     """
     jobs = report_jobs(request.app.state, limits)
-    async with sessions() as session:
+    async with jobs.reading(), sessions() as session:
 
         async def prepare() -> Work:
             return partial(as_html, compute.run_html, await inputs.run_inputs(session, run_id))
@@ -207,7 +207,7 @@ async def dataset_report(
     asked = (tuple(names), tuple(chosen or ()), pairs is None, p, resamples, seed)
     key = ("report", name, format, *asked, na_rule, min_annotators, cluster_by)
     jobs = report_jobs(request.app.state, limits)
-    async with sessions() as session:
+    async with jobs.reading(), sessions() as session:
         version = await inputs.dataset_version(session, name)
 
         async def prepare() -> Work:
@@ -252,7 +252,7 @@ async def dataset_agreement(
     plain = report_settings(p, resamples, seed, limits)
     key = ("agreement", name, a, b, p, resamples, seed, na_rule, min_annotators)
     jobs = report_jobs(request.app.state, limits)
-    async with sessions() as session:
+    async with jobs.reading(), sessions() as session:
         version = await inputs.dataset_version(session, name)
 
         async def prepare() -> Work:

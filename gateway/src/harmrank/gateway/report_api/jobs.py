@@ -13,15 +13,19 @@ dataset's content fingerprint; None for what is never kept, a run's page). Then,
 
 The caller reads version and inputs in one session and returns the connection to the pool
 before it waits for the answer (``start`` answers a future): a slow report never holds a
-connection other routes and the workers need.
+connection other routes and the workers need. And it reads inside ``reading``: at most
+``processes`` report requests use the database at once, so a crowd of them (even of kept
+reports) queues there, not in the connection pool ahead of every other route; past
+``processes + queue`` of them, 503 as well.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -94,11 +98,25 @@ class ReportJobs:
         self.runner = runner
         self.admitted = 0
         """Computations running or waiting for a worker."""
+        self.readers = 0
+        """Requests reading from the database or waiting to."""
+        self._reading = asyncio.Semaphore(limits.processes)
         self.computed = 0
         self.served_again = 0
         self._running: dict[Hashable, tuple[Any, asyncio.Future[Rendered]]] = {}
         self._done: OrderedDict[Hashable, tuple[Any, Rendered]] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
+
+    @contextlib.asynccontextmanager
+    async def reading(self) -> AsyncIterator[None]:
+        """A turn to read what a report needs (its version, its inputs); 503 past the queue."""
+        self._refuse_past(self.readers, "reading or waiting to read")
+        self.readers += 1
+        try:
+            async with self._reading:
+                yield
+        finally:
+            self.readers -= 1
 
     async def start(
         self, key: Hashable, version: Any, prepare: Callable[[], Awaitable[Work]]
@@ -128,14 +146,17 @@ class ReportJobs:
         return answer
 
     def _admit(self) -> None:
-        limits = self.limits
-        if self.admitted >= limits.processes + limits.queue:
-            raise ReportsBusy(
-                f"{self.admitted} reports are being computed or waiting (at most "
-                f"{limits.processes} at once, {limits.queue} waiting): retry in "
-                f"{RETRY_AFTER_SECONDS} s (HARMRANK_GATEWAY_REPORT_PROCESSES, _REPORT_QUEUE)"
-            )
+        self._refuse_past(self.admitted, "being computed or waiting")
         self.admitted += 1
+
+    def _refuse_past(self, count: int, doing: str) -> None:
+        limits = self.limits
+        if count >= limits.processes + limits.queue:
+            raise ReportsBusy(
+                f"{count} report requests are {doing} (at most {limits.processes} at once, "
+                f"{limits.queue} waiting): retry in {RETRY_AFTER_SECONDS} s "
+                "(HARMRANK_GATEWAY_REPORT_PROCESSES, _REPORT_QUEUE)"
+            )
 
     async def _compute(
         self, key: Hashable, version: Any, work: Work, answer: asyncio.Future[Rendered]
