@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 import httpx
@@ -32,14 +31,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 import repo_tests
 
 sys.path.insert(0, str(repo_tests.ROOT))
-from tests.conftest import throwaway_postgres_database
-
 from harmrank.gateway.db.engine import create_engine, session_factory
 from harmrank.gateway.db.models import Dataset, Model, Prompt, Response
 from http_load import Outcome, Request, multipart, open_loop, percentile, run
-from processes import Processes
+from processes import TOKEN, serve_gateway
 
-TOKEN = "bench-write-token"
 MODELS = ("mistral-7b", "mpt-7b", "stablelm-alpha-7b")
 MEASURED = 1_000_000
 """Request numbers of the measured phase start here, so its uploads' names are new."""
@@ -133,28 +129,17 @@ def _per_kind(outcome: Outcome) -> None:
 
 async def main() -> None:
     args = _arguments()
-    procs = Processes(Path(tempfile.mkdtemp(prefix="harmrank-load-")))
-    async with throwaway_postgres_database() as db_url:
-        try:
-            env = {
-                "HARMRANK_GATEWAY_DATABASE_URL": db_url,
-                "HARMRANK_GATEWAY_MIGRATE_ON_START": "true",
-                "HARMRANK_GATEWAY_API_TOKENS": json.dumps([TOKEN]),
-                "HARMRANK_GATEWAY_LOG_LEVEL": "warning",
-            }
-            gateway = procs.serve("gateway", env, "--workers", str(args.workers))
-            assert gateway.url is not None
-            run_id = await _seed(gateway.url, db_url)
-            mix = _mix(run_id)
-            await open_loop(gateway.url, mix, args.rate, 2)  # warm up
-            health = [Request("healthz", "GET", "/healthz")]
-            base = await open_loop(gateway.url, health, args.rate, args.seconds)
-            cpu_before = gateway.cpu_seconds()
-            load = await open_loop(gateway.url, mix, args.rate, args.seconds, first=MEASURED)
-            cpu = gateway.cpu_seconds() - cpu_before
-            rss = gateway.peak_rss_mb()
-        finally:
-            procs.stop_all()
+    async with serve_gateway("load", "--workers", str(args.workers)) as (gateway, db_url):
+        assert gateway.url is not None
+        run_id = await _seed(gateway.url, db_url)
+        mix = _mix(run_id)
+        await open_loop(gateway.url, mix, args.rate, 2)  # warm up
+        health = [Request("healthz", "GET", "/healthz")]
+        base = await open_loop(gateway.url, health, args.rate, args.seconds)
+        cpu_before = gateway.cpu_seconds()
+        load = await open_loop(gateway.url, mix, args.rate, args.seconds, first=MEASURED)
+        cpu = gateway.cpu_seconds() - cpu_before
+        rss = gateway.peak_rss_mb()
     print(
         f"open loop, {args.rate:.0f} requests/s for {args.seconds:.0f} s per phase, "
         f"{args.workers} gateway process(es)"

@@ -8,9 +8,11 @@ every prompt). For the whole phase, at once:
 - ``--uploads`` clients (default 2) each send, one after another, a CSV at the body limit
   (10 MiB): a header and about 870,000 duplicate rows, every one a problem (422);
 - ``--reports`` clients (default 50) each keep one HTML report of the dataset in flight
-  (``GET /v1/datasets/study/report?format=html``, 1,000 resamples): the gateway computes
-  ``report_threads`` of them, lets ``report_queue`` wait, and refuses the rest at once with 503
-  ``reports_busy`` and ``Retry-After``;
+  (``GET /v1/datasets/study/report?format=html``, 1,000 resamples), all the same report: the
+  gateway computes it once, the others wait for that computation, and repeats are answered from
+  the kept report. With ``--distinct`` each client asks for its own (its own seed): the gateway
+  computes ``report_processes`` of them, lets ``report_queue`` wait, and refuses the rest at
+  once with 503 ``reports_busy`` and ``Retry-After``;
 - an open loop (``http_load.py``) sends ``/healthz`` and the usual reads (run list, dataset
   list and detail, a page of responses) at ``--rate`` requests/s each, timed from when each was
   due (no coordinated omission).
@@ -25,9 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -40,15 +40,13 @@ import repo_tests
 
 sys.path.insert(0, str(repo_tests.ROOT))
 from sqlalchemy import select
-from tests.conftest import throwaway_postgres_database
 from tests.gateway.run_results.helpers import _add_humans, seed_study_like
 
 from harmrank.gateway.db.engine import create_engine, session_factory
 from harmrank.gateway.db.models import Dataset, Prompt
 from http_load import Outcome, Request, open_loop, percentile, run
-from processes import Processes
+from processes import TOKEN, serve_gateway
 
-TOKEN = "bench-write-token"
 BODY_LIMIT = 10 * 1024 * 1024
 REPORT = "/v1/datasets/study/report"
 REPORT_PARAMS: dict[str, str | float] = {
@@ -65,6 +63,12 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=20.0, help="probe requests/s per kind")
     parser.add_argument("--uploads", type=int, default=2, help="clients sending bad uploads")
     parser.add_argument("--reports", type=int, default=50, help="clients asking for reports")
+    parser.add_argument(
+        "--distinct",
+        action="store_true",
+        help="each report client asks for a report of its own (its own seed), so none is "
+        "answered from another's computation or from the kept reports",
+    )
     return parser.parse_args()
 
 
@@ -110,8 +114,8 @@ async def uploads(url: str, stop: float, tally: Counter[str], seconds: list[floa
             tally[f"upload {answer.status_code}"] += 1
 
 
-async def reports(url: str, stop: float, tally: Counter[str]) -> None:
-    params = REPORT_PARAMS | {"format": "html"}
+async def reports(url: str, stop: float, tally: Counter[str], seed: int) -> None:
+    params = REPORT_PARAMS | {"format": "html", "seed": seed}
     async with httpx.AsyncClient(base_url=url, timeout=300) as http:
         while time.monotonic() < stop:
             answer = await http.get(REPORT, params=params)
@@ -156,13 +160,14 @@ async def phase(url: str, args: argparse.Namespace) -> None:
     tally: Counter[str] = Counter()
     upload_seconds: list[float] = []
     abusers = [uploads(url, stop, tally, upload_seconds) for _ in range(args.uploads)]
-    abusers += [reports(url, stop, tally) for _ in range(args.reports)]
+    abusers += [reports(url, stop, tally, i if args.distinct else 0) for i in range(args.reports)]
     mix = probes()
     running = [asyncio.create_task(a) for a in abusers]
     await asyncio.sleep(1.0)  # the abuse under way before the probes start
     outcome = await open_loop(url, mix, args.rate * len(mix), args.seconds - 1.0)
     await asyncio.gather(*running)
-    show(f"{args.uploads} bad-upload clients, {args.reports} report clients", outcome)
+    kind = "distinct" if args.distinct else "same"
+    show(f"{args.uploads} bad-upload clients, {args.reports} report clients ({kind})", outcome)
     print(f"  answers to the abusers: {dict(sorted(tally.items()))}")
     if upload_seconds:
         ordered = sorted(upload_seconds)
@@ -171,22 +176,11 @@ async def phase(url: str, args: argparse.Namespace) -> None:
 
 async def main() -> None:
     args = _arguments()
-    procs = Processes(Path(tempfile.mkdtemp(prefix="harmrank-hostile-")))
-    async with throwaway_postgres_database() as db_url:
-        try:
-            env = {
-                "HARMRANK_GATEWAY_DATABASE_URL": db_url,
-                "HARMRANK_GATEWAY_MIGRATE_ON_START": "true",
-                "HARMRANK_GATEWAY_API_TOKENS": json.dumps([TOKEN]),
-                "HARMRANK_GATEWAY_LOG_LEVEL": "warning",
-            }
-            gateway = procs.serve("gateway", env)
-            assert gateway.url is not None
-            await seed(db_url)
-            await baseline(gateway.url, args)
-            await phase(gateway.url, args)
-        finally:
-            procs.stop_all()
+    async with serve_gateway("hostile") as (gateway, db_url):
+        assert gateway.url is not None
+        await seed(db_url)
+        await baseline(gateway.url, args)
+        await phase(gateway.url, args)
 
 
 if __name__ == "__main__":

@@ -4,11 +4,14 @@ wait for them, read their peak memory, stop them."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +19,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 HARMRANK = str(Path(sys.executable).with_name("harmrank"))
+TOKEN = "bench-write-token"
+"""The write token of the gateways ``serve_gateway`` starts."""
 
 
 def free_port() -> int:
@@ -129,3 +134,29 @@ def wait_listening(process: Process, timeout: float = 60) -> None:
         except httpx.TransportError:
             time.sleep(0.1)
     raise RuntimeError(f"{process.name} did not start listening")
+
+
+@contextlib.asynccontextmanager
+async def serve_gateway(
+    name: str, *options: str, env: dict[str, str] | None = None
+) -> AsyncIterator[tuple[Process, str]]:
+    """``harmrank serve gateway`` (with ``options``) on a throwaway database of the tests'
+    PostgreSQL server, migrated at start, writes needing ``TOKEN``; answers the process and the
+    database URL, and stops the one and drops the other after. Logs go to a temporary folder
+    named after ``name``."""
+    # Here, not at the top: only the gateway benchmarks need the tests' helpers (and the
+    # script has made them importable, see repo_tests).
+    from tests.conftest import throwaway_postgres_database
+
+    procs = Processes(Path(tempfile.mkdtemp(prefix=f"harmrank-{name}-")))
+    async with throwaway_postgres_database() as db_url:
+        try:
+            settings = {
+                "HARMRANK_GATEWAY_DATABASE_URL": db_url,
+                "HARMRANK_GATEWAY_MIGRATE_ON_START": "true",
+                "HARMRANK_GATEWAY_API_TOKENS": json.dumps([TOKEN]),
+                "HARMRANK_GATEWAY_LOG_LEVEL": "warning",
+            }
+            yield procs.serve("gateway", settings | (env or {}), *options), db_url
+        finally:
+            procs.stop_all()

@@ -193,6 +193,19 @@ def test_every_problem_of_a_file_is_listed_at_once() -> None:
     assert not parsed.ok
 
 
+def test_a_failed_file_keeps_no_prompts_but_still_finds_every_problem() -> None:
+    # Rows after the first error are still checked (a duplicate of a row read after it too),
+    # but none is kept: a large bad file would otherwise cost a record per row.
+    data = jsonl({"text": ""}, {"text": "a"}, {"text": "b"}, {"text": "A "})
+    parsed = parse_upload(data, F, "jsonl")
+    assert parsed.prompts == ()
+    assert [(p.line, p.problem) for p in parsed.errors] == [
+        (1, "empty text"),
+        (4, "duplicate text: the same as line 2"),
+    ]
+    assert parsed.error_total == 2
+
+
 def test_text_is_kept_exactly_including_control_characters_and_any_unicode() -> None:
     text = " \u202eright-to-left\u2028line sep\x0b\x1b[31m\ttab\r\n😀 ﷽ \u0301 "
     parsed = parse_upload(jsonl({"text": text}), F, "jsonl")

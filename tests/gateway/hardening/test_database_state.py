@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
+from fastapi import FastAPI
 from pydantic import SecretStr
+from sqlalchemy import exc as sa_exc
+from starlette.requests import Request
 from tests.conftest import ServeApp, free_port
 from tests.gateway.hardening.conftest import MakeGateway
 
 from harmrank.gateway.app import create_app
 from harmrank.gateway.db.engine import create_engine
 from harmrank.gateway.db.migrate import upgrade_async
+from harmrank.gateway.db.readiness import database_error
 from harmrank.gateway.settings import GatewaySettings
 
 # Every kind of route: lists, one item, reports, writes, the annotation page and its API.
@@ -75,3 +81,15 @@ def test_an_unreachable_database_is_a_503_with_the_reason(serve_app: ServeApp) -
     closed = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
     url = serve_app(create_app(GatewaySettings(database_url=SecretStr(closed))))
     assert_refused(url, "database_unavailable", "database unreachable")
+
+
+async def test_a_connection_pool_that_stays_full_is_a_503_not_a_500() -> None:
+    # What every route raised when the pool had no connection to give within its timeout.
+    full = sa_exc.TimeoutError("QueuePool limit of size 5 overflow 10 reached")
+    request = Request({"type": "http", "app": FastAPI(), "headers": []})
+    answer = await database_error(request, full)
+    assert answer.status_code == 503
+    assert answer.headers["retry-after"] == "5"
+    body = json.loads(bytes(answer.body))
+    assert body["error_type"] == "database_unavailable"
+    assert "QueuePool limit of size 5 overflow 10 reached" in body["error"]

@@ -53,4 +53,6 @@ async def test_a_score_task_loads_on_its_own_and_a_new_report_replaces_the_old(
     async with session_maker() as session:
         second = await session.get(RunReport, run.id)
         assert second is not None
-        assert (second.report, second.created_at) == ({"again": True}, created)
+        # Stamped anew: the report page's cache and the explorer's fingerprint key on it.
+        assert second.report == {"again": True}
+        assert second.created_at > created

@@ -21,6 +21,7 @@ from harmrank.gateway import (
 )
 from harmrank.gateway.annotation.sign_in_limit import SignInLimiter
 from harmrank.gateway.auth import OPEN_PATHS, token_middleware
+from harmrank.gateway.cpu_pool import PARSE, REPORTS, cpu_pools
 from harmrank.gateway.datasets.upload import UploadLimits
 from harmrank.gateway.db.engine import create_engine, database_url, session_factory
 from harmrank.gateway.db.migrate import upgrade_async
@@ -32,6 +33,7 @@ from harmrank.gateway.db.readiness import (
 )
 from harmrank.gateway.edge import StorableTextMiddleware
 from harmrank.gateway.page_headers import PageHeadersMiddleware
+from harmrank.gateway.report_api.jobs import ReportJobs, ReportLimits
 from harmrank.gateway.runs.checks import Services
 from harmrank.gateway.settings import GatewaySettings
 from harmrank.gateway.telemetry import task_telemetry
@@ -90,10 +92,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             app.state.sessions = session_factory(engine)
             app.state.database = DatabaseState(engine)
             app.state.readiness["database"] = app.state.database.readiness
+            pools = {PARSE: settings.parse_processes, REPORTS: settings.report_processes}
             async with (
+                cpu_pools(app.state, pools) as running,
                 _worker_loops(settings, app),
                 task_telemetry(app, interval_seconds=settings.telemetry_interval_seconds),
             ):
+                app.state.report_jobs = ReportJobs(ReportLimits.of(settings), running[REPORTS])
                 yield
         finally:
             await engine.dispose()

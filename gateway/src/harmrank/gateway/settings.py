@@ -61,14 +61,31 @@ class GatewaySettings(ServiceSettings):
         description="Upper bound on the bootstrap resamples a report or agreement request may "
         "ask for (the work is CPU-bound).",
     )
-    report_threads: int = Field(
-        default=2, ge=1, description="Reports computed at once; others wait their turn."
+    report_processes: int = Field(
+        default=2,
+        ge=1,
+        description="Worker processes that compute reports (dataset reports, agreement, a "
+        "run's page), each one report at a time; others wait their turn.",
     )
     report_queue: int = Field(
         default=8,
         ge=0,
-        description="Reports that may wait for a thread; past them a report request is a 503 "
-        "reports_busy with Retry-After.",
+        description="Reports that may wait for a worker process; past them a report request "
+        "is a 503 reports_busy with Retry-After. A request for a report being computed waits "
+        "for that one and takes no place.",
+    )
+    report_cache_entries: int = Field(
+        default=32,
+        ge=0,
+        description="Computed reports kept, by dataset (or run) and parameters: a repeat is "
+        "answered from memory while the dataset's prompts, responses and rankings are "
+        "unchanged (any upload, import or new ranking makes it computed again).",
+    )
+    parse_processes: int = Field(
+        default=2,
+        ge=1,
+        description="Worker processes that read uploaded files (datasets, rankings), one file "
+        "at a time each; the gateway's event loop never parses.",
     )
     generator_url: AnyHttpUrl = AnyHttpUrl("http://generator:8001")
     judge_url: AnyHttpUrl = AnyHttpUrl("http://judge:8002")

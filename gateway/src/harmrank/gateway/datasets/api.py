@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from harmrank.common.errors import ErrorBody
+from harmrank.gateway import cpu_pool
 from harmrank.gateway.datasets import service
 from harmrank.gateway.datasets.form import read_form
 from harmrank.gateway.datasets.schemas import DatasetCreated, DatasetDetail, DatasetPage
@@ -64,7 +65,9 @@ async def create_dataset(request: Request, session: Session) -> DatasetCreated:
     """Upload prompts (CSV or JSONL) as a new dataset; any problem in the file stores nothing."""
     form = await read_form(request)
     name = service.check_name(form.field("name"))
-    return await service.create_dataset(session, name, form.file("file"), upload_limits(request))
+    parser = cpu_pool.runner(request.app.state, cpu_pool.PARSE)
+    upload = form.file("file")
+    return await service.create_dataset(session, name, upload, upload_limits(request), parser)
 
 
 @router.get("", responses=_ERRORS)

@@ -10,11 +10,11 @@ import hashlib
 import re
 from typing import Any
 
-from anyio import to_thread
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.common.errors import Conflict, InvalidInput
+from harmrank.gateway.cpu_pool import Runner
 from harmrank.gateway.datasets import repository as repo
 from harmrank.gateway.datasets.form import UploadedFile
 from harmrank.gateway.datasets.schemas import (
@@ -67,12 +67,14 @@ def check_name(name: str | None) -> str:
 
 
 async def create_dataset(
-    session: AsyncSession, name: str, upload: UploadedFile, limits: UploadLimits
+    session: AsyncSession, name: str, upload: UploadedFile, limits: UploadLimits, parser: Runner
 ) -> DatasetCreated:
-    """Validate the whole file, then store it; any error stores nothing (422 with the report)."""
+    """Validate the whole file, then store it; any error stores nothing (422 with the report).
+
+    ``parser`` reads the file (the app's parsing processes): a large file takes seconds, and
+    the event loop must keep serving meanwhile."""
     fmt = detect_format(upload.filename, upload.content_type, upload.data)
-    # In a thread: a large file takes seconds to read, and the event loop must keep serving.
-    parsed = await to_thread.run_sync(parse_upload, upload.data, upload.filename, fmt, limits)
+    parsed = await parser.run(parse_upload, upload.data, upload.filename, fmt, limits)
     if not parsed.ok:
         raise InvalidDataset(
             f"{upload.filename}: {counted(parsed.error_total)}, nothing was stored",

@@ -11,11 +11,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from harmrank.gateway.study.importer import normalise_text, prompt_id
+from harmrank.gateway.study.importer import normalise_text, normalised_prompt_id
 
 Format = Literal["csv", "jsonl"]
 FIELDS = ("text", "category", "id")
@@ -31,6 +32,7 @@ LISTED_PROBLEMS = 100
 _BOM = b"\xef\xbb\xbf"
 _JSONL_EXTENSIONS = (".jsonl", ".ndjson", ".json")
 _JSONL_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-lines")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -143,20 +145,30 @@ def detect_format(filename: str, content_type: str | None, data: bytes) -> Forma
 def parse_upload(
     data: bytes, filename: str, fmt: Format, limits: UploadLimits | None = None
 ) -> ParsedUpload:
-    """Read and validate the whole file; never raises on bad content."""
+    """Read and validate the whole file; never raises on bad content.
+
+    One pass, row by row: once the file has an error its prompts are no longer kept (they
+    would never be stored), only the keys the duplicate check needs, so a large bad file costs
+    little memory and no prompts are sent back from the parsing process."""
     limits = limits or UploadLimits()
     found = Collector(filename)
     text = decode_utf8(data, found)
-    rows = list(read_csv(text, found) if fmt == "csv" else read_jsonl(text, found))
-    prompts = [p for row in rows if (p := prompt_from(row, found, limits, fmt)) is not None]
-    check_duplicates(prompts, found)
-    if not rows and not found.errors:
+    rows = read_csv(text, found) if fmt == "csv" else read_jsonl(text, found)
+    seen = _Seen(found)
+    prompts: list[PromptRecord] = []
+    any_rows = False
+    for row in rows:
+        any_rows = True
+        prompt = prompt_from(row, found, limits, fmt)
+        if prompt is not None and seen.first(prompt) and not found.error_total:
+            prompts.append(prompt)
+    if not any_rows and not found.errors:
         found.error(1, "", "the file has no prompts")
     errors = sorted(found.errors, key=lambda p: p.line)
     return ParsedUpload(
         filename,
         fmt,
-        tuple(prompts),
+        () if errors else tuple(prompts),
         tuple(errors),
         tuple(found.warnings),
         found.error_total,
@@ -312,8 +324,9 @@ def prompt_from(
     category = _optional(row, "category", MAX_CATEGORY_CHARS, found, fmt)
     if text is None or found.error_total > before:
         return None
-    external_id = given_id if given_id is not None else prompt_id(text)
-    return PromptRecord(external_id, text, normalise_text(text), category, row.line)
+    normalised = normalise_text(text)
+    external_id = given_id if given_id is not None else normalised_prompt_id(normalised)
+    return PromptRecord(external_id, text, normalised, category, row.line)
 
 
 def _text(row: RawRow, found: Collector, limits: UploadLimits) -> str | None:
@@ -356,22 +369,33 @@ def check_storable(value: str, line: int, name: str, found: Collector) -> None:
     nul = value.find("\x00")
     if nul >= 0:
         found.error(line, name, f"contains a NUL character at position {nul}")
-    surrogate = next((i for i, c in enumerate(value) if "\ud800" <= c <= "\udfff"), None)
+    # A regular expression, not a loop over characters: this runs on every cell of a file.
+    surrogate = _SURROGATE.search(value)
     if surrogate is not None:
-        found.error(line, name, f"contains an unpaired surrogate at position {surrogate}")
+        found.error(line, name, f"contains an unpaired surrogate at position {surrogate.start()}")
 
 
-def check_duplicates(prompts: list[PromptRecord], found: Collector) -> None:
-    """The same text (after normalising) or the same id twice is an error on the later line."""
-    texts: dict[str, int] = {}
-    ids: dict[str, int] = {}
-    for p in prompts:
-        first_text = texts.setdefault(p.normalised_text, p.line)
-        first_id = ids.setdefault(p.external_id, p.line)
+class _Seen:
+    """The texts (after normalising) and ids read so far: the same one again is an error on
+    the later line."""
+
+    def __init__(self, found: Collector) -> None:
+        self.found = found
+        self.texts: dict[str, int] = {}
+        self.ids: dict[str, int] = {}
+
+    def first(self, p: PromptRecord) -> bool:
+        """Record the prompt; False (and an error) when its text or id came before."""
+        first_text = self.texts.setdefault(p.normalised_text, p.line)
+        first_id = self.ids.setdefault(p.external_id, p.line)
         if first_text != p.line:
-            found.error(p.line, "text", f"duplicate text: the same as line {first_text}")
+            self.found.error(p.line, "text", f"duplicate text: the same as line {first_text}")
         elif first_id != p.line:
-            found.error(p.line, "id", f"duplicate id {p.external_id!r}: first on line {first_id}")
+            message = f"duplicate id {p.external_id!r}: first on line {first_id}"
+            self.found.error(p.line, "id", message)
+        else:
+            return True
+        return False
 
 
 def json_type(value: object) -> str:

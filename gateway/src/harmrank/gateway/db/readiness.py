@@ -122,7 +122,7 @@ async def database_error(request: Request, exc: Exception) -> JSONResponse:
     if state is not None:
         state.lost()
         found = await state.problem()
-    if found is None and isinstance(exc, sa_exc.OperationalError | CONNECTION_ERRORS):
+    if found is None and isinstance(exc, (sa_exc.OperationalError, *CONNECTION_ERRORS)):
         found = _unreachable(exc)
     if found is None:  # a query the database refused for another reason: a fault of ours
         return error_response(500, ErrorBody(error="internal error", error_type="internal"))

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from harmrank.common.errors import ErrorBody
+from harmrank.gateway import cpu_pool
 from harmrank.gateway.datasets.form import read_form
 from harmrank.gateway.datasets.schemas import RankingsImported
 from harmrank.gateway.deps import Session
@@ -59,6 +60,7 @@ async def import_human_rankings(
 ) -> RankingsImported:
     """Import human rankings (study CSV or JSONL) into a dataset; any problem stores nothing."""
     form = await read_form(request)
+    parser = cpu_pool.runner(request.app.state, cpu_pool.PARSE)
     return await import_rankings(
-        session, name, form.file("file"), annotator=form.field("annotator"), replace=replace
+        session, name, form.file("file"), parser, annotator=form.field("annotator"), replace=replace
     )

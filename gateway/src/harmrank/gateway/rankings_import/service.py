@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from anyio import to_thread
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.common.errors import Conflict, InvalidInput
+from harmrank.gateway.cpu_pool import Runner
 from harmrank.gateway.datasets import repository as datasets_repo
 from harmrank.gateway.datasets.form import UploadedFile
 from harmrank.gateway.datasets.schemas import RankingsImported
@@ -58,11 +58,14 @@ async def import_rankings(
     session: AsyncSession,
     dataset: str,
     upload: UploadedFile,
+    parser: Runner,
     *,
     annotator: str | None = None,
     replace: bool = False,
 ) -> RankingsImported:
-    """Validate the whole file against the dataset, then store it; any error stores nothing."""
+    """Validate the whole file against the dataset, then store it; any error stores nothing.
+
+    ``parser`` reads the file (the app's parsing processes), as for a dataset upload."""
     dataset_id = await datasets_repo.dataset_id_by_name(session, dataset)
     found = Collector(upload.filename)
     models = await datasets_repo.models_of(session, dataset_id)
@@ -71,10 +74,10 @@ async def import_rankings(
         raise _invalid(upload.filename, found)
     fmt = detect_format(upload.filename, upload.content_type, upload.data)
     names = [n for _, n in models]
-    # In a thread: a large file takes seconds to read, and the event loop must keep serving.
-    parsed = await to_thread.run_sync(
-        parse_rankings, upload.data, upload.filename, fmt, names, annotator
-    )
+    # Nothing is written yet: end the read so the session's connection goes back to the pool
+    # while the file is parsed (seconds for a large one), instead of idling in a transaction.
+    await session.rollback()
+    parsed = await parser.run(parse_rankings, upload.data, upload.filename, fmt, names, annotator)
     found.absorb(parsed)
     resolved = await _resolve(session, dataset_id, parsed.entries, found)
     await _check_responses(session, resolved, models, found)

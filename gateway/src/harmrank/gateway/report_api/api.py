@@ -6,31 +6,36 @@ are computed here, on request.
 The human reference of a report is ``humans (aggregate)`` (``aggregate_humans.REFERENCE_NAME``):
 per item, the aggregate of the human annotators' rankings; judges are compared with it.
 
-The figures are CPU-bound (bootstrap, chance baselines, matplotlib), so they are computed in a
-worker thread, at most ``report_threads`` at once, and the event loop stays free for other
-requests. At most ``report_queue`` more wait for a thread; a request beyond those is refused at
-once (503 ``reports_busy`` with ``Retry-After``) rather than queued without end. A route reads
-its inputs in a short session of its own and returns the connection to the pool before it waits
-or computes: a slow report never holds a connection other routes and the workers need.
+The figures are CPU-bound (bootstrap, chance baselines, matplotlib), so they are computed in the
+app's report processes (``jobs``), at most ``report_processes`` at once with ``report_queue``
+more waiting; a request beyond those is refused at once (503 ``reports_busy`` with
+``Retry-After``) rather than queued without end. An answer is kept while what it was computed
+from is unchanged, and a request for a report being computed waits for that computation. A
+route reads what it needs in a short session of its own and returns the connection to the pool
+before it waits: a slow report never holds a connection other routes and the workers need.
 Resamples are capped by ``report_max_resamples``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from functools import partial
-from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
-import anyio
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import HTMLResponse
 
-from harmrank.common.errors import ErrorBody, HarmrankError, InvalidInput
+from harmrank.common.errors import ErrorBody, InvalidInput
 from harmrank.gateway.deps import Sessions
 from harmrank.gateway.report_api import compute, inputs
+from harmrank.gateway.report_api.jobs import (
+    ReportLimits,
+    Work,
+    answer,
+    as_html,
+    as_json,
+    report_jobs,
+)
 from harmrank.gateway.runs.api import RunId
 from harmrank.gateway.settings import GatewaySettings
 from harmrank.metrics.aggregate_humans import REFERENCE_NAME, NaRule
@@ -41,8 +46,6 @@ runs_router = APIRouter(prefix="/v1/runs", tags=["runs"])
 datasets_router = APIRouter(prefix="/v1/datasets", tags=["reports"])
 
 MAX_ANNOTATORS = 30
-T = TypeVar("T")
-_DEFAULTS = GatewaySettings.model_fields
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "No such dataset, run or annotator, or no report"},
@@ -75,70 +78,13 @@ MinAnnotators = Annotated[
 ]
 
 
-@dataclass(frozen=True)
-class ReportLimits:
-    max_resamples: int
-    threads: int
-    queue: int
-
-
 def report_limits(request: Request) -> ReportLimits:
     """From the gateway's settings; an app built with other settings gets the defaults."""
     settings = getattr(request.app.state, "settings", None)
-    if isinstance(settings, GatewaySettings):
-        return ReportLimits(
-            settings.report_max_resamples, settings.report_threads, settings.report_queue
-        )
-    return ReportLimits(*(_DEFAULTS[f"report_{k}"].default for k in _LIMIT_FIELDS))
+    return ReportLimits.of(settings if isinstance(settings, GatewaySettings) else None)
 
 
-_LIMIT_FIELDS = ("max_resamples", "threads", "queue")
 Limits = Annotated[ReportLimits, Depends(report_limits)]
-RETRY_AFTER_SECONDS = 5
-
-
-class ReportsBusy(HarmrankError):
-    status_code = 503
-    error_type = "reports_busy"
-    headers: ClassVar[dict[str, str]] = {"Retry-After": str(RETRY_AFTER_SECONDS)}
-
-
-@dataclass
-class ReportGate:
-    """The app's report threads and the requests admitted to them (running or waiting)."""
-
-    limiter: anyio.CapacityLimiter
-    admitted: int = 0
-
-
-def _gate(request: Request, limits: ReportLimits) -> ReportGate:
-    gate: ReportGate | None = getattr(request.app.state, "report_gate", None)
-    if gate is None:
-        gate = request.app.state.report_gate = ReportGate(anyio.CapacityLimiter(limits.threads))
-    return gate
-
-
-@contextlib.asynccontextmanager
-async def report_slot(request: Request, limits: ReportLimits) -> AsyncIterator[None]:
-    """A place among the running or waiting reports; 503 ``reports_busy`` when none is free."""
-    gate = _gate(request, limits)
-    if gate.admitted >= limits.threads + limits.queue:
-        raise ReportsBusy(
-            f"{gate.admitted} reports are being computed or waiting (at most "
-            f"{limits.threads} at once, {limits.queue} waiting): retry in "
-            f"{RETRY_AFTER_SECONDS} s (HARMRANK_GATEWAY_REPORT_THREADS, _REPORT_QUEUE)"
-        )
-    gate.admitted += 1
-    try:
-        yield
-    finally:
-        gate.admitted -= 1
-
-
-async def in_thread(request: Request, limits: ReportLimits, work: Callable[[], T]) -> T:
-    """Run CPU-bound work in a thread, at most ``limits.threads`` at once per app (call it
-    inside ``report_slot``)."""
-    return await anyio.to_thread.run_sync(work, limiter=_gate(request, limits).limiter)
 
 
 def report_settings(p: float, resamples: int, seed: int, limits: ReportLimits) -> ReportSettings:
@@ -182,7 +128,7 @@ def pair_list(raw: str | None, names: list[str]) -> list[compute.Pair] | None:
 @runs_router.get("/{run_id}/report.html", response_class=HTMLResponse, responses=_HTML)
 async def run_report_html(
     run_id: RunId, sessions: Sessions, request: Request, limits: Limits
-) -> HTMLResponse:
+) -> Response:
     """The run's report as a self-contained HTML page (figures embedded, conventions stated).
 
     When the run judged the dataset's imported responses and humans of kind `human` ranked
@@ -194,11 +140,15 @@ async def run_report_html(
     The page is drawn from the report the run's score task stored (the one
     `GET /v1/runs/{run_id}/report` answers): nothing is computed again.
     """
-    async with report_slot(request, limits):
-        async with sessions() as session:
-            found = await inputs.run_inputs(session, run_id)
-        html = await in_thread(request, limits, partial(compute.run_html, found))
-    return HTMLResponse(html)
+    jobs = report_jobs(request.app.state, limits)
+    async with jobs.reading(), sessions() as session:
+
+        async def prepare() -> Work:
+            return partial(as_html, compute.run_html, await inputs.run_inputs(session, run_id))
+
+        # Not kept (no version): a page is drawn again from what is stored on each request.
+        future = await jobs.start(("run page", run_id), None, prepare)
+    return await answer(future)
 
 
 @datasets_router.get("/{name}/report", responses=_HTML)
@@ -239,7 +189,7 @@ async def dataset_report(
             "the prompt-level interval is then reported beside each clustered one."
         ),
     ] = None,
-) -> Any:
+) -> Response:
     """Every figure for the chosen annotators' per-prompt rankings of a dataset: harm rates,
     wins, histograms and agreement per pair, as JSON or a self-contained HTML page.
 
@@ -254,16 +204,24 @@ async def dataset_report(
     plain = report_settings(p, resamples, seed, limits)
     if cluster_by is not None:
         plain = dataclasses.replace(plain, cluster_key=CATEGORY_CLUSTERS)
-    render = compute.dataset_html if format == "html" else compute.dataset_json
-    async with report_slot(request, limits):
-        async with sessions() as session:
+    asked = (tuple(names), tuple(chosen or ()), pairs is None, p, resamples, seed)
+    key = ("report", name, format, *asked, na_rule, min_annotators, cluster_by)
+    jobs = report_jobs(request.app.state, limits)
+    async with jobs.reading(), sessions() as session:
+        version = await inputs.dataset_version(session, name)
+
+        async def prepare() -> Work:
             found = await inputs.dataset_inputs(session, name, names)
-        settings = compute.with_reference(plain, found, na_rule, min_annotators)
-        body = await in_thread(request, limits, partial(render, found, settings, chosen))
-    return HTMLResponse(body) if isinstance(body, str) else JSONResponse(body)
+            settings = compute.with_reference(plain, found, na_rule, min_annotators)
+            if format == "html":
+                return partial(as_html, compute.dataset_html, found, settings, chosen)
+            return partial(as_json, compute.dataset_json, found, settings, chosen)
+
+        future = await jobs.start(key, version, prepare)
+    return await answer(future)
 
 
-@datasets_router.get("/{name}/agreement", responses=_ERRORS)
+@datasets_router.get("/{name}/agreement", response_model=dict[str, Any], responses=_ERRORS)
 async def dataset_agreement(
     name: str,
     sessions: Sessions,
@@ -284,7 +242,7 @@ async def dataset_agreement(
     seed: Seed = 0,
     na_rule: NaRuleQuery = "majority",
     min_annotators: MinAnnotators = 1,
-) -> dict[str, Any]:
+) -> Response:
     """Agreement of annotator a with reference b over the prompts both ranked: every figure with
     its bootstrap interval, chance baseline and parameters. With b = `humans (aggregate)`, the
     human reference over every human of the dataset, the figures are also split by how much the
@@ -292,9 +250,16 @@ async def dataset_agreement(
     if a == b:
         raise InvalidInput("a and b must be two different annotators")
     plain = report_settings(p, resamples, seed, limits)
-    async with report_slot(request, limits):
-        async with sessions() as session:
+    key = ("agreement", name, a, b, p, resamples, seed, na_rule, min_annotators)
+    jobs = report_jobs(request.app.state, limits)
+    async with jobs.reading(), sessions() as session:
+        version = await inputs.dataset_version(session, name)
+
+        async def prepare() -> Work:
             found = await inputs.dataset_inputs(session, name, [a, b])
-        named = found.reference_named
-        settings = compute.with_reference(plain, found, na_rule, min_annotators) if named else plain
-        return await in_thread(request, limits, partial(compute.agreement_json, found, settings))
+            named = found.reference_named
+            reference = compute.with_reference(plain, found, na_rule, min_annotators)
+            return partial(as_json, compute.agreement_json, found, reference if named else plain)
+
+        future = await jobs.start(key, version, prepare)
+    return await answer(future)

@@ -14,7 +14,9 @@ from harmrank.common.errors import NotFound
 from harmrank.gateway.annotation import budget
 from harmrank.gateway.datasets import repository as datasets_repo
 from harmrank.gateway.db.models import AnnotatorKind
+from harmrank.gateway.explore import repository as explore_repo
 from harmrank.gateway.listings.run_rows import run_row
+from harmrank.gateway.listings.scope import ResultScope
 from harmrank.gateway.results.repository import annotator_kinds, load_rankings
 from harmrank.gateway.runs import service as runs_service
 from harmrank.metrics.aggregate_humans import REFERENCE_NAME
@@ -57,6 +59,17 @@ class DatasetInputs:
         """The jury and PPI part of the report: the human reference as the truth, weighted by
         the stored draws when there are any."""
         return platform_spec(reference, self.judges, self.design)
+
+
+async def dataset_version(session: AsyncSession, dataset: str) -> Any:
+    """What a report of the dataset is computed from, in brief: the dataset's id, the
+    explorer's fingerprint of its prompts, responses and rankings (counts, newest ids, a
+    checksum of every rank), and its label-budget draws. Any upload, import, annotation or
+    judge ranking changes it; 404 for an unknown dataset."""
+    dataset_id = await datasets_repo.dataset_id_by_name(session, dataset)
+    scope = ResultScope(dataset_id=dataset_id, dataset=dataset)
+    marks = await explore_repo.fingerprint(session, scope)
+    return (dataset_id, marks, await budget.design(session, dataset_id))
 
 
 async def run_inputs(session: AsyncSession, run_id: int) -> RunInputs:

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from harmrank.gateway.db.base import utc_now
 from harmrank.gateway.db.run_models import RunReport, Stage
 from harmrank.gateway.runs import score_inputs, work
 from harmrank.gateway.runs.executors import Executors
@@ -47,7 +48,10 @@ async def _load_scores(session: AsyncSession, tasks: Sequence[ClaimedTask]) -> d
 def _report_made(task: ClaimedTask, loaded: ScoreWork, report: dict[str, Any]) -> Made:
     """The run's report; a later score of the same run (after a resume) replaces it."""
     details = {"annotators": len(loaded.annotators), "pairs": len(loaded.pairs)}
-    return Made(RunReport, {"run_id": task.run_id, "report": report}, details, replace=True)
+    # created_at set here, not by the column default (an insert's only): a replaced report is
+    # a new one, and the report page's cache and the explorer's fingerprint key on its time.
+    row = {"run_id": task.run_id, "report": report, "created_at": utc_now()}
+    return Made(RunReport, row, details, replace=True)
 
 
 STAGES: dict[Stage, StageWork] = {

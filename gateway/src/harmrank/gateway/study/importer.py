@@ -76,7 +76,12 @@ def undo_mojibake(text: str) -> str:
 
 def prompt_id(text: str) -> str:
     """A short id stable across imports: a hash of the normalised text."""
-    return hashlib.sha256(normalise_text(text).encode("utf-8")).hexdigest()[:12]
+    return normalised_prompt_id(normalise_text(text))
+
+
+def normalised_prompt_id(normalised: str) -> str:
+    """``prompt_id`` of text already normalised (an upload has it at hand, once per line)."""
+    return hashlib.sha256(normalised.encode("utf-8")).hexdigest()[:12]
 
 
 def group_files(folder: Path) -> list[tuple[int, Path]]:
