@@ -6,13 +6,8 @@ import json
 
 import pytest
 
-from harmrank.gateway.datasets.upload import (
-    ParsedUpload,
-    Problem,
-    UploadLimits,
-    detect_format,
-    parse_upload,
-)
+from harmrank.gateway.datasets.problems import Problem
+from harmrank.gateway.datasets.upload import ParsedUpload, UploadLimits, detect_format, parse_upload
 from harmrank.gateway.study.importer import prompt_id
 
 F = "prompts.jsonl"

@@ -17,6 +17,7 @@ from harmrank.common.errors import Conflict, InvalidInput
 from harmrank.gateway.cpu_pool import Runner
 from harmrank.gateway.datasets import repository as repo
 from harmrank.gateway.datasets.form import UploadedFile
+from harmrank.gateway.datasets.problems import Problem, counted, listed
 from harmrank.gateway.datasets.schemas import (
     CategoryCount,
     DatasetCreated,
@@ -25,15 +26,7 @@ from harmrank.gateway.datasets.schemas import (
     DatasetPage,
     ProblemOut,
 )
-from harmrank.gateway.datasets.upload import (
-    ParsedUpload,
-    Problem,
-    UploadLimits,
-    counted,
-    detect_format,
-    listed,
-    parse_upload,
-)
+from harmrank.gateway.datasets.upload import ParsedUpload, UploadLimits, detect_format, parse_upload
 from harmrank.gateway.pagination import decode_cursor, keyset_page
 
 # The tag of this module's cursors (see harmrank.gateway.pagination): "d"atasets.

@@ -13,9 +13,10 @@ import io
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
+from harmrank.gateway.datasets.problems import Collector, Problem
 from harmrank.gateway.study.importer import normalise_text, normalised_prompt_id
 
 Format = Literal["csv", "jsonl"]
@@ -24,11 +25,6 @@ FIELDS = ("text", "category", "id")
 MAX_ID_CHARS = 128
 MAX_CATEGORY_CHARS = 100
 MAX_ENCODING_ERRORS = 20
-KEPT_PROBLEMS = 1000
-"""Problems of each severity kept in memory; the rest are only counted (a file of a million bad
-lines must not cost a million records, nor a 187 MB answer)."""
-LISTED_PROBLEMS = 100
-"""Problems listed in an answer, the first by line; the total is always stated."""
 _BOM = b"\xef\xbb\xbf"
 _JSONL_EXTENSIONS = (".jsonl", ".ndjson", ".json")
 _JSONL_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-lines")
@@ -39,19 +35,6 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 class UploadLimits:
     # The csv module refuses fields over 131072 characters, so a CSV cannot exceed that anyway.
     max_text_chars: int = 100_000
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a file; ``line`` is 1-based, ``field`` "" when it is the whole line."""
-
-    file: str
-    line: int
-    field: str
-    problem: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -84,47 +67,6 @@ class RawRow:
 
     line: int
     fields: dict[str, Any]
-
-
-@dataclass
-class Collector:
-    """Problems found so far, split by severity: the first ``KEPT_PROBLEMS`` of each kept, all
-    counted."""
-
-    file: str
-    errors: list[Problem] = field(default_factory=list)
-    warnings: list[Problem] = field(default_factory=list)
-    error_total: int = 0
-    warning_total: int = 0
-
-    def error(self, line: int, name: str, problem: str) -> None:
-        self.error_total += 1
-        if len(self.errors) < KEPT_PROBLEMS:
-            self.errors.append(Problem(self.file, line, name, problem))
-
-    def warn(self, line: int, name: str, problem: str) -> None:
-        self.warning_total += 1
-        if len(self.warnings) < KEPT_PROBLEMS:
-            self.warnings.append(Problem(self.file, line, name, problem))
-
-    def absorb(self, other: ParsedUpload | Any) -> None:
-        """Take over the problems of a parse (an upload's or a rankings file's)."""
-        room = KEPT_PROBLEMS - len(self.errors)
-        self.errors.extend(other.errors[: max(room, 0)])
-        self.warnings.extend(other.warnings[: max(KEPT_PROBLEMS - len(self.warnings), 0)])
-        self.error_total += other.error_total
-        self.warning_total += other.warning_total
-
-
-def listed(problems: tuple[Problem, ...] | list[Problem]) -> list[Problem]:
-    """The problems to show: the first ``LISTED_PROBLEMS`` by line."""
-    return sorted(problems, key=lambda p: p.line)[:LISTED_PROBLEMS]
-
-
-def counted(total: int) -> str:
-    """ "N problem(s)", saying when only some are listed."""
-    more = f", the first {LISTED_PROBLEMS} by line listed" if total > LISTED_PROBLEMS else ""
-    return f"{total} problem(s){more}"
 
 
 def detect_format(filename: str, content_type: str | None, data: bytes) -> Format:

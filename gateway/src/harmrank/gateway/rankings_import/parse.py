@@ -15,10 +15,9 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from harmrank.gateway.datasets.problems import Collector, Problem
 from harmrank.gateway.datasets.upload import (
-    Collector,
     Format,
-    Problem,
     RawRow,
     check_storable,
     check_width,

@@ -18,9 +18,10 @@ from harmrank.common.errors import Conflict, InvalidInput
 from harmrank.gateway.cpu_pool import Runner
 from harmrank.gateway.datasets import repository as datasets_repo
 from harmrank.gateway.datasets.form import UploadedFile
+from harmrank.gateway.datasets.problems import Collector, Problem, counted, listed
 from harmrank.gateway.datasets.schemas import RankingsImported
 from harmrank.gateway.datasets.service import problems_out
-from harmrank.gateway.datasets.upload import Collector, Problem, counted, detect_format, listed
+from harmrank.gateway.datasets.upload import detect_format
 from harmrank.gateway.db.models import AnnotatorKind
 from harmrank.gateway.rankings_import import repository as repo
 from harmrank.gateway.rankings_import.parse import RankingEntry, parse_rankings
