@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -71,6 +72,8 @@ def upload(stack: LocalStack) -> None:
         files={"file": ("prompts.csv", PROMPTS_CSV.encode(), "text/csv")},
         data={"name": "demo"},
         headers={"Authorization": f"Bearer {TOKEN}"},
+        # The first upload may wait for the gateway's parsing process to finish starting.
+        timeout=60,
     )
     assert response.status_code == 201, response.text
 
@@ -111,8 +114,10 @@ def test_the_local_stack_runs_a_whole_run_and_stops_on_ctrl_c(
     # the report (JSON and HTML) asked it for nothing more.
     assert metrics_report_calls(stack) == 1
 
-    assert children_of(stack.process.pid) == []  # one process: nothing to orphan
+    # The gateway's fork server and worker processes (parsing, reports) end with the stack.
+    children = children_of(stack.process.pid)
     assert stack.interrupt() == 0, stack.output()
+    assert not still_running(children, within_seconds=30)
     assert "stopped" in stack.output()
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{stack.url('generator')}/healthz")
@@ -163,3 +168,22 @@ def check_report(stack: LocalStack, tmp_path: Path) -> None:
         assert (out / "report.html").read_text(encoding="utf-8").lstrip().startswith("<")
     else:
         assert "serves no HTML report" in " ".join(output.split())
+
+
+def still_running(pids: list[int], within_seconds: float) -> list[int]:
+    """Those of ``pids`` still running (not ended, not a zombie) after waiting up to
+    ``within_seconds`` for them to end."""
+    deadline = time.monotonic() + within_seconds
+    while True:
+        running = [p for p in pids if _running(p)]
+        if not running or time.monotonic() > deadline:
+            return running
+        time.sleep(0.1)
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

@@ -18,9 +18,11 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
+import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import forkserver
 from typing import Protocol, TypeVar, TypeVarTuple, Unpack
 
 import anyio
@@ -59,6 +61,11 @@ class Runner(Protocol):
 def _lower_priority() -> None:
     if hasattr(os, "nice"):
         os.nice(NICENESS)
+
+
+def _start_fork_server() -> None:
+    if _context().get_start_method() == "forkserver":
+        forkserver.ensure_running()
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -133,8 +140,11 @@ def runner(state: State, name: str, threads: int | None = None) -> Runner:
 @contextlib.asynccontextmanager
 async def cpu_pools(state: State, sizes: dict[str, int]) -> AsyncIterator[dict[str, CpuPool]]:
     """The app's pools on ``state.cpu_pools`` for the lifespan; their workers stopped after."""
-    # No process starts here: the fork server (seconds of imports, at the gateway's priority)
-    # starts with the first upload or report, so a gateway that is never sent one never pays.
+    # The fork server imports the work's modules (seconds; over ten on a busy machine), so it
+    # starts now, in the background, instead of inside the first upload or report, which would
+    # wait for it: the gateway answers meanwhile, and only a request sent in the first seconds
+    # still waits for what is left.
+    threading.Thread(target=_start_fork_server, name="fork-server-start", daemon=True).start()
     pools = {name: CpuPool(name, size) for name, size in sizes.items()}
     state.cpu_pools = pools
     try:
