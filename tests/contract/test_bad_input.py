@@ -238,7 +238,9 @@ async def test_any_text_goes_through_a_run_and_comes_back_intact(
         assert sorted(i["prompt"] for i in items) == sorted(texts * 2)
         assert all(i["text"] == i["prompt"] for i in items)
         for fmt in ("csv", "jsonl"):
-            export = await http.get(f"/v1/datasets/{name}/responses/export", params={"format": fmt})
+            # raw: CSV cells starting with =, +, - or @ are otherwise neutralised with a "'".
+            params = {"format": fmt, "raw": "true"}
+            export = await http.get(f"/v1/datasets/{name}/responses/export", params=params)
             rows = rows_of(export)
             assert sorted(r["text"] for r in rows) == sorted(texts * 2)
             assert all(r["text"] == r["prompt"] for r in rows)
