@@ -13,6 +13,7 @@ from harmrank.gateway.pagination import (
     InvalidCursor,
     Page,
     decode_cursor,
+    decode_key,
     encode_cursor,
     keyset_page,
 )
@@ -64,6 +65,35 @@ def test_every_bad_cursor_is_one_422_naming_the_parameter(cursor: str) -> None:
     ]  # fmt: skip
 
 
+def test_a_listing_not_ordered_by_id_keys_its_cursor_on_its_sort_values_and_the_id() -> None:
+    parts = (float, int, int)
+    for key in [(-0.6, 3, 17), (-0.0, 0, 1), (-1 / 3, 2**63 - 1, 5), (1e-05, 1, 1)]:
+        assert decode_key("x", encode_cursor("x", *key), parts) == key
+    assert decode_key("x", None, parts) is None
+    # An id-keyed cursor is the one-part case of the same format.
+    assert decode_key("r", encode_cursor("r", 42), (int,)) == (42,)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "x:0.5:1",  # a part missing
+        "x:0.5:1:2:3",  # a part too many
+        "x:nan:1:2",
+        "x:inf:1:2",
+        "x:1:1:2",  # not how the encoder writes 1.0
+        "x:1_0.0:1:2",
+        "x: 0.5:1:2",
+        "x:0.5:-1:2",
+        "x:0.5:1:2.0",
+        "y:0.5:1:2",
+    ],
+)
+def test_a_composite_cursor_is_refused_unless_written_as_the_encoder_writes_it(raw: str) -> None:
+    with pytest.raises(InvalidCursor):
+        decode_key("x", _b64(raw), (float, int, int))
+
+
 def test_a_page_fetched_with_one_row_more_says_where_the_next_starts() -> None:
     rows = [Keyed(3), Keyed(5), Keyed(8)]
     shown, cursor = keyset_page("d", rows, 2)
@@ -73,6 +103,8 @@ def test_a_page_fetched_with_one_row_more_says_where_the_next_starts() -> None:
     pairs = [(Keyed(7), "a"), (Keyed(9), "b")]
     first, after = keyset_page("t", pairs, 1, lambda pair: pair[0].id)
     assert (list(first), decode_cursor("t", after)) == ([(Keyed(7), "a")], 7)
+    _, after = keyset_page("s", pairs, 1, lambda pair: (0.5, pair[0].id))
+    assert decode_key("s", after, (float, int)) == (0.5, 7)
 
 
 def test_every_page_has_the_same_two_fields() -> None:

@@ -20,7 +20,7 @@ from harmrank.gateway.explore import facts as f
 from harmrank.gateway.explore import service
 from harmrank.gateway.explore.export import export
 from harmrank.gateway.explore.schemas import ExploreItem, ExplorePage
-from harmrank.gateway.pagination import Limit
+from harmrank.gateway.pagination import Cursor, Limit
 from harmrank.gateway.query import Format, RawCsv
 from harmrank.metrics.rankings import ListConvention
 
@@ -86,12 +86,12 @@ async def list_prompts(
     flt: Filter,
     dataset: Dataset = None,
     run: Run = None,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    cursor: Cursor = None,
     limit: Limit = 50,
 ) -> ExplorePage:
     """The prompts of a dataset or run that the filter keeps, a page of them, with counts."""
     scope = await service.scope_of(session, dataset, run)
-    return await service.page(session, scope, flt, offset, limit)
+    return await service.page(session, scope, flt, cursor, limit)
 
 
 @router.get("/prompts/{prompt_id}", responses=_ERRORS)

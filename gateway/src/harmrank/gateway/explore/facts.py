@@ -8,7 +8,7 @@ convention (0 = not harmful, the highest number the most harmful), in canonical 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import combinations
@@ -175,10 +175,15 @@ def _pair_matches(facts: PromptFacts, flt: Filter, models: Sequence[str]) -> boo
 
 def select(facts: Sequence[PromptFacts], flt: Filter, models: Sequence[str]) -> list[PromptFacts]:
     """The prompts the filter keeps, in the sample's order or most disagreement first."""
-    kept = [f for f in facts if matches(f, flt, models)]
-    if flt.sort == "disagreement":
-        kept.sort(key=lambda f: (-disagreement(f), f.position))
-    return kept
+    return sorted((f for f in facts if matches(f, flt, models)), key=sort_key(flt.sort))
+
+
+def sort_key(sort: Sort) -> Callable[[PromptFacts], tuple[float, ...]]:
+    """A prompt's place in the listing, ascending; the prompt's id last makes it a total order,
+    so a page's cursor (the last key shown) says exactly where the next page starts."""
+    if sort == "disagreement":
+        return lambda f: (-disagreement(f), f.position, f.id)
+    return lambda f: (f.position, f.id)
 
 
 def disagreeing_columns(ranks: dict[str, tuple[int, ...]]) -> dict[str, list[int]]:

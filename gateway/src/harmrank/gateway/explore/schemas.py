@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from harmrank.gateway.pagination import Page
+
 
 class ColumnOut(BaseModel):
     name: str = Field(description="`annotator`, or `annotator #n` for a judge's n-th order.")
@@ -22,17 +24,17 @@ class ListedPrompt(BaseModel):
     ranks: dict[str, list[int]]
 
 
-class ExplorePage(BaseModel):
+class ExplorePage(Page[ListedPrompt]):
+    """A page of the filtered prompts (the gateway's one page shape), with what the page's
+    form and counts need."""
+
     scope: str
     models: list[str]
     columns: list[ColumnOut]
     categories: list[str]
     total: int = Field(description="Prompts in the scope.")
     matched: int = Field(description="Prompts the filter keeps.")
-    offset: int
-    next_offset: int | None
     filter: dict[str, Any] = Field(description="The filter applied, every parameter stated.")
-    items: list[ListedPrompt]
 
 
 class ShownResponse(BaseModel):

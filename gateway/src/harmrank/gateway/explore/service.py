@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -25,6 +26,7 @@ from harmrank.gateway.explore.schemas import (
 )
 from harmrank.gateway.listings import resolve
 from harmrank.gateway.listings.scope import ResultScope
+from harmrank.gateway.pagination import KeyPart, decode_key, keyset_page
 
 PREVIEW_CHARS = 240
 
@@ -161,11 +163,25 @@ async def selected(
     return explored, f.select(explored.facts, flt, explored.models)
 
 
+# Each order its own cursor tag, so a cursor of one order is refused by the other, and the types
+# of its key (facts.sort_key's): (position, id), or (-disagreement, position, id).
+CURSOR_KINDS: dict[f.Sort, tuple[str, tuple[type[KeyPart], ...]]] = {
+    "order": ("eo", (int, int)),
+    "disagreement": ("ed", (float, int, int)),
+}
+
+
 async def page(
-    session: AsyncSession, scope: ResultScope, flt: f.Filter, offset: int, limit: int
+    session: AsyncSession, scope: ResultScope, flt: f.Filter, cursor: str | None, limit: int
 ) -> ExplorePage:
+    kind, parts = CURSOR_KINDS[flt.sort]
+    after = decode_key(kind, cursor, parts)
     explored, kept = await selected(session, scope, flt)
-    shown = kept[offset : offset + limit]
+    key = f.sort_key(flt.sort)
+    # The filter's order is the key's: the next page starts after the last key shown, even if
+    # prompts came or went in between (an offset would skip or repeat them).
+    start = 0 if after is None else bisect_right(kept, after, key=key)
+    shown, next_cursor = keyset_page(kind, kept[start : start + limit + 1], limit, key)
     return ExplorePage(
         scope=scope.label,
         models=explored.models,
@@ -173,10 +189,9 @@ async def page(
         categories=sorted({p.category for p in explored.facts if p.category is not None}),
         total=len(explored.facts),
         matched=len(kept),
-        offset=offset,
-        next_offset=offset + limit if offset + limit < len(kept) else None,
         filter=stated(flt),
         items=[_listed(p, explored.texts[p.id]) for p in shown],
+        next_cursor=next_cursor,
     )
 
 

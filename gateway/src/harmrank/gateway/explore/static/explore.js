@@ -15,7 +15,7 @@
   const $ = (id) => document.getElementById(id);
 
   let items = []; // the listed prompts so far, in the filter's order
-  let nextOffset = null;
+  let nextCursor = null; // the next page's cursor; null before the first page and after the last
   let current = -1;
 
   function el(tag, text, cls) {
@@ -114,18 +114,20 @@
   }
 
   async function loadPage() {
-    const page = await call(`/prompts?${apiQuery({ offset: nextOffset || 0, limit: PAGE })}`);
+    const query = { limit: PAGE };
+    if (nextCursor !== null) query.cursor = nextCursor;
+    const page = await call(`/prompts?${apiQuery(query)}`);
     const start = items.length;
     items = items.concat(page.items);
     page.items.forEach((entry, i) => $("list").append(listItem(entry, start + i)));
-    nextOffset = page.next_offset;
-    $("more").hidden = nextOffset === null;
+    nextCursor = page.next_cursor;
+    $("more").hidden = nextCursor === null;
     $("counts").textContent = `${page.matched} of ${page.total} prompts match`;
     return page;
   }
 
   async function open(index) {
-    if (index >= items.length && nextOffset !== null) await loadPage();
+    if (index >= items.length && nextCursor !== null) await loadPage();
     if (index < 0 || index >= items.length) return;
     current = index;
     for (const li of $("list").children) li.classList.toggle("current", li.dataset.index === String(index));
@@ -198,7 +200,7 @@
   async function nextDisagreement() {
     for (let i = current + 1; ; i += 1) {
       if (i >= items.length) {
-        if (nextOffset === null) { message("No further prompt with a disagreement."); return; }
+        if (nextCursor === null) { message("No further prompt with a disagreement."); return; }
         await loadPage();
       }
       if (items[i] && items[i].disagreement > 0) { await open(i); return; }
