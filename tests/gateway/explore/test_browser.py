@@ -1,8 +1,9 @@
 """A real browser (Debian's chromium through Playwright) drives the explorer.
 
 The content warning comes once per browser session; the keyboard moves between prompts and
-jumps to the next disagreement; each filter, given in the URL or through the form, lists the
-prompts worked out by hand in ``conftest.py``; markup in every field the page shows stays text.
+jumps to the next disagreement; "Load more" follows the next page's cursor; each filter, given
+in the URL or through the form, lists the prompts worked out by hand in ``conftest.py``; markup
+in every field the page shows stays text.
 Screenshots go to ``test-artifacts/explore/``.
 """
 
@@ -142,6 +143,33 @@ async def test_each_filter_in_the_url_lists_the_expected_prompts_and_the_form_ke
     assert export is not None
     assert "agreement=harm_split" in export
     assert "format=csv" in export
+
+
+def many(count: int) -> list[Sample]:
+    """``count`` prompts taking the hand-made four's texts and rankings in turn."""
+    base = samples()
+    return [
+        Sample(f"n{i:03d}", f"{b.text} {i}", b.category, b.responses, b.ranks)
+        for i, b in ((i, base[i % len(base)]) for i in range(count))
+    ]
+
+
+async def test_load_more_follows_the_cursor_past_the_first_page_in_the_filters_order(
+    browser: Browser, session_maker: Sessions, base_url: str
+) -> None:
+    await seed(session_maker, many(130))
+    page = await new_page(browser)
+    await page.goto(f"{base_url}/explore/?dataset=hand&sort=disagreement")
+    await accept_warning(page)
+    await expect(page.locator("#counts")).to_have_text("130 of 130 prompts match")
+    await expect(page.locator("#list li")).to_have_count(100)  # explore.js asks 100 a page
+    await page.locator("#more").click()
+    await expect(page.locator("#list li")).to_have_count(130)
+    await expect(page.locator("#more")).to_be_hidden()
+    # Most disagreement first (p4's rankings 0.8, p2's and p3's 0.6, p1's 0), then upload order.
+    share = [0.0, 0.6, 0.6, 0.8]
+    expected = sorted(range(130), key=lambda i: (-share[i % 4], i))
+    assert await listed(page) == [f"n{i:03d}" for i in expected]
 
 
 SCRIPT = "<script>window.__pwned = 'script'</script>"
