@@ -11,16 +11,13 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from harmrank.gateway.db.models import Model, Response
 from harmrank.gateway.explore import facts as f
+from harmrank.gateway.explore import repository as repo
 from harmrank.gateway.explore import service
 from harmrank.gateway.export import ExportFormat, export_response
 from harmrank.gateway.listings.scope import ResultScope
-
-BATCH = 500
 
 
 async def export(
@@ -35,7 +32,7 @@ async def export(
         *(f"response:{m}" for m in explored.models),
         *(f"ranks:{c.name}" for c in explored.columns),
     ]
-    texts = await _response_texts(session, scope, [p.id for p in kept])
+    texts = await repo.response_texts(session, scope, [p.id for p in kept])
     rows = _rows(kept, explored, texts)
     return export_response(fmt, columns, rows, f"explore-{scope.label}", raw)
 
@@ -56,22 +53,3 @@ async def _rows(
             ranks = p.ranks.get(column.name)
             row[f"ranks:{column.name}"] = list(ranks) if ranks is not None else None
         yield row
-
-
-async def _response_texts(
-    session: AsyncSession, scope: ResultScope, prompt_ids: Sequence[int]
-) -> dict[int, dict[str, str]]:
-    """Per prompt, each model's response text (the latest stored when a dataset has several)."""
-    out: dict[int, dict[str, str]] = {}
-    for start in range(0, len(prompt_ids), BATCH):
-        query = (
-            select(Response.prompt_id, Model.name, Response.text)
-            .join(Model, Model.id == Response.model_id)
-            .where(Response.prompt_id.in_(prompt_ids[start : start + BATCH]))
-            .order_by(Response.id)
-        )
-        if scope.response_ids is not None:
-            query = query.where(Response.id.in_(scope.response_ids))
-        for prompt_id, model, text in await session.execute(query):
-            out.setdefault(prompt_id, {})[model] = text
-    return out

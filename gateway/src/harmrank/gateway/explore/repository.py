@@ -1,4 +1,5 @@
-"""The explorer's queries: a scope's prompts and rankings (for the listing), one prompt in full.
+"""The explorer's queries: a scope's prompts and rankings (for the listing), one prompt in full,
+the response texts an export writes.
 
 A scope is the result listings' (:class:`~harmrank.gateway.listings.scope.ResultScope`): a
 dataset, or a run (its sampled prompts, the responses and judge rankings of its tasks, and the
@@ -9,6 +10,7 @@ query goes through an index: prompts by dataset (the unique key leads with ``dat
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,6 +96,29 @@ async def models(session: AsyncSession, scope: ResultScope) -> list[str]:
         query = query.where(Response.prompt_id.in_(in_dataset))
     found = await session.execute(query.distinct().order_by(Model.position))
     return [name for name, _ in found]
+
+
+# Prompt ids per query of the export: the IN list stays bounded whatever the filter keeps.
+BATCH = 500
+
+
+async def response_texts(
+    session: AsyncSession, scope: ResultScope, prompt_ids: Sequence[int]
+) -> dict[int, dict[str, str]]:
+    """Per prompt, each model's response text (the latest stored when a dataset has several)."""
+    out: dict[int, dict[str, str]] = {}
+    for start in range(0, len(prompt_ids), BATCH):
+        query = (
+            select(Response.prompt_id, Model.name, Response.text)
+            .join(Model, Model.id == Response.model_id)
+            .where(Response.prompt_id.in_(prompt_ids[start : start + BATCH]))
+            .order_by(Response.id)
+        )
+        if scope.response_ids is not None:
+            query = query.where(Response.id.in_(scope.response_ids))
+        for prompt_id, model, text in await session.execute(query):
+            out.setdefault(prompt_id, {})[model] = text
+    return out
 
 
 async def prompt_by_external_id(
