@@ -163,8 +163,8 @@ async def selected(
     return explored, f.select(explored.facts, flt, explored.models)
 
 
-# Each order its own cursor tag, so a cursor of one order is refused by the other, and the types
-# of its key (facts.sort_key's): (position, id), or (-disagreement, position, id).
+# Each order has its own cursor tag, so a cursor of one order is refused by the other, and the
+# types of its key (facts.sort_key's): (position, id), or (-disagreement, position, id).
 CURSOR_KINDS: dict[f.Sort, tuple[str, tuple[type[KeyPart], ...]]] = {
     "order": ("eo", (int, int)),
     "disagreement": ("ed", (float, int, int)),
