@@ -22,7 +22,7 @@ from harmrank.gateway.results.repository import (
 )
 from harmrank.gateway.study import StudyImport, import_study
 from harmrank.gateway.study.importer import prompt_id
-from harmrank.gateway.study.store import store_study
+from harmrank.gateway.study.to_dataset import store_study
 from harmrank.metrics.rankings import AnnotatorRankings
 
 GROUP_HEADER = (

@@ -27,7 +27,7 @@ from harmrank.gateway.reports.summary import Summary, build_summary
 from harmrank.gateway.results.repository import load_rankings
 from harmrank.gateway.study import StudyImport, decisions, import_study
 from harmrank.gateway.study.records import GROUP_PREFIX
-from harmrank.gateway.study.store import StoreOutcome, store_study
+from harmrank.gateway.study.to_dataset import StoreOutcome, store_study
 from harmrank.metrics.label_budget import BudgetSettings
 from harmrank.metrics.rankings import AnnotatorRankings
 from harmrank.metrics.report import Report, ReportSettings, build_report

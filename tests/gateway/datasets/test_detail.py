@@ -10,7 +10,7 @@ from harmrank.gateway.datasets import repository as repo
 from harmrank.gateway.datasets import service
 from harmrank.gateway.results import dataset_summary
 from harmrank.gateway.study import import_study
-from harmrank.gateway.study.store import store_study
+from harmrank.gateway.study.to_dataset import store_study
 
 
 async def test_the_study_described_in_two_statements_matches_each_count(

@@ -27,10 +27,10 @@ from harmrank.gateway.db.engine import create_engine, session_factory, sqlite_ur
 from harmrank.gateway.db.migrate import upgrade_async
 from harmrank.gateway.results.repository import load_rankings
 from harmrank.gateway.study import StudyImport, import_study
-from harmrank.gateway.study import store as store_module
+from harmrank.gateway.study import repository as study_repository
 from harmrank.gateway.study.importer import prompt_id
 from harmrank.gateway.study.records import Annotation
-from harmrank.gateway.study.store import StoreOutcome, store_study
+from harmrank.gateway.study.to_dataset import StoreOutcome, store_study
 
 # conftest's fixtures; importlib mode cannot import conftest, so the alias is repeated.
 Write = Callable[..., Path]
@@ -317,7 +317,7 @@ async def test_a_failure_midway_leaves_nothing(
         raise RuntimeError("disk full")
 
     # Exclusions go in last: by then every other table has rows in the transaction.
-    monkeypatch.setattr(store_module, "_insert_exclusions", fail)
+    monkeypatch.setattr(study_repository, "insert_exclusions", fail)
     async with session_maker() as session:
         with pytest.raises(RuntimeError, match="disk full"):
             async with session.begin():

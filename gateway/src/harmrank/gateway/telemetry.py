@@ -27,7 +27,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from harmrank.gateway.db.run_models import FINISHED_STATES, Stage, TaskState
-from harmrank.gateway.runs import repository
+from harmrank.gateway.runs import task_repository
 
 DEFAULT_INTERVAL_SECONDS = 5.0
 F = TypeVar("F", GaugeMetricFamily, CounterMetricFamily)
@@ -50,9 +50,9 @@ class TaskSnapshot:
 
 async def read_snapshot(session: AsyncSession) -> TaskSnapshot:
     """Count tasks by stage and state, and find each stage's oldest queued task."""
-    counts = await repository.task_totals(session)
-    oldest = await repository.oldest_queued(session)
-    failed = await repository.failed_totals(session)
+    counts = await task_repository.task_totals(session)
+    oldest = await task_repository.oldest_queued(session)
+    failed = await task_repository.failed_totals(session)
     return TaskSnapshot(
         counts={(str(stage), str(state)): int(n) for stage, state, n in counts},
         failed={

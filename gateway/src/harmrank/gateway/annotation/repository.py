@@ -20,7 +20,15 @@ from harmrank.gateway.db.annotation_models import (
     AssignmentState,
     FlagKind,
 )
-from harmrank.gateway.db.models import Annotator, AnnotatorKind, Prompt, Ranking, Response
+from harmrank.gateway.db.engine import rowcount
+from harmrank.gateway.db.models import (
+    Annotator,
+    AnnotatorKind,
+    Dataset,
+    Prompt,
+    Ranking,
+    Response,
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,12 @@ async def config(
     if lock:
         query = query.with_for_update()
     return await session.scalar(query)
+
+
+async def dataset_name(session: AsyncSession, dataset_id: int) -> str:
+    found = await session.scalar(select(Dataset.name).where(Dataset.id == dataset_id))
+    assert found is not None  # invitations cascade with their dataset
+    return found
 
 
 async def add(session: AsyncSession, row: Any) -> None:
@@ -317,7 +331,7 @@ async def finish(
         )
         .values(state=state, finished_at=at, seconds=seconds, ranking_id=ranking_id)
     )
-    return bool(getattr(done, "rowcount", 0))
+    return rowcount(done) > 0
 
 
 async def add_flag(session: AsyncSession, assignment_id: int, kind: FlagKind, note: str) -> None:

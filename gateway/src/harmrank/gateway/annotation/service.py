@@ -41,7 +41,7 @@ from harmrank.gateway.db.annotation_models import (
     FlagKind,
 )
 from harmrank.gateway.db.base import utc_now
-from harmrank.gateway.db.models import AnnotatorKind, Dataset, Ranking
+from harmrank.gateway.db.models import AnnotatorKind, Ranking
 from harmrank.gateway.edge import storable
 from harmrank.gateway.study.notation import format_ranks
 from harmrank.metrics.rankings import ranking_problem
@@ -152,14 +152,13 @@ async def progress(session: AsyncSession, invitation: AnnotationInvitation) -> P
 
 
 async def state(session: AsyncSession, invitation: AnnotationInvitation) -> PageState:
-    dataset = await session.get(Dataset, invitation.dataset_id)
+    dataset = await repo.dataset_name(session, invitation.dataset_id)
     config = await repo.config(session, invitation.dataset_id)
-    assert dataset is not None
     assert invitation.annotator_id is not None
     names = await repo.annotator_names(session, [invitation.annotator_id])
     return PageState(
         annotator=names[invitation.annotator_id],
-        dataset=dataset.name,
+        dataset=dataset,
         warning_accepted=invitation.warning_accepted_at is not None,
         content_warning=(config.content_warning if config else None) or DEFAULT_WARNING,
         progress=await progress(session, invitation),

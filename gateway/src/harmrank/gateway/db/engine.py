@@ -1,12 +1,13 @@
-"""Database URLs, async engines and session factories for SQLite and PostgreSQL."""
+"""Database URLs, async engines and session factories for SQLite and PostgreSQL, and the count
+of rows a statement changed."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import event
+from sqlalchemy import CursorResult, Result, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -90,6 +91,12 @@ def create_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     # expire_on_commit=False: an expired attribute would need I/O on access, which async forbids.
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def rowcount(result: Result[Any]) -> int:
+    """The rows an UPDATE or DELETE matched."""
+    # Such a statement's result is a CursorResult; the session's signature only promises a Result.
+    return int(cast(CursorResult[Any], result).rowcount)
 
 
 def _parse(url: str | URL) -> URL:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from harmrank.gateway.db.run_models import SUCCEEDED_STATES, Stage, Task, TaskState
+from harmrank.gateway.db.run_models import SUCCEEDED_STATES, TaskState
+from harmrank.gateway.runs import task_repository
 
 THRESHOLD = 3
 CIRCUIT_OPEN = "judge_circuit_open"
@@ -29,32 +29,18 @@ async def open_if_judge_never_worked(
     answers how many were stopped."""
     if annotator_id is None:
         return 0
-    mine = and_(Task.run_id == run_id, Task.stage == Stage.JUDGE, Task.annotator_id == annotator_id)
-    found = await session.execute(
-        select(Task.state, func.count())
-        .where(mine, ~Task.error_type.in_(_NOT_THE_JUDGES) | Task.error_type.is_(None))
-        .group_by(Task.state)
+    counts = await task_repository.judge_state_counts(
+        session, run_id, annotator_id, ignoring=_NOT_THE_JUDGES
     )
-    counts: dict[TaskState, int] = {state: int(n) for state, n in found}
     if counts.get(TaskState.FAILED, 0) < THRESHOLD or any(counts.get(s) for s in SUCCEEDED_STATES):
         return 0
-    first = await session.scalar(
-        select(Task.error_message)
-        .where(mine, Task.state == TaskState.FAILED)
-        .order_by(Task.finished_at, Task.id)
-        .limit(1)
-    )
+    first = await task_repository.first_judge_failure(session, run_id, annotator_id)
     message = f"stopped: the judge's first {THRESHOLD} tasks all failed for good ({first})"
-    stopped = await session.execute(
-        update(Task)
-        .where(mine, Task.state == TaskState.QUEUED)
-        .values(
-            state=TaskState.FAILED,
-            error_type=CIRCUIT_OPEN,
-            error_message=message[:2000],
-            finished_at=now,
-            not_before=None,
-        )
-        .execution_options(synchronize_session=False)
+    return await task_repository.fail_queued_judge_tasks(
+        session,
+        run_id,
+        annotator_id,
+        error_type=CIRCUIT_OPEN,
+        error_message=message[:2000],
+        now=now,
     )
-    return int(stopped.rowcount)  # type: ignore[attr-defined]

@@ -1,6 +1,6 @@
 """Why a run is not going well: per stage and per model or judge, tasks failed and retrying,
 with their first and last error, and whether the run is stalled. Derived from the tasks by
-query (``repository``), like the rest of a run's status.
+query (``task_repository``), like the rest of a run's status.
 
 "When" an error happened is the task's ``finished_at`` for a task that failed for good and its
 ``started_at`` (the start of the attempt that failed) for one waiting to retry: the tasks table
@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from harmrank.gateway.annotation import repository as annotation_repo
 from harmrank.gateway.db.run_models import Stage, Task, TaskState
 from harmrank.gateway.results import repository as results
-from harmrank.gateway.runs import repository
+from harmrank.gateway.runs import task_repository
 
 _UPSTREAM = re.compile(r"([\w.-]+) answered [0-9]{3}\b")
 
@@ -53,11 +53,11 @@ def upstream_of(message: str) -> str | None:
 
 async def failure_groups(session: AsyncSession, run_id: int) -> list[FailureGroup]:
     """Three small queries whatever the run's size: groups, their first/last tasks, names."""
-    rows = await repository.failing_groups(session, run_id)
+    rows = await task_repository.failing_groups(session, run_id)
     if not rows:
         return []
     ends = {task_id for row in rows for task_id in row[5:7]}
-    tasks = {t.id: t for t in await repository.tasks_by_id(session, ends)}
+    tasks = {t.id: t for t in await task_repository.tasks_by_id(session, ends)}
     names = await _names(session, rows)
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}
     for stage, model_id, judge_id, state, count, first, last in rows:

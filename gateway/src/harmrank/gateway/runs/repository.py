@@ -1,8 +1,9 @@
 """The runs domain's repository: the queries on a run's own rows (runs, their prompts, reports
-and idempotency keys) and on its tasks, as planning, the stages' loading, a run's status and
-its score read and write them. The result rows a run reads and writes are
-``results.repository``'s; the task queue's state changes (claim to settle, cancel and resume)
-are ``queue``, ``settle`` and ``control``.
+and idempotency keys) and on its tasks, as planning, the stages' loading, a run's status, its
+task listing and its score read and write them. The result rows a run reads and writes are
+``results.repository``'s; the task queue's state changes are ``queue`` and ``settle`` (claim
+to settle) and ``task_repository`` (cancel and resume, the judge circuit breaker, a run's
+failures and the queue's metrics).
 
 The status reads are built once, with bound parameters, so a request only binds values: a run
 page is polled, and building and hashing a statement costs more CPU than PostgreSQL spends
@@ -12,7 +13,6 @@ answering it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Integer, Row, bindparam, func, insert, select
@@ -249,67 +249,3 @@ async def task_rows(
     if after_id is not None:
         query = query.where(Task.id > after_id)
     return list((await session.execute(query)).all())
-
-
-# The failing tasks of a run (failed for good, or queued to retry) grouped by stage, model or
-# judge, and state: how many, and the first and last task id of each group.
-_FAILING = (
-    select(
-        Task.stage,
-        Task.model_id,
-        Task.annotator_id,
-        Task.state,
-        func.count(),
-        func.min(Task.id),
-        func.max(Task.id),
-    )
-    .where(Task.error_type.is_not(None), Task.state.in_((TaskState.FAILED, TaskState.QUEUED)))
-    .group_by(Task.stage, Task.model_id, Task.annotator_id, Task.state)
-)
-
-
-FailingGroup = Row[Stage, int | None, int | None, TaskState, int, int, int]
-
-
-async def failing_groups(session: AsyncSession, run_id: int) -> Sequence[FailingGroup]:
-    """(stage, model id, judge id, state, tasks, first task id, last task id) per group."""
-    return (await session.execute(_FAILING.where(Task.run_id == run_id))).all()
-
-
-async def tasks_by_id(session: AsyncSession, ids: set[int]) -> Sequence[Task]:
-    return (await session.scalars(select(Task).where(Task.id.in_(ids)))).all()
-
-
-# --- the task queue's metrics (every run's tasks) ---------------------------------------------
-
-
-async def task_totals(session: AsyncSession) -> Sequence[Row[Stage, TaskState, int]]:
-    """(stage, state, tasks) over every run."""
-    found = await session.execute(
-        select(Task.stage, Task.state, func.count()).group_by(Task.stage, Task.state)
-    )
-    return found.all()
-
-
-async def oldest_queued(session: AsyncSession) -> Sequence[Row[Stage, datetime | None]]:
-    """(stage, when its oldest queued task was planned)."""
-    found = await session.execute(
-        select(Task.stage, func.min(Task.created_at))
-        .where(Task.state == TaskState.QUEUED)
-        .group_by(Task.stage)
-    )
-    return found.all()
-
-
-async def failed_totals(
-    session: AsyncSession,
-) -> Sequence[Row[Stage, str | None, str | None, str | None, int]]:
-    """(stage, model, judge, error type, tasks) of the tasks failed for good."""
-    found = await session.execute(
-        select(Task.stage, Model.name, Annotator.name, Task.error_type, func.count())
-        .outerjoin(Model, Model.id == Task.model_id)
-        .outerjoin(Annotator, Annotator.id == Task.annotator_id)
-        .where(Task.state == TaskState.FAILED)
-        .group_by(Task.stage, Model.name, Annotator.name, Task.error_type)
-    )
-    return found.all()
