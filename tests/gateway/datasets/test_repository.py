@@ -131,7 +131,7 @@ async def test_every_lookup_by_name_answers_an_unknown_name_with_one_error(
     lookups = (
         repo.dataset_id_by_name,
         repo.dataset_by_name,
-        repo.dataset_facts,
+        repo.dataset_detail,
         results.load_rankings,
         results.dataset_summary,
         results.list_exclusions,

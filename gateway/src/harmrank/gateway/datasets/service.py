@@ -19,7 +19,6 @@ from harmrank.gateway.datasets import repository as repo
 from harmrank.gateway.datasets.form import UploadedFile
 from harmrank.gateway.datasets.problems import Problem, counted, listed
 from harmrank.gateway.datasets.schemas import (
-    CategoryCount,
     DatasetCreated,
     DatasetDetail,
     DatasetItem,
@@ -110,19 +109,7 @@ def upload_report(parsed: ParsedUpload) -> dict[str, Any]:
 
 
 async def dataset_detail(session: AsyncSession, name: str) -> DatasetDetail:
-    facts = await repo.dataset_facts(session, name)
-    return DatasetDetail(
-        name=facts.name,
-        source=facts.source,
-        source_sha256=facts.source_sha256,
-        created_at=facts.created_at,
-        prompts=facts.prompts,
-        responses=facts.responses,
-        models=facts.models,
-        rankings=facts.rankings,
-        exclusions=facts.exclusions,
-        categories=[CategoryCount(category=c, prompts=n) for c, n in facts.categories],
-    )
+    return await repo.dataset_detail(session, name)
 
 
 async def dataset_page(session: AsyncSession, limit: int, cursor: str | None) -> DatasetPage:
