@@ -3,8 +3,6 @@ result listings', :mod:`harmrank.gateway.listings.api`)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 
 from harmrank.common.errors import ErrorBody
@@ -15,13 +13,11 @@ from harmrank.gateway.datasets.schemas import DatasetCreated, DatasetDetail, Dat
 from harmrank.gateway.datasets.upload import UploadLimits
 from harmrank.gateway.deps import Session
 from harmrank.gateway.pagination import Cursor, Limit
+from harmrank.gateway.query import read_errors
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorBody, "description": "No such dataset"},
-    422: {"model": ErrorBody, "description": "A bad parameter, or a cursor no page gave out"},
-}
+_ERRORS = read_errors("No such dataset")
 _UPLOAD_BODY = form_body(
     ["name", "file"],
     name={"type": "string", "description": "The new dataset's name."},
