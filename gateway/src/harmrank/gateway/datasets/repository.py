@@ -8,8 +8,6 @@ Writes only flush; the caller commits.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -25,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.common.errors import NotFound
-from harmrank.gateway.datasets.schemas import CategoryCount, DatasetDetail
+from harmrank.gateway.datasets.schemas import CategoryCount, DatasetDetail, DatasetItem
 from harmrank.gateway.datasets.upload import PromptRecord
 from harmrank.gateway.db import Annotator, Dataset, Exclusion, Model, Prompt, Ranking, Response
 from harmrank.gateway.edge import text_problem
@@ -38,15 +36,6 @@ class NoSuchDataset(NotFound):
 
     def __init__(self, name: str) -> None:
         super().__init__(f"no dataset named {name!r}")
-
-
-@dataclass(frozen=True)
-class DatasetRow:
-    id: int
-    name: str
-    source: str
-    created_at: datetime
-    prompts: int
 
 
 # --- datasets -------------------------------------------------------------------------------
@@ -174,13 +163,17 @@ async def insert_dataset(
 
 async def list_datasets(
     session: AsyncSession, *, after: int | None, limit: int
-) -> list[DatasetRow]:
+) -> list[tuple[int, DatasetItem]]:
+    """Datasets in id order after ``after``, each with its id (the page's key)."""
     prompts = select(func.count()).where(Prompt.dataset_id == Dataset.id).scalar_subquery()
     query = select(Dataset.id, Dataset.name, Dataset.source, Dataset.created_at, prompts)
     if after is not None:
         query = query.where(Dataset.id > after)
     found = await session.execute(query.order_by(Dataset.id).limit(limit))
-    return [DatasetRow(*row) for row in found.all()]
+    return [
+        (key, DatasetItem(name=name, source=source, created_at=created_at, prompts=count))
+        for key, name, source, created_at, count in found.all()
+    ]
 
 
 async def category_counts(session: AsyncSession, dataset_id: int) -> list[tuple[str | None, int]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -21,7 +22,6 @@ from harmrank.gateway.datasets.problems import Problem, counted, listed
 from harmrank.gateway.datasets.schemas import (
     DatasetCreated,
     DatasetDetail,
-    DatasetItem,
     DatasetPage,
     ProblemOut,
 )
@@ -115,9 +115,5 @@ async def dataset_detail(session: AsyncSession, name: str) -> DatasetDetail:
 async def dataset_page(session: AsyncSession, limit: int, cursor: str | None) -> DatasetPage:
     after = decode_cursor(DATASETS, cursor)
     rows = await repo.list_datasets(session, after=after, limit=limit + 1)
-    shown, next_cursor = keyset_page(DATASETS, rows, limit)
-    items = [
-        DatasetItem(name=r.name, source=r.source, created_at=r.created_at, prompts=r.prompts)
-        for r in shown
-    ]
-    return DatasetPage(items=items, next_cursor=next_cursor)
+    shown, next_cursor = keyset_page(DATASETS, rows, limit, itemgetter(0))
+    return DatasetPage(items=[item for _, item in shown], next_cursor=next_cursor)
