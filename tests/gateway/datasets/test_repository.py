@@ -82,13 +82,19 @@ async def test_iteration_reads_in_batches_and_misses_nothing(
     session: AsyncSession, dataset_id: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(listed, "EXPORT_BATCH", 3)
-    responses = [r.id async for r in listed.iter_responses(session, dataset_id)]
+    responses = [r.id async for r in listed.iter_all(listed.list_responses, session, dataset_id)]
     assert len(responses) == len(set(responses)) == 20
     rankings = [
-        r.prompt_id async for r in listed.iter_rankings(session, dataset_id, annotator="ann")
+        r.prompt_id
+        async for r in listed.iter_all(listed.list_rankings, session, dataset_id, annotator="ann")
     ]
     assert rankings == [f"p{i}" for i in range(10)]
-    assert [r async for r in listed.iter_rankings(session, dataset_id, annotator="nobody")] == []
+    assert [
+        r
+        async for r in listed.iter_all(
+            listed.list_rankings, session, dataset_id, annotator="nobody"
+        )
+    ] == []
 
 
 async def rows_of(items: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
@@ -125,7 +131,7 @@ async def test_every_lookup_by_name_answers_an_unknown_name_with_one_error(
     lookups = (
         repo.dataset_id_by_name,
         repo.dataset_by_name,
-        repo.dataset_facts,
+        repo.dataset_detail,
         results.load_rankings,
         results.dataset_summary,
         results.list_exclusions,

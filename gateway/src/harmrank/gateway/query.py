@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Query
 
+from harmrank.common.errors import ErrorBody
 from harmrank.gateway.export import ExportFormat
 
 Format = Annotated[ExportFormat, Query(description="`csv` (with a header row) or `jsonl`.")]
@@ -24,6 +25,15 @@ PromptFilter = Annotated[str | None, Query(description="A prompt's id in the dat
 AnnotatorFilter = Annotated[str | None, Query(description="An annotator name.")]
 
 Responses = dict[int | str, dict[str, Any]]
+
+
+def read_errors(missing: str) -> Responses:
+    """The OpenAPI error answers of a read route: a 404 that says ``missing`` ("No such
+    dataset"), and a 422 for a bad parameter or cursor."""
+    return {
+        404: {"model": ErrorBody, "description": missing},
+        422: {"model": ErrorBody, "description": "A bad parameter, or a cursor no page gave out"},
+    }
 
 
 def export_answers(errors: Responses) -> Responses:

@@ -3,47 +3,29 @@ result listings', :mod:`harmrank.gateway.listings.api`)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 
 from harmrank.common.errors import ErrorBody
 from harmrank.gateway import cpu_pool
 from harmrank.gateway.datasets import service
-from harmrank.gateway.datasets.form import read_form
+from harmrank.gateway.datasets.form import file_field, form_body, read_form
 from harmrank.gateway.datasets.schemas import DatasetCreated, DatasetDetail, DatasetPage
 from harmrank.gateway.datasets.upload import UploadLimits
 from harmrank.gateway.deps import Session
 from harmrank.gateway.pagination import Cursor, Limit
+from harmrank.gateway.query import read_errors
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorBody, "description": "No such dataset"},
-    422: {"model": ErrorBody, "description": "A bad parameter, or a cursor no page gave out"},
-}
-_UPLOAD_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["name", "file"],
-                    "properties": {
-                        "name": {"type": "string", "description": "The new dataset's name."},
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "Prompts as CSV (header row; columns text, category,"
-                            " id) or JSONL (one object per line with the same fields).",
-                        },
-                    },
-                }
-            }
-        },
-    }
-}
+_ERRORS = read_errors("No such dataset")
+_UPLOAD_BODY = form_body(
+    ["name", "file"],
+    name={"type": "string", "description": "The new dataset's name."},
+    file=file_field(
+        "Prompts as CSV (header row; columns text, category, id) or JSONL (one object per line"
+        " with the same fields)."
+    ),
+)
 
 
 def upload_limits(request: Request) -> UploadLimits:

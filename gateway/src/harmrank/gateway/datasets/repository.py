@@ -8,8 +8,6 @@ Writes only flush; the caller commits.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -25,16 +23,9 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.common.errors import NotFound
+from harmrank.gateway.datasets.schemas import CategoryCount, DatasetDetail, DatasetItem
 from harmrank.gateway.datasets.upload import PromptRecord
-from harmrank.gateway.db.models import (
-    Annotator,
-    Dataset,
-    Exclusion,
-    Model,
-    Prompt,
-    Ranking,
-    Response,
-)
+from harmrank.gateway.db import Annotator, Dataset, Exclusion, Model, Prompt, Ranking, Response
 from harmrank.gateway.edge import text_problem
 
 IN_CHUNK = 5000
@@ -45,36 +36,6 @@ class NoSuchDataset(NotFound):
 
     def __init__(self, name: str) -> None:
         super().__init__(f"no dataset named {name!r}")
-
-
-@dataclass(frozen=True)
-class DatasetRow:
-    id: int
-    name: str
-    source: str
-    created_at: datetime
-    prompts: int
-
-
-@dataclass(frozen=True)
-class DatasetFacts:
-    """A dataset's row and every count its description shows, in two queries."""
-
-    id: int
-    name: str
-    source: str
-    source_sha256: str | None
-    created_at: datetime
-    prompts: int
-    responses: int
-    models: list[str]
-    """Models with responses, in position order."""
-    rankings: dict[str, int]
-    """Rankings per annotator, in annotator order."""
-    exclusions: dict[str, int]
-    """Excluded source rows per reason, in reason order."""
-    categories: list[tuple[str | None, int]]
-    """Prompts per category, most frequent first; None counts the uncategorised."""
 
 
 # --- datasets -------------------------------------------------------------------------------
@@ -144,7 +105,7 @@ _GROUPS: CompoundSelect[Any] = union_all(
 )
 
 
-async def dataset_facts(session: AsyncSession, name: str) -> DatasetFacts:
+async def dataset_detail(session: AsyncSession, name: str) -> DatasetDetail:
     """The dataset's row and counts, in two statements; 404 when unknown."""
     row = (await session.execute(_FACTS, {"name": _named(name)})).one_or_none()
     if row is None:
@@ -155,8 +116,7 @@ async def dataset_facts(session: AsyncSession, name: str) -> DatasetFacts:
     by_order = sorted(groups.get("ranking", []), key=lambda g: g[2])
     # Most frequent first, then by name, uncategorised last among equals (as PostgreSQL sorts).
     categories = sorted(groups.get("category", []), key=lambda g: (-g[1], g[0] is None, g[0] or ""))
-    return DatasetFacts(
-        id=row[0],
+    return DatasetDetail(
         name=row[1],
         source=row[2],
         source_sha256=row[3],
@@ -166,7 +126,7 @@ async def dataset_facts(session: AsyncSession, name: str) -> DatasetFacts:
         models=[model for model, _, _ in sorted(groups.get("model", []), key=lambda g: g[2])],
         rankings={annotator: count for annotator, count, _ in by_order},
         exclusions={reason: n for reason, n, _ in sorted(groups.get("exclusion", []))},
-        categories=[(category, n) for category, n, _ in categories],
+        categories=[CategoryCount(category=c, prompts=n) for c, n, _ in categories],
     )
 
 
@@ -203,13 +163,17 @@ async def insert_dataset(
 
 async def list_datasets(
     session: AsyncSession, *, after: int | None, limit: int
-) -> list[DatasetRow]:
+) -> list[tuple[int, DatasetItem]]:
+    """Datasets in id order after ``after``, each with its id (the page's key)."""
     prompts = select(func.count()).where(Prompt.dataset_id == Dataset.id).scalar_subquery()
     query = select(Dataset.id, Dataset.name, Dataset.source, Dataset.created_at, prompts)
     if after is not None:
         query = query.where(Dataset.id > after)
     found = await session.execute(query.order_by(Dataset.id).limit(limit))
-    return [DatasetRow(*row) for row in found.all()]
+    return [
+        (key, DatasetItem(name=name, source=source, created_at=created_at, prompts=count))
+        for key, name, source, created_at, count in found.all()
+    ]
 
 
 async def category_counts(session: AsyncSession, dataset_id: int) -> list[tuple[str | None, int]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -19,10 +20,8 @@ from harmrank.gateway.datasets import repository as repo
 from harmrank.gateway.datasets.form import UploadedFile
 from harmrank.gateway.datasets.problems import Problem, counted, listed
 from harmrank.gateway.datasets.schemas import (
-    CategoryCount,
     DatasetCreated,
     DatasetDetail,
-    DatasetItem,
     DatasetPage,
     ProblemOut,
 )
@@ -110,27 +109,11 @@ def upload_report(parsed: ParsedUpload) -> dict[str, Any]:
 
 
 async def dataset_detail(session: AsyncSession, name: str) -> DatasetDetail:
-    facts = await repo.dataset_facts(session, name)
-    return DatasetDetail(
-        name=facts.name,
-        source=facts.source,
-        source_sha256=facts.source_sha256,
-        created_at=facts.created_at,
-        prompts=facts.prompts,
-        responses=facts.responses,
-        models=facts.models,
-        rankings=facts.rankings,
-        exclusions=facts.exclusions,
-        categories=[CategoryCount(category=c, prompts=n) for c, n in facts.categories],
-    )
+    return await repo.dataset_detail(session, name)
 
 
 async def dataset_page(session: AsyncSession, limit: int, cursor: str | None) -> DatasetPage:
     after = decode_cursor(DATASETS, cursor)
     rows = await repo.list_datasets(session, after=after, limit=limit + 1)
-    shown, next_cursor = keyset_page(DATASETS, rows, limit)
-    items = [
-        DatasetItem(name=r.name, source=r.source, created_at=r.created_at, prompts=r.prompts)
-        for r in shown
-    ]
-    return DatasetPage(items=items, next_cursor=next_cursor)
+    shown, next_cursor = keyset_page(DATASETS, rows, limit, itemgetter(0))
+    return DatasetPage(items=[item for _, item in shown], next_cursor=next_cursor)

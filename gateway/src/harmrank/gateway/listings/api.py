@@ -8,32 +8,20 @@ those humans' rankings of its prompts.
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
-from harmrank.common.errors import ErrorBody
 from harmrank.gateway.deps import Session
 from harmrank.gateway.listings import resolve
 from harmrank.gateway.listings.routes import add_result_routes
 from harmrank.gateway.listings.scope import ResultScope
+from harmrank.gateway.query import read_errors
 from harmrank.gateway.runs.api import RunId
 
 datasets_router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 runs_router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
-_BAD_PARAMETER = {
-    "model": ErrorBody,
-    "description": "A bad parameter, or a cursor no page gave out",
-}
-_DATASET_ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorBody, "description": "No such dataset"},
-    422: _BAD_PARAMETER,
-}
-_RUN_ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorBody, "description": "No such run"},
-    422: _BAD_PARAMETER,
-}
+_DATASET_ERRORS = read_errors("No such dataset")
+_RUN_ERRORS = read_errors("No such run")
 
 
 async def _dataset_scope(name: str, session: Session) -> ResultScope:

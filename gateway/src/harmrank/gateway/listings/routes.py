@@ -1,5 +1,6 @@
-"""The routes of the result listings, mounted once per kind of scope: the same four routes
-(page and export the responses, page and export the rankings) for a dataset and for a run.
+"""The routes of the result listings, mounted once per kind of scope: for each kind of row
+(:data:`~harmrank.gateway.listings.service.RESPONSES`, ``RANKINGS``), a page route and an export
+route, made by one builder, for a dataset and for a run.
 
 The scope comes from a dependency that names the path's own parameter (a dataset's name, a
 run's id) and is resolved before an export starts streaming, so an unknown one is a 404, not a
@@ -7,14 +8,14 @@ cut stream; the stream then reads in a session of its own, open exactly as long 
 """
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations, and the
-# scope's dependency is a local of the factory, which a postponed annotation could not name.
+# dependencies are locals of the builder, which a postponed annotation could not name.
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
-from harmrank.gateway.datasets.schemas import RankingItem, RankingPage, ResponseItem, ResponsePage
 from harmrank.gateway.deps import Session, Sessions
 from harmrank.gateway.export import export_response
 from harmrank.gateway.listings import service
@@ -30,9 +31,53 @@ from harmrank.gateway.query import (
     export_answers,
 )
 
-RESPONSE_COLUMNS = tuple(ResponseItem.model_fields)
-RANKING_COLUMNS = tuple(RankingItem.model_fields)
 AnsweredBy = Annotated[str | None, Query(description="Only prompts this model has a response to.")]
+
+
+@dataclass
+class ResponseFilters:
+    """The query filters of responses, a page's and an export's."""
+
+    model: ModelFilter = None
+    prompt: PromptFilter = None
+
+
+@dataclass
+class RankingFilters:
+    """The query filters of rankings, a page's and an export's."""
+
+    annotator: AnnotatorFilter = None
+    prompt: PromptFilter = None
+    model: AnsweredBy = None
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """A kind of row as its routes show it: its listing, its filters and how they are worded
+    (``{whose}``: "a run's", ``{who}``: "a run")."""
+
+    listing: service.Listing
+    filters: type[Any]
+    page_says: str
+    export_says: str
+
+
+_KINDS = (
+    _Kind(
+        service.RESPONSES,
+        ResponseFilters,
+        "Page through {whose} responses, optionally of one model or prompt.",
+        "Download every matching response of {who} as CSV or JSONL.",
+    ),
+    _Kind(
+        service.RANKINGS,
+        RankingFilters,
+        "Page through {whose} rankings, optionally of one annotator, prompt or model; ranks are "
+        "in the order of `models`.",
+        "Download every matching ranking of {who} (notation, ranks, raw value, source) as CSV "
+        "or JSONL.",
+    ),
+)
 
 
 def add_result_routes(
@@ -45,103 +90,56 @@ def add_result_routes(
     note: str = "",
     name: str = "",
 ) -> None:
-    """Mount the four routes under ``path`` of ``router``; ``scope_of`` is the dependency
-    that resolves the scope, ``whose`` and ``note`` word the descriptions (``"a run's"``),
-    ``name`` goes into the routes' names (and so their OpenAPI operation ids)."""
-    scope_dependency = Depends(scope_of)
-    who = whose.removesuffix("'s")
-    streamed = export_answers(errors)
-
-    def route(
-        suffix: str, action: str, description: str, **more: Any
-    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        return router.get(
-            f"{path}/{suffix}",
-            name=f"{action}_{name}{suffix.partition('/')[0]}",
-            description=description + note,
-            **more,
+    """Mount a page and an export route of each kind of row under ``path`` of ``router``;
+    ``scope_of`` is the dependency that resolves the scope, ``whose`` and ``note`` word the
+    descriptions (``"a run's"``), ``name`` goes into the routes' names (and so their OpenAPI
+    operation ids)."""
+    words = {"whose": whose, "who": whose.removesuffix("'s")}
+    for kind in _KINDS:
+        _add_routes(
+            router, kind, scope_of, path=path, name=name, words=words, note=note, errors=errors
         )
 
-    @route(
-        "responses",
-        "list",
-        f"Page through {whose} responses, optionally of one model or prompt.",
+
+def _add_routes(
+    router: APIRouter,
+    kind: _Kind,
+    scope_of: Callable[..., Awaitable[ResultScope]],
+    *,
+    path: str,
+    name: str,
+    words: dict[str, str],
+    note: str,
+    errors: Responses,
+) -> None:
+    listing = kind.listing
+    at = f"{path}/{listing.name}"
+    Scope = Annotated[ResultScope, Depends(scope_of)]
+    Filters = Annotated[Any, Depends(kind.filters)]
+
+    @router.get(
+        at,
+        name=f"list_{name}{listing.name}",
+        description=kind.page_says.format(**words) + note,
+        response_model=listing.page,
         responses=errors,
     )
-    async def list_responses(
-        session: Session,
-        scope: Annotated[ResultScope, scope_dependency],
-        model: ModelFilter = None,
-        prompt: PromptFilter = None,
-        limit: Limit = 100,
-        cursor: Cursor = None,
-    ) -> ResponsePage:
-        return await service.response_page(
-            session, scope, model=model, prompt=prompt, limit=limit, cursor=cursor
-        )
+    async def page(
+        session: Session, scope: Scope, filters: Filters, limit: Limit = 100, cursor: Cursor = None
+    ) -> Any:
+        only = asdict(filters)
+        return await service.page(session, scope, listing, only, limit=limit, cursor=cursor)
 
-    @route(
-        "rankings",
-        "list",
-        f"Page through {whose} rankings, optionally of one annotator, prompt or model; ranks "
-        "are in the order of `models`.",
-        responses=errors,
-    )
-    async def list_rankings(
-        session: Session,
-        scope: Annotated[ResultScope, scope_dependency],
-        annotator: AnnotatorFilter = None,
-        prompt: PromptFilter = None,
-        model: AnsweredBy = None,
-        limit: Limit = 100,
-        cursor: Cursor = None,
-    ) -> RankingPage:
-        return await service.ranking_page(
-            session,
-            scope,
-            annotator=annotator,
-            prompt=prompt,
-            model=model,
-            limit=limit,
-            cursor=cursor,
-        )
-
-    @route(
-        "responses/export",
-        "export",
-        f"Download every matching response of {who} as CSV or JSONL.",
+    @router.get(
+        f"{at}/export",
+        name=f"export_{name}{listing.name}",
+        description=kind.export_says.format(**words) + note,
         response_class=StreamingResponse,
-        responses=streamed,
+        responses=export_answers(errors),
     )
-    async def export_responses(
-        sessions: Sessions,
-        scope: Annotated[ResultScope, scope_dependency],
-        format: Format,
-        raw: RawCsv = False,
-        model: ModelFilter = None,
-        prompt: PromptFilter = None,
+    async def export(
+        sessions: Sessions, scope: Scope, format: Format, filters: Filters, raw: RawCsv = False
     ) -> StreamingResponse:
-        rows = service.response_rows(sessions, scope, model=model, prompt=prompt)
-        stem = f"{scope.file_stem}-responses"
-        return export_response(format, RESPONSE_COLUMNS, rows, stem, raw)
-
-    @route(
-        "rankings/export",
-        "export",
-        f"Download every matching ranking of {who} (notation, ranks, raw "
-        "value, source) as CSV or JSONL.",
-        response_class=StreamingResponse,
-        responses=streamed,
-    )
-    async def export_rankings(
-        sessions: Sessions,
-        scope: Annotated[ResultScope, scope_dependency],
-        format: Format,
-        raw: RawCsv = False,
-        annotator: AnnotatorFilter = None,
-        prompt: PromptFilter = None,
-        model: ModelFilter = None,
-    ) -> StreamingResponse:
-        only = {"annotator": annotator, "prompt": prompt, "model": model}
-        rows = service.ranking_rows(sessions, scope, **only)
-        return export_response(format, RANKING_COLUMNS, rows, f"{scope.file_stem}-rankings", raw)
+        rows = service.export_rows(sessions, scope, listing, asdict(filters))
+        stem = f"{scope.file_stem}-{listing.name}"
+        return export_response(format, listing.columns, rows, stem, raw)

@@ -1,7 +1,7 @@
 """What a result listing shows: every row of a dataset, or exactly one run's.
 
 A run's rows are not marked as such (a result is shared by every run that needs it): they are
-the queries of :mod:`harmrank.gateway.listings.run_rows`, kept here as subqueries the listings
+the queries of :mod:`harmrank.gateway.listings.repository`, kept here as subqueries the listings
 and the explorer restrict themselves to. :mod:`harmrank.gateway.listings.resolve` makes a scope.
 This module imports no other of the gateway's: the packages whose routes mount the listings
 import it while they are being imported themselves.

@@ -1,4 +1,5 @@
-"""Pages and exports of a scope's responses and rankings: one implementation for every scope.
+"""Pages and exports of a scope's responses and rankings: one implementation for every scope
+and every kind of row, a :class:`Listing` saying what differs between the kinds.
 
 Only reads; pages are keyset pages behind the opaque cursors of
 :mod:`harmrank.gateway.pagination`, exports stream every matching row in batches.
@@ -6,8 +7,9 @@ Only reads; pages are keyset pages behind the opaque cursors of
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -16,130 +18,91 @@ from harmrank.gateway.datasets.schemas import RankingItem, RankingPage, Response
 from harmrank.gateway.listings import repository as repo
 from harmrank.gateway.listings import resolve
 from harmrank.gateway.listings.scope import ResultScope
-from harmrank.gateway.pagination import decode_cursor, keyset_page
-from harmrank.gateway.study.notation import format_ranks
+from harmrank.gateway.pagination import Page, decode_cursor, keyset_page
 
-# The tags of this module's cursors (see harmrank.gateway.pagination): "r"esponses, ran"k"ings.
-RESPONSES = "r"
-RANKINGS = "k"
-Record = TypeVar("Record")
+Filters = Mapping[str, str | None]
+"""A listing's filters by name, None where not given (see the listing functions of the
+repository)."""
 
 
-async def response_page(
+@dataclass(frozen=True)
+class Listing:
+    """One kind of row a scope lists, and what its pages and exports are made of."""
+
+    name: str
+    """The routes' path segment and the export file's suffix: ``responses``, ``rankings``."""
+    tag: str
+    """The tag of its cursors (see :mod:`harmrank.gateway.pagination`)."""
+    fetch: Callable[..., Awaitable[Sequence[Any]]]
+    """The repository's listing function."""
+    row_ids: Callable[[ResultScope], repo.RowIds | None]
+    """The scope's restriction of the rows (a run's), None for every row of the dataset."""
+    item: type[BaseModel]
+    page: type[Page[Any]]
+    with_models: bool = False
+    """Whether a page names the scope's models: the order its rows' rank lists follow."""
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """An export's columns: the item's fields."""
+        return tuple(self.item.model_fields)
+
+
+RESPONSES = Listing(
+    name="responses",
+    tag="r",
+    fetch=repo.list_responses,
+    row_ids=lambda scope: scope.response_ids,
+    item=ResponseItem,
+    page=ResponsePage,
+)
+RANKINGS = Listing(
+    name="rankings",
+    tag="k",
+    fetch=repo.list_rankings,
+    row_ids=lambda scope: scope.ranking_ids,
+    item=RankingItem,
+    page=RankingPage,
+    with_models=True,
+)
+
+
+async def page(
     session: AsyncSession,
     scope: ResultScope,
+    listing: Listing,
+    filters: Filters,
     *,
-    model: str | None,
-    prompt: str | None,
     limit: int,
     cursor: str | None,
-) -> ResponsePage:
-    rows = await repo.list_responses(
+) -> Page[Any]:
+    """One page of the scope's rows of ``listing`` that match ``filters``."""
+    rows = await listing.fetch(
         session,
         scope.dataset_id,
-        model=model,
-        prompt=prompt,
-        prompt_ids=scope.prompt_ids,
-        response_ids=scope.response_ids,
-        after=decode_cursor(RESPONSES, cursor),
+        **_restriction(scope, listing),
+        **filters,
+        after=decode_cursor(listing.tag, cursor),
         limit=limit + 1,
     )
-    shown, next_cursor = keyset_page(RESPONSES, rows, limit)
-    return ResponsePage(items=[response_item(r) for r in shown], next_cursor=next_cursor)
+    shown, next_cursor = keyset_page(listing.tag, rows, limit)
+    more = {"models": await resolve.scope_models(session, scope)} if listing.with_models else {}
+    return listing.page(items=shown, next_cursor=next_cursor, **more)
 
 
-async def ranking_page(
-    session: AsyncSession,
-    scope: ResultScope,
-    *,
-    annotator: str | None,
-    prompt: str | None,
-    model: str | None,
-    limit: int,
-    cursor: str | None,
-) -> RankingPage:
-    rows = await repo.list_rankings(
-        session,
-        scope.dataset_id,
-        annotator=annotator,
-        prompt=prompt,
-        model=model,
-        prompt_ids=scope.prompt_ids,
-        ranking_ids=scope.ranking_ids,
-        after=decode_cursor(RANKINGS, cursor),
-        limit=limit + 1,
-    )
-    shown, next_cursor = keyset_page(RANKINGS, rows, limit)
-    return RankingPage(
-        models=await resolve.scope_models(session, scope),
-        items=[ranking_item(r) for r in shown],
-        next_cursor=next_cursor,
-    )
-
-
-# Built from the record's fields rather than dataclasses.asdict, which deep-copies every
-# value and cost more than the rest of a page of responses.
-
-
-def response_item(record: repo.ResponseRecord) -> ResponseItem:
-    return ResponseItem(
-        id=record.id,
-        prompt_id=record.prompt_id,
-        prompt=record.prompt,
-        model=record.model,
-        text=record.text,
-        generation_key=record.generation_key,
-        source=record.source,
-        created_at=record.created_at,
-    )
-
-
-def ranking_item(record: repo.RankingRecord) -> RankingItem:
-    return RankingItem(
-        id=record.id,
-        annotator=record.annotator,
-        annotator_kind=record.annotator_kind,
-        prompt_id=record.prompt_id,
-        ranking=format_ranks(tuple(record.ranks)),
-        ranks=record.ranks,
-        raw_value=record.raw_value,
-        normalisations=record.normalisations,
-        source=record.source,
-        presentation_key=record.presentation_key,
-        created_at=record.created_at,
-    )
-
-
-def response_rows(
-    sessions: async_sessionmaker[AsyncSession], scope: ResultScope, **only: str | None
-) -> AsyncIterator[dict[str, Any]]:
-    """The scope's matching responses as JSON-ready rows; ``only``: the filters of the page."""
-
-    def records(session: AsyncSession) -> AsyncIterator[repo.ResponseRecord]:
-        restrict = {"prompt_ids": scope.prompt_ids, "response_ids": scope.response_ids}
-        return repo.iter_responses(session, scope.dataset_id, **restrict, **only)
-
-    return _stream(sessions, records, response_item)
-
-
-def ranking_rows(
-    sessions: async_sessionmaker[AsyncSession], scope: ResultScope, **only: str | None
-) -> AsyncIterator[dict[str, Any]]:
-    """The scope's matching rankings as JSON-ready rows; ``only``: the filters of the page."""
-
-    def records(session: AsyncSession) -> AsyncIterator[repo.RankingRecord]:
-        restrict = {"prompt_ids": scope.prompt_ids, "ranking_ids": scope.ranking_ids}
-        return repo.iter_rankings(session, scope.dataset_id, **restrict, **only)
-
-    return _stream(sessions, records, ranking_item)
-
-
-async def _stream(
+async def export_rows(
     sessions: async_sessionmaker[AsyncSession],
-    records: Callable[[AsyncSession], AsyncIterator[Record]],
-    item: Callable[[Record], BaseModel],
+    scope: ResultScope,
+    listing: Listing,
+    filters: Filters,
 ) -> AsyncIterator[dict[str, Any]]:
+    """Every row of the scope's ``listing`` that matches ``filters``, JSON-ready."""
     # A session of the stream's own: the request's has ended once the stream starts.
     async with sessions() as session:
-        async for record in records(session):
-            yield item(record).model_dump(mode="json")
+        restricted = {**_restriction(scope, listing), **filters}
+        async for item in repo.iter_all(listing.fetch, session, scope.dataset_id, **restricted):
+            yield item.model_dump(mode="json")
+
+
+def _restriction(scope: ResultScope, listing: Listing) -> dict[str, Any]:
+    return {"prompt_ids": scope.prompt_ids, "row_ids": listing.row_ids(scope)}

@@ -8,39 +8,21 @@ from fastapi import APIRouter, Query, Request
 
 from harmrank.common.errors import ErrorBody
 from harmrank.gateway import cpu_pool
-from harmrank.gateway.datasets.form import read_form
+from harmrank.gateway.datasets.form import file_field, form_body, read_form
 from harmrank.gateway.datasets.schemas import RankingsImported
 from harmrank.gateway.deps import Session
 from harmrank.gateway.rankings_import.service import import_rankings
 
 router = APIRouter(prefix="/v1/datasets", tags=["rankings"])
 
-_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "The study's CSV layout (Prompt, one response column"
-                            " per model, Ranking, optional Annotator) or JSONL objects with"
-                            " annotator, prompt_id or prompt, and ranks or ranking.",
-                        },
-                        "annotator": {
-                            "type": "string",
-                            "description": "Who ranked, for rows that do not say.",
-                        },
-                    },
-                }
-            }
-        },
-    }
-}
+_BODY = form_body(
+    ["file"],
+    file=file_field(
+        "The study's CSV layout (Prompt, one response column per model, Ranking, optional"
+        " Annotator) or JSONL objects with annotator, prompt_id or prompt, and ranks or ranking."
+    ),
+    annotator={"type": "string", "description": "Who ranked, for rows that do not say."},
+)
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Not a multipart form with a file"},
     404: {"model": ErrorBody, "description": "No such dataset"},

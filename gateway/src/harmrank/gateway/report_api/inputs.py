@@ -15,7 +15,7 @@ from harmrank.gateway.annotation import budget
 from harmrank.gateway.datasets import repository as datasets_repo
 from harmrank.gateway.db.models import AnnotatorKind
 from harmrank.gateway.explore import repository as explore_repo
-from harmrank.gateway.listings.run_rows import run_row
+from harmrank.gateway.listings.repository import run_row
 from harmrank.gateway.listings.scope import ResultScope
 from harmrank.gateway.results.repository import annotator_kinds, load_rankings
 from harmrank.gateway.runs import service as runs_service

@@ -28,10 +28,10 @@ from harmrank.gateway.datasets import repository as datasets_repo
 
 # Named here too for the modules that read a dataset's models through this one.
 from harmrank.gateway.datasets.repository import dataset_models as dataset_models
-from harmrank.gateway.db.base import Base
-from harmrank.gateway.db.models import (
+from harmrank.gateway.db import (
     Annotator,
     AnnotatorKind,
+    Base,
     Dataset,
     Exclusion,
     Model,

@@ -136,16 +136,8 @@ async def list_tasks(
 
 
 def run_out(facts: status.RunFacts) -> RunOut:
-    return RunOut(
-        id=facts.id,
-        status=facts.status,
-        created_at=facts.created_at,
-        cancelled_at=facts.cancelled_at,
-        prompts=facts.prompts,
-        progress=facts.progress,
-        has_report=facts.has_report,
-        spec=RunCreate.model_validate(facts.spec),
-    )
+    # Read by field name, the stored spec validated into its model on the way.
+    return RunOut.model_validate(facts, from_attributes=True)
 
 
 def _task_out(task: Task, prompt: str | None, model: str | None, judge: str | None) -> TaskOut:
