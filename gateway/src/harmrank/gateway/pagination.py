@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from operator import attrgetter
 from typing import Annotated, Generic, TypeVar
 
@@ -126,3 +126,17 @@ def keyset_page(
         return shown, None
     key = last_id(shown[-1])
     return shown, encode_cursor(kind, *(key if isinstance(key, tuple) else (key,)))
+
+
+async def fetch_page(
+    kind: str,
+    cursor: str | None,
+    limit: int,
+    fetch: Callable[[int | None, int], Awaitable[Sequence[Row]]],
+    last_id: Callable[[Row], int] = attrgetter("id"),
+) -> tuple[Sequence[Row], str | None]:
+    """The rows of the page of listing ``kind`` after ``cursor``, and the next page's cursor;
+    ``fetch(after, n)`` reads at most ``n`` rows in key order after the id ``after`` (None:
+    from the first)."""
+    rows = await fetch(decode_cursor(kind, cursor), limit + 1)
+    return keyset_page(kind, rows, limit, last_id)

@@ -26,7 +26,7 @@ from harmrank.gateway.datasets.schemas import (
     ProblemOut,
 )
 from harmrank.gateway.datasets.upload import ParsedUpload, UploadLimits, detect_format, parse_upload
-from harmrank.gateway.pagination import decode_cursor, keyset_page
+from harmrank.gateway.pagination import fetch_page
 
 # The tag of this module's cursors (see harmrank.gateway.pagination): "d"atasets.
 DATASETS = "d"
@@ -113,7 +113,11 @@ async def dataset_detail(session: AsyncSession, name: str) -> DatasetDetail:
 
 
 async def dataset_page(session: AsyncSession, limit: int, cursor: str | None) -> DatasetPage:
-    after = decode_cursor(DATASETS, cursor)
-    rows = await repo.list_datasets(session, after=after, limit=limit + 1)
-    shown, next_cursor = keyset_page(DATASETS, rows, limit, itemgetter(0))
+    shown, next_cursor = await fetch_page(
+        DATASETS,
+        cursor,
+        limit,
+        lambda after, n: repo.list_datasets(session, after=after, limit=n),
+        itemgetter(0),
+    )
     return DatasetPage(items=[item for _, item in shown], next_cursor=next_cursor)

@@ -18,7 +18,7 @@ from harmrank.gateway.datasets.schemas import RankingItem, RankingPage, Response
 from harmrank.gateway.listings import repository as repo
 from harmrank.gateway.listings import resolve
 from harmrank.gateway.listings.scope import ResultScope
-from harmrank.gateway.pagination import Page, decode_cursor, keyset_page
+from harmrank.gateway.pagination import Page, fetch_page
 
 Filters = Mapping[str, str | None]
 """A listing's filters by name, None where not given (see the listing functions of the
@@ -77,15 +77,15 @@ async def page(
     cursor: str | None,
 ) -> Page[Any]:
     """One page of the scope's rows of ``listing`` that match ``filters``."""
-    rows = await listing.fetch(
-        session,
-        scope.dataset_id,
-        **_restriction(scope, listing),
-        **filters,
-        after=decode_cursor(listing.tag, cursor),
-        limit=limit + 1,
+    restricted = {**_restriction(scope, listing), **filters}
+    shown, next_cursor = await fetch_page(
+        listing.tag,
+        cursor,
+        limit,
+        lambda after, n: listing.fetch(
+            session, scope.dataset_id, **restricted, after=after, limit=n
+        ),
     )
-    shown, next_cursor = keyset_page(listing.tag, rows, limit)
     more = {"models": await resolve.scope_models(session, scope)} if listing.with_models else {}
     return listing.page(items=shown, next_cursor=next_cursor, **more)
 

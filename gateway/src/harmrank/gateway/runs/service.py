@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from harmrank.common.errors import Conflict, NotFound
 from harmrank.gateway.db.base import utc_now
 from harmrank.gateway.db.run_models import Stage, Task, TaskState
-from harmrank.gateway.pagination import decode_cursor, keyset_page
+from harmrank.gateway.pagination import fetch_page
 from harmrank.gateway.runs import control, failures, repository, status
 from harmrank.gateway.runs.checks import Services, check_run
 from harmrank.gateway.runs.planner import plan_run, stable_hash
@@ -89,10 +89,12 @@ async def list_runs(
     session: AsyncSession, *, status_filter: RunStatus | None, limit: int, cursor: str | None
 ) -> RunPage:
     """Newest first; ``cursor`` is the ``next_cursor`` of the page before."""
-    found = await status.run_page(
-        session, status=status_filter, before_id=decode_cursor(RUNS, cursor), limit=limit + 1
+    shown, next_cursor = await fetch_page(
+        RUNS,
+        cursor,
+        limit,
+        lambda before, n: status.run_page(session, status=status_filter, before_id=before, limit=n),
     )
-    shown, next_cursor = keyset_page(RUNS, found, limit)
     return RunPage(items=[run_out(facts) for facts in shown], next_cursor=next_cursor)
 
 
@@ -127,11 +129,15 @@ async def list_tasks(
 ) -> TaskPage:
     """In planning order; ``cursor`` is the ``next_cursor`` of the page before."""
     await get_run(session, run_id)
-    after = decode_cursor(TASKS, cursor)
-    rows = await repository.task_rows(
-        session, run_id, stage=stage, state=state, after_id=after, limit=limit + 1
+    shown, next_cursor = await fetch_page(
+        TASKS,
+        cursor,
+        limit,
+        lambda after, n: repository.task_rows(
+            session, run_id, stage=stage, state=state, after_id=after, limit=n
+        ),
+        lambda row: row[0].id,
     )
-    shown, next_cursor = keyset_page(TASKS, rows, limit, lambda row: row[0].id)
     return TaskPage(items=[_task_out(*row) for row in shown], next_cursor=next_cursor)
 
 
