@@ -1,8 +1,4 @@
-"""Resolving a dataset's name or a run's id into its :class:`ResultScope`, and its models.
-
-Import this module as a module (``from harmrank.gateway.listings import resolve``) and call it
-from function bodies: it imports the datasets package, whose routes import it in turn.
-"""
+"""Resolving a dataset's name or a run's id into its :class:`ResultScope`, and its models."""
 
 from __future__ import annotations
 
