@@ -246,31 +246,6 @@ async def model_positions(session: AsyncSession, ids: Sequence[int]) -> dict[int
     return dict(found.all())
 
 
-async def existing_among(
-    session: AsyncSession,
-    table: type[Response] | type[Ranking],
-    keys: Sequence[ResponseKey] | Sequence[RankingKey],
-) -> set[tuple[int, int, str]]:
-    """Which of the natural keys have a row already: one query for any number of keys (it
-    reads the rows of their first two key columns and matches the rest here)."""
-    if not keys:
-        return set()
-    first, second, third = _natural_key(table)
-    found = await session.execute(
-        select(first, second, third).where(
-            first.in_({k[0] for k in keys}), second.in_({k[1] for k in keys})
-        )
-    )
-    wanted = set(keys)
-    return {(a, b, c) for a, b, c in found if (a, b, c) in wanted}
-
-
-def _natural_key(table: type[Response] | type[Ranking]) -> tuple[Any, Any, Any]:
-    if table is Response:
-        return Response.prompt_id, Response.model_id, Response.generation_key
-    return Ranking.annotator_id, Ranking.prompt_id, Ranking.presentation_key
-
-
 async def dataset_names(session: AsyncSession) -> list[str]:
     """Every dataset's name, sorted: what a run may name."""
     return list(await session.scalars(select(Dataset.name).order_by(Dataset.name)))
@@ -285,16 +260,6 @@ async def dataset_categories(session: AsyncSession, dataset: str) -> list[str]:
         .distinct()
     )
     return sorted(c for c in await session.scalars(query) if c is not None)
-
-
-async def prompt_texts(
-    session: AsyncSession, ids: set[int | None]
-) -> dict[int | None, tuple[str, str]]:
-    """Prompt id -> (external id, text)."""
-    found = await session.execute(
-        select(Prompt.id, Prompt.external_id, Prompt.text).where(Prompt.id.in_(ids))
-    )
-    return {prompt_id: (external_id, text) for prompt_id, external_id, text in found}
 
 
 async def model_names(session: AsyncSession, ids: set[int | None]) -> dict[int | None, str]:
