@@ -15,11 +15,12 @@ report is the exception: its score task replaces an older one, ``runs.repository
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Insert, Row, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -191,9 +192,16 @@ async def insert_if_absent(
     """Insert the rows; a row whose unique key is taken is skipped, not an error."""
     if not rows:
         return
-    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
-    statement = dialect.insert(table).on_conflict_do_nothing()
+    statement = _insert_if_absent(session.get_bind().dialect.name, table)
     await session.execute(statement, list(rows))
+
+
+@functools.cache
+def _insert_if_absent(dialect_name: str, table: type[Base]) -> Insert:
+    # Built once per table: the worker stores every finished batch with it.
+    if dialect_name == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    return postgresql.insert(table).on_conflict_do_nothing()
 
 
 async def ensure_models(session: AsyncSession, names: Sequence[str]) -> dict[str, int]:
