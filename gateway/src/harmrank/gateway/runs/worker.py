@@ -17,7 +17,9 @@ holds a database lock or connection:
 2. **settle**: the tasks that finished since the last settle, together: one UPDATE marks them
    done where this worker still holds them, one executemany keeps each call's details on its
    task, and one insert-if-absent per table stores their results. Only the tasks still held
-   have their results stored; the others are someone else's now;
+   have their results stored; the others are someone else's now. The claim into the slots
+   they freed runs in the same transaction (one commit where there were two; should that
+   transaction fail, the tasks are stored alone and the next claim runs on its own);
 3. **heartbeat**: every third of a lease, one statement renews the leases of every task in
    flight (another abandons those of cancelled runs). A task found lost (its lease expired and
    another worker took it) or abandoned (its run was cancelled) is stopped, and nothing of it
