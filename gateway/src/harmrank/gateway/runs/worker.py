@@ -140,7 +140,8 @@ class _Dispatcher:
         heartbeat = asyncio.create_task(self.heartbeat())
         ahead: tuple[int, _Claimed] | None = None  # claimed with the last settle
         try:
-            while self.working or not stop.is_set():
+            # Tasks claimed with the last settle are worked even when a stop came meanwhile.
+            while self.working or ahead or not stop.is_set():
                 stopping = stop.is_set() and ahead is None
                 wait = None if stopping else await self.fill(poll_interval, ahead)
                 await self.until_finished(wait, stop)
@@ -321,7 +322,9 @@ class _Dispatcher:
             except Exception:
                 # The claim or the store failed: store alone, by the rules below, and let the
                 # next fill claim on its own.
-                logger.info("worker %s: storing with the next claim failed", self.name)
+                logger.info(
+                    "worker %s: storing with the next claim failed", self.name, exc_info=True
+                )
         if claimed is None:
             await self.store_alone(finished)
         for outcome in outcomes:
