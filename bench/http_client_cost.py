@@ -1,12 +1,12 @@
-"""CPU per request of harmrank's HTTP client alone (``create_client``, httpx and httpcore).
+"""CPU per request of harmrank's HTTP client alone (``create_client`` and its transport).
 
 Run: ``uv run python bench/http_client_cost.py`` (about a minute). A TGI stand-in in a process of
 its own answers ``POST /generate`` after 10 ms; this process sends ``--requests`` calls with
 ``--in-flight`` at once, and counts its own CPU time (user and system) per request, on asyncio's
-loop and on uvloop, with httpx's default pool (20 idle connections kept) and with
-:func:`harmrank.common.http.pooled_transport` (every connection kept). Medians of ``--trials``,
-interleaved. Every hop between harmrank's processes pays this once on each side's client.
-"""
+loop and on uvloop, with httpx's own transport (httpcore, every connection kept alive) and with
+:func:`harmrank.common.http.pooled_transport` (aiohttp's pool under httpx's API). Medians of
+``--trials``, interleaved. Every hop between harmrank's processes pays this once on each side's
+client."""
 
 from __future__ import annotations
 
@@ -58,6 +58,14 @@ async def _cpu_ms_per_request(
         return 1000 * (time.process_time() - started) / int(args.requests)
 
 
+def _transports(in_flight: int) -> dict[str, httpx.AsyncBaseTransport]:
+    every_connection_kept = httpx.Limits(max_connections=in_flight, max_keepalive_connections=None)
+    return {
+        "httpcore": httpx.AsyncHTTPTransport(limits=every_connection_kept),
+        "pooled_transport": pooled_transport(in_flight),
+    }
+
+
 def main() -> None:
     args = _arguments()
     procs = Processes(Path(tempfile.mkdtemp(prefix="harmrank-client-cost-")))
@@ -67,12 +75,7 @@ def main() -> None:
     try:
         for _ in range(args.trials):
             for loop, factory in LOOPS.items():
-                for pool in ("httpx default", "pooled_transport"):
-                    transport = (
-                        httpx.AsyncHTTPTransport()
-                        if pool == "httpx default"
-                        else pooled_transport(args.in_flight)
-                    )
+                for pool, transport in _transports(args.in_flight).items():
                     with asyncio.Runner(loop_factory=factory) as runner:
                         cost = runner.run(_cpu_ms_per_request(standin.url, transport, args))
                     results.setdefault((loop, pool), []).append(cost)

@@ -43,12 +43,20 @@ import repo_tests
 sys.path.insert(0, str(repo_tests.ROOT))
 from tests.conftest import throwaway_postgres_database
 
-from processes import HARMRANK, Process, Processes, cpu_seconds, free_port, wait_listening
+from processes import (
+    HARMRANK,
+    TOKEN,
+    Process,
+    Processes,
+    cpu_seconds,
+    free_port,
+    stack_gateway_env,
+    wait_listening,
+)
 
 MODELS = ("mistral-7b", "mpt-7b", "stablelm-alpha-7b")
 JUDGE = "gpt4o"
 KEY = "sk-bench-openai-key"
-TOKEN = "bench-write-token"
 LLM_STAGES = ("generate", "judge")
 FINISHED = ("done", "failed", "reused", "cancelled")
 POLL_SECONDS = 0.2
@@ -181,15 +189,7 @@ def _start(procs: Processes, db_url: str, config: Config, profile: Path | None) 
         },
     )
     metrics = serve("metrics", {"HARMRANK_METRICS_LOG_LEVEL": "warning"})
-    env = {
-        "HARMRANK_GATEWAY_DATABASE_URL": db_url,
-        "HARMRANK_GATEWAY_GENERATOR_URL": str(generator.url),
-        "HARMRANK_GATEWAY_JUDGE_URL": str(judge.url),
-        "HARMRANK_GATEWAY_METRICS_URL": str(metrics.url),
-        "HARMRANK_GATEWAY_API_TOKENS": json.dumps([TOKEN]),
-        "HARMRANK_GATEWAY_LOG_LEVEL": "warning",
-        "HARMRANK_GATEWAY_POLL_INTERVAL_SECONDS": "0.2",
-    }
+    env = stack_gateway_env(db_url, generator, judge, metrics)
     gateway = serve("gateway", {**env, "HARMRANK_GATEWAY_MIGRATE_ON_START": "true"})
     command = [*_worker(profile), "worker", "--concurrency", str(config.in_flight)]
     worker = procs.start("worker", command, {**env, "HARMRANK_GATEWAY_WORKER_ID": "w0"}, None)

@@ -136,6 +136,22 @@ def wait_listening(process: Process, timeout: float = 60) -> None:
     raise RuntimeError(f"{process.name} did not start listening")
 
 
+def stack_gateway_env(
+    db_url: str, generator: Process, judge: Process, metrics: Process
+) -> dict[str, str]:
+    """The settings of the gateway and workers of a whole stack (a run through every service):
+    its database, the services' URLs, writes needing ``TOKEN``, quiet logs, a 0.2 s poll."""
+    return {
+        "HARMRANK_GATEWAY_DATABASE_URL": db_url,
+        "HARMRANK_GATEWAY_GENERATOR_URL": str(generator.url),
+        "HARMRANK_GATEWAY_JUDGE_URL": str(judge.url),
+        "HARMRANK_GATEWAY_METRICS_URL": str(metrics.url),
+        "HARMRANK_GATEWAY_API_TOKENS": json.dumps([TOKEN]),
+        "HARMRANK_GATEWAY_LOG_LEVEL": "warning",
+        "HARMRANK_GATEWAY_POLL_INTERVAL_SECONDS": "0.2",
+    }
+
+
 @contextlib.asynccontextmanager
 async def serve_gateway(
     name: str, *options: str, env: dict[str, str] | None = None

@@ -33,12 +33,11 @@ import repo_tests
 sys.path.insert(0, str(repo_tests.ROOT))
 from tests.conftest import throwaway_postgres_database
 
-from processes import Processes
+from processes import TOKEN, Processes, stack_gateway_env
 
 MODELS = ("mistral-7b", "mpt-7b", "stablelm-alpha-7b")
 KEYS = {"openai": "sk-bench-openai-key", "anthropic": "sk-ant-bench-key"}
 JUDGES = (("gpt4o", "openai", 2), ("claude", "anthropic", 1))
-TOKEN = "bench-write-token"
 
 
 def _arguments() -> argparse.Namespace:
@@ -78,13 +77,7 @@ def _start(procs: Processes, db_url: str, args: argparse.Namespace) -> str:
     judge = procs.serve("judge", judge_env)
     metrics = procs.serve("metrics", {"HARMRANK_METRICS_LOG_LEVEL": "warning"})
     gateway_env = {
-        "HARMRANK_GATEWAY_DATABASE_URL": db_url,
-        "HARMRANK_GATEWAY_GENERATOR_URL": str(generator.url),
-        "HARMRANK_GATEWAY_JUDGE_URL": str(judge.url),
-        "HARMRANK_GATEWAY_METRICS_URL": str(metrics.url),
-        "HARMRANK_GATEWAY_API_TOKENS": json.dumps([TOKEN]),
-        "HARMRANK_GATEWAY_LOG_LEVEL": "warning",
-        "HARMRANK_GATEWAY_POLL_INTERVAL_SECONDS": "0.2",
+        **stack_gateway_env(db_url, generator, judge, metrics),
         "HARMRANK_GATEWAY_RETRY_BASE_SECONDS": "0.5",
         "HARMRANK_GATEWAY_RETRY_MAX_SECONDS": "5",
     }

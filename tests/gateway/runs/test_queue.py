@@ -8,7 +8,9 @@ import pytest
 from sqlalchemy import select, update
 from tests.gateway.runs.helpers import Sessions, at, create, get, nonzero, seed_dataset, spec
 
-from harmrank.gateway.db.run_models import Stage, Task, TaskState
+from harmrank.gateway.db.models import Model, Prompt, Response
+from harmrank.gateway.db.run_models import Run, Stage, Task, TaskState
+from harmrank.gateway.results import repository as results
 from harmrank.gateway.runs import control, queue, settle, tasks
 from harmrank.gateway.runs.schemas import RunStatus
 from harmrank.gateway.runs.tasks import Backoff, ClaimedTask, Failure, Lease
@@ -92,6 +94,41 @@ async def test_judge_waits_for_its_responses_and_score_for_judging(
     assert await complete(session_maker, judge)
     (score,) = await claim(session_maker)
     assert score.stage == Stage.SCORE
+
+
+async def test_a_claim_reads_what_each_task_needs_with_it(session_maker: Sessions) -> None:
+    await seed_dataset(session_maker, prompts=2)
+    run = await create(session_maker, spec())
+    claimed = await claim(session_maker, limit=4)
+    async with session_maker() as session:
+        prompts = {p.id: p for p in await session.scalars(select(Prompt))}
+        models = {m.id: m.name for m in await session.scalars(select(Model))}
+        stored_spec = (await session.get(Run, run.id)).spec  # type: ignore[union-attr]
+    assert len({t.prompt_id for t in claimed}) == 2  # two prompts, two models
+    for task in claimed:
+        assert task.inputs is not None
+        assert task.prompt_id is not None
+        assert task.model_id is not None
+        prompt = prompts[task.prompt_id]
+        assert (task.inputs.prompt_external_id, task.inputs.prompt_text) == (
+            prompt.external_id,
+            prompt.text,
+        )
+        assert (task.inputs.model_name, task.inputs.spec) == (models[task.model_id], stored_spec)
+        assert task.inputs.stored is False
+
+    # Another run stored the first task's response meanwhile: claimed again, it says so, and
+    # only it (one response of the same prompt, another model's, must not count).
+    first = claimed[0]
+    async with session_maker.begin() as session:
+        row = {"prompt_id": first.prompt_id, "model_id": first.model_id, "text": "made"}
+        await results.insert_if_absent(
+            session, Response, [row | {"generation_key": first.generation_key, "source": "t"}]
+        )
+    again = await claim(session_maker, seconds=LEASE + 1, limit=4)
+    assert {t.id: t.inputs.stored for t in again if t.inputs} == {
+        t.id: t.id == first.id for t in claimed
+    }
 
 
 async def test_an_expired_lease_is_claimed_again(session_maker: Sessions) -> None:

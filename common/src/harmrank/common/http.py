@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from harmrank.common.aiohttp_transport import AiohttpTransport
 from harmrank.common.request_id import REQUEST_ID_HEADER, current_request_id
 from harmrank.common.retry import (
     BUDGET_EXTENSION,
@@ -56,13 +57,13 @@ async def _add_request_id(request: httpx.Request) -> None:
         request.headers[REQUEST_ID_HEADER] = request_id
 
 
-def pooled_transport(max_connections: int | None = 100) -> httpx.AsyncHTTPTransport:
+def pooled_transport(max_connections: int | None = 100) -> AiohttpTransport:
     """A connection pool that keeps every connection it opens alive, up to ``max_connections``
-    (size it to the calls in flight; None: no limit). httpx's default pool keeps only 20 idle
+    (size it to the calls in flight; None: no limit), on aiohttp (see
+    :mod:`harmrank.common.aiohttp_transport` for why). httpx's default pool keeps only 20 idle
     connections and closes the others, so with more calls than that in flight each burst paid
     new TCP connections again."""
-    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=None)
-    return httpx.AsyncHTTPTransport(limits=limits)
+    return AiohttpTransport(max_connections)
 
 
 def create_client(

@@ -15,11 +15,12 @@ report is the exception: its score task replaces an older one, ``runs.repository
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Insert, Row, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -191,9 +192,16 @@ async def insert_if_absent(
     """Insert the rows; a row whose unique key is taken is skipped, not an error."""
     if not rows:
         return
-    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
-    statement = dialect.insert(table).on_conflict_do_nothing()
+    statement = _insert_if_absent(session.get_bind().dialect.name, table)
     await session.execute(statement, list(rows))
+
+
+@functools.cache
+def _insert_if_absent(dialect_name: str, table: type[Base]) -> Insert:
+    # Built once per table: the worker stores every finished batch with it.
+    if dialect_name == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    return postgresql.insert(table).on_conflict_do_nothing()
 
 
 async def ensure_models(session: AsyncSession, names: Sequence[str]) -> dict[str, int]:
@@ -246,31 +254,6 @@ async def model_positions(session: AsyncSession, ids: Sequence[int]) -> dict[int
     return dict(found.all())
 
 
-async def existing_among(
-    session: AsyncSession,
-    table: type[Response] | type[Ranking],
-    keys: Sequence[ResponseKey] | Sequence[RankingKey],
-) -> set[tuple[int, int, str]]:
-    """Which of the natural keys have a row already: one query for any number of keys (it
-    reads the rows of their first two key columns and matches the rest here)."""
-    if not keys:
-        return set()
-    first, second, third = _natural_key(table)
-    found = await session.execute(
-        select(first, second, third).where(
-            first.in_({k[0] for k in keys}), second.in_({k[1] for k in keys})
-        )
-    )
-    wanted = set(keys)
-    return {(a, b, c) for a, b, c in found if (a, b, c) in wanted}
-
-
-def _natural_key(table: type[Response] | type[Ranking]) -> tuple[Any, Any, Any]:
-    if table is Response:
-        return Response.prompt_id, Response.model_id, Response.generation_key
-    return Ranking.annotator_id, Ranking.prompt_id, Ranking.presentation_key
-
-
 async def dataset_names(session: AsyncSession) -> list[str]:
     """Every dataset's name, sorted: what a run may name."""
     return list(await session.scalars(select(Dataset.name).order_by(Dataset.name)))
@@ -285,16 +268,6 @@ async def dataset_categories(session: AsyncSession, dataset: str) -> list[str]:
         .distinct()
     )
     return sorted(c for c in await session.scalars(query) if c is not None)
-
-
-async def prompt_texts(
-    session: AsyncSession, ids: set[int | None]
-) -> dict[int | None, tuple[str, str]]:
-    """Prompt id -> (external id, text)."""
-    found = await session.execute(
-        select(Prompt.id, Prompt.external_id, Prompt.text).where(Prompt.id.in_(ids))
-    )
-    return {prompt_id: (external_id, text) for prompt_id, external_id, text in found}
 
 
 async def model_names(session: AsyncSession, ids: set[int | None]) -> dict[int | None, str]:

@@ -22,6 +22,9 @@ The statements a worker runs for every batch (claim, renew, complete) are Core s
 tasks table, built once with bound parameters: building them per call through the ORM (aliases
 adapted column by column) cost more CPU than the database spent running them.
 
+A claim also answers what each task's call needs (its prompt, model or judge name, the run's
+spec, whether its result is stored already), in subqueries of its RETURNING: no reads after it.
+
 Times are the worker's clock (UTC), passed in: leases are seconds long, so hosts must keep their
 clocks in sync (NTP) to well under a lease.
 """
@@ -43,6 +46,7 @@ from sqlalchemy import (
     bindparam,
     case,
     exists,
+    literal_column,
     or_,
     select,
     text,
@@ -50,9 +54,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from harmrank.gateway.db.run_models import SUCCEEDED_STATES, Stage, Task, TaskState
+from harmrank.gateway.db.models import Annotator, Model, Prompt, Ranking, Response
+from harmrank.gateway.db.run_models import SUCCEEDED_STATES, Run, Stage, Task, TaskState
 from harmrank.gateway.runs.settle import cancelled_runs
-from harmrank.gateway.runs.tasks import ClaimedTask, Completion, Lease
+from harmrank.gateway.runs.tasks import ClaimedTask, ClaimInputs, Completion, Lease
 
 _tasks = cast(Table, Task.__table__)
 
@@ -61,8 +66,57 @@ def _now() -> BindParameter[datetime]:
     return bindparam("now", type_=_tasks.c.finished_at.type)
 
 
-# The columns a claim returns are the fields of a claimed task.
-_CLAIMED_COLUMNS = [_tasks.c[f.name] for f in dataclasses.fields(ClaimedTask)]
+# The columns a claim returns are the fields of a claimed task, and what its call needs.
+_CLAIMED_COLUMNS = [_tasks.c[f.name] for f in dataclasses.fields(ClaimedTask) if f.name != "inputs"]
+
+
+def _claimed_row(column: str) -> ColumnElement[Any]:
+    """A column of the claimed row, named with its table inside a RETURNING's subquery.
+    SQLAlchemy writes RETURNING's columns without their table for SQLite, so there
+    ``responses.prompt_id = tasks.prompt_id`` would come out as ``prompt_id = prompt_id``: the
+    subquery's own column, always equal to itself. An unqualified column inside the subquery
+    is its own table's, as meant."""
+    return literal_column(f"{_tasks.name}.{column}", _tasks.c[column].type)
+
+
+def _input_columns() -> list[ColumnElement[Any]]:
+    """What a task's call needs, read in its claim's RETURNING (correlated subqueries on the
+    claimed row: one statement instead of a read per table after it, in both dialects)."""
+    prompts, models, annotators, runs = (
+        cast(Table, m.__table__) for m in (Prompt, Model, Annotator, Run)
+    )
+    responses, rankings = cast(Table, Response.__table__), cast(Table, Ranking.__table__)
+    response_stored = exists().where(
+        responses.c.prompt_id == _claimed_row("prompt_id"),
+        responses.c.model_id == _claimed_row("model_id"),
+        responses.c.generation_key == _claimed_row("generation_key"),
+    )
+    ranking_stored = exists().where(
+        rankings.c.annotator_id == _claimed_row("annotator_id"),
+        rankings.c.prompt_id == _claimed_row("prompt_id"),
+        rankings.c.presentation_key == _claimed_row("presentation_key"),
+    )
+    prompt = prompts.c.id == _claimed_row("prompt_id")
+    columns = {
+        "prompt_external_id": select(prompts.c.external_id).where(prompt),
+        "prompt_text": select(prompts.c.text).where(prompt),
+        "model_name": select(models.c.name).where(models.c.id == _claimed_row("model_id")),
+        "judge_name": select(annotators.c.name).where(
+            annotators.c.id == _claimed_row("annotator_id")
+        ),
+        "spec": select(runs.c.spec).where(runs.c.id == _claimed_row("run_id")),
+    }
+    stored = case(
+        (_tasks.c.stage == Stage.GENERATE, response_stored),
+        (_tasks.c.stage == Stage.JUDGE, ranking_stored),
+        else_=False,
+    )
+    return [q.scalar_subquery().label(name) for name, q in columns.items()] + [
+        stored.label("stored")
+    ]
+
+
+_INPUT_NAMES = [f.name for f in dataclasses.fields(ClaimInputs)]
 
 
 def _ready(task: FromClause) -> ColumnElement[bool]:
@@ -118,7 +172,7 @@ def _claim_statement(condition: Callable[[FromClause], ColumnElement[bool]]) -> 
             not_before=None,
             started_at=_now(),
         )
-        .returning(*_CLAIMED_COLUMNS)
+        .returning(*_CLAIMED_COLUMNS, *_input_columns())
     )
 
 
@@ -167,8 +221,13 @@ async def claim(
 async def _claim_with(
     session: AsyncSession, statement: Update, params: dict[str, Any]
 ) -> list[ClaimedTask]:
-    rows = (await session.execute(statement, params)).mappings().all()
-    return [ClaimedTask(**row) for row in rows]
+    claimed = []
+    for row in (await session.execute(statement, params)).mappings():
+        task = {c.name: row[c.name] for c in _CLAIMED_COLUMNS}
+        # SQLite answers the EXISTS as 0 or 1.
+        inputs = {name: row[name] for name in _INPUT_NAMES} | {"stored": bool(row["stored"])}
+        claimed.append(ClaimedTask(**task, inputs=ClaimInputs(**inputs)))
+    return claimed
 
 
 def _held() -> ColumnElement[bool]:

@@ -4,7 +4,7 @@ what became of its lease, how it finished. No SQL here (that is ``queue``)."""
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -13,6 +13,22 @@ from harmrank.gateway.db.run_models import Stage
 MAX_MESSAGE_CHARS = 2000
 DEPENDENCY_FAILED = "dependency_failed"
 LEASE_EXPIRED = "lease_expired"
+
+
+@dataclass(frozen=True)
+class ClaimInputs:
+    """What the claim read with a task for its call, in the claim's own statement."""
+
+    prompt_external_id: str | None
+    prompt_text: str | None
+    model_name: str | None
+    """Of a generate task."""
+    judge_name: str | None
+    """Of a judge task."""
+    stored: bool
+    """The task's result exists already (another run made it since this one was planned)."""
+    spec: dict[str, Any]
+    """The run's spec as stored (``RunCreate`` in JSON)."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +44,8 @@ class ClaimedTask:
     order_index: int | None
     attempts: int
     max_attempts: int
+    inputs: ClaimInputs | None = field(default=None, compare=False, repr=False)
+    """Set by a claim; not part of the task's identity."""
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,13 @@
 """The database side of the generate and judge stages: what a claimed task's call needs, and
 the row to store from what it made (``stages`` ties each stage's load, call and store together).
 
-No transaction stays open across a downstream call. ``load_generates``/``load_judges`` read what
-a claimed batch's tasks need, in the transaction that claimed it, a few statements for the
-whole batch. ``response_made``/``ranking_made`` turn a call's answer into the row to store, and
-``store_made`` stores those rows, in the transaction that marks their tasks done. A load
-answers :data:`ALREADY_STORED` when the result exists already (another run made it since this
-one was planned): the task is then settled as ``reused``, uncalled.
+No transaction stays open across a downstream call. ``load_generates``/``load_judges`` build
+what a claimed batch's tasks need from what the claim's statement read with them
+(``queue``), in the transaction that claimed it; judges read their responses there too, a few
+statements for the whole batch. ``response_made``/``ranking_made`` turn a call's answer into
+the row to store, and ``store_made`` stores those rows, in the transaction that marks their
+tasks done. A load answers :data:`ALREADY_STORED` when the result exists already (another run
+made it since this one was planned): the task is then settled as ``reused``, uncalled.
 """
 
 from __future__ import annotations
@@ -18,14 +19,13 @@ from typing import Any, Final
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.common.contracts.generation import GenerationParams, GenerationResult
-from harmrank.gateway.annotation import repository as annotation_repo
 from harmrank.gateway.db.base import Base
 from harmrank.gateway.db.models import STUDY_GENERATION_KEY, Ranking, Response
 from harmrank.gateway.results import repository as results
 from harmrank.gateway.results.repository import RankingKey, ResponseKey
 from harmrank.gateway.runs import planner, repository
 from harmrank.gateway.runs.schemas import RunCreate
-from harmrank.gateway.runs.tasks import ClaimedTask, TaskFailed
+from harmrank.gateway.runs.tasks import ClaimedTask, ClaimInputs, TaskFailed
 from harmrank.metrics.rankings import AnnotatorRankings, ranking_problem
 from harmrank.metrics.report import ReportSettings
 from harmrank.metrics.report_ppi import PPISpec
@@ -132,15 +132,22 @@ async def _run_specs(session: AsyncSession, run_ids: set[int]) -> dict[int, RunC
     return {run_id: RunCreate.model_validate(spec) for run_id, spec in found.items()}
 
 
-_Prompts = dict[int | None, tuple[str, str]]
-"""Prompt id -> (external id, text)."""
+def _inputs(task: ClaimedTask) -> ClaimInputs:
+    assert task.inputs is not None, "generate and judge tasks load what their claim read"
+    return task.inputs
 
 
-async def _specs_and_prompts(
-    session: AsyncSession, tasks: Sequence[ClaimedTask]
-) -> tuple[dict[int, RunCreate], _Prompts]:
-    specs = await _run_specs(session, {t.run_id for t in tasks})
-    return specs, await results.prompt_texts(session, {t.prompt_id for t in tasks})
+def _prompt_of(inputs: ClaimInputs) -> tuple[str, str]:
+    """The external id and text of the task's prompt (generate and judge tasks have one)."""
+    assert inputs.prompt_external_id is not None
+    assert inputs.prompt_text is not None
+    return inputs.prompt_external_id, inputs.prompt_text
+
+
+def _claimed_specs(tasks: Sequence[ClaimedTask]) -> dict[int, RunCreate]:
+    """The specs of the tasks' runs, as their claim read them, parsed once per run."""
+    stored = {t.run_id: _inputs(t).spec for t in tasks}
+    return {run_id: RunCreate.model_validate(spec) for run_id, spec in stored.items()}
 
 
 def _each(
@@ -159,20 +166,19 @@ def _each(
 
 
 async def load_generates(session: AsyncSession, tasks: Sequence[ClaimedTask]) -> dict[int, Loaded]:
-    """What the claimed generate tasks need, by task id: a few statements for the batch."""
-    specs, prompts = await _specs_and_prompts(session, tasks)
-    stored = await results.existing_among(session, Response, [_response_key(t) for t in tasks])
-    names = await results.model_names(session, {t.model_id for t in tasks})
+    """What the claimed generate tasks need, by task id: what their claim read, no statement."""
+    specs = _claimed_specs(tasks)
 
     def build(task: ClaimedTask) -> Loaded:
-        if _response_key(task) in stored:
+        inputs = _inputs(task)
+        if inputs.stored:
             return ALREADY_STORED
         if task.generation_key == STUDY_GENERATION_KEY:
             raise TaskFailed(
                 planner.MISSING_IMPORT, "no imported response to this prompt", transient=False
             )
-        spec = next(m for m in specs[task.run_id].models if m.name == names[task.model_id])
-        external_id, text = prompts[task.prompt_id]
+        spec = next(m for m in specs[task.run_id].models if m.name == inputs.model_name)
+        external_id, text = _prompt_of(inputs)
         return GenerateWork(external_id, text, spec.name, spec.params, task.attempts)
 
     return _each(tasks, build)
@@ -195,23 +201,24 @@ def response_made(task: ClaimedTask, _work: GenerateWork, result: GenerationResu
 
 
 async def load_judges(session: AsyncSession, tasks: Sequence[ClaimedTask]) -> dict[int, Loaded]:
-    """What the claimed judge tasks need, by task id: a few statements for the batch."""
-    specs, prompts = await _specs_and_prompts(session, tasks)
-    stored = await results.existing_among(session, Ranking, [_ranking_key(t) for t in tasks])
-    models = {r: await planner.run_models(session, specs[r]) for r in {t.run_id for t in tasks}}
+    """What the claimed judge tasks need, by task id: what their claim read, and the responses
+    to judge (a few statements for the batch)."""
+    specs = _claimed_specs(tasks)
+    models = {r: await planner.run_models(session, spec) for r, spec in specs.items()}
     model_ids = {m.id for run_models in models.values() for m in run_models}
     texts = await results.response_texts(session, {t.prompt_id for t in tasks}, model_ids)
-    judge_ids = [t.annotator_id for t in tasks if t.annotator_id is not None]
-    judges = await annotation_repo.annotator_names(session, judge_ids)
 
     def build(task: ClaimedTask) -> Loaded:
-        if _ranking_key(task) in stored:
+        inputs = _inputs(task)
+        if inputs.stored:
             return ALREADY_STORED
         assert task.order_index is not None
-        external_id, text = prompts[task.prompt_id]
+        assert inputs.judge_name is not None
+        external_id, text = _prompt_of(inputs)
         responses = _responses_of(texts, task.prompt_id, models[task.run_id])
-        judge = judges[_ranking_key(task)[0]]
-        return JudgeWork(external_id, text, responses, judge, task.order_index, task.attempts)
+        return JudgeWork(
+            external_id, text, responses, inputs.judge_name, task.order_index, task.attempts
+        )
 
     return _each(tasks, build)
 

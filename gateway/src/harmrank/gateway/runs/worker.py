@@ -17,7 +17,9 @@ holds a database lock or connection:
 2. **settle**: the tasks that finished since the last settle, together: one UPDATE marks them
    done where this worker still holds them, one executemany keeps each call's details on its
    task, and one insert-if-absent per table stores their results. Only the tasks still held
-   have their results stored; the others are someone else's now;
+   have their results stored; the others are someone else's now. The claim into the slots
+   they freed runs in the same transaction (one commit where there were two; should that
+   transaction fail, the tasks are stored alone and the next claim runs on its own);
 3. **heartbeat**: every third of a lease, one statement renews the leases of every task in
    flight (another abandons those of cancelled runs). A task found lost (its lease expired and
    another worker took it) or abandoned (its run was cancelled) is stopped, and nothing of it
@@ -80,6 +82,7 @@ class _Failed:
 
 
 _Outcome = _Finished | _Failed
+_Claimed = list[tuple[ClaimedTask, work.Loaded | None]]
 
 
 async def run_worker(
@@ -135,48 +138,63 @@ class _Dispatcher:
 
     async def run(self, stop: asyncio.Event, poll_interval: float) -> None:
         heartbeat = asyncio.create_task(self.heartbeat())
+        ahead: tuple[int, _Claimed] | None = None  # claimed with the last settle
         try:
-            while self.working or not stop.is_set():
-                wait = None if stop.is_set() else await self.fill(poll_interval)
+            # Tasks claimed with the last settle are worked even when a stop came meanwhile.
+            while self.working or ahead or not stop.is_set():
+                stopping = stop.is_set() and ahead is None
+                wait = None if stopping else await self.fill(poll_interval, ahead)
                 await self.until_finished(wait, stop)
-                await self.settle_finished()
+                ahead = await self.settle_finished(claim=not stop.is_set())
         finally:
             await self.abandon(heartbeat)
 
-    async def fill(self, poll_interval: float) -> float | None:
-        """Claim tasks into the free slots and start them. Answers how long to wait for a
+    def wanted(self) -> int:
+        """How many tasks to claim: the free slots, at most a batch."""
+        return max(0, min(self.concurrency - len(self.working), self.claim_batch))
+
+    async def fill(
+        self, poll_interval: float, ahead: tuple[int, _Claimed] | None = None
+    ) -> float | None:
+        """Claim tasks into the free slots (unless the last settle claimed them, ``ahead``:
+        how many it asked for, what it got) and start them. Answers how long to wait for a
         task to finish before claiming again: no limit when no slot is free, no wait when the
         claim got all it asked for (more may be ready), else ``poll_interval``."""
-        free = self.concurrency - len(self.working)
-        if free <= 0:
-            return None
-        wanted = min(free, self.claim_batch)
-        try:
-            claimed = await self.claim(wanted)
-        except Exception:
-            # The database went away, say: try again at the next poll.
-            logger.exception("worker %s: claiming tasks failed", self.name)
-            return poll_interval
+        if ahead is not None:
+            wanted, claimed = ahead
+        else:
+            wanted = self.wanted()
+            if wanted == 0:
+                return None
+            try:
+                claimed = await self.claim(wanted)
+            except Exception:
+                # The database went away, say: try again at the next poll.
+                logger.exception("worker %s: claiming tasks failed", self.name)
+                return poll_interval
         for task, loaded in claimed:
             self.start(task, loaded)
         if len(self.working) >= self.concurrency:
             return None
         return 0.0 if len(claimed) == wanted else poll_interval
 
-    async def claim(self, limit: int) -> list[tuple[ClaimedTask, work.Loaded | None]]:
+    async def claim(self, limit: int) -> _Claimed:
         """Claim up to ``limit`` tasks and load what the calls of those whose stage loads with
         the claim need, in one transaction."""
         async with self.sessions.begin() as session:
-            now = self.clock()
-            # Expired leases are rare and matter on the scale of a lease: reaping them on every
-            # claim cost two UPDATEs per claim for nothing.
-            if time.monotonic() - self.reaped_at >= min(self.lease_seconds / 4, 5.0):
-                await settle.reap_expired(session, now=now)
-                self.reaped_at = time.monotonic()
-            tasks = await queue.claim(
-                session, self.name, now=now, lease_seconds=self.lease_seconds, limit=limit
-            )
-            loaded = await load_claimed(session, tasks)
+            return await self.claim_in(session, limit)
+
+    async def claim_in(self, session: AsyncSession, limit: int) -> _Claimed:
+        now = self.clock()
+        # Expired leases are rare and matter on the scale of a lease: reaping them on every
+        # claim cost two UPDATEs per claim for nothing.
+        if time.monotonic() - self.reaped_at >= min(self.lease_seconds / 4, 5.0):
+            await settle.reap_expired(session, now=now)
+            self.reaped_at = time.monotonic()
+        tasks = await queue.claim(
+            session, self.name, now=now, lease_seconds=self.lease_seconds, limit=limit
+        )
+        loaded = await load_claimed(session, tasks)
         return [(task, loaded.get(task.id)) for task in tasks]
 
     def start(self, task: ClaimedTask, loaded: work.Loaded | None) -> None:
@@ -198,24 +216,29 @@ class _Dispatcher:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), at_most)
 
-    async def settle_finished(self) -> None:
-        """Settle the tasks that finished, together, and free their slots."""
+    async def settle_finished(self, *, claim: bool) -> tuple[int, _Claimed] | None:
+        """Settle the tasks that finished, together, and free their slots; with ``claim``,
+        claim tasks into those slots in the same transaction. Answers how many it asked for
+        and what it claimed, or None when it claimed nothing."""
         done = {task_id: task for task_id, task in self.working.items() if task.done()}
         if not done:
-            return
+            return None
+        for task_id in done:
+            del self.working[task_id]
+        wanted = self.wanted() if claim else 0
+        claimed = None
         try:
-            await self.settle([t.result() for t in done.values() if not t.cancelled()])
+            outcomes = [t.result() for t in done.values() if not t.cancelled()]
+            claimed = await self.settle(outcomes, wanted)
         except Exception:
             # The database went away, say: the leases expire and a peer retries the tasks.
             logger.exception("worker %s: settling tasks %s failed", self.name, list(done))
-        finally:
-            for task_id in done:
-                del self.working[task_id]
         stopped = [task_id for task_id, task in done.items() if task.cancelled()]
         if stopped:
             logger.info(
                 "worker %s: tasks %s stopped: lease lost or run cancelled", self.name, stopped
             )
+        return None if claimed is None else (wanted, claimed)
 
     async def abandon(self, heartbeat: asyncio.Task[None]) -> None:
         """Stop the heartbeat, and the tasks still in flight (only when the worker itself is
@@ -287,9 +310,30 @@ class _Dispatcher:
                 failure = budget.settle(task.attempts, failure)
             return _Failed(task, failure)
 
-    async def settle(self, outcomes: Sequence[_Outcome]) -> None:
-        """Store the finished tasks together (one by one if that fails); record failures."""
+    async def settle(self, outcomes: Sequence[_Outcome], wanted: int = 0) -> _Claimed | None:
+        """Store the finished tasks together (one by one if that fails), claiming ``wanted``
+        tasks in the same transaction; record failures. Answers what it claimed (None: no
+        claim was made)."""
         finished = [o for o in outcomes if isinstance(o, _Finished)]
+        claimed = None
+        if wanted:
+            try:
+                claimed = await self.store(finished, wanted)
+            except Exception:
+                # The claim or the store failed: store alone, by the rules below, and let the
+                # next fill claim on its own.
+                logger.info(
+                    "worker %s: storing with the next claim failed", self.name, exc_info=True
+                )
+        if claimed is None:
+            await self.store_alone(finished)
+        for outcome in outcomes:
+            if isinstance(outcome, _Failed):
+                await self.fail(outcome.task, outcome.failure)
+        return claimed
+
+    async def store_alone(self, finished: Sequence[_Finished]) -> None:
+        """Store the finished tasks together, or one by one if that fails."""
         try:
             await self.store(finished)
         except Exception as exc:
@@ -298,24 +342,24 @@ class _Dispatcher:
             else:
                 logger.exception("worker %s: storing %d tasks together", self.name, len(finished))
                 for one in finished:
-                    await self.settle([one])
-        for outcome in outcomes:
-            if isinstance(outcome, _Failed):
-                await self.fail(outcome.task, outcome.failure)
+                    await self.store_alone([one])
 
-    async def store(self, finished: Sequence[_Finished]) -> None:
-        """Mark the tasks done and store their results, in one transaction; of the tasks this
-        worker no longer holds, nothing is stored."""
-        if not finished:
-            return
+    async def store(self, finished: Sequence[_Finished], wanted: int = 0) -> _Claimed:
+        """Mark the tasks done and store their results, then claim ``wanted`` more, in one
+        transaction (one commit where there were two); of the tasks this worker no longer
+        holds, nothing is stored. Answers what it claimed."""
+        if not finished and not wanted:
+            return []
         async with self.sessions.begin() as session:
             completions = [f.completion for f in finished]
             held = await queue.complete(session, self.name, completions, now=self.clock())
             kept = [f for f in finished if f.task.id in held]
             await work.store_made(session, [f.made for f in kept if f.made is not None])
+            claimed = await self.claim_in(session, wanted) if wanted else []
         lost = [f.task.id for f in finished if f.task.id not in held]
         if lost:
             logger.info("worker %s: lost the leases of tasks %s", self.name, lost)
+        return claimed
 
     async def fail(self, task: ClaimedTask, failure: Failure) -> None:
         """Record the task's failure, in its own transaction."""

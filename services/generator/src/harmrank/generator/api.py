@@ -22,7 +22,8 @@ NDJSON = "application/x-ndjson"
 router = APIRouter(prefix="/v1", tags=["generator"])
 
 
-def _service(request: Request) -> GeneratorService:
+# async: FastAPI runs a plain-def dependency in its thread pool, a thread hop on every request.
+async def _service(request: Request) -> GeneratorService:
     service: GeneratorService = request.app.state.generator
     return service
 
