@@ -7,12 +7,13 @@ blocks. The tasks' other changes of state are ``queue`` (claim, renew, complete)
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import ColumnElement, CursorResult, Result, and_, exists, select, update
+from sqlalchemy import ColumnElement, and_, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from harmrank.gateway.db.engine import rowcount
 from harmrank.gateway.db.run_models import Run, Stage, Task, TaskState
 from harmrank.gateway.runs import breaker
 from harmrank.gateway.runs.tasks import (
@@ -135,8 +136,3 @@ async def fail_blocked_judges(
         error_type=DEPENDENCY_FAILED,
         error_message="a response of this prompt could not be generated",
     )
-
-
-def rowcount(result: Result[Any]) -> int:
-    # An UPDATE's result is a CursorResult; the session's signature only promises a Result.
-    return int(cast(CursorResult[Any], result).rowcount)
