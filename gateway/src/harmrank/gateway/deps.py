@@ -29,5 +29,11 @@ async def session_dependency(request: Request) -> AsyncIterator[AsyncSession]:
         await session.commit()
 
 
+async def sessions_dependency(request: Request) -> async_sessionmaker[AsyncSession]:
+    # async although it awaits nothing: FastAPI runs a plain-def dependency in its thread
+    # pool, a thread hop on every request.
+    return session_maker(request)
+
+
 Session = Annotated[AsyncSession, Depends(session_dependency, scope="function")]
-Sessions = Annotated[async_sessionmaker[AsyncSession], Depends(session_maker)]
+Sessions = Annotated[async_sessionmaker[AsyncSession], Depends(sessions_dependency)]
