@@ -1,7 +1,8 @@
 """Fixtures every test folder shares: real HTTP servers on loopback, and real databases.
 
 Every database test gets a fresh database that the Alembic migrations made, as in production: a
-SQLite file in tmp_path, or a PostgreSQL database with a random name that is dropped afterwards.
+SQLite file in tmp_path, or a PostgreSQL database with a random name that is dropped afterwards
+(copies of a template the migrations made once per session: see tests/databases.py).
 PostgreSQL is never skipped: CI provides it, so its absence is a failure (`make postgres`).
 """
 
@@ -9,32 +10,29 @@ from __future__ import annotations
 
 import io
 import os
-import secrets
 import socket
 import threading
 import time
 import zipfile
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 import uvicorn
-from sqlalchemy import text
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.pool import NullPool
 from starlette.types import ASGIApp
-
-from harmrank.gateway.db.engine import (
-    create_engine,
-    normalise_url,
-    redact_url,
-    session_factory,
-    sqlite_url,
+from tests.databases import (
+    Drops,
+    MigratedTemplates,
+    postgres_admin_url,
+    throwaway_postgres_database,
 )
+
+from harmrank.gateway.db.engine import create_engine, session_factory, sqlite_url
 from harmrank.gateway.db.migrate import upgrade_async
+
+# other test modules import these from here
+__all__ = ["postgres_admin_url", "throwaway_postgres_database"]
 
 ServeApp = Callable[[ASGIApp], str]
 
@@ -89,8 +87,6 @@ def serve_app() -> Iterator[ServeApp]:
         server.stop()
 
 
-POSTGRES_ADMIN_URL_ENV = "HARMRANK_TEST_POSTGRES_URL"
-DEFAULT_POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 BACKENDS = ["sqlite", "postgresql"]
 
 
@@ -99,13 +95,40 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.fixture(scope="session")
+def drops() -> Iterator[Drops]:
+    """The tests' PostgreSQL databases, dropped in the background (see tests/databases.py)."""
+    pending = Drops()
+    yield pending
+    pending.finish()
+
+
+@pytest.fixture(scope="session")
+def migrated_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MigratedTemplates]:
+    templates = MigratedTemplates(tmp_path_factory.mktemp("migrated-templates"))
+    yield templates
+    templates.close()
+
+
 @pytest.fixture
-async def db_url(backend: str, tmp_path: Path) -> AsyncIterator[str]:
-    """The URL of a fresh, empty database (not migrated)."""
+async def db_url(
+    backend: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    drops: Drops,
+    migrated_templates: MigratedTemplates,
+) -> AsyncIterator[str]:
+    """The URL of a fresh database: empty (not migrated), unless the test asks for
+    ``migrated_engine``, which then starts from a copy of a database the migrations made."""
+    migrated = "migrated_engine" in request.fixturenames
     if backend == "sqlite":
-        yield sqlite_url(tmp_path / "harmrank.db")
+        path = tmp_path / "harmrank.db"
+        if migrated:
+            await migrated_templates.sqlite_copy(path)
+        yield sqlite_url(path)
     else:
-        async with throwaway_postgres_database() as url:
+        template = await migrated_templates.postgres_template() if migrated else None
+        async with throwaway_postgres_database(template, drops) as url:
             yield url
 
 
@@ -113,7 +136,7 @@ async def db_url(backend: str, tmp_path: Path) -> AsyncIterator[str]:
 async def migrated_engine(db_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(db_url)
     try:
-        await upgrade_async(engine)
+        await upgrade_async(engine)  # at head already when copied from the template: a check
         yield engine
     finally:
         await engine.dispose()
@@ -128,44 +151,6 @@ def session_maker(migrated_engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
 async def session(session_maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     async with session_maker() as session:
         yield session
-
-
-def postgres_admin_url() -> URL:
-    raw = os.environ.get(POSTGRES_ADMIN_URL_ENV, DEFAULT_POSTGRES_ADMIN_URL)
-    return make_url(normalise_url(raw))
-
-
-@asynccontextmanager
-async def throwaway_postgres_database() -> AsyncIterator[str]:
-    admin_url = postgres_admin_url()
-    name = f"harmrank_test_{secrets.token_hex(6)}"
-    # CREATE/DROP DATABASE cannot run inside a transaction.
-    admin = create_engine(
-        admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT", connect_args={"timeout": 5}
-    )
-    try:
-        await _create_database(admin, name)
-        try:
-            yield admin_url.set(database=name).render_as_string(hide_password=False)
-        finally:
-            async with admin.connect() as connection:
-                # FORCE: a connection a failed test leaked must not keep the database alive.
-                await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        await admin.dispose()
-
-
-async def _create_database(admin: AsyncEngine, name: str) -> None:
-    try:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except (OSError, DBAPIError) as exc:
-        pytest.fail(
-            f"PostgreSQL at {redact_url(admin.url)} is needed by the gateway tests and could not"
-            f" create a database ({type(exc).__name__}: {exc}). Start it with `make postgres`, or"
-            f" point {POSTGRES_ADMIN_URL_ENV} at a server where the user may CREATE DATABASE.",
-            pytrace=False,
-        )
 
 
 # The study's public data, shipped beside the repository (read only, never copied into it).

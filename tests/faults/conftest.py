@@ -6,14 +6,14 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from tests.conftest import throwaway_postgres_database
+from tests.databases import Drops, throwaway_postgres_database
 from tests.faults.stack import Servers, WorkerProcess
 
 
 @pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
+async def pg_url(drops: Drops) -> AsyncIterator[str]:
     """A fresh database on the shared PostgreSQL server: several workers share it."""
-    async with throwaway_postgres_database() as url:
+    async with throwaway_postgres_database(drops=drops) as url:
         yield url
 
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import jsonschema
 import pytest
+import pytest_asyncio
 from matplotlib.image import imread
 from sqlalchemy import func, select
+from tests.conftest import BACKENDS, throwaway_postgres_database
 
-from harmrank.gateway.db.engine import create_engine, session_factory
+from harmrank.gateway.db.engine import create_engine, session_factory, sqlite_url
 from harmrank.gateway.db.models import Exclusion
 from harmrank.gateway.reports.summary import Summary
 from harmrank.metrics.report import ReportSettings
@@ -31,12 +34,33 @@ async def run(data: Path, out: Path, steps: list[str] | None = None) -> Outcome:
     return await reproduce(Options(str(data), out, SETTINGS), log.append)
 
 
-@pytest.fixture
+# The reproduction takes seconds and every test here only reads its outcome: it runs once per
+# backend for the module, not once per test. Module-scoped twins of conftest's `backend` and
+# `db_url` (which are per test) keep the database alive as long as the outcome that filled it.
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def db_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    if backend == "sqlite":
+        yield sqlite_url(tmp_path_factory.mktemp("sqlite") / "harmrank.db")
+    else:
+        async with throwaway_postgres_database() as url:
+            yield url
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def outcome(
-    paper_data: Path, tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+    paper_data: Path, tmp_path_factory: pytest.TempPathFactory, db_url: str
 ) -> Outcome:
-    monkeypatch.setenv("HARMRANK_DATABASE_URL", db_url)
-    return await run(paper_data, tmp_path / "out")
+    folder = tmp_path_factory.mktemp("reproduce")
+    with pytest.MonkeyPatch.context() as env:
+        # what conftest's per-test private_cache does, for this module-wide run
+        env.setenv("HARMRANK_CACHE_DIR", str(folder / "cache"))
+        env.setenv("HARMRANK_DATABASE_URL", db_url)
+        return await run(paper_data, folder / "out")
 
 
 def test_summary_validates_against_its_schema(outcome: Outcome) -> None:
@@ -150,11 +174,13 @@ async def test_every_exclusion_is_stored_with_its_reason(outcome: Outcome, db_ur
 
 
 async def test_a_second_run_reuses_the_stored_import(
-    paper_data: Path, tmp_path: Path, outcome: Outcome
+    paper_data: Path, tmp_path: Path, outcome: Outcome, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert not outcome.stored.reused
+    monkeypatch.setenv("HARMRANK_DATABASE_URL", db_url)
     steps: list[str] = []
-    again = await run(paper_data, outcome.files["html"].parent, steps)
+    # its own output folder: the shared outcome's files stay as the first run wrote them
+    again = await run(paper_data, tmp_path / "out", steps)
     assert again.stored.reused
     assert again.summary.agreement == outcome.summary.agreement
     assert steps[0] == "locating the data"

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from tests.conftest import throwaway_postgres_database
+from tests.databases import Drops, throwaway_postgres_database
 from tests.faults.stack import Servers
 
 
 @pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
-    async with throwaway_postgres_database() as url:
+async def pg_url(drops: Drops) -> AsyncIterator[str]:
+    async with throwaway_postgres_database(drops=drops) as url:
         yield url
 
 
