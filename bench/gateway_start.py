@@ -14,6 +14,7 @@ import asyncio
 import os
 import sys
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 
 import httpx
@@ -26,11 +27,13 @@ from processes import TOKEN, Process, cpu_seconds, descendants, serve_gateway
 SETTLED = 0.05
 """CPU seconds the processes may use in ``QUIET`` seconds and still count as idle."""
 QUIET = 3.0
+BUSY_AT_MOST = 120.0
+"""Seconds to wait for the processes to become idle."""
 
 
-async def settle(gateway: Process, timeout: float = 120) -> dict[int, float]:
+async def settle(gateway: Process) -> dict[int, float]:
     """Once the processes are idle: CPU seconds by pid."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + BUSY_AT_MOST
     before = sum(gateway_cpu(gateway).values())
     while time.monotonic() < deadline:
         await asyncio.sleep(QUIET)
@@ -38,14 +41,16 @@ async def settle(gateway: Process, timeout: float = 120) -> dict[int, float]:
         if sum(now.values()) - before < SETTLED:
             return now
         before = sum(now.values())
-    raise RuntimeError(f"the gateway's processes were still busy after {timeout} s")
+    raise RuntimeError(f"the gateway's processes were still busy after {BUSY_AT_MOST} s")
 
 
 def gateway_cpu(gateway: Process) -> dict[int, float]:
     return {pid: cpu_seconds(pid) for pid in descendants(gateway.popen.pid)}
 
 
-def show(title: str, seconds: float | None, before: dict[int, float], after: dict[int, float]):
+def show(
+    title: str, seconds: float | None, before: dict[int, float], after: dict[int, float]
+) -> None:
     took = f" (answered in {seconds:.2f} s)" if seconds is not None else ""
     print(f"{title}{took}: {sum(after.values()) - sum(before.values()):.2f} CPU s")
     for pid, used in after.items():
@@ -56,7 +61,7 @@ def show(title: str, seconds: float | None, before: dict[int, float], after: dic
             print(f"  pid {pid} ({name}, nice {nice}): {added:.2f} s")
 
 
-async def timed(call) -> tuple[float, httpx.Response]:  # type: ignore[no-untyped-def]
+async def timed(call: Awaitable[httpx.Response]) -> tuple[float, httpx.Response]:
     began = time.monotonic()
     answer = await call
     answer.raise_for_status()

@@ -11,6 +11,7 @@ first call arrives (unpickling the function imports its module), once for the wo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from multiprocessing import spawn
 from typing import Any
 
@@ -18,7 +19,7 @@ MAIN_MODULE_KEYS = frozenset({"init_main_from_name", "init_main_from_path"})
 _prepare = spawn.prepare
 
 
-def _prepare_without_main(data: dict[str, Any]) -> None:
+def _prepare_without_main(data: Mapping[str, Any]) -> None:
     _prepare({key: value for key, value in data.items() if key not in MAIN_MODULE_KEYS})
 
 
