@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import pickle
 
 import pytest
 
+from harmrank.gateway.datasets import upload
 from harmrank.gateway.datasets.problems import Problem
 from harmrank.gateway.datasets.upload import ParsedUpload, UploadLimits, detect_format, parse_upload
 from harmrank.gateway.study.importer import prompt_id
@@ -232,3 +234,13 @@ def test_format_detection(
     filename: str, content_type: str | None, data: bytes, expected: str
 ) -> None:
     assert detect_format(filename, content_type, data) == expected
+
+
+def test_a_parse_sent_from_its_worker_process_arrives_whole() -> None:
+    # Pickled in chunks (upload.SENT_CHUNK prompts each) so the gateway unpickles it in steps.
+    rows = "".join(f"prompt {i}\n" for i in range(upload.SENT_CHUNK * 2 + 1))
+    parsed = parse_upload(f"text\n{rows}".encode(), "p.csv", "csv")
+    received = pickle.loads(pickle.dumps(parsed))
+    assert received == parsed
+    assert len(received.prompts) == upload.SENT_CHUNK * 2 + 1
+    assert received.prompts[-1].line == upload.SENT_CHUNK * 2 + 2

@@ -60,10 +60,30 @@ async def test_uploads_wait_for_the_parsing_process_while_other_routes_answer(
         assert (await imported).json()["inserted"] == 1
 
 
+async def test_a_worker_imports_only_what_its_work_needs() -> None:
+    pool = CpuPool("test", 1)
+    try:
+        # A builtin, as a test module's function would be imported by name in the worker.
+        modules = set(await pool.run(eval, "list(__import__('sys').modules)"))
+        main = await pool.run(eval, "__import__('sys').modules['__main__'].__name__")
+        # Not the main module run again as __mp_main__ (pytest's script here; the gateway's
+        # imports the whole CLI), nor the report modules before a report.
+        assert main == "__main__"
+        assert "matplotlib" not in modules
+        assert "harmrank.gateway.report_api.compute" not in modules
+        assert "harmrank.gateway.cpu_worker" in modules
+    finally:
+        await pool.close()
+
+
 async def test_the_workers_run_at_a_lower_priority_and_a_lost_one_is_replaced() -> None:
     pool = CpuPool("test", 1)
     try:
         assert await pool.run(os.nice, 0) == min(os.nice(0) + NICENESS, 19)
+        # The fork server the worker came from too, so its imports yield the CPU as well.
+        fork_server = await pool.run(os.getppid)
+        assert fork_server != os.getpid()
+        assert os.getpriority(os.PRIO_PROCESS, fork_server) == min(os.nice(0) + NICENESS, 19)
         pid = await pool.run(os.getpid)
         running = asyncio.create_task(pool.run(time.sleep, 60))
         await asyncio.sleep(0.5)

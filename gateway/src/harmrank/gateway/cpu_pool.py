@@ -6,10 +6,13 @@ stalled ``/healthz`` for tens of seconds. In a process of its own the work holds
 gateway needs, and at a lower scheduling priority it takes only the CPU the gateway leaves.
 
 The pools belong to the app's lifespan (``cpu_pools``). Workers are forked from one
-``forkserver`` per gateway process that imported the work's modules once, so a new worker
-costs a fork, not an interpreter start and seconds of imports; and no worker inherits the
-gateway's threads, event loop or database connections, as a plain fork would. An app composed
-of the routers without that lifespan (tests, embedding) runs the same work in a thread.
+``forkserver`` per gateway process, so no worker inherits the gateway's threads, event loop or
+database connections, as a plain fork would. The fork server runs at the workers' lower
+priority from its first instruction and preloads only ``cpu_worker`` (light): a worker imports
+what its work needs on its first call (a parse: about a second of CPU; a report: matplotlib and
+the metrics, several), once for the worker's life, so a gateway that never parses nor reports
+never pays for those imports. An app composed of the routers without that lifespan (tests,
+embedding) runs the same work in a thread.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import forkserver
 from typing import Protocol, TypeVar, TypeVarTuple, Unpack
@@ -35,16 +39,13 @@ Ts = TypeVarTuple("Ts")
 
 PARSE = "parse"
 REPORTS = "reports"
-PRELOAD = (
-    "harmrank.gateway.datasets.upload",
-    "harmrank.gateway.rankings_import.parse",
-    "harmrank.gateway.report_api.compute",
-)
-"""What the workers run, imported once in the fork server (matplotlib and the metrics are
-seconds of imports on a busy machine)."""
+PRELOAD = ("harmrank.gateway.cpu_worker",)
+"""What the fork server imports: only what every worker needs before its first call."""
 NICENESS = 10
-"""Added to the workers' nice value: on a busy machine the gateway's event loop (nice 0) gets
-the CPU first, about ten times the share of a worker, and the workers use what is left."""
+"""Added to the gateway's nice value for the fork server and the workers: on a busy machine the
+gateway's event loop (nice 0) gets the CPU first, about ten times the share of a worker, and the
+workers use what is left."""
+MAX_NICE = 19
 
 
 class WorkerLost(HarmrankError):
@@ -58,14 +59,38 @@ class Runner(Protocol):
     async def run(self, fn: Callable[[Unpack[Ts]], T], *args: *Ts) -> T: ...
 
 
-def _lower_priority() -> None:
-    if hasattr(os, "nice"):
-        os.nice(NICENESS)
+def _lowered_niceness() -> int:
+    if not hasattr(os, "getpriority"):  # Windows
+        return 0
+    return min(os.getpriority(os.PRIO_PROCESS, 0) + NICENESS, MAX_NICE)
 
 
-def _start_fork_server() -> None:
-    if _context().get_start_method() == "forkserver":
+def _lower_priority(niceness: int) -> None:
+    """In a worker: at ``niceness`` (forked from the fork server, it is there already)."""
+    if hasattr(os, "getpriority") and os.getpriority(os.PRIO_PROCESS, 0) < niceness:
+        os.setpriority(os.PRIO_PROCESS, 0, niceness)
+
+
+def _start_fork_server(wait: bool) -> None:
+    """Start the fork server if it is not running, at the workers' priority.
+
+    Linux keeps a nice value per thread, and a new process takes the one of the thread that
+    forked it: so a thread of its own lowers its value and then starts the fork server, which
+    is niced before its first instruction (its imports included) while the gateway's threads
+    keep theirs. Elsewhere a nice value belongs to the whole process, so only the workers are
+    niced (by the pool's initializer)."""
+    if _context().get_start_method() != "forkserver":
+        return
+
+    def start() -> None:
+        if sys.platform == "linux":
+            os.nice(NICENESS)
         forkserver.ensure_running()
+
+    thread = threading.Thread(target=start, name="fork-server-start", daemon=True)
+    thread.start()
+    if wait:
+        thread.join()
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -89,16 +114,18 @@ class CpuPool:
 
     def _new_executor(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
-            self.processes, mp_context=_context(), initializer=_lower_priority
+            self.processes,
+            mp_context=_context(),
+            initializer=_lower_priority,
+            initargs=(_lowered_niceness(),),
         )
 
     async def run(self, fn: Callable[[Unpack[Ts]], T], *args: *Ts) -> T:
         executor = self._executor
         self.in_flight += 1
         try:
-            # Submitted from a thread: a submit may start a worker, and the first one waits for
-            # the fork server to start and import (seconds) in the submitting thread.
-            sent = await anyio.to_thread.run_sync(executor.submit, fn, *args)
+            # From a thread: a submit may start a worker, which waits for the fork server.
+            sent = await anyio.to_thread.run_sync(_submit, executor, fn, *args)
             return await asyncio.wrap_future(sent)
         except BrokenProcessPool:
             # A worker died (killed, out of memory): the executor refuses all work from then
@@ -116,6 +143,13 @@ class CpuPool:
     async def close(self) -> None:
         # Waiting for the running work to end blocks, so not on the event loop.
         await anyio.to_thread.run_sync(lambda: self._executor.shutdown(cancel_futures=True))
+
+
+def _submit(executor: ProcessPoolExecutor, fn: Callable[[Unpack[Ts]], T], *args: *Ts) -> Future[T]:
+    # A worker started by this submit would start the fork server itself if it is not running
+    # (not started yet, or ended), and at this thread's priority.
+    _start_fork_server(wait=True)
+    return executor.submit(fn, *args)
 
 
 class Threads:
@@ -140,11 +174,9 @@ def runner(state: State, name: str, threads: int | None = None) -> Runner:
 @contextlib.asynccontextmanager
 async def cpu_pools(state: State, sizes: dict[str, int]) -> AsyncIterator[dict[str, CpuPool]]:
     """The app's pools on ``state.cpu_pools`` for the lifespan; their workers stopped after."""
-    # The fork server imports the work's modules (seconds; over ten on a busy machine), so it
-    # starts now, in the background, instead of inside the first upload or report, which would
-    # wait for it: the gateway answers meanwhile, and only a request sent in the first seconds
-    # still waits for what is left.
-    threading.Thread(target=_start_fork_server, name="fork-server-start", daemon=True).start()
+    # The fork server starts now, in the background (an interpreter's start, at low priority),
+    # so the first upload or report does not wait for it.
+    _start_fork_server(wait=False)
     pools = {name: CpuPool(name, size) for name, size in sizes.items()}
     state.cpu_pools = pools
     try:

@@ -29,6 +29,8 @@ from harmrank.gateway.db import Annotator, Dataset, Exclusion, Model, Prompt, Ra
 from harmrank.gateway.edge import text_problem
 
 IN_CHUNK = 5000
+INSERT_CHUNK = 5000
+"""Prompts an INSERT (see insert_dataset)."""
 
 
 class NoSuchDataset(NotFound):
@@ -146,17 +148,19 @@ async def insert_dataset(
     row = Dataset(name=name, source=source, source_sha256=source_sha256, import_report=report)
     session.add(row)
     await session.flush()
-    rows = [
-        {
-            "dataset_id": row.id,
-            "external_id": p.external_id,
-            "text": p.text,
-            "normalised_text": p.normalised_text,
-            "category": p.category,
-        }
-        for p in prompts
-    ]
-    if rows:  # an executemany with no parameters is an error, not a no-op
+    # In chunks: SQLAlchemy prepares an executemany's parameters on the event loop before it
+    # sends any, seconds for a file at the body limit; between chunks the loop serves others.
+    for start in range(0, len(prompts), INSERT_CHUNK):
+        rows = [
+            {
+                "dataset_id": row.id,
+                "external_id": p.external_id,
+                "text": p.text,
+                "normalised_text": p.normalised_text,
+                "category": p.category,
+            }
+            for p in prompts[start : start + INSERT_CHUNK]
+        ]
         await session.execute(insert(Prompt), rows)
     return row
 
