@@ -48,7 +48,7 @@ STATIC = {
 }
 
 
-def secure_headers(response: Response) -> None:
+async def secure_headers(response: Response) -> None:
     response.headers.update(SECURITY_HEADERS)
 
 

@@ -54,7 +54,7 @@ class SignInLimiter:
         return failures
 
 
-def sign_in_limiter(request: Request) -> SignInLimiter:
+async def sign_in_limiter(request: Request) -> SignInLimiter:
     """The app's limiter (``create_app`` sets it from the settings; else the defaults)."""
     state = request.app.state
     if getattr(state, "sign_in_limiter", None) is None:

@@ -36,7 +36,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 Name = Annotated[str | None, Query(max_length=200)]
 
 
-def explore_filter(
+async def explore_filter(
     category: Name = None,
     model: Annotated[str | None, Query(max_length=200, description="A model name.")] = None,
     q: Annotated[str | None, Query(max_length=500, description="Text in the prompt.")] = None,

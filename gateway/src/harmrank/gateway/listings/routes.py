@@ -9,6 +9,7 @@ cut stream; the stream then reads in a session of its own, open exactly as long 
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations, and the
 # dependencies are locals of the builder, which a postponed annotation could not name.
+import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any
@@ -49,6 +50,17 @@ class RankingFilters:
     annotator: AnnotatorFilter = None
     prompt: PromptFilter = None
     model: AnsweredBy = None
+
+
+def awaited(cls: type[Any]) -> Callable[..., Awaitable[Any]]:
+    """``cls`` as a dependency FastAPI awaits on the event loop, with the same parameters:
+    FastAPI calls a class (as any plain callable) in its thread pool, a thread hop per request."""
+
+    async def build(**values: Any) -> Any:
+        return cls(**values)
+
+    build.__signature__ = inspect.signature(cls)  # type: ignore[attr-defined]
+    return build
 
 
 @dataclass(frozen=True)
@@ -115,7 +127,7 @@ def _add_routes(
     listing = kind.listing
     at = f"{path}/{listing.name}"
     Scope = Annotated[ResultScope, Depends(scope_of)]
-    Filters = Annotated[Any, Depends(kind.filters)]
+    Filters = Annotated[Any, Depends(awaited(kind.filters))]
 
     @router.get(
         at,

@@ -78,7 +78,7 @@ MinAnnotators = Annotated[
 ]
 
 
-def report_limits(request: Request) -> ReportLimits:
+async def report_limits(request: Request) -> ReportLimits:
     """From the gateway's settings; an app built with other settings gets the defaults."""
     settings = getattr(request.app.state, "settings", None)
     return ReportLimits.of(settings if isinstance(settings, GatewaySettings) else None)
