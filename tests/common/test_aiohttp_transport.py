@@ -151,7 +151,13 @@ async def test_a_failed_exchange_raises_the_httpx_error(
     reply: Reply, expected: type[httpx.TransportError]
 ) -> None:
     transport = AiohttpTransport()
-    async with _serve(reply) as url, httpx.AsyncClient(transport=transport, timeout=0.3) as client:
+    # Only the read is short: a connect on a loaded machine can take longer than 0.3 s, and a
+    # ConnectTimeout would be the wrong error for the right reason.
+    timeout = httpx.Timeout(10.0, read=0.3)
+    async with (
+        _serve(reply) as url,
+        httpx.AsyncClient(transport=transport, timeout=timeout) as client,
+    ):
         with pytest.raises(expected):
             await client.post(url + "/x", content=b"body")
 
