@@ -28,7 +28,7 @@ async def dataset_id(session: AsyncSession) -> int:
     data = "\n".join(json.dumps({"text": f"ask {i}", "id": f"p{i}"}) for i in range(10))
     parsed = parse_upload(data.encode(), "p.jsonl", "jsonl")
     row = await repo.insert_dataset(
-        session, name="ten", source="t", source_sha256="0" * 64, report={}, prompts=parsed.prompts
+        session, name="ten", source="t", source_sha256="0" * 64, report={}, prompts=parsed.records
     )
     models = [Model(name=n, display_name=n, position=i) for i, n in enumerate("ab")]
     person = Annotator(name="ann", kind=AnnotatorKind.HUMAN)

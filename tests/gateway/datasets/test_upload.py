@@ -7,8 +7,7 @@ import pickle
 
 import pytest
 
-from harmrank.gateway.datasets import upload
-from harmrank.gateway.datasets.problems import Problem
+from harmrank.gateway.datasets.problems import SENT_CHUNK, Problem
 from harmrank.gateway.datasets.upload import ParsedUpload, UploadLimits, detect_format, parse_upload
 from harmrank.gateway.study.importer import prompt_id
 
@@ -31,7 +30,7 @@ def test_a_clean_jsonl_file_gives_its_prompts() -> None:
     )
     assert parsed.ok
     assert parsed.warnings == ()
-    first, second = parsed.prompts
+    first, second = parsed.records
     assert (first.external_id, first.text, first.category, first.line) == (
         "p1",
         "a calm ask",
@@ -47,7 +46,7 @@ def test_a_clean_csv_file_gives_its_prompts() -> None:
     data = b'\xef\xbb\xbfText,Category,id\r\n"line one\r\nline two",c,7\r\nplain,,\r\n'
     parsed = parse_upload(data, C, "csv")
     assert parsed.ok, parsed.errors
-    first, second = parsed.prompts
+    first, second = parsed.records
     assert first.text == "line one\r\nline two"  # a cell spanning lines, kept exactly
     assert (first.external_id, first.category, first.line) == ("7", "c", 2)
     assert (second.text, second.category, second.line) == ("plain", None, 4)
@@ -195,7 +194,7 @@ def test_a_failed_file_keeps_no_prompts_but_still_finds_every_problem() -> None:
     # but none is kept: a large bad file would otherwise cost a record per row.
     data = jsonl({"text": ""}, {"text": "a"}, {"text": "b"}, {"text": "A "})
     parsed = parse_upload(data, F, "jsonl")
-    assert parsed.prompts == ()
+    assert parsed.records == ()
     assert [(p.line, p.problem) for p in parsed.errors] == [
         (1, "empty text"),
         (4, "duplicate text: the same as line 2"),
@@ -207,15 +206,15 @@ def test_text_is_kept_exactly_including_control_characters_and_any_unicode() -> 
     text = " \u202eright-to-left\u2028line sep\x0b\x1b[31m\ttab\r\n😀 ﷽ \u0301 "
     parsed = parse_upload(jsonl({"text": text}), F, "jsonl")
     assert parsed.ok
-    assert parsed.prompts[0].text == text
+    assert parsed.records[0].text == text
     # "\u2028" is a line break to str.splitlines, but not to JSON Lines.
-    assert parsed.prompts[0].line == 1
+    assert parsed.records[0].line == 1
 
 
 def test_csv_text_with_a_carriage_return_inside_a_quoted_cell_is_kept() -> None:
     parsed = parse_upload(b'text\n"a\rb\x0cc"\n', C, "csv")
     assert parsed.ok
-    assert parsed.prompts[0].text == "a\rb\x0cc"
+    assert parsed.records[0].text == "a\rb\x0cc"
 
 
 @pytest.mark.parametrize(
@@ -237,10 +236,10 @@ def test_format_detection(
 
 
 def test_a_parse_sent_from_its_worker_process_arrives_whole() -> None:
-    # Pickled in chunks (upload.SENT_CHUNK prompts each) so the gateway unpickles it in steps.
-    rows = "".join(f"prompt {i}\n" for i in range(upload.SENT_CHUNK * 2 + 1))
+    # Pickled in chunks (SENT_CHUNK prompts each) so the gateway unpickles it in steps.
+    rows = "".join(f"prompt {i}\n" for i in range(SENT_CHUNK * 2 + 1))
     parsed = parse_upload(f"text\n{rows}".encode(), "p.csv", "csv")
     received = pickle.loads(pickle.dumps(parsed))
     assert received == parsed
-    assert len(received.prompts) == upload.SENT_CHUNK * 2 + 1
-    assert received.prompts[-1].line == upload.SENT_CHUNK * 2 + 2
+    assert len(received.records) == SENT_CHUNK * 2 + 1
+    assert received.records[-1].line == SENT_CHUNK * 2 + 2

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from harmrank.gateway.db import Annotator, AnnotatorKind, Model, Prompt, Ranking, Response
+from harmrank.gateway.rankings_import import service
 
 Sessions = async_sessionmaker[AsyncSession]
 MODELS = ("mistral-7b", "mpt-7b", "stablelm-alpha-7b")
@@ -258,3 +259,48 @@ async def test_the_route_is_documented(client: httpx.AsyncClient) -> None:
     operation = spec["paths"]["/v1/datasets/{name}/rankings"]["post"]
     assert operation["description"].startswith("Import human rankings")
     assert {"409", "422"} <= set(operation["responses"])
+
+
+async def test_an_import_larger_than_a_step_is_checked_and_stored_across_steps(
+    client: httpx.AsyncClient,
+    dataset: str,
+    session_maker: Sessions,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Steps of two entries: a repeat, an unknown prompt and a conflict each a step apart from
+    # the line they concern; the server runs in this process, so the patched size applies.
+    monkeypatch.setattr(service, "CHUNK", 2)
+    first = jsonl(
+        *({"annotator": "ann", "prompt_id": p, "ranks": [1, 2, 3]} for p in ("p1", "p2", "p3")),
+        {"annotator": "bob", "prompt": "third calm ask", "ranks": [3, 2, 1]},
+        {"annotator": "ann", "prompt_id": "p1", "ranks": [1, 2, 3]},  # a repeat, 2 steps on
+    )
+    answer = await post(client, first, "r.jsonl")
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["inserted"], body["annotators_created"]) == (4, ["ann", "bob"])
+    (warning,) = body["warnings"]
+    assert warning["line"] == 5
+    assert warning["problem"].startswith("line 1 ranks the same prompt for the same annotator")
+    assert [(a, p) for a, p, *_ in await stored(session_maker)] == [
+        ("ann", "p1"),
+        ("ann", "p2"),
+        ("ann", "p3"),
+        ("bob", "p3"),
+    ]
+    bad = jsonl(
+        {"annotator": "ann", "prompt_id": "p1", "ranks": [1, 2, 3]},
+        {"annotator": "ann", "prompt_id": "p2", "ranks": [1, 2, 3]},
+        {"annotator": "ann", "prompt_id": "nope", "ranks": [1, 2, 3]},
+        {"annotator": "ann", "prompt_id": "p2", "ranks": [3, 2, 1]},
+    )
+    problems = (await post(client, bad, "bad.jsonl")).json()["details"]
+    assert [(d["line"], d["field"]) for d in problems] == [(3, "prompt_id"), (4, "")]
+    changed = jsonl(
+        {"annotator": "ann", "prompt_id": "p1", "ranks": [1, 2, 3]},
+        {"annotator": "ann", "prompt_id": "p2", "ranks": [1, 2, 3]},
+        {"annotator": "ann", "prompt_id": "p3", "ranks": [0, 0, 1]},
+    )
+    conflict = await post(client, changed, "c.jsonl")
+    assert (conflict.status_code, [d["line"] for d in conflict.json()["details"]]) == (409, [3])
+    assert await counts(session_maker) == (4, 3)  # ann, bob and the judge

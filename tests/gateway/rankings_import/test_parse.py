@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import pickle
 
 import pytest
 
+from harmrank.gateway.datasets.problems import SENT_CHUNK
 from harmrank.gateway.rankings_import.parse import (
     ParsedRankings,
     match_model_columns,
@@ -45,23 +47,23 @@ def test_the_study_notation_quirks_are_read_and_normalised_with_a_record() -> No
     )
     parsed = parse_rankings(data, "g.csv", "csv", MODELS, annotator="group_x")
     assert parsed.errors == ()
-    got = [(e.line, e.annotator, e.prompt_text, e.raw_value, e.ranks) for e in parsed.entries]
+    got = [(e.line, e.annotator, e.prompt_text, e.raw_value, e.ranks) for e in parsed.records]
     assert got == [
         (2, "group_x", "ask one", "3,2,1", (3, 2, 1)),
         (3, "group_x", "ask two", "N/A,3,N/A", (0, 1, 0)),
         (4, "group_x", "ask three", "[1, 2, 3]", (1, 2, 3)),
         (5, "group_x", "ask four", '"NA,2,1,"', (0, 2, 1)),
     ]
-    assert parsed.entries[0].normalisations == ()
-    assert parsed.entries[1].normalisations == (
+    assert parsed.records[0].normalisations == ()
+    assert parsed.records[1].normalisations == (
         {"kind": "restarted_ranks", "raw": "N/A,3,N/A", "normalised": "N/A,1,N/A"},
     )
-    assert [n["kind"] for n in parsed.entries[3].normalisations] == [
+    assert [n["kind"] for n in parsed.records[3].normalisations] == [
         "notation_quotes",
         "notation_trailing_comma",
         "notation_na_spelling",
     ]
-    assert parsed.entries[0].responses == ("resp a", "resp b", "resp c")
+    assert parsed.records[0].responses == ("resp a", "resp b", "resp c")
 
 
 def test_csv_problems_name_line_and_column() -> None:
@@ -80,7 +82,7 @@ def test_csv_problems_name_line_and_column() -> None:
         (5, "Prompt", "empty prompt"),
         (6, "Ranking", "the ranking is empty in ''"),
     ]
-    assert parsed.entries == ()
+    assert parsed.records == ()
 
 
 def test_csv_needs_an_annotator_from_a_column_or_the_form() -> None:
@@ -92,7 +94,7 @@ def test_csv_needs_an_annotator_from_a_column_or_the_form() -> None:
         ("ask", "a", "b", "c", "1,2,3", "group_7"), header=(*HEADER, "Annotator")
     )
     parsed = parse_rankings(with_column, "g.csv", "csv", MODELS, annotator="ignored")
-    assert [e.annotator for e in parsed.entries] == ["group_7"]
+    assert [e.annotator for e in parsed.records] == ["group_7"]
 
 
 def test_csv_header_problems() -> None:
@@ -127,7 +129,7 @@ def test_jsonl_entries_by_id_or_text_with_ranks_or_notation() -> None:
     )
     parsed = parse_rankings(data, "r.jsonl", "jsonl", MODELS, annotator="default")
     assert parsed.errors == ()
-    got = [(e.annotator, e.prompt_id, e.prompt_text, e.raw_value, e.ranks) for e in parsed.entries]
+    got = [(e.annotator, e.prompt_id, e.prompt_text, e.raw_value, e.ranks) for e in parsed.records]
     assert got == [
         ("ann", "p1", None, "[3, 2, 1]", (3, 2, 1)),
         ("ann", None, "Some Text", "N/A,3,N/A", (0, 1, 0)),
@@ -179,7 +181,7 @@ def test_jsonl_problems_name_line_and_field(
 ) -> None:
     parsed = parse_rankings(jsonl(obj), "r.jsonl", "jsonl", MODELS)
     assert problems(parsed) == [expected]
-    assert parsed.entries == ()
+    assert parsed.records == ()
 
 
 def test_bad_json_names_its_column() -> None:
@@ -187,3 +189,18 @@ def test_bad_json_names_its_column() -> None:
     assert problems(parsed) == [
         (1, "", "bad JSON at column 19: Expecting property name enclosed in double quotes")
     ]
+
+
+def test_a_parse_sent_from_its_worker_process_arrives_whole() -> None:
+    # Pickled in chunks of SENT_CHUNK entries, as an upload's prompts, with every field kept.
+    lines = [
+        {"annotator": f"a{i % 3}", "prompt_id": f"p{i}", "ranking": "N/A,3,N/A"}
+        for i in range(SENT_CHUNK * 2 + 1)
+    ]
+    parsed = parse_rankings(jsonl(*lines), "r.jsonl", "jsonl", MODELS)
+    received = pickle.loads(pickle.dumps(parsed))
+    assert received == parsed
+    assert len(received.records) == SENT_CHUNK * 2 + 1
+    last = received.records[-1]
+    assert (last.line, last.prompt_id, last.ranks) == (len(lines), f"p{len(lines) - 1}", (0, 1, 0))
+    assert last.normalisations[0]["kind"] == "restarted_ranks"

@@ -85,7 +85,7 @@ async def create_dataset(
             source=f"upload:{upload.filename}",
             source_sha256=digest,
             report=upload_report(parsed),
-            prompts=parsed.prompts,
+            prompts=parsed.records,
         )
     except IntegrityError:
         # Another request took the name between the check and the insert.
@@ -103,7 +103,7 @@ def upload_report(parsed: ParsedUpload) -> dict[str, Any]:
         "kind": "upload",
         "file": parsed.file,
         "format": parsed.format,
-        "prompts": len(parsed.prompts),
+        "prompts": len(parsed.records),
         "warnings": [p.as_dict() for p in listed(parsed.warnings)],
         "warnings_total": parsed.warning_total,
     }

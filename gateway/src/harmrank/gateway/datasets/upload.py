@@ -11,16 +11,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import pickle
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from harmrank.gateway.datasets.problems import Collector, Problem
+from harmrank.gateway.datasets.problems import Collector, Format, Parsed
 from harmrank.gateway.study.importer import normalise_text, normalised_prompt_id
 
-Format = Literal["csv", "jsonl"]
 FIELDS = ("text", "category", "id")
 # The widths of Prompt.external_id and Prompt.category: longer values would fail at insert.
 MAX_ID_CHARS = 128
@@ -30,8 +28,6 @@ _BOM = b"\xef\xbb\xbf"
 _JSONL_EXTENSIONS = (".jsonl", ".ndjson", ".json")
 _JSONL_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-lines")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-SENT_CHUNK = 5_000
-"""Prompts a chunk when a parse is sent back from its worker process (``ParsedUpload``)."""
 
 
 @dataclass(frozen=True)
@@ -49,50 +45,7 @@ class PromptRecord:
     line: int
 
 
-@dataclass(frozen=True)
-class ParsedUpload:
-    file: str
-    format: Format
-    prompts: tuple[PromptRecord, ...]
-    errors: tuple[Problem, ...]
-    warnings: tuple[Problem, ...]
-    error_total: int = 0
-    warning_total: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Sent from the parsing process to the gateway, where a thread unpickles it: a pickle
-        # of a million dataclasses is one C call of seconds that holds the GIL the event loop
-        # waits for. Chunks of plain tuples, each loaded in milliseconds and rebuilt by Python
-        # code, let the GIL go to the event loop between them.
-        rows = [
-            (p.external_id, p.text, p.normalised_text, p.category, p.line) for p in self.prompts
-        ]
-        chunks = tuple(
-            pickle.dumps(rows[i : i + SENT_CHUNK], pickle.HIGHEST_PROTOCOL)
-            for i in range(0, len(rows), SENT_CHUNK)
-        )
-        totals = (self.error_total, self.warning_total)
-        return (_received, (self.file, self.format, chunks, self.errors, self.warnings, *totals))
-
-
-def _received(
-    file: str,
-    fmt: Format,
-    chunks: tuple[bytes, ...],
-    errors: tuple[Problem, ...],
-    warnings: tuple[Problem, ...],
-    error_total: int,
-    warning_total: int,
-) -> ParsedUpload:
-    """A ``ParsedUpload`` from what its ``__reduce__`` sent (from our own worker process)."""
-    prompts: list[PromptRecord] = []
-    for chunk in chunks:
-        prompts.extend(PromptRecord(*row) for row in pickle.loads(chunk))
-    return ParsedUpload(file, fmt, tuple(prompts), errors, warnings, error_total, warning_total)
+ParsedUpload = Parsed[PromptRecord]
 
 
 @dataclass(frozen=True)
@@ -141,7 +94,7 @@ def parse_upload(
     if not any_rows and not found.errors:
         found.error(1, "", "the file has no prompts")
     errors = sorted(found.errors, key=lambda p: p.line)
-    return ParsedUpload(
+    return Parsed(
         filename,
         fmt,
         () if errors else tuple(prompts),

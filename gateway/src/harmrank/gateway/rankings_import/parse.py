@@ -15,9 +15,8 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from harmrank.gateway.datasets.problems import Collector, Problem
+from harmrank.gateway.datasets.problems import Collector, Format, Parsed
 from harmrank.gateway.datasets.upload import (
-    Format,
     RawRow,
     check_storable,
     check_width,
@@ -52,14 +51,7 @@ class RankingEntry:
     response_columns: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class ParsedRankings:
-    file: str
-    entries: tuple[RankingEntry, ...]
-    errors: tuple[Problem, ...]
-    warnings: tuple[Problem, ...]
-    error_total: int = 0
-    warning_total: int = 0
+ParsedRankings = Parsed[RankingEntry]
 
 
 def parse_rankings(
@@ -77,8 +69,9 @@ def parse_rankings(
     if not entries and not found.errors:
         found.error(1, "", "the file has no rankings")
     errors = tuple(sorted(found.errors, key=lambda p: p.line))
-    return ParsedRankings(
+    return Parsed(
         filename,
+        fmt,
         tuple(entries),
         errors,
         tuple(found.warnings),

@@ -23,16 +23,26 @@ class StoredRanking:
 
 
 async def prompt_keys(
-    session: AsyncSession, dataset_id: int
+    session: AsyncSession, dataset_id: int, ids: Collection[str], texts: Collection[str]
 ) -> tuple[dict[str, int], dict[str, int]]:
-    """The dataset's prompt ids by external id, and by normalised text."""
-    found = await session.execute(
-        select(Prompt.id, Prompt.external_id, Prompt.normalised_text).where(
-            Prompt.dataset_id == dataset_id
+    """The ids of the dataset's prompts with these external ids, and with these normalised
+    texts (each collection at most a few thousand: one bind parameter a value)."""
+    by_id: dict[str, int] = {}
+    by_text: dict[str, int] = {}
+    in_dataset = Prompt.dataset_id == dataset_id
+    if ids:
+        found = await session.execute(
+            select(Prompt.external_id, Prompt.id).where(in_dataset, Prompt.external_id.in_(ids))
         )
-    )
-    rows = found.all()
-    return {r.external_id: r.id for r in rows}, {r.normalised_text: r.id for r in rows}
+        by_id = dict(found.all())
+    if texts:
+        found = await session.execute(
+            select(Prompt.normalised_text, Prompt.id).where(
+                in_dataset, Prompt.normalised_text.in_(texts)
+            )
+        )
+        by_text = dict(found.all())
+    return by_id, by_text
 
 
 async def annotators_named(

@@ -7,9 +7,9 @@ stored key is a conflict naming the line, unless the caller asks to replace. Onl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,6 +30,11 @@ from harmrank.gateway.study.importer import normalise_text
 # Annotator.name is String(100); kinds a person's ranking may be filed under.
 MAX_ANNOTATOR_CHARS = 100
 _HUMAN_KINDS = (AnnotatorKind.HUMAN, AnnotatorKind.EXPERT)
+CHUNK = 5_000
+"""Entries resolved, checked, planned and inserted a step at a time: an import at the body limit
+has some 150,000, and the event loop serves other requests between steps (each awaits the
+database) instead of waiting seconds for one pass over all of them."""
+T = TypeVar("T")
 
 
 class InvalidRankings(InvalidInput):
@@ -80,17 +85,21 @@ async def import_rankings(
     await session.rollback()
     parsed = await parser.run(parse_rankings, upload.data, upload.filename, fmt, names, annotator)
     found.absorb(parsed)
-    resolved = await _resolve(session, dataset_id, parsed.entries, found)
-    await _check_responses(session, resolved, models, found)
-    annotators = await _check_annotators(session, resolved, found)
-    unique = _drop_repeats(resolved, found)
+    kept = _Kept()
+    for entries in _chunks(parsed.records):
+        resolved = await _resolve(session, dataset_id, entries, found)
+        await _check_responses(session, resolved, models, found)
+        kept.add(resolved, found)
+    ids = await _check_annotators(session, kept.annotators, found)
     if found.errors:
         raise _invalid(upload.filename, found)
-    ids = dict(annotators)
-    plan = await _plan(session, unique, ids)
+    unique = list(kept.first.values())
+    plan = _Plan()
+    for chunk in _chunks(unique):
+        await _plan(session, chunk, ids, plan)
     if plan.changed and not replace:
         raise _conflict(upload.filename, plan.changed)
-    created = sorted({r.entry.annotator for r in unique} - set(ids))
+    created = sorted(set(kept.annotators) - set(ids))
     await _write(session, plan, ids, created, upload.filename)
     return RankingsImported(
         dataset=dataset,
@@ -101,6 +110,10 @@ async def import_rankings(
         warnings=problems_out(listed(found.warnings)),
         warnings_total=found.warning_total,
     )
+
+
+def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
+    return (items[i : i + CHUNK] for i in range(0, len(items), CHUNK))
 
 
 def _invalid(filename: str, found: Collector) -> InvalidRankings:
@@ -131,15 +144,18 @@ def _conflict(filename: str, changed: list[tuple[Resolved, repo.StoredRanking]])
 async def _resolve(
     session: AsyncSession, dataset_id: int, entries: Sequence[RankingEntry], found: Collector
 ) -> list[Resolved]:
-    """Each entry's prompt, by external id or by normalised text."""
-    by_id, by_text = await repo.prompt_keys(session, dataset_id)
+    """Each entry's prompt, by external id or by normalised text (looked up for these entries
+    only: the dataset may hold many more prompts than the file ranks)."""
+    texts = [normalise_text(e.prompt_text or "") if e.prompt_id is None else "" for e in entries]
+    ids = {e.prompt_id for e in entries if e.prompt_id is not None}
+    by_id, by_text = await repo.prompt_keys(session, dataset_id, ids, set(texts) - {""})
     resolved: list[Resolved] = []
-    for entry in entries:
+    for entry, text in zip(entries, texts, strict=True):
         if entry.prompt_id is not None:
             prompt = by_id.get(entry.prompt_id)
             missing = f"the dataset has no prompt with id {entry.prompt_id!r}"
         else:
-            prompt = by_text.get(normalise_text(entry.prompt_text or ""))
+            prompt = by_text.get(text)
             missing = "the dataset has no prompt with this text"
         if prompt is None:
             found.error(entry.line, entry.prompt_field, missing)
@@ -171,14 +187,11 @@ async def _check_responses(
 
 
 async def _check_annotators(
-    session: AsyncSession, resolved: Sequence[Resolved], found: Collector
+    session: AsyncSession, first_lines: Mapping[str, int], found: Collector
 ) -> dict[str, int]:
     """The ids of the stored annotators named; a stored one must be a person, not a judge."""
-    first_line: dict[str, int] = {}
-    for r in resolved:
-        first_line.setdefault(r.entry.annotator, r.entry.line)
-    stored = await repo.annotators_named(session, list(first_line))
-    for name, line in first_line.items():
+    stored = await repo.annotators_named(session, list(first_lines))
+    for name, line in first_lines.items():
         if len(name) > MAX_ANNOTATOR_CHARS:
             found.error(line, "annotator", f"longer than {MAX_ANNOTATOR_CHARS} characters")
         elif name in stored and stored[name][1] not in _HUMAN_KINDS:
@@ -186,28 +199,34 @@ async def _check_annotators(
     return {name: annotator_id for name, (annotator_id, _) in stored.items()}
 
 
-def _drop_repeats(resolved: Sequence[Resolved], found: Collector) -> list[Resolved]:
-    """One entry per (annotator, prompt): a repeat is a warning if equal, an error if not."""
-    first: dict[tuple[str, int], Resolved] = {}
-    for r in resolved:
-        earlier = first.setdefault((r.entry.annotator, r.prompt_id), r)
-        if earlier is r:
-            continue
-        where = f"line {earlier.entry.line} ranks the same prompt for the same annotator"
-        if earlier.entry.ranks == r.entry.ranks:
-            found.warn(r.entry.line, "", f"{where} the same way; this line is ignored")
-        else:
-            found.error(r.entry.line, "", f"{where} differently")
-    return list(first.values())
+@dataclass
+class _Kept:
+    """The entries kept so far, one per (annotator, prompt), and each annotator's first line."""
+
+    first: dict[tuple[str, int], Resolved] = field(default_factory=dict)
+    annotators: dict[str, int] = field(default_factory=dict)
+
+    def add(self, resolved: Sequence[Resolved], found: Collector) -> None:
+        """A repeat of a kept entry is a warning if it ranks the same, an error if not."""
+        for r in resolved:
+            self.annotators.setdefault(r.entry.annotator, r.entry.line)
+            earlier = self.first.setdefault((r.entry.annotator, r.prompt_id), r)
+            if earlier is r:
+                continue
+            where = f"line {earlier.entry.line} ranks the same prompt for the same annotator"
+            if earlier.entry.ranks == r.entry.ranks:
+                found.warn(r.entry.line, "", f"{where} the same way; this line is ignored")
+            else:
+                found.error(r.entry.line, "", f"{where} differently")
 
 
 async def _plan(
-    session: AsyncSession, unique: Sequence[Resolved], annotator_ids: dict[str, int]
-) -> _Plan:
+    session: AsyncSession, unique: Sequence[Resolved], annotator_ids: dict[str, int], plan: _Plan
+) -> None:
+    """Add ``unique`` to ``plan``: new, unchanged, or changing a stored ranking."""
     stored = await repo.stored_rankings(
         session, set(annotator_ids.values()), {r.prompt_id for r in unique}
     )
-    plan = _Plan()
     for r in unique:
         annotator_id = annotator_ids.get(r.entry.annotator)
         existing = stored.get((annotator_id, r.prompt_id)) if annotator_id is not None else None
@@ -217,7 +236,6 @@ async def _plan(
             plan.unchanged += 1
         else:
             plan.changed.append((r, existing))
-    return plan
 
 
 async def _write(
@@ -225,8 +243,10 @@ async def _write(
 ) -> None:
     try:
         ids = ids | await repo.insert_human_annotators(session, created)
-        rows = [{**_values(r, filename), "annotator_id": ids[r.entry.annotator]} for r in plan.new]
-        await repo.insert_rankings(session, rows)
+        for new in _chunks(plan.new):
+            # A chunk at a time: SQLAlchemy prepares an executemany's rows on the event loop.
+            rows = [{**_values(r, filename), "annotator_id": ids[r.entry.annotator]} for r in new]
+            await repo.insert_rankings(session, rows)
         for r, stored in plan.changed:
             await repo.replace_ranking(session, stored.id, _values(r, filename))
     except IntegrityError:
