@@ -113,7 +113,11 @@ async def test_follow_prints_steady_lines_and_names_the_failing_judge(
     # The headline says the judge produced nothing and keeps its row, marked, not dropped.
     assert "failures: bad produced no rankings: 0 of 2 prompts ranked; 2 judge tasks" in output
     assert "bad (n=0, 2 of 2 missing)" in output
+    assert "missing rankings: bad 2 of 2 prompts" in output  # the last progress line's
     run_id = output.split("created run ")[1].split()[0]
+    args = ["run", "status", run_id]
+    code, shown = await asyncio.to_thread(cli, *args, "--base-url", gateway, "--token", TOKEN)
+    assert "missing rankings: bad 2 of 2 prompts" in shown, shown  # from the run API
     args = ["report", run_id, "--out", str(tmp_path / "report")]
     code, written = await asyncio.to_thread(cli, *args, "--base-url", gateway, "--token", TOKEN)
     assert code == 0, written

@@ -86,6 +86,7 @@ def test_the_operations_dashboard_covers_every_area() -> None:
         "harmrank_tasks",
         "harmrank_tasks_finished_total",
         "harmrank_tasks_failed",
+        "harmrank_report_missing_rankings_total",
         "tgi_queue_size",
         "tgi_batch_current_size",
         "tgi_request_duration_bucket",

@@ -151,6 +151,7 @@ async def test_a_provider_refusing_everything_is_called_once_per_task_and_named(
         report = (await client.get(f"/v1/runs/{run['id']}/report")).json()
         html = (await client.get(f"/v1/runs/{run['id']}/report.html")).text
     assert report["run"]["missing_rankings"] == {"bad": len(PROMPTS)}
+    assert run["missing_rankings"] == {"bad": len(PROMPTS)}  # the run API states it too
     assert REFUSAL in report["run"]["judge_outcomes"]["bad"]["first_error"]
     assert "judges with missing rankings" in html
     assert f"bad: {len(PROMPTS)} of {len(PROMPTS)} prompts (upstream_rejected" in html
@@ -185,6 +186,11 @@ async def test_a_provider_refusing_everything_is_called_once_per_task_and_named(
         THRESHOLD,
         len(PROMPTS) - THRESHOLD,
     )
+    # ... and its missing-rankings panel, from the same report.
+    assert await gateway_metric(gateway, "harmrank_report_missing_rankings_total") == {
+        frozenset({("judge", "")}): 0,
+        frozenset({("judge", "bad")}): len(PROMPTS),
+    }
 
 
 async def failed_tasks_metric(gateway: str) -> dict[frozenset[tuple[str, str]], float]:
@@ -202,6 +208,23 @@ async def failed_tasks_metric(gateway: str) -> dict[frozenset[tuple[str, str]], 
                 return found
             await asyncio.sleep(0.1)
     raise AssertionError(f"harmrank_tasks_failed never counted the failures: {found}")
+
+
+async def gateway_metric(gateway: str, name: str) -> dict[frozenset[tuple[str, str]], float]:
+    """The samples of ``name`` the gateway exports, once one of them is not zero."""
+    async with httpx.AsyncClient(base_url=gateway) as client:
+        for _ in range(100):
+            body = (await client.get("/metrics")).text
+            found = {
+                frozenset(sample.labels.items()): sample.value
+                for family in text_string_to_metric_families(body)
+                for sample in family.samples
+                if sample.name == name
+            }
+            if any(found.values()):
+                return found
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{name} stayed zero: {found}")
 
 
 def calls_per_prompt(standin: StandIn) -> Counter[str]:

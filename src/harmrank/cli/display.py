@@ -88,9 +88,19 @@ def run_view(run: dict[str, Any]) -> RenderableType:
     parts: list[RenderableType] = [progress_table(run)]
     if (failing := failures_table(run)) is not None:
         parts.append(failing)
+    if lacking := missing_text(run):
+        parts.append(f"[red]missing rankings[/red]: {lacking}")
     if run.get("stalled"):
         parts.append(f"[red]stalled[/red]: {run['stalled']}")
     return Group(*parts)
+
+
+def missing_text(run: dict[str, Any]) -> str:
+    """The judges the run's report lacks rankings of, with how many prompts; "" when none."""
+    lacking: dict[str, int] = run.get("missing_rankings") or {}
+    return "; ".join(
+        f"{judge} {n} of {run.get('prompts', '?')} prompts" for judge, n in lacking.items()
+    )
 
 
 def progress_line(run: dict[str, Any]) -> str:
@@ -106,6 +116,8 @@ def progress_line(run: dict[str, Any]) -> str:
     retrying = sum(g["retrying"] for g in run.get("failures") or [])
     if retrying:
         line += f"; {retrying} retrying"
+    if lacking := missing_text(run):
+        line += f"; missing rankings: {lacking}"
     if run.get("stalled"):
         line += f"; stalled: {run['stalled']}"
     return line

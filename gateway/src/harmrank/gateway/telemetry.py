@@ -7,6 +7,10 @@ figures, so dashboards aggregate them with ``max``, never ``sum``.
 
 ``harmrank_tasks_finished_total`` counts the finished tasks that exist (done, failed, reused):
 it only grows while runs are kept, and ``rate()`` treats a drop (runs deleted) as a reset.
+
+``harmrank_report_missing_rankings_total`` adds up, per judge, the rankings missing from each
+run report written since the gateway started (each reading reads only the newer reports), so
+``increase()`` over it says how many rankings the reports of a time range lack.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from fastapi import FastAPI
@@ -27,9 +31,13 @@ from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from harmrank.gateway.db.run_models import FINISHED_STATES, Stage, TaskState
-from harmrank.gateway.runs import task_repository
+from harmrank.gateway.runs import missing, task_repository
 
 DEFAULT_INTERVAL_SECONDS = 5.0
+REPORT_OVERLAP = timedelta(minutes=5)
+"""How far back each reading looks again for reports: a report's time is set when its
+transaction writes it, so one that commits after a later-stamped one was read is still found
+(the reports counted already are skipped by run id)."""
 F = TypeVar("F", GaugeMetricFamily, CounterMetricFamily)
 logger = logging.getLogger(__name__)
 
@@ -64,6 +72,36 @@ async def read_snapshot(session: AsyncSession) -> TaskSnapshot:
     )
 
 
+@dataclass
+class ReportTally:
+    """Missing rankings per judge in the run reports written since the first reading."""
+
+    missing: dict[str, int] = field(default_factory=dict)
+    since: datetime | None = None
+    """The newest report time read; None before the first reading."""
+    counted: dict[int, datetime] = field(default_factory=dict)
+    """The recent reports read (run id: report time), not to be counted twice."""
+
+
+async def read_reports(session: AsyncSession, tally: ReportTally) -> None:
+    """Add the missing rankings of the reports written since the last reading; the first
+    reading only notes the reports there are (the counter starts at zero, as counters do)."""
+    first = tally.since is None
+    if tally.since is None:
+        newest = await missing.newest_report_at(session)
+        tally.since = _aware(newest) if newest is not None else datetime.now(UTC)
+    for report in await missing.since(session, tally.since - REPORT_OVERLAP):
+        if report.run_id in tally.counted:
+            continue
+        at = _aware(report.created_at)
+        tally.counted[report.run_id] = at
+        tally.since = max(tally.since, at)
+        for judge, n in report.missing.items() if not first else ():
+            tally.missing[judge] = tally.missing.get(judge, 0) + n
+    horizon = tally.since - REPORT_OVERLAP
+    tally.counted = {run: at for run, at in tally.counted.items() if at >= horizon}
+
+
 def _aware(moment: datetime) -> datetime:
     # SQLite hands back naive datetimes; the gateway stores UTC.
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -74,6 +112,7 @@ class TaskCollector(Collector):
 
     def __init__(self) -> None:
         self.snapshot: TaskSnapshot | None = None
+        self.reports = ReportTally()
         self.failures = 0
 
     def collect(self) -> Iterator[Metric]:
@@ -86,6 +125,7 @@ class TaskCollector(Collector):
         if snapshot is None:
             return
         yield from (_tasks(snapshot), _finished(snapshot), _oldest(snapshot), _failed(snapshot))
+        yield _missing(self.reports)
         yield GaugeMetricFamily(
             "harmrank_tasks_refreshed_timestamp_seconds",
             "When the task figures were last read from the database (Unix time).",
@@ -146,6 +186,20 @@ def _oldest(snapshot: TaskSnapshot) -> GaugeMetricFamily:
     return family
 
 
+def _missing(tally: ReportTally) -> CounterMetricFamily:
+    family = CounterMetricFamily(
+        "harmrank_report_missing_rankings_total",
+        "Rankings missing from the run reports written since the gateway started, by judge "
+        "(prompts of a run the judge ranked none of); a zero sample with an empty judge keeps "
+        "the series present.",
+        labels=["judge"],
+    )
+    family.add_metric([""], 0)
+    for judge, n in sorted(tally.missing.items()):
+        family.add_metric([judge], n)
+    return family
+
+
 async def refresh_forever(
     collector: TaskCollector, sessions: async_sessionmaker[AsyncSession], interval: float
 ) -> None:
@@ -154,6 +208,7 @@ async def refresh_forever(
         try:
             async with sessions() as session:
                 collector.snapshot = await read_snapshot(session)
+                await read_reports(session, collector.reports)
         except Exception:  # the database being away must not stop the gateway's metrics
             collector.failures += 1
             logger.warning("could not read the task figures", exc_info=True)

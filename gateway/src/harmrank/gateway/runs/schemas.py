@@ -146,6 +146,12 @@ class RunOut(BaseModel):
     stalled: str | None = Field(
         default=None, description="Why the run makes no progress now, when it makes none."
     )
+    missing_rankings: dict[str, int] | None = Field(
+        default=None,
+        description="Per judge, the run's prompts it ranked none of, as the run's report states "
+        "(judges that ranked every prompt left out; their figures cover fewer prompts). Shown by "
+        "GET /v1/runs/{id} once the run has a report; None before and in listings.",
+    )
 
 
 class RunPage(Page[RunOut]):

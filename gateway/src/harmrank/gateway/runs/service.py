@@ -18,7 +18,7 @@ from harmrank.common.errors import Conflict, NotFound
 from harmrank.gateway.db.base import utc_now
 from harmrank.gateway.db.run_models import Stage, Task, TaskState
 from harmrank.gateway.pagination import fetch_page
-from harmrank.gateway.runs import control, failures, repository, status
+from harmrank.gateway.runs import control, failures, missing, repository, status
 from harmrank.gateway.runs.checks import Services, check_run
 from harmrank.gateway.runs.planner import plan_run, stable_hash
 from harmrank.gateway.runs.schemas import (
@@ -82,7 +82,9 @@ async def get_run(session: AsyncSession, run_id: int) -> RunOut:
     groups = await failures.failure_groups(session, run_id)
     active = found.status in ("queued", "running")
     stalled = failures.stalled_reason(found.progress, groups) if active else None
-    return run_out(found).model_copy(update={"failures": groups, "stalled": stalled})
+    lacking = await missing.of_run(session, run_id) if found.has_report else None
+    update = {"failures": groups, "stalled": stalled, "missing_rankings": lacking}
+    return run_out(found).model_copy(update=update)
 
 
 async def list_runs(
