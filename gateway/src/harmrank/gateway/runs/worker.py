@@ -42,6 +42,7 @@ import contextlib
 import logging
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -57,6 +58,8 @@ from harmrank.gateway.runs.stages import STAGES, load_claimed
 from harmrank.gateway.runs.tasks import Backoff, ClaimedTask, Completion, Failure, Lease
 
 logger = logging.getLogger(__name__)
+TRACE_CONTEXTS_KEPT = 256
+"""Runs whose traceparent a worker keeps (a worker serves a few runs at a time)."""
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -133,8 +136,10 @@ class _Dispatcher:
     working: dict[int, asyncio.Task[_Outcome]] = field(default_factory=dict)
     """The tasks in flight by task id, from their claim until they are settled."""
     reaped_at: float = float("-inf")
-    trace_contexts: dict[int, str | None] = field(default_factory=dict)
-    """Each run's stored traceparent, read once per run (only when tracing is on)."""
+    trace_contexts: OrderedDict[int, str | None] = field(default_factory=OrderedDict)
+    """The stored traceparent of the runs worked on last (only when tracing is on): read once
+    per run while it is among the ``TRACE_CONTEXTS_KEPT`` latest, so a worker living through
+    thousands of runs does not keep them all."""
 
     async def run(self, stop: asyncio.Event, poll_interval: float) -> None:
         heartbeat = asyncio.create_task(self.heartbeat())
@@ -288,6 +293,9 @@ class _Dispatcher:
         if run_id not in self.trace_contexts:
             async with self.sessions() as session:
                 self.trace_contexts[run_id] = await repository.run_trace_context(session, run_id)
+            if len(self.trace_contexts) > TRACE_CONTEXTS_KEPT:
+                self.trace_contexts.popitem(last=False)  # the least recently used run's
+        self.trace_contexts.move_to_end(run_id)
         return self.trace_contexts[run_id]
 
     async def _attempt(self, task: ClaimedTask, loaded: work.Loaded | None) -> _Outcome:
