@@ -10,16 +10,14 @@ whole module.
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from pydantic import SecretStr
-from sqlalchemy import text
-from sqlalchemy.pool import NullPool
 from starlette.types import ASGIApp
-from tests.conftest import LiveServer, postgres_admin_url
+from tests.conftest import LiveServer
+from tests.databases import throwaway_postgres_database
 from tests.deploy.tgi_metrics import DocumentedTgi
 from tests.generator.helpers import FAST_RETRY, model
 from tests.generator.tgi_standin import StandinState
@@ -27,7 +25,6 @@ from tests.judge.conftest import KEYS, judge_config, judge_settings
 from tests.judge.standins import Reply, StandIn, prefer_position
 
 from harmrank.gateway.app import create_app as create_gateway
-from harmrank.gateway.db.engine import create_engine
 from harmrank.gateway.db.migrate import upgrade
 from harmrank.gateway.settings import GatewaySettings
 from harmrank.generator.app import create_app as create_generator
@@ -51,28 +48,19 @@ class Stack:
     servers: list[LiveServer] = field(default_factory=list)
 
 
-async def _admin(statement: str) -> None:
-    # CREATE/DROP DATABASE cannot run inside a transaction.
-    admin = create_engine(postgres_admin_url(), poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as connection:
-            await connection.execute(text(statement))
-    finally:
-        await admin.dispose()
-
-
 @contextmanager
 def postgres_database(*, migrate: bool = True) -> Iterator[str]:
-    """A fresh PostgreSQL database (migrated to the newest revision), dropped afterwards."""
-    name = f"harmrank_deploy_{secrets.token_hex(6)}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    url = postgres_admin_url().set(database=name).render_as_string(hide_password=False)
-    try:
-        if migrate:
-            upgrade(url)
-        yield url
-    finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    """A fresh PostgreSQL database (migrated to the newest revision), dropped afterwards: the
+    tests' throwaway database, entered and left on one event loop of this synchronous code's."""
+    with asyncio.Runner() as runner:
+        database = throwaway_postgres_database()
+        url = runner.run(database.__aenter__())
+        try:
+            if migrate:
+                upgrade(url)
+            yield url
+        finally:
+            runner.run(database.__aexit__(None, None, None))
 
 
 def _serve(stack_servers: list[LiveServer], app: ASGIApp) -> str:
