@@ -18,6 +18,7 @@ from harmrank.gateway.explore import repository as explore_repo
 from harmrank.gateway.listings.repository import run_row
 from harmrank.gateway.listings.scope import ResultScope
 from harmrank.gateway.results.repository import annotator_kinds, load_rankings
+from harmrank.gateway.runs import repository as runs_repository
 from harmrank.gateway.runs import service as runs_service
 from harmrank.metrics.aggregate_humans import REFERENCE_NAME
 from harmrank.metrics.rankings import AnnotatorRankings
@@ -73,8 +74,14 @@ async def dataset_version(session: AsyncSession, dataset: str) -> Any:
 
 
 async def run_inputs(session: AsyncSession, run_id: int) -> RunInputs:
-    """The report the run's score task stored (404 until scored), never recomputed."""
-    stored = dict(await runs_service.get_report(session, run_id))
+    """The report the run's score task stored (404 until scored), never recomputed.
+
+    The run's row is read once (:func:`run_row`, its dataset's name with it); the run's status,
+    which costs its task counts and failures, only when there is no report, for the 404 to
+    say what the run is doing."""
+    row = await run_row(session, run_id)
+    found = await runs_repository.load_report(session, run_id)
+    stored = dict(found if found is not None else await runs_service.get_report(session, run_id))
     notes = stored.pop("run", None) or {}
     try:
         report = from_jsonable(Report, stored)
@@ -84,7 +91,7 @@ async def run_inputs(session: AsyncSession, run_id: int) -> RunInputs:
             f"run {run_id}: the stored report cannot be read ({exc}); resume the run to score "
             "it again"
         ) from None
-    return RunInputs(run_id, (await run_row(session, run_id)).dataset, report, notes)
+    return RunInputs(run_id, row.dataset, report, notes)
 
 
 async def dataset_inputs(
