@@ -41,7 +41,12 @@ def health_router(service: str) -> APIRouter:
         """Liveness: the process is up and serving."""
         return Health(status="ok", service=service)
 
-    @router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
+    not_ready = {
+        "model": Health,
+        "description": "A dependency does not answer: `checks` says which",
+    }
+
+    @router.get("/readyz", response_model=Health, responses={503: not_ready})
     async def readyz(request: Request) -> JSONResponse:
         """Readiness: every dependency this service needs answers."""
         checks: dict[str, ReadinessCheck] = request.app.state.readiness

@@ -27,13 +27,17 @@ AnnotatorFilter = Annotated[str | None, Query(description="An annotator name.")]
 Responses = dict[int | str, dict[str, Any]]
 
 
+BAD_PARAMETER: dict[str, Any] = {
+    "model": ErrorBody,
+    "description": "A bad parameter, or a cursor no page gave out",
+}
+"""The OpenAPI 422 answer of a read route."""
+
+
 def read_errors(missing: str) -> Responses:
     """The OpenAPI error answers of a read route: a 404 that says ``missing`` ("No such
     dataset"), and a 422 for a bad parameter or cursor."""
-    return {
-        404: {"model": ErrorBody, "description": missing},
-        422: {"model": ErrorBody, "description": "A bad parameter, or a cursor no page gave out"},
-    }
+    return {404: {"model": ErrorBody, "description": missing}, 422: BAD_PARAMETER}
 
 
 def export_answers(errors: Responses) -> Responses:

@@ -115,7 +115,7 @@ def _set_cookie(request: Request, response: Response, token: str) -> None:
     response_model=PageState,
     responses={
         403: {"model": ErrorBody, "description": "Invalid token"},
-        409: {"model": ErrorBody},
+        409: {"model": ErrorBody, "description": "The name is taken by another annotator"},
         429: {"model": ErrorBody, "description": "Too many failed sign-ins; see Retry-After"},
     },
 )

@@ -10,6 +10,7 @@ from harmrank.common.errors import ErrorBody
 from harmrank.gateway.db.run_models import Stage, TaskState
 from harmrank.gateway.deps import Session as SessionDep
 from harmrank.gateway.pagination import Cursor, Limit
+from harmrank.gateway.query import BAD_PARAMETER, Responses, read_errors
 from harmrank.gateway.runs import service
 from harmrank.gateway.runs.schemas import RunCreate, RunOut, RunPage, RunStatus, TaskPage
 
@@ -29,11 +30,19 @@ IdempotencyKey = Annotated[
 ]
 
 
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ErrorBody} for code in codes}
+_CREATE_ERRORS: Responses = {
+    409: {"model": ErrorBody, "description": "The Idempotency-Key came before with another body"},
+    422: {
+        "model": ErrorBody,
+        "description": "An invalid body, or unknown names: every unknown dataset, category, "
+        "model or judge is named, with the known names",
+    },
+    503: {"model": ErrorBody, "description": "A generator or judge service cannot be asked"},
+}
+_RUN_ERRORS = read_errors("No such run")
 
 
-@router.post("", status_code=201, response_model=RunOut, responses=_errors(409, 422, 503))
+@router.post("", status_code=201, response_model=RunOut, responses=_CREATE_ERRORS)
 async def create_run(
     body: RunCreate,
     session: SessionDep,
@@ -52,7 +61,7 @@ async def create_run(
     return run
 
 
-@router.get("", response_model=RunPage, responses=_errors(422))
+@router.get("", response_model=RunPage, responses={422: BAD_PARAMETER})
 async def list_runs(
     session: SessionDep,
     status: RunStatus | None = None,
@@ -63,25 +72,25 @@ async def list_runs(
     return await service.list_runs(session, status_filter=status, limit=limit, cursor=cursor)
 
 
-@router.get("/{run_id}", response_model=RunOut, responses=_errors(404))
+@router.get("/{run_id}", response_model=RunOut, responses=_RUN_ERRORS)
 async def get_run(run_id: RunId, session: SessionDep) -> RunOut:
     """A run with its status and task counts per stage, derived from its tasks."""
     return await service.get_run(session, run_id)
 
 
-@router.post("/{run_id}/cancel", response_model=RunOut, responses=_errors(404))
+@router.post("/{run_id}/cancel", response_model=RunOut, responses=_RUN_ERRORS)
 async def cancel_run(run_id: RunId, session: SessionDep) -> RunOut:
     """Cancel queued tasks; running ones finish or stop at their next heartbeat."""
     return await service.cancel_run(session, run_id)
 
 
-@router.post("/{run_id}/resume", response_model=RunOut, responses=_errors(404))
+@router.post("/{run_id}/resume", response_model=RunOut, responses=_RUN_ERRORS)
 async def resume_run(run_id: RunId, session: SessionDep) -> RunOut:
     """Queue the cancelled and failed tasks again, with their attempts reset."""
     return await service.resume_run(session, run_id)
 
 
-@router.get("/{run_id}/report", responses=_errors(404))
+@router.get("/{run_id}/report", responses=read_errors("No such run, or no report yet"))
 async def get_report(run_id: RunId, session: SessionDep) -> dict[str, Any]:
     """The run's report: every figure of its judges and, when the run judged the dataset's
     imported responses, of the humans who ranked them, aggregated into one human reference
@@ -90,7 +99,7 @@ async def get_report(run_id: RunId, session: SessionDep) -> dict[str, Any]:
     return await service.get_report(session, run_id)
 
 
-@router.get("/{run_id}/tasks", response_model=TaskPage, responses=_errors(404, 422))
+@router.get("/{run_id}/tasks", response_model=TaskPage, responses=_RUN_ERRORS)
 async def list_tasks(
     run_id: RunId,
     session: SessionDep,
