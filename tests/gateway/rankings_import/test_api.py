@@ -18,6 +18,7 @@ from harmrank.gateway.rankings_import import service
 Sessions = async_sessionmaker[AsyncSession]
 MODELS = ("mistral-7b", "mpt-7b", "stablelm-alpha-7b")
 HEADER = ("Prompt", "Model 1 - Mistral-7B", "Model 2 - MPT-7B", "Model 3 - StableLM", "Ranking")
+PROMPT_IDS = ("p1", "p2", "p3")
 PROMPTS = [
     {"text": "First calm ask", "id": "p1"},
     {"text": "second  calm ask", "id": "p2"},
@@ -304,3 +305,20 @@ async def test_an_import_larger_than_a_step_is_checked_and_stored_across_steps(
     conflict = await post(client, changed, "c.jsonl")
     assert (conflict.status_code, [d["line"] for d in conflict.json()["details"]]) == (409, [3])
     assert await counts(session_maker) == (4, 3)  # ann, bob and the judge
+
+
+async def test_a_conflict_lists_the_first_changed_lines_and_counts_the_rest(
+    client: httpx.AsyncClient, dataset: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service, "LISTED_PROBLEMS", 2)
+    first = jsonl(*({"annotator": "ann", "prompt_id": p, "ranks": [1, 2, 3]} for p in PROMPT_IDS))
+    assert (await post(client, first, "r.jsonl")).json()["inserted"] == 3
+    changed = jsonl(*({"annotator": "ann", "prompt_id": p, "ranks": [3, 2, 1]} for p in PROMPT_IDS))
+    conflict = await post(client, changed, "c.jsonl")
+    assert conflict.status_code == 409
+    body = conflict.json()
+    assert [d["line"] for d in body["details"]] == [1, 2]
+    assert (
+        body["error"]
+        == "c.jsonl: line(s) 1, 2 and 1 more change stored rankings; nothing was stored"
+    )

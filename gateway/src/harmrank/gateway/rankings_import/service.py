@@ -18,7 +18,7 @@ from harmrank.common.errors import Conflict, InvalidInput
 from harmrank.gateway.cpu_pool import Runner
 from harmrank.gateway.datasets import repository as datasets_repo
 from harmrank.gateway.datasets.form import UploadedFile
-from harmrank.gateway.datasets.problems import Collector, Problem, counted, listed
+from harmrank.gateway.datasets.problems import LISTED_PROBLEMS, Collector, Problem, counted, listed
 from harmrank.gateway.datasets.schemas import RankingsImported
 from harmrank.gateway.datasets.service import problems_out
 from harmrank.gateway.datasets.upload import detect_format
@@ -125,20 +125,25 @@ def _invalid(filename: str, found: Collector) -> InvalidRankings:
 
 
 def _conflict(filename: str, changed: list[tuple[Resolved, repo.StoredRanking]]) -> Conflict:
-    details = [
-        Problem(
-            filename,
-            r.entry.line,
-            "ranking",
-            f"annotator {r.entry.annotator!r} already ranked this prompt {stored.ranks},"
-            f" this line gives {list(r.entry.ranks)}; import with replace=true to overwrite",
-        ).as_dict()
-        for r, stored in changed
-    ]
-    lines = ", ".join(str(d["line"]) for d in details)
+    """The changing lines, the first ``LISTED_PROBLEMS`` listed (a re-import of a large file
+    with other rankings changes every line), all counted."""
+    shown = listed(
+        [
+            Problem(
+                filename,
+                r.entry.line,
+                "ranking",
+                f"annotator {r.entry.annotator!r} already ranked this prompt {stored.ranks},"
+                f" this line gives {list(r.entry.ranks)}; import with replace=true to overwrite",
+            )
+            for r, stored in changed[:LISTED_PROBLEMS]
+        ]
+    )
+    lines = ", ".join(str(p.line) for p in shown)
+    more = f" and {len(changed) - len(shown)} more" if len(changed) > len(shown) else ""
     return RankingConflict(
-        f"{filename}: line(s) {lines} change stored rankings; nothing was stored",
-        details=details,
+        f"{filename}: line(s) {lines}{more} change stored rankings; nothing was stored",
+        details=[p.as_dict() for p in shown],
     )
 
 
