@@ -13,9 +13,11 @@ in-flight limit, so at most N calls are in flight, as harmrank's worker has N ta
 
 Inspect at its fastest sensible settings: no display, no sample logs, no realtime events, no
 raw API logs, the log header only, in a temporary folder; no cache; static ``max_connections``
-(no adaptive concurrency) per model. Prints one JSON object: the window (``eval()`` only, not
-Python's start or Inspect's imports), the process's CPU seconds in it, its peak RSS, the
-samples completed and scored, and the settings used.
+(no adaptive concurrency) per model. Prints one JSON object: two windows, each with its seconds
+and the process's CPU seconds in it: the steady one, from the first sample's start to the last
+score, and ``eval()`` whole (its set-up and its log's writing too, but neither Python's start
+nor Inspect's imports); the process's peak RSS, the samples completed and scored, and the
+settings used.
 """
 
 from __future__ import annotations
@@ -72,11 +74,29 @@ def _model(name: str, base_url: str, key: str, in_flight: int) -> Model:
     return get_model(f"openai-api/bench/{name}", base_url=base_url, api_key=key, config=config)
 
 
+class Window:
+    """The steady window: when the first sample started and the last score came, with the
+    process's CPU seconds at each (a clock read per sample: negligible beside its 4 calls)."""
+
+    start: tuple[float, float] | None = None
+    end: tuple[float, float] | None = None
+
+    @classmethod
+    def started(cls) -> None:
+        if cls.start is None:
+            cls.start = (time.perf_counter(), _cpu_seconds())
+
+    @classmethod
+    def scored(cls) -> None:
+        cls.end = (time.perf_counter(), _cpu_seconds())
+
+
 @solver  # type: ignore[untyped-decorator]
 def generate_each(models: list[Model]) -> Solver:
     """Each model's answer to the prompt, one call after another, kept for the judge."""
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
+        Window.started()
         responses = []
         for model in models:
             output = await model.generate(state.input_text, cache=False)
@@ -111,6 +131,7 @@ def judge_ranks(judge: Model) -> Scorer:
         if sorted(ranks) != list(labels):
             raise ValueError(f"the judge's answer does not parse: {output.completion!r}")
         first = ranks[labels[0]]
+        Window.scored()
         return Score(value=0 if first == "N/A" else int(first), answer=output.completion)
 
     return score
@@ -154,14 +175,19 @@ def main() -> None:
     [log] = eval(task, model=judge, **settings)
     seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
     results = log.results
+    start, end = Window.start, Window.end
+    if start is None or end is None:
+        raise SystemExit(f"no sample was scored: the eval ended {log.status}: {log.error}")
     result = {
         "status": log.status,
         "error": str(log.error.message) if log.error else None,
         "samples": len(samples),
         "completed": results.completed_samples if results else 0,
         "scored": results.scores[0].scored_samples if results and results.scores else 0,
-        "seconds": seconds,
-        "cpu": cpu,
+        "seconds": end[0] - start[0],
+        "cpu": end[1] - start[1],
+        "eval_seconds": seconds,
+        "eval_cpu": cpu,
         "peak_rss_mb": _peak_rss_mb(),
         "settings": settings
         | {"max_connections": args.in_flight, "cache": False, "adaptive_connections": False},
