@@ -124,6 +124,7 @@ class HarmrankFigures:
     standins_ms: float
     rss_mb: float  # the largest of its processes
     rss_total_mb: float  # the sum of its processes' peaks
+    trial_rates: tuple[float, ...] = ()  # each trial's, paired with Inspect's trial after it
 
 
 def side_by_side(ours: HarmrankFigures, theirs: list[InspectTrial]) -> list[str]:
@@ -150,6 +151,10 @@ def side_by_side(ours: HarmrankFigures, theirs: list[InspectTrial]) -> list[str]
     if short:
         lines.append(f"  Inspect made {[t.calls for t in short]} calls, not {short[0].expected}")
     rate_ratio = ours.rate / rate
+    if len(ours.trial_rates) == len(theirs) > 1:  # the pairs shared the machine's state
+        paired = zip(ours.trial_rates, theirs, strict=True)
+        pairs = ", ".join(f"{mine / trial.rate:.2f}" for mine, trial in paired)
+        lines.append(f"  calls/s, harmrank / Inspect, trial by trial: {pairs}")
     if (ours.latency, ours.in_flight) == RATE_CONFIG:
         lines.append(_verdict("calls/s, harmrank / Inspect", rate_ratio, RATE_TARGET))
     else:

@@ -348,6 +348,7 @@ def _harmrank_figures(config: Config, trials: list[Trial]) -> HarmrankFigures:
         standins_ms=_median([t.per_call_ms(t.standins) for t in trials]),
         rss_mb=max(mb for t in trials for mb in t.rss.values()),
         rss_total_mb=max(sum(t.rss.values()) for t in trials),
+        trial_rates=tuple(t.rate for t in trials),
     )
 
 

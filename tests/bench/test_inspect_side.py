@@ -73,3 +73,9 @@ def test_targets_missed_say_so_and_other_configs_have_no_rate_target() -> None:
 def test_calls_inspect_did_not_make_are_reported() -> None:
     lines = inspect_side.side_by_side(_ours(0.0, 310.0, 3.0), [_theirs(100.0, 7.0, calls=3990)])
     assert "  Inspect made [3990] calls, not 4000" in lines
+
+
+def test_interleaved_trials_are_compared_pair_by_pair() -> None:
+    ours = HarmrankFigures(0.0, 16, 300.0, 3.0, 0.5, 0.4, 220, 930, trial_rates=(300.0, 240.0))
+    lines = inspect_side.side_by_side(ours, [_theirs(100.0, 7.0), _theirs(120.0, 7.0)])
+    assert "  calls/s, harmrank / Inspect, trial by trial: 3.00, 2.00" in lines
