@@ -15,6 +15,13 @@ the CPU time per LLM call of each harmrank process and their sum, of the databas
 serving the run (``pg_stat_activity`` of its database) and of the stand-ins, apart, and each
 process's peak resident memory. Targets (issue #21): at 100 ms, 16 and 64 in flight, at least
 90% of the ideal and at most 3 ms of harmrank CPU per LLM call.
+
+Inspect AI side by side (issue #21): when ``bench/inspect_env.sh`` has made ``.bench/inspect``
+(or ``--inspect PYTHON`` names another environment's Python), each trial of each configuration
+runs the same workload through Inspect too, right after harmrank's, on fresh stand-ins of the
+same kind (``bench/inspect_baseline.py``, ``bench/inspect_side.py``), and a side-by-side table
+with the issue's verdicts follows: harmrank at least 3x Inspect's calls/s at 0 ms x 16, at least
+2x lower CPU per call. Without the environment it says Inspect was skipped, and why.
 """
 
 from __future__ import annotations
@@ -43,6 +50,8 @@ import repo_tests
 sys.path.insert(0, str(repo_tests.ROOT))
 from tests.conftest import throwaway_postgres_database
 
+import inspect_side
+from inspect_side import HarmrankFigures, InspectTrial
 from processes import (
     HARMRANK,
     TOKEN,
@@ -132,6 +141,13 @@ def _arguments() -> argparse.Namespace:
         type=Path,
         help="run the worker, generator and judge under cProfile, writing <name>.prof here",
     )
+    parser.add_argument(
+        "--inspect",
+        type=Path,
+        help="the Python of an environment with Inspect AI, to run the same workload through "
+        f"it side by side (default {inspect_side.DEFAULT_PYTHON.relative_to(repo_tests.ROOT)}, "
+        "when it exists)",
+    )
     return parser.parse_args()
 
 
@@ -160,10 +176,16 @@ def _server(procs: Processes, profile: Path | None) -> Callable[[str, dict[str, 
     return serve
 
 
-def _start(procs: Processes, db_url: str, config: Config, profile: Path | None) -> Stack:
+def _standins(procs: Processes, config: Config) -> tuple[Process, Process]:
+    """The TGI stand-in serving the three models and the OpenAI stand-in for the judge."""
     latency = ["--latency", str(config.latency)]
     tgi = procs.standin("tgi", "tgi", "--model-id", "org/small", *latency)
     openai = procs.standin("openai", "openai", "--key", KEY, *latency)
+    return tgi, openai
+
+
+def _start(procs: Processes, db_url: str, config: Config, profile: Path | None) -> Stack:
+    tgi, openai = _standins(procs, config)
     # The services' own limits above the worker's: the worker alone decides what is in flight.
     room = max(64, config.in_flight)
     models = [
@@ -226,9 +248,14 @@ def _tally(run: dict[str, Any]) -> tuple[int, int, int]:
     return total, finished, sum(states.get("failed", 0) for states in counts)
 
 
-async def _upload_and_spec(http: httpx.AsyncClient, prompts: int) -> dict[str, Any]:
+def _prompts_jsonl(prompts: int) -> bytes:
+    """The run's dataset: synthetic prompts, the same for harmrank and Inspect."""
     lines = [json.dumps({"id": f"p{i}", "text": f"benchmark prompt {i}?"}) for i in range(prompts)]
-    files = {"file": ("p.jsonl", "\n".join(lines).encode(), "application/x-ndjson")}
+    return "\n".join(lines).encode()
+
+
+async def _upload_and_spec(http: httpx.AsyncClient, prompts: int) -> dict[str, Any]:
+    files = {"file": ("p.jsonl", _prompts_jsonl(prompts), "application/x-ndjson")}
     uploaded = await http.post("/v1/datasets", files=files, data={"name": "overhead"})
     assert uploaded.status_code == 201, uploaded.text
     return {
@@ -295,6 +322,45 @@ async def _one(config: Config, args: argparse.Namespace) -> Trial:
             procs.stop_all()
 
 
+def _inspect_one(config: Config, args: argparse.Namespace, python: Path) -> InspectTrial:
+    """The same run through Inspect AI, on fresh stand-ins started as harmrank's are."""
+    procs = Processes(Path(tempfile.mkdtemp(prefix="inspect-overhead-")))
+    try:
+        tgi, openai = _standins(procs, config)
+        prompts = procs.logs / "p.jsonl"
+        prompts.write_bytes(_prompts_jsonl(args.prompts))
+        options = ["--prompts-file", str(prompts), "--tgi", str(tgi.url)]
+        options += ["--judge", str(openai.url), "--judge-model", "gpt-m", "--key", KEY]
+        options += ["--models", ",".join(MODELS), "--in-flight", str(config.in_flight)]
+        options += ["--log-dir", str(procs.logs / "inspect-logs")]
+        return inspect_side.run_driver(python, options, tgi, [tgi, openai], args.timeout)
+    finally:
+        procs.stop_all()
+
+
+def _harmrank_figures(config: Config, trials: list[Trial]) -> HarmrankFigures:
+    return HarmrankFigures(
+        latency=config.latency,
+        in_flight=config.in_flight,
+        rate=_median([t.rate for t in trials]),
+        cpu_ms=_median([t.per_call_ms(sum(t.cpu.values())) for t in trials]),
+        database_ms=_median([t.per_call_ms(t.database) for t in trials]),
+        standins_ms=_median([t.per_call_ms(t.standins) for t in trials]),
+        rss_mb=max(mb for t in trials for mb in t.rss.values()),
+        rss_total_mb=max(sum(t.rss.values()) for t in trials),
+        trial_rates=tuple(t.rate for t in trials),
+    )
+
+
+def _report_side_by_side(config: Config, ours: list[Trial], theirs: list[InspectTrial]) -> None:
+    rates = ", ".join(f"{t.rate:.1f}" for t in theirs)
+    cpu = _fmt([t.per_call_ms(t.cpu) for t in theirs])
+    print(f"\n{config}, side by side with Inspect AI (medians; Inspect's trials {rates} calls/s,")
+    print(f"  {cpu} ms CPU per call)")
+    for line in inspect_side.side_by_side(_harmrank_figures(config, ours), theirs):
+        print(line)
+
+
 def _median(values: list[float]) -> float:
     return statistics.median(values)
 
@@ -333,13 +399,24 @@ async def main() -> None:
     # (PYTHONDONTWRITEBYTECODE, which some shells set) starts slowly and pays for it mid-run too.
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     results: dict[Config, list[Trial]] = {config: [] for config in args.configs}
+    inspect, found = inspect_side.find_python(args.inspect)
+    inspect_results: dict[Config, list[InspectTrial]] = {config: [] for config in args.configs}
+    print(f"Inspect AI {found}" if inspect else f"Inspect AI side by side skipped: {found}")
     print(f"load average at start: {_load()}")
     for trial in range(args.trials):  # interleaved: a burst of load spreads over every config
         for config in args.configs:
             results[config].append(await _one(config, args))
             print(f"trial {trial + 1}, {config}: {results[config][-1].rate:.1f} calls/s")
+            if inspect:  # right after harmrank's trial: the same state of the machine
+                inspect_results[config].append(_inspect_one(config, args, inspect))
+                rate = inspect_results[config][-1].rate
+                print(f"trial {trial + 1}, {config}, Inspect AI: {rate:.1f} calls/s")
     for config, trials in results.items():
         _report(config, trials)
+    if inspect:
+        print(f"\n{inspect_side.settings_line(next(iter(inspect_results.values())))}")
+        for config, trials in results.items():
+            _report_side_by_side(config, trials, inspect_results[config])
     print(f"\nload average at the end: {_load()}")
 
 

@@ -1,0 +1,11 @@
+"""The bench scripts' modules import each other by bare name (``processes``), as the scripts run
+with ``bench/`` on ``sys.path``: the tests here run them the same way."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+if str(BENCH) not in sys.path:
+    sys.path.insert(0, str(BENCH))
