@@ -133,6 +133,8 @@ class _Dispatcher:
     working: dict[int, asyncio.Task[_Outcome]] = field(default_factory=dict)
     """The tasks in flight by task id, from their claim until they are settled."""
     reaped_at: float = float("-inf")
+    runs: work.Runs = field(default_factory=work.Runs)
+    """The specs and models of the runs it claims tasks of, read once per run."""
     trace_contexts: dict[int, str | None] = field(default_factory=dict)
     """Each run's stored traceparent, read once per run (only when tracing is on)."""
 
@@ -194,7 +196,7 @@ class _Dispatcher:
         tasks = await queue.claim(
             session, self.name, now=now, lease_seconds=self.lease_seconds, limit=limit
         )
-        loaded = await load_claimed(session, tasks)
+        loaded = await load_claimed(session, tasks, self.runs)
         return [(task, loaded.get(task.id)) for task in tasks]
 
     def start(self, task: ClaimedTask, loaded: work.Loaded | None) -> None:
@@ -296,7 +298,7 @@ class _Dispatcher:
         try:
             if not handler.with_claim:
                 async with self.sessions() as session:
-                    loaded = (await handler.load(session, [task]))[task.id]
+                    loaded = (await handler.load(session, [task], self.runs))[task.id]
             if isinstance(loaded, Exception):
                 raise loaded  # building its work failed: the task fails like any other
             if loaded == work.ALREADY_STORED:
