@@ -5,7 +5,6 @@ from __future__ import annotations
 import inspect
 
 import pytest
-
 from tests.gateway.runs.helpers import (
     Fakes,
     Sessions,

@@ -14,7 +14,10 @@ holds a database lock or connection:
 1. **claim**: reap expired leases (now and then), claim the tasks (``FOR UPDATE SKIP LOCKED``)
    and read what their calls need (the stages that load with the claim, see ``stages``), a
    few statements however many tasks;
-2. **settle**: the tasks that finished since the last settle, together: one UPDATE marks them
+2. **settle**: the tasks that finished since the last settle, together (when a task finishes
+   while others are in flight, the dispatcher waits up to ``settle_window`` for more to finish
+   with it, so that tasks finishing one at a time, as with a model's fixed latency, still share
+   a transaction; never longer, since their slots stay empty meanwhile): one UPDATE marks them
    done where this worker still holds them, one executemany keeps each call's details on its
    task, and one insert-if-absent per table stores their results. Only the tasks still held
    have their results stored; the others are someone else's now. The claim into the slots
@@ -58,6 +61,11 @@ from harmrank.gateway.runs.tasks import Backoff, ClaimedTask, Completion, Failur
 
 logger = logging.getLogger(__name__)
 
+SETTLE_WINDOW_SECONDS = 0.005
+"""How long a finished task waits for others in flight to finish with it before it is settled
+(``bench/platform_overhead.py``: at 100 ms calls, 16 in flight, tasks otherwise finish and
+settle one at a time, a transaction each)."""
+
 Sessions = async_sessionmaker[AsyncSession]
 
 
@@ -97,6 +105,7 @@ async def run_worker(
     stop_event: asyncio.Event,
     backoff: Backoff | None = None,
     clock: Callable[[], datetime] = utc_now,
+    settle_window: float = SETTLE_WINDOW_SECONDS,
 ) -> None:
     """Work tasks, at most ``concurrency`` at once, claiming at most ``claim_batch`` at a time,
     until ``stop_event`` is set and the tasks in flight are settled."""
@@ -114,6 +123,7 @@ async def run_worker(
         lease_seconds,
         backoff or Backoff(),
         clock,
+        settle_window,
     )
     await dispatcher.run(stop_event, poll_interval)
 
@@ -130,8 +140,12 @@ class _Dispatcher:
     lease_seconds: float
     backoff: Backoff
     clock: Callable[[], datetime]
+    settle_window: float
     working: dict[int, asyncio.Task[_Outcome]] = field(default_factory=dict)
     """The tasks in flight by task id, from their claim until they are settled."""
+    waiter: asyncio.Future[None] | None = None
+    """Resolved when a task in flight finishes: one callback per task, where waiting with
+    ``asyncio.wait`` on every task in flight added and removed a callback on each, each time."""
     reaped_at: float = float("-inf")
     runs: work.Runs = field(default_factory=work.Runs)
     """The specs and models of the runs it claims tasks of, read once per run."""
@@ -205,18 +219,46 @@ class _Dispatcher:
             # Our own lease on it expired (the heartbeats failed) and this claim is a new
             # attempt: the old one is lost like any other, and must not hold a second slot.
             stale.cancel()
-        self.working[task.id] = asyncio.create_task(self.attempt(task, loaded))
+        attempt = asyncio.create_task(self.attempt(task, loaded))
+        attempt.add_done_callback(self.wake)
+        self.working[task.id] = attempt
+
+    def wake(self, _finished: object = None) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
 
     async def until_finished(self, at_most: float | None, stop: asyncio.Event) -> None:
-        """Wait until a task in flight finishes, or ``at_most`` seconds (None: no limit)."""
+        """Wait until a task in flight finishes, or ``at_most`` seconds (None: no limit); then
+        up to ``settle_window`` more while others in flight may finish with it, until a claim
+        batch's worth has."""
         if self.working:
-            await asyncio.wait(
-                self.working.values(), timeout=at_most, return_when=asyncio.FIRST_COMPLETED
-            )
+            if not await self.finished_within(at_most, 1):
+                return
+            wanted = min(self.claim_batch, len(self.working))
+            await self.finished_within(self.settle_window, wanted)
             return
         # Nothing in flight, nothing claimable: wait for the next poll, which a stop cuts short.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), at_most)
+
+    async def finished_within(self, seconds: float | None, count: int) -> int:
+        """Wait until ``count`` tasks in flight are done, or ``seconds`` (None: no limit);
+        answers how many are."""
+        loop = asyncio.get_running_loop()
+        deadline = None if seconds is None else loop.time() + seconds
+        while True:
+            done = sum(1 for task in self.working.values() if task.done())
+            remaining = None if deadline is None else deadline - loop.time()
+            if done >= count or (remaining is not None and remaining <= 0):
+                return done
+            self.waiter = loop.create_future()
+            timer = None if remaining is None else loop.call_later(remaining, self.wake)
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+                if timer is not None:
+                    timer.cancel()
 
     async def settle_finished(self, *, claim: bool) -> tuple[int, _Claimed] | None:
         """Settle the tasks that finished, together, and free their slots; with ``claim``,
