@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -343,9 +343,11 @@ async def test_a_stop_finishes_and_settles_the_tasks_in_flight(session_maker: Se
     fakes.generate.gate.set()
     await asyncio.wait_for(worker, 5)
 
-    # The three in flight were finished and stored; nothing was claimed after the stop.
+    # The three in flight were finished and stored; nothing was started after the stop, and
+    # the task claimed ahead went back to the queue, its claim not counted as an attempt.
     assert len(fakes.generate.calls) == 3
     assert nonzero(await get(session_maker, run.id), "generate") == {"done": 3, "queued": 9}
+    assert await attempts_by_state(session_maker, run.id) == {"done": {1}, "queued": {0}}
     assert await count(session_maker, Response) == 3
 
 
@@ -401,3 +403,60 @@ async def test_tasks_finishing_one_at_a_time_are_settled_together(
     await asyncio.wait_for(worker, 5)
     assert completed[0] == 4
     assert await count(session_maker, Response) == 4
+
+
+async def test_a_freed_slot_is_filled_from_the_reserve_before_the_settle(
+    session_maker: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two slots and a reserve of one: when a call finishes, the reserved task starts while the
+    settle transaction (held up here) has yet to claim anything."""
+    await seed_dataset(session_maker, prompts=3)
+    run = await create(session_maker, spec())  # 6 generate, 6 judge, 1 score
+    settling, may_settle = asyncio.Event(), asyncio.Event()
+    complete = queue.complete
+
+    async def held_up(*args: Any, **kwargs: Any) -> set[int]:
+        settling.set()
+        await may_settle.wait()
+        return await complete(*args, **kwargs)
+
+    monkeypatch.setattr(queue, "complete", held_up)
+    generate = OneAtATime()
+    stop = asyncio.Event()
+    worker = start_worker(
+        session_maker,
+        Fakes(generate=generate).executors(),
+        stop,
+        concurrency=2,
+        claim_batch=4,
+        settle_window=0.0,
+    )
+
+    def waiting(n: int) -> Callable[[], Awaitable[bool]]:
+        async def check() -> bool:
+            return len(generate.turns) == n
+
+        return check
+
+    await eventually(waiting(2))
+    generate.turns[0].set()
+    await asyncio.wait_for(settling.wait(), 10)
+    await eventually(waiting(3))  # started from the reserve, the settle still held up
+    assert not may_settle.is_set()
+
+    may_settle.set()
+
+    async def let_every_call_finish() -> None:
+        while True:
+            for turn in generate.turns:
+                turn.set()
+            await asyncio.sleep(0.01)
+
+    finishing = asyncio.create_task(let_every_call_finish())
+    await eventually(lambda: run_done(session_maker, run.id), within=20)
+    stop.set()
+    await asyncio.wait_for(worker, 5)
+    finishing.cancel()
+    assert len(generate.turns) == 6
+    assert await count(session_maker, Response) == 6
+    assert await attempts_by_state(session_maker, run.id) == {"done": {1}}

@@ -305,6 +305,29 @@ async def renew(
 
 
 @functools.cache
+def _release(dialect: str) -> Update:
+    return (
+        update(_tasks)
+        .where(_held(dialect))
+        .values(
+            state=TaskState.QUEUED,
+            lease_owner=None,
+            lease_expires_at=None,
+            attempts=_tasks.c.attempts - 1,
+            started_at=None,
+        )
+    )
+
+
+async def release(session: AsyncSession, task_ids: Sequence[int], worker: str) -> None:
+    """Queue again the tasks ``worker`` claimed but never started (claimed ahead, then the
+    worker stopped): their claim did not count as an attempt."""
+    if task_ids:
+        params = {"task_ids": list(task_ids), "worker": worker}
+        await session.execute(_release(_dialect(session)), params)
+
+
+@functools.cache
 def _complete(dialect: str) -> Update:
     return (
         update(_tasks)

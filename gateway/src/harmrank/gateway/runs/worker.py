@@ -5,8 +5,14 @@ claiming ready tasks in batches as slots free up and settling finished tasks in 
 makes at once: size it against the model servers and the providers' limits. ``claim_batch`` is
 the most tasks one claim takes: whenever slots are free the dispatcher claims
 ``min(free slots, claim_batch)``, so it bounds a transaction's size, never the calls in flight.
-A slot is filled again as soon as its task is settled: a slow call holds its own slot, not the
-others'.
+A slow call holds its own slot, not the others'.
+
+A few tasks more than the slots are claimed ahead (``reserve``: half a claim batch, leased and
+renewed like the tasks in flight), so that a slot freed by a finished task is filled at once
+from the reserve, not only after the settle transaction that claims again: the calls in flight
+stay at ``concurrency`` while finished tasks wait to be settled together. A stop releases the
+reserve (its tasks go back to the queue, their attempt uncounted); a worker that dies leaves
+its leases to expire, like those of its tasks in flight.
 
 Each transaction is short, and none is open across a downstream call, so a slow model never
 holds a database lock or connection:
@@ -124,6 +130,7 @@ async def run_worker(
         backoff or Backoff(),
         clock,
         settle_window,
+        reserve=min(concurrency, claim_batch) // 2,
     )
     await dispatcher.run(stop_event, poll_interval)
 
@@ -141,8 +148,16 @@ class _Dispatcher:
     backoff: Backoff
     clock: Callable[[], datetime]
     settle_window: float
+    reserve: int = 0
+    """How many tasks to hold claimed ahead of a free slot."""
     working: dict[int, asyncio.Task[_Outcome]] = field(default_factory=dict)
-    """The tasks in flight by task id, from their claim until they are settled."""
+    """The tasks in flight by task id, from their start until they finish."""
+    finished: dict[int, asyncio.Task[_Outcome]] = field(default_factory=dict)
+    """The tasks that finished since the last settle, by task id."""
+    reserved: list[tuple[ClaimedTask, work.Loaded | None]] = field(default_factory=list)
+    """Tasks claimed ahead, started as slots free up."""
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    abandoned: bool = False
     waiter: asyncio.Future[None] | None = None
     """Resolved when a task in flight finishes: one callback per task, where waiting with
     ``asyncio.wait`` on every task in flight added and removed a callback on each, each time."""
@@ -153,21 +168,29 @@ class _Dispatcher:
     """Each run's stored traceparent, read once per run (only when tracing is on)."""
 
     async def run(self, stop: asyncio.Event, poll_interval: float) -> None:
+        self.stop = stop
         heartbeat = asyncio.create_task(self.heartbeat())
         ahead: tuple[int, _Claimed] | None = None  # claimed with the last settle
         try:
-            # Tasks claimed with the last settle are worked even when a stop came meanwhile.
-            while self.working or ahead or not stop.is_set():
+            # After a stop, nothing starts: the tasks claimed ahead (the reserve, and those the
+            # last settle claimed) are released; those in flight finish and are settled.
+            while self.working or self.finished or ahead or not stop.is_set():
                 stopping = stop.is_set() and ahead is None
                 wait = None if stopping else await self.fill(poll_interval, ahead)
+                if stop.is_set() and self.reserved:
+                    await self.release_reserved()
                 await self.until_finished(wait, stop)
                 ahead = await self.settle_finished(claim=not stop.is_set())
+            if self.reserved:
+                await self.release_reserved()
         finally:
+            self.abandoned = True  # no task starts from the reserve any more
             await self.abandon(heartbeat)
 
     def wanted(self) -> int:
-        """How many tasks to claim: the free slots, at most a batch."""
-        return max(0, min(self.concurrency - len(self.working), self.claim_batch))
+        """How many tasks to claim: the free slots and the reserve's, at most a batch."""
+        held = len(self.working) + len(self.reserved)
+        return max(0, min(self.concurrency + self.reserve - held, self.claim_batch))
 
     async def fill(
         self, poll_interval: float, ahead: tuple[int, _Claimed] | None = None
@@ -188,8 +211,8 @@ class _Dispatcher:
                 # The database went away, say: try again at the next poll.
                 logger.exception("worker %s: claiming tasks failed", self.name)
                 return poll_interval
-        for task, loaded in claimed:
-            self.start(task, loaded)
+        self.reserved += claimed
+        self.start_reserved()
         if len(self.working) >= self.concurrency:
             return None
         return 0.0 if len(claimed) == wanted else poll_interval
@@ -213,6 +236,13 @@ class _Dispatcher:
         loaded = await load_claimed(session, tasks, self.runs)
         return [(task, loaded.get(task.id)) for task in tasks]
 
+    def start_reserved(self) -> None:
+        """Start tasks of the reserve into the free slots, oldest claim first."""
+        if self.stop.is_set() or self.abandoned:
+            return
+        while self.reserved and len(self.working) < self.concurrency:
+            self.start(*self.reserved.pop(0))
+
     def start(self, task: ClaimedTask, loaded: work.Loaded | None) -> None:
         stale = self.working.get(task.id)
         if stale is not None:
@@ -220,10 +250,18 @@ class _Dispatcher:
             # attempt: the old one is lost like any other, and must not hold a second slot.
             stale.cancel()
         attempt = asyncio.create_task(self.attempt(task, loaded))
-        attempt.add_done_callback(self.wake)
+        attempt.add_done_callback(lambda done: self.finish(task.id, done))
         self.working[task.id] = attempt
 
-    def wake(self, _finished: object = None) -> None:
+    def finish(self, task_id: int, attempt: asyncio.Task[_Outcome]) -> None:
+        """A task finished (or was stopped): to be settled; its slot goes to the reserve."""
+        if self.working.get(task_id) is attempt:  # not a stale attempt, replaced by a new one
+            del self.working[task_id]
+            self.finished[task_id] = attempt
+        self.start_reserved()
+        self.wake()
+
+    def wake(self) -> None:
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
 
@@ -231,10 +269,10 @@ class _Dispatcher:
         """Wait until a task in flight finishes, or ``at_most`` seconds (None: no limit); then
         up to ``settle_window`` more while others in flight may finish with it, until a claim
         batch's worth has."""
-        if self.working:
+        if self.working or self.finished:
             if not await self.finished_within(at_most, 1):
                 return
-            wanted = min(self.claim_batch, len(self.working))
+            wanted = min(self.claim_batch, len(self.working) + len(self.finished))
             await self.finished_within(self.settle_window, wanted)
             return
         # Nothing in flight, nothing claimable: wait for the next poll, which a stop cuts short.
@@ -242,12 +280,12 @@ class _Dispatcher:
             await asyncio.wait_for(stop.wait(), at_most)
 
     async def finished_within(self, seconds: float | None, count: int) -> int:
-        """Wait until ``count`` tasks in flight are done, or ``seconds`` (None: no limit);
-        answers how many are."""
+        """Wait until ``count`` tasks are finished and not yet settled, or ``seconds`` (None:
+        no limit); answers how many are."""
         loop = asyncio.get_running_loop()
         deadline = None if seconds is None else loop.time() + seconds
         while True:
-            done = sum(1 for task in self.working.values() if task.done())
+            done = len(self.finished)
             remaining = None if deadline is None else deadline - loop.time()
             if done >= count or (remaining is not None and remaining <= 0):
                 return done
@@ -264,11 +302,9 @@ class _Dispatcher:
         """Settle the tasks that finished, together, and free their slots; with ``claim``,
         claim tasks into those slots in the same transaction. Answers how many it asked for
         and what it claimed, or None when it claimed nothing."""
-        done = {task_id: task for task_id, task in self.working.items() if task.done()}
+        done, self.finished = self.finished, {}
         if not done:
             return None
-        for task_id in done:
-            del self.working[task_id]
         wanted = self.wanted() if claim else 0
         claimed = None
         try:
@@ -296,15 +332,15 @@ class _Dispatcher:
         """Renew the leases of the tasks in flight; stop those no longer ours."""
         while True:
             await asyncio.sleep(self.lease_seconds / 3)
-            if self.working:
-                await self.renew(dict(self.working))
+            if self.working or self.reserved:
+                await self.renew(dict(self.working), [task.id for task, _ in self.reserved])
 
-    async def renew(self, working: dict[int, asyncio.Task[_Outcome]]) -> None:
+    async def renew(self, working: dict[int, asyncio.Task[_Outcome]], reserved: list[int]) -> None:
         try:
             async with self.sessions.begin() as session:
                 leases = await queue.renew(
                     session,
-                    list(working),
+                    [*working, *reserved],
                     self.name,
                     now=self.clock(),
                     lease_seconds=self.lease_seconds,
@@ -312,11 +348,24 @@ class _Dispatcher:
         except Exception:
             logger.exception("worker %s: renewing the leases of %s", self.name, list(working))
             return
-        for task_id, lease in leases.items():
-            if lease is not Lease.RENEWED:
-                # A task that finished meanwhile is not stopped by this; its settle finds
-                # that it is no longer held, and stores nothing of it.
-                working[task_id].cancel()
+        gone = {task_id for task_id, lease in leases.items() if lease is not Lease.RENEWED}
+        for task_id in gone & working.keys():
+            # A task that finished meanwhile is not stopped by this; its settle finds that it
+            # is no longer held, and stores nothing of it.
+            working[task_id].cancel()
+        # A reserved task no longer ours is someone else's, or its run's: never started.
+        self.reserved = [(task, loaded) for task, loaded in self.reserved if task.id not in gone]
+
+    async def release_reserved(self) -> None:
+        """Give the reserve back to the queue (a stop): its tasks were never started."""
+        ids = [task.id for task, _ in self.reserved]
+        self.reserved = []
+        try:
+            async with self.sessions.begin() as session:
+                await queue.release(session, ids, self.name)
+        except Exception:
+            # Their leases expire, and each counts an attempt that made no call.
+            logger.exception("worker %s: releasing the claimed tasks %s", self.name, ids)
 
     async def attempt(self, task: ClaimedTask, loaded: work.Loaded | None) -> _Outcome:
         """Do the task's call, in a span of the run's trace and with its ids in the logs."""
