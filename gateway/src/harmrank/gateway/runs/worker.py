@@ -3,8 +3,9 @@ claiming ready tasks in batches as slots free up and settling finished tasks in 
 
 ``concurrency`` is the most tasks in flight in the process, hence the most downstream calls it
 makes at once: size it against the model servers and the providers' limits. ``claim_batch`` is
-the most tasks one claim takes: whenever slots are free the dispatcher claims
-``min(free slots, claim_batch)``, so it bounds a transaction's size, never the calls in flight.
+the most tasks one claim takes: the dispatcher claims what the free slots and the reserve
+(below) lack, at most ``claim_batch``, so it bounds a transaction's size, never the calls in
+flight.
 A slow call holds its own slot, not the others'.
 
 A few tasks more than the slots are claimed ahead (``reserve``: half a claim batch, leased and
@@ -23,16 +24,16 @@ holds a database lock or connection:
 2. **settle**: the tasks that finished since the last settle, together (when a task finishes
    while others are in flight, the dispatcher waits up to ``settle_window`` for more to finish
    with it, so that tasks finishing one at a time, as with a model's fixed latency, still share
-   a transaction; never longer, since their slots stay empty meanwhile): one UPDATE marks them
+   a transaction; their slots take tasks of the reserve meanwhile): one UPDATE marks them
    done where this worker still holds them, one executemany keeps each call's details on its
    task, and one insert-if-absent per table stores their results. Only the tasks still held
    have their results stored; the others are someone else's now. The claim into the slots
    they freed runs in the same transaction (one commit where there were two; should that
    transaction fail, the tasks are stored alone and the next claim runs on its own);
 3. **heartbeat**: every third of a lease, one statement renews the leases of every task in
-   flight (another abandons those of cancelled runs). A task found lost (its lease expired and
-   another worker took it) or abandoned (its run was cancelled) is stopped, and nothing of it
-   is stored.
+   flight or in the reserve (another abandons those of cancelled runs). A task found lost (its
+   lease expired and another worker took it) or abandoned (its run was cancelled) is stopped,
+   or dropped from the reserve, and nothing of it is stored.
 
 Per-task transactions are for the exceptions: a failed task is recorded in its own (retried
 later with backoff, or failed for good), a task whose stage loads alone (score: its run's
@@ -41,7 +42,8 @@ one, so one bad task never loses another's result.
 
 When nothing is claimable the dispatcher claims again after ``poll_interval``, or sooner when a
 task finishes (that may have made others ready). Stopping (``stop_event``) is graceful: no more
-claims; the tasks in flight finish and are settled; then ``run_worker`` returns.
+claims or starts; the reserve is released; the tasks in flight finish and are settled; then
+``run_worker`` returns.
 """
 
 from __future__ import annotations
