@@ -367,10 +367,11 @@ class OneAtATime(FakeGenerate):
 async def test_tasks_finishing_one_at_a_time_are_settled_together(
     session_maker: Sessions, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Within the settle window, the first task to finish waits for the others in flight, so
-    four calls finishing 50 ms apart are marked done by one statement, not four."""
-    await seed_dataset(session_maker, prompts=2)
-    run = await create(session_maker, spec())  # 4 generate, 4 judge, 1 score
+    """Within the settle window, while the reserve keeps every slot busy, the first task to
+    finish waits for others, so four calls finishing 50 ms apart are marked done by one
+    statement, not four."""
+    await seed_dataset(session_maker, prompts=6)
+    run = await create(session_maker, spec())  # 12 generate, 12 judge, 1 score
     completed: list[int] = []
     complete = queue.complete
 
@@ -394,21 +395,29 @@ async def test_tasks_finishing_one_at_a_time_are_settled_together(
         return len(generate.turns) == 4
 
     await eventually(four_waiting)
-    for turn in generate.turns:
+    for turn in generate.turns[:4]:
         turn.set()
         await asyncio.sleep(0.05)
-
+    finishing = asyncio.create_task(let_every_call_finish(generate))
     await eventually(lambda: run_done(session_maker, run.id), within=20)
     stop.set()
     await asyncio.wait_for(worker, 5)
+    finishing.cancel()
     assert completed[0] == 4
-    assert await count(session_maker, Response) == 4
+    assert await count(session_maker, Response) == 12
+
+
+async def let_every_call_finish(generate: OneAtATime) -> None:
+    while True:
+        for turn in generate.turns:
+            turn.set()
+        await asyncio.sleep(0.01)
 
 
 async def test_a_freed_slot_is_filled_from_the_reserve_before_the_settle(
     session_maker: Sessions, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two slots and a reserve of one: when a call finishes, the reserved task starts while the
+    """Two slots and a reserve of two: when a call finishes, the reserved task starts while the
     settle transaction (held up here) has yet to claim anything."""
     await seed_dataset(session_maker, prompts=3)
     run = await create(session_maker, spec())  # 6 generate, 6 judge, 1 score
@@ -445,14 +454,7 @@ async def test_a_freed_slot_is_filled_from_the_reserve_before_the_settle(
     assert not may_settle.is_set()
 
     may_settle.set()
-
-    async def let_every_call_finish() -> None:
-        while True:
-            for turn in generate.turns:
-                turn.set()
-            await asyncio.sleep(0.01)
-
-    finishing = asyncio.create_task(let_every_call_finish())
+    finishing = asyncio.create_task(let_every_call_finish(generate))
     await eventually(lambda: run_done(session_maker, run.id), within=20)
     stop.set()
     await asyncio.wait_for(worker, 5)

@@ -8,7 +8,7 @@ the most tasks one claim takes: the dispatcher claims what the free slots and th
 flight.
 A slow call holds its own slot, not the others'.
 
-A few tasks more than the slots are claimed ahead (``reserve``: half a claim batch, leased and
+A few tasks more than the slots are claimed ahead (``reserve``: a claim batch at most, leased and
 renewed like the tasks in flight), so that a slot freed by a finished task is filled at once
 from the reserve, not only after the settle transaction that claims again: the calls in flight
 stay at ``concurrency`` while finished tasks wait to be settled together. A stop releases the
@@ -24,7 +24,8 @@ holds a database lock or connection:
 2. **settle**: the tasks that finished since the last settle, together (when a task finishes
    while others are in flight, the dispatcher waits up to ``settle_window`` for more to finish
    with it, so that tasks finishing one at a time, as with a model's fixed latency, still share
-   a transaction; their slots take tasks of the reserve meanwhile): one UPDATE marks them
+   a transaction; their slots take tasks of the reserve meanwhile, and a slot the reserve
+   cannot fill ends the wait, so that the claim comes at once): one UPDATE marks them
    done where this worker still holds them, one executemany keeps each call's details on its
    task, and one insert-if-absent per table stores their results. Only the tasks still held
    have their results stored; the others are someone else's now. The claim into the slots
@@ -69,10 +70,10 @@ from harmrank.gateway.runs.tasks import Backoff, ClaimedTask, Completion, Failur
 
 logger = logging.getLogger(__name__)
 
-SETTLE_WINDOW_SECONDS = 0.005
-"""How long a finished task waits for others in flight to finish with it before it is settled
-(``bench/platform_overhead.py``: at 100 ms calls, 16 in flight, tasks otherwise finish and
-settle one at a time, a transaction each)."""
+SETTLE_WINDOW_SECONDS = 0.02
+"""How long a finished task waits for others in flight to finish with it before it is settled,
+as long as the reserve keeps every slot busy (``bench/platform_overhead.py``: at 100 ms calls,
+16 in flight, tasks otherwise finish and settle one at a time, a transaction each)."""
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -132,7 +133,7 @@ async def run_worker(
         backoff or Backoff(),
         clock,
         settle_window,
-        reserve=min(concurrency, claim_batch) // 2,
+        reserve=min(concurrency, claim_batch),
     )
     await dispatcher.run(stop_event, poll_interval)
 
@@ -197,10 +198,11 @@ class _Dispatcher:
     async def fill(
         self, poll_interval: float, ahead: tuple[int, _Claimed] | None = None
     ) -> float | None:
-        """Claim tasks into the free slots (unless the last settle claimed them, ``ahead``:
-        how many it asked for, what it got) and start them. Answers how long to wait for a
-        task to finish before claiming again: no limit when no slot is free, no wait when the
-        claim got all it asked for (more may be ready), else ``poll_interval``."""
+        """Claim tasks into the free slots and the reserve (unless the last settle claimed
+        them, ``ahead``: how many it asked for, what it got) and start them. Answers how long
+        to wait for a task to finish before claiming again: no wait when the claim got all it
+        asked for and more are wanted (more may be ready), no limit when no slot is free,
+        else ``poll_interval``."""
         if ahead is not None:
             wanted, claimed = ahead
         else:
@@ -215,9 +217,11 @@ class _Dispatcher:
                 return poll_interval
         self.reserved += claimed
         self.start_reserved()
+        if len(claimed) == wanted and self.wanted():
+            return 0.0  # more may be ready, and the slots or the reserve want more
         if len(self.working) >= self.concurrency:
             return None
-        return 0.0 if len(claimed) == wanted else poll_interval
+        return poll_interval
 
     async def claim(self, limit: int) -> _Claimed:
         """Claim up to ``limit`` tasks and load what the calls of those whose stage loads with
@@ -270,26 +274,29 @@ class _Dispatcher:
     async def until_finished(self, at_most: float | None, stop: asyncio.Event) -> None:
         """Wait until a task in flight finishes, or ``at_most`` seconds (None: no limit); then
         up to ``settle_window`` more while others in flight may finish with it, until a claim
-        batch's worth has."""
+        batch's worth has or a slot is free (the reserve ran out: claim at once)."""
         if self.working or self.finished:
             if not await self.finished_within(at_most, 1):
                 return
             wanted = min(self.claim_batch, len(self.working) + len(self.finished))
-            await self.finished_within(self.settle_window, wanted)
+            await self.finished_within(self.settle_window, wanted, while_busy=True)
             return
         # Nothing in flight, nothing claimable: wait for the next poll, which a stop cuts short.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), at_most)
 
-    async def finished_within(self, seconds: float | None, count: int) -> int:
+    async def finished_within(
+        self, seconds: float | None, count: int, *, while_busy: bool = False
+    ) -> int:
         """Wait until ``count`` tasks are finished and not yet settled, or ``seconds`` (None:
-        no limit); answers how many are."""
+        no limit), or (``while_busy``) until a slot is free; answers how many are finished."""
         loop = asyncio.get_running_loop()
         deadline = None if seconds is None else loop.time() + seconds
         while True:
             done = len(self.finished)
             remaining = None if deadline is None else deadline - loop.time()
-            if done >= count or (remaining is not None and remaining <= 0):
+            idle = while_busy and len(self.working) < self.concurrency
+            if done >= count or idle or (remaining is not None and remaining <= 0):
                 return done
             self.waiter = loop.create_future()
             timer = None if remaining is None else loop.call_later(remaining, self.wake)
