@@ -193,3 +193,45 @@ async def test_create_client_sets_base_url_headers_and_timeout() -> None:
         assert client.headers["X-Api"] == "k"
         assert client.timeout == httpx.Timeout(120.0, connect=5.0)
         assert isinstance(client._transport, RetryingTransport)
+
+
+async def test_clients_keep_no_cookies() -> None:
+    """A cookie one call received is not sent with the next (the next task's) call."""
+    sent: list[str | None] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers.get("cookie"))
+        return httpx.Response(200, headers={"set-cookie": "session=abc; Path=/"})
+
+    transport = httpx.MockTransport(answer)
+    async with create_client("http://up", timeout=5.0, transport=transport) as client:
+        await client.get("/a")
+        await client.get("/a", cookies=None)
+        assert sent == [None, None]
+        assert not client.cookies
+        with pytest.raises(ValueError, match="no cookies"):
+            client.cookies = {"session": "abc"}
+
+
+async def test_paths_merge_with_the_base_url_even_after_it_changes() -> None:
+    called: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        called.append(str(request.url))
+        return httpx.Response(200)
+
+    transport = httpx.MockTransport(answer)
+    async with create_client("http://up/api", timeout=5.0, transport=transport) as client:
+        for _ in range(2):
+            await client.get("/v1/x")
+        await client.get("v1/y?q=1")
+        client.base_url = httpx.URL("http://other:81/")
+        await client.get("/v1/x")
+        await client.get("http://absolute/z")
+    assert called == [
+        "http://up/api/v1/x",
+        "http://up/api/v1/x",
+        "http://up/api/v1/y?q=1",
+        "http://other:81/v1/x",
+        "http://absolute/z",
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 
+import pytest
 from tests.gateway.runs.helpers import (
     Fakes,
     Sessions,
@@ -35,7 +36,7 @@ async def test_a_score_task_loads_on_its_own_and_a_new_report_replaces_the_old(
     session_maker: Sessions,
 ) -> None:
     async with session_maker() as session:
-        assert await load_claimed(session, [claimed(7, 1, Stage.SCORE)]) == {}
+        assert await load_claimed(session, [claimed(7, 1, Stage.SCORE)], work.Runs()) == {}
     await seed_dataset(session_maker)
     run = await create(session_maker, spec())
     done = await work_until_settled(session_maker, Fakes().executors(), run.id)
@@ -56,3 +57,27 @@ async def test_a_score_task_loads_on_its_own_and_a_new_report_replaces_the_old(
         # Stamped anew: the report page's cache and the explorer's fingerprint key on it.
         assert second.report == {"again": True}
         assert second.created_at > created
+
+
+async def test_a_worker_reads_a_runs_models_once_and_forgets_the_oldest_runs(
+    session_maker: Sessions,
+) -> None:
+    await seed_dataset(session_maker)
+    first = await create(session_maker, spec())
+    second = await create(session_maker, spec())
+    runs = work.Runs(keep=1)
+    specs = {first.id: spec()}
+    async with session_maker() as session:
+        models = await runs.models(session, specs)
+    assert [m.name for m in models[first.id]] == [m.name for m in spec().models]
+
+    class NoStatements:
+        async def execute(self, *_args: object, **_kwargs: object) -> None:
+            raise AssertionError("read again")
+
+    # Known: no statement at all (a session that cannot run one answers it).
+    assert await runs.models(NoStatements(), specs) == models  # type: ignore[arg-type]
+    async with session_maker() as session:
+        await runs.models(session, {second.id: spec()})
+    with pytest.raises(AssertionError, match="read again"):  # forgotten: keep is 1
+        await runs.models(NoStatements(), specs)  # type: ignore[arg-type]

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import pytest
 from sqlalchemy import func, select
@@ -27,6 +27,7 @@ from tests.gateway.runs.helpers import (
 from harmrank.common.contracts.generation import GenerationResult
 from harmrank.gateway.db.models import Ranking, Response
 from harmrank.gateway.db.run_models import Stage, Task, TaskState
+from harmrank.gateway.runs import queue
 from harmrank.gateway.runs.executors import Executor, Executors
 from harmrank.gateway.runs.tasks import Backoff, TaskFailed
 from harmrank.gateway.runs.work import GenerateWork
@@ -61,6 +62,7 @@ def start_worker(
     concurrency: int,
     claim_batch: int,
     lease_seconds: float = 5.0,
+    settle_window: float = 0.005,
 ) -> asyncio.Task[None]:
     return asyncio.create_task(
         run_worker(
@@ -73,6 +75,7 @@ def start_worker(
             lease_seconds=lease_seconds,
             stop_event=stop,
             backoff=Backoff(base_seconds=0.01, max_seconds=0.05),
+            settle_window=settle_window,
         )
     )
 
@@ -340,7 +343,122 @@ async def test_a_stop_finishes_and_settles_the_tasks_in_flight(session_maker: Se
     fakes.generate.gate.set()
     await asyncio.wait_for(worker, 5)
 
-    # The three in flight were finished and stored; nothing was claimed after the stop.
+    # The three in flight were finished and stored; nothing was started after the stop, and
+    # the task claimed ahead went back to the queue, its claim not counted as an attempt.
     assert len(fakes.generate.calls) == 3
     assert nonzero(await get(session_maker, run.id), "generate") == {"done": 3, "queued": 9}
+    assert await attempts_by_state(session_maker, run.id) == {"done": {1}, "queued": {0}}
     assert await count(session_maker, Response) == 3
+
+
+@dataclass
+class OneAtATime(FakeGenerate):
+    """Each call waits until the test lets it finish: ``release`` lets the oldest one go."""
+
+    turns: list[asyncio.Event] = field(default_factory=list)
+
+    async def execute(self, work: GenerateWork) -> GenerationResult:
+        turn = asyncio.Event()
+        self.turns.append(turn)
+        await turn.wait()
+        return await super().execute(work)
+
+
+async def test_tasks_finishing_one_at_a_time_are_settled_together(
+    session_maker: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Within the settle window, while the reserve keeps every slot busy, the first task to
+    finish waits for others, so four calls finishing 50 ms apart are marked done by one
+    statement, not four."""
+    await seed_dataset(session_maker, prompts=6)
+    run = await create(session_maker, spec())  # 12 generate, 12 judge, 1 score
+    completed: list[int] = []
+    complete = queue.complete
+
+    async def counted(*args: Any, **kwargs: Any) -> set[int]:
+        completed.append(len(args[2]))
+        return await complete(*args, **kwargs)
+
+    monkeypatch.setattr(queue, "complete", counted)
+    generate = OneAtATime()
+    stop = asyncio.Event()
+    worker = start_worker(
+        session_maker,
+        Fakes(generate=generate).executors(),
+        stop,
+        concurrency=4,
+        claim_batch=4,
+        settle_window=30.0,  # ends when the batch is complete, long before
+    )
+
+    async def four_waiting() -> bool:
+        return len(generate.turns) == 4
+
+    await eventually(four_waiting)
+    for turn in generate.turns[:4]:
+        turn.set()
+        await asyncio.sleep(0.05)
+    finishing = asyncio.create_task(let_every_call_finish(generate))
+    await eventually(lambda: run_done(session_maker, run.id), within=20)
+    stop.set()
+    await asyncio.wait_for(worker, 5)
+    finishing.cancel()
+    assert completed[0] == 4
+    assert await count(session_maker, Response) == 12
+
+
+async def let_every_call_finish(generate: OneAtATime) -> None:
+    while True:
+        for turn in generate.turns:
+            turn.set()
+        await asyncio.sleep(0.01)
+
+
+async def test_a_freed_slot_is_filled_from_the_reserve_before_the_settle(
+    session_maker: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two slots and a reserve of two: when a call finishes, the reserved task starts while the
+    settle transaction (held up here) has yet to claim anything."""
+    await seed_dataset(session_maker, prompts=3)
+    run = await create(session_maker, spec())  # 6 generate, 6 judge, 1 score
+    settling, may_settle = asyncio.Event(), asyncio.Event()
+    complete = queue.complete
+
+    async def held_up(*args: Any, **kwargs: Any) -> set[int]:
+        settling.set()
+        await may_settle.wait()
+        return await complete(*args, **kwargs)
+
+    monkeypatch.setattr(queue, "complete", held_up)
+    generate = OneAtATime()
+    stop = asyncio.Event()
+    worker = start_worker(
+        session_maker,
+        Fakes(generate=generate).executors(),
+        stop,
+        concurrency=2,
+        claim_batch=4,
+        settle_window=0.0,
+    )
+
+    def waiting(n: int) -> Callable[[], Awaitable[bool]]:
+        async def check() -> bool:
+            return len(generate.turns) == n
+
+        return check
+
+    await eventually(waiting(2))
+    generate.turns[0].set()
+    await asyncio.wait_for(settling.wait(), 10)
+    await eventually(waiting(3))  # started from the reserve, the settle still held up
+    assert not may_settle.is_set()
+
+    may_settle.set()
+    finishing = asyncio.create_task(let_every_call_finish(generate))
+    await eventually(lambda: run_done(session_maker, run.id), within=20)
+    stop.set()
+    await asyncio.wait_for(worker, 5)
+    finishing.cancel()
+    assert len(generate.turns) == 6
+    assert await count(session_maker, Response) == 6
+    assert await attempts_by_state(session_maker, run.id) == {"done": {1}}

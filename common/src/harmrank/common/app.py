@@ -47,6 +47,10 @@ def create_service_app(
 ) -> FastAPI:
     """Build a service app with the shared middleware, error handlers and operational routes."""
     app = FastAPI(
+        # FastAPI's own OpenTelemetry is off: tracing is ``instrument_app``'s (below), request
+        # metrics are Prometheus's, and the native layer asked the global providers whether it
+        # was on at every request (an environment lookup each), even with nothing configured.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         title=f"harmrank {service}",
         version=version,
         description=description,

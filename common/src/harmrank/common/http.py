@@ -66,6 +66,54 @@ def pooled_transport(max_connections: int | None = 100) -> AiohttpTransport:
     return AiohttpTransport(max_connections)
 
 
+class _Client(httpx.AsyncClient):
+    """httpx's client without two costs per request that a long-lived client for one
+    downstream does not need:
+
+    - cookies: httpx parses every response's headers into an ``email.message`` and builds a
+      ``urllib`` request to look for ``Set-Cookie``. harmrank's calls authenticate by header,
+      and a cookie one task's call received must not ride on every later call of every task;
+    - merging the path with the base URL: parsed anew on every request, though a client calls
+      the same few paths; each merged URL is kept (httpx's URLs are immutable)."""
+
+    _KEPT_URLS = 64  # paths with ids in them must not grow the dict without end
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._merged: dict[str, tuple[httpx.URL, httpx.URL]] = {}
+        super().__init__(**kwargs)
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return _NO_COOKIES
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        if cookies:
+            raise ValueError("harmrank's clients keep no cookies")
+
+    def _merge_url(self, url: httpx.URL | str) -> httpx.URL:
+        if not isinstance(url, str):
+            return super()._merge_url(url)
+        kept = self._merged.get(url)
+        if kept is not None and kept[0] is self.base_url:
+            return kept[1]
+        merged = super()._merge_url(url)
+        if len(self._merged) < self._KEPT_URLS:
+            self._merged[url] = (self.base_url, merged)
+        return merged
+
+
+class _NoCookies(httpx.Cookies):
+    def extract_cookies(self, response: httpx.Response) -> None:
+        pass
+
+    def set(self, name: str, value: str, domain: str = "", path: str = "/") -> None:
+        raise ValueError("harmrank's clients keep no cookies")
+
+
+_NO_COOKIES = _NoCookies()
+
+
 def create_client(
     base_url: str,
     *,
@@ -82,7 +130,7 @@ def create_client(
     tests.
     """
     inner = transport if transport is not None else pooled_transport()
-    client = httpx.AsyncClient(
+    client = _Client(
         base_url=base_url,
         timeout=timeout,
         headers=headers,

@@ -45,7 +45,9 @@ async def serve(
     settings: GatewaySettings, concurrency: int, stop: asyncio.Event | None = None
 ) -> None:
     stop = stop or _stop_on_signals()
-    engine = create_engine(database_url(settings))
+    # No pre-ping: a round trip per transaction, and a transaction of the worker's that fails
+    # on a dropped connection is retried anyway (a claim at the next poll, a settle by lease).
+    engine = create_engine(database_url(settings), pre_ping=False)
     try:
         if not await check_current_async(engine):
             raise SystemExit("the database is not at the newest migration; migrate it first")

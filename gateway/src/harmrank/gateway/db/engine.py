@@ -73,14 +73,20 @@ def sqlite_url(path: Path) -> str:
     return str(URL.create("sqlite+aiosqlite", database=str(path)))
 
 
-def create_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
-    """An async engine for the URL; extra keyword arguments go to `create_async_engine`."""
+def create_engine(url: str | URL, *, pre_ping: bool = True, **kwargs: Any) -> AsyncEngine:
+    """An async engine for the URL; extra keyword arguments go to `create_async_engine`.
+
+    ``pre_ping`` (PostgreSQL) tests each pooled connection with a round trip when it is checked
+    out, so a request never fails on a connection the server dropped. A caller that retries
+    its own failed transactions anyway (the worker: by lease) can do without that round trip
+    on every transaction: SQLAlchemy still notices a dropped connection when it fails, and
+    then replaces every connection of the pool older than that failure."""
     url = make_url(normalise_url(url))
     if url.get_backend_name() == "sqlite":
         engine = _create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _enable_sqlite_foreign_keys)
     else:
-        options: dict[str, Any] = {"pool_pre_ping": True, "pool_recycle": 1800}
+        options: dict[str, Any] = {"pool_pre_ping": pre_ping, "pool_recycle": 1800}
         if "poolclass" not in kwargs:
             options |= {"pool_size": 5, "max_overflow": 10, "pool_timeout": 30}
         engine = _create_async_engine(url, **(options | kwargs))

@@ -19,8 +19,9 @@ task whose lease expired (its worker died) is claimable again and counts another
 that has used all its attempts is failed with ``lease_expired`` instead (``settle``).
 
 The statements a worker runs for every batch (claim, renew, complete) are Core statements on the
-tasks table, built once with bound parameters: building them per call through the ORM (aliases
-adapted column by column) cost more CPU than the database spent running them.
+tasks table, built once (per dialect, for their lists of ids) with bound parameters: building
+them per call through the ORM (aliases adapted column by column) cost more CPU than the database
+spent running them.
 
 A claim also answers what each task's call needs (its prompt, model or judge name, the run's
 spec, whether its result is stored already), in subqueries of its RETURNING: no reads after it.
@@ -32,17 +33,21 @@ clocks in sync (NTP) to well under a lease.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
+    ARRAY,
     BindParameter,
     ColumnElement,
     FromClause,
+    Integer,
     Table,
     Update,
     and_,
+    any_,
     bindparam,
     case,
     exists,
@@ -230,32 +235,51 @@ async def _claim_with(
     return claimed
 
 
-def _held() -> ColumnElement[bool]:
+def _among(ids: str, dialect: str) -> ColumnElement[bool]:
+    """The tasks whose id is in the bound list ``ids``. PostgreSQL takes the list as one array
+    parameter (``= ANY``): an expanding ``IN`` is rendered anew for every execution and is a
+    statement of its own, prepared again, for every length of list. SQLite has no arrays."""
+    if dialect == "postgresql":
+        return _tasks.c.id == any_(bindparam(ids, type_=ARRAY(Integer)))
+    return _tasks.c.id.in_(bindparam(ids, expanding=True))
+
+
+def _held(dialect: str) -> ColumnElement[bool]:
     """The tasks of ``task_ids`` (a bound list) that ``worker`` (bound) still holds."""
     return and_(
-        _tasks.c.id.in_(bindparam("task_ids", expanding=True)),
+        _among("task_ids", dialect),
         _tasks.c.lease_owner == bindparam("worker"),
         _tasks.c.state == TaskState.RUNNING,
     )
 
 
-_ABANDON_CANCELLED = (
-    update(_tasks)
-    .where(_held(), _tasks.c.run_id.in_(cancelled_runs()))
-    .values(
-        state=TaskState.CANCELLED,
-        lease_owner=None,
-        lease_expires_at=None,
-        finished_at=_now(),
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+@functools.cache
+def _abandon_cancelled(dialect: str) -> Update:
+    return (
+        update(_tasks)
+        .where(_held(dialect), _tasks.c.run_id.in_(cancelled_runs()))
+        .values(
+            state=TaskState.CANCELLED,
+            lease_owner=None,
+            lease_expires_at=None,
+            finished_at=_now(),
+        )
+        .returning(_tasks.c.id)
     )
-    .returning(_tasks.c.id)
-)
-_EXTEND = (
-    update(_tasks)
-    .where(_held())
-    .values(lease_expires_at=bindparam("lease_expires_at"))
-    .returning(_tasks.c.id)
-)
+
+
+@functools.cache
+def _extend(dialect: str) -> Update:
+    return (
+        update(_tasks)
+        .where(_held(dialect))
+        .values(lease_expires_at=bindparam("lease_expires_at"))
+        .returning(_tasks.c.id)
+    )
 
 
 async def renew(
@@ -269,33 +293,58 @@ async def renew(
     """Extend the leases (the heartbeat), two statements for any number of tasks; abandon the
     tasks of cancelled runs instead. Answers what became of each task's lease."""
     params = {"task_ids": list(task_ids), "worker": worker, "now": now}
-    cancelled = (await session.execute(_ABANDON_CANCELLED, params)).scalars().all()
+    dialect = _dialect(session)
+    cancelled = (await session.execute(_abandon_cancelled(dialect), params)).scalars().all()
     expires = now + timedelta(seconds=lease_seconds)
     extend = params | {"lease_expires_at": expires}
-    renewed = (await session.execute(_EXTEND, extend)).scalars()
+    renewed = (await session.execute(_extend(dialect), extend)).scalars()
     leases = dict.fromkeys(task_ids, Lease.LOST)
     return (
         leases | dict.fromkeys(renewed, Lease.RENEWED) | dict.fromkeys(cancelled, Lease.CANCELLED)
     )
 
 
-_COMPLETE = (
-    update(_tasks)
-    .where(_held())
-    .values(
-        state=case(
-            (_tasks.c.id.in_(bindparam("reused_ids", expanding=True)), TaskState.REUSED),
-            else_=TaskState.DONE,
-        ),
-        lease_owner=None,
-        lease_expires_at=None,
-        finished_at=_now(),
-        result=None,
-        error_type=None,
-        error_message=None,
+@functools.cache
+def _release(dialect: str) -> Update:
+    return (
+        update(_tasks)
+        .where(_held(dialect))
+        .values(
+            state=TaskState.QUEUED,
+            lease_owner=None,
+            lease_expires_at=None,
+            attempts=_tasks.c.attempts - 1,
+            started_at=None,
+        )
     )
-    .returning(_tasks.c.id)
-)
+
+
+async def release(session: AsyncSession, task_ids: Sequence[int], worker: str) -> None:
+    """Queue again the tasks ``worker`` claimed but never started (claimed ahead, then the
+    worker stopped): their claim did not count as an attempt."""
+    if task_ids:
+        params = {"task_ids": list(task_ids), "worker": worker}
+        await session.execute(_release(_dialect(session)), params)
+
+
+@functools.cache
+def _complete(dialect: str) -> Update:
+    return (
+        update(_tasks)
+        .where(_held(dialect))
+        .values(
+            state=case((_among("reused_ids", dialect), TaskState.REUSED), else_=TaskState.DONE),
+            lease_owner=None,
+            lease_expires_at=None,
+            finished_at=_now(),
+            result=None,
+            error_type=None,
+            error_message=None,
+        )
+        .returning(_tasks.c.id)
+    )
+
+
 _KEEP_RESULT = (
     update(_tasks)
     .where(_tasks.c.id == bindparam("task_id"))
@@ -316,7 +365,9 @@ async def complete(
         "worker": worker,
         "now": now,
     }
-    held = set((await session.execute(_COMPLETE, params)).scalars()) if finished else set()
+    if not finished:
+        return set()
+    held = set((await session.execute(_complete(_dialect(session)), params)).scalars())
     results = [
         {"task_id": f.task_id, "task_result": f.result}
         for f in finished

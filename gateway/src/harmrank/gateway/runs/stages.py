@@ -23,9 +23,9 @@ from harmrank.gateway.db.run_models import RunReport, Stage
 from harmrank.gateway.runs import score_inputs, work
 from harmrank.gateway.runs.executors import Executors
 from harmrank.gateway.runs.tasks import ClaimedTask
-from harmrank.gateway.runs.work import Loaded, Made, ScoreWork
+from harmrank.gateway.runs.work import Loaded, Made, Runs, ScoreWork
 
-Load = Callable[[AsyncSession, Sequence[ClaimedTask]], Awaitable[dict[int, Loaded]]]
+Load = Callable[[AsyncSession, Sequence[ClaimedTask], Runs], Awaitable[dict[int, Loaded]]]
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,9 @@ class StageWork:
     """Its call reaches a model server or a provider, so it draws on the task's call budget."""
 
 
-async def _load_scores(session: AsyncSession, tasks: Sequence[ClaimedTask]) -> dict[int, Loaded]:
+async def _load_scores(
+    session: AsyncSession, tasks: Sequence[ClaimedTask], _runs: Runs
+) -> dict[int, Loaded]:
     return {task.id: await score_inputs.load_score(session, task) for task in tasks}
 
 
@@ -79,11 +81,14 @@ STAGES: dict[Stage, StageWork] = {
 }
 
 
-async def load_claimed(session: AsyncSession, tasks: Sequence[ClaimedTask]) -> dict[int, Loaded]:
-    """What the claimed tasks of the stages that load with their claim need, by task id."""
+async def load_claimed(
+    session: AsyncSession, tasks: Sequence[ClaimedTask], runs: Runs
+) -> dict[int, Loaded]:
+    """What the claimed tasks of the stages that load with their claim need, by task id
+    (``runs``: the worker's knowledge of their runs)."""
     loaded: dict[int, Loaded] = {}
     for stage, handler in STAGES.items():
         mine = [t for t in tasks if t.stage == stage]
         if mine and handler.with_claim:
-            loaded |= await handler.load(session, mine)
+            loaded |= await handler.load(session, mine, runs)
     return loaded

@@ -144,10 +144,39 @@ def _prompt_of(inputs: ClaimInputs) -> tuple[str, str]:
     return inputs.prompt_external_id, inputs.prompt_text
 
 
-def _claimed_specs(tasks: Sequence[ClaimedTask]) -> dict[int, RunCreate]:
-    """The specs of the tasks' runs, as their claim read them, parsed once per run."""
-    stored = {t.run_id: _inputs(t).spec for t in tasks}
-    return {run_id: RunCreate.model_validate(spec) for run_id, spec in stored.items()}
+class Runs:
+    """What a worker knows of the runs it claims tasks of: each one's spec, parsed, and its
+    models in canonical order, worked out once per run instead of on every claim (a run's spec
+    never changes, nor do its models' ids and positions). One per worker and database: run ids
+    are only unique within a database. The oldest runs are forgotten beyond ``keep``."""
+
+    def __init__(self, keep: int = 64) -> None:
+        self.keep = keep
+        self._specs: dict[int, RunCreate] = {}
+        self._models: dict[int, list[planner.RunModel]] = {}
+
+    def specs(self, tasks: Sequence[ClaimedTask]) -> dict[int, RunCreate]:
+        """The specs of the tasks' runs, parsed from what their claim read the first time."""
+        for task in tasks:
+            if task.run_id not in self._specs:
+                self._remember(
+                    self._specs, task.run_id, RunCreate.model_validate(_inputs(task).spec)
+                )
+        return {t.run_id: self._specs[t.run_id] for t in tasks}
+
+    async def models(
+        self, session: AsyncSession, specs: dict[int, RunCreate]
+    ) -> dict[int, list[planner.RunModel]]:
+        """The runs' models in canonical order, read once per run."""
+        for run_id, spec in specs.items():
+            if run_id not in self._models:
+                self._remember(self._models, run_id, await planner.run_models(session, spec))
+        return {run_id: self._models[run_id] for run_id in specs}
+
+    def _remember(self, known: dict[int, Any], run_id: int, value: Any) -> None:
+        if len(known) >= self.keep:
+            del known[next(iter(known))]
+        known[run_id] = value
 
 
 def _each(
@@ -165,9 +194,11 @@ def _each(
 # --- generate ------------------------------------------------------------------------------
 
 
-async def load_generates(session: AsyncSession, tasks: Sequence[ClaimedTask]) -> dict[int, Loaded]:
+async def load_generates(
+    session: AsyncSession, tasks: Sequence[ClaimedTask], runs: Runs
+) -> dict[int, Loaded]:
     """What the claimed generate tasks need, by task id: what their claim read, no statement."""
-    specs = _claimed_specs(tasks)
+    specs = runs.specs(tasks)
 
     def build(task: ClaimedTask) -> Loaded:
         inputs = _inputs(task)
@@ -200,11 +231,12 @@ def response_made(task: ClaimedTask, _work: GenerateWork, result: GenerationResu
 # --- judge ---------------------------------------------------------------------------------
 
 
-async def load_judges(session: AsyncSession, tasks: Sequence[ClaimedTask]) -> dict[int, Loaded]:
+async def load_judges(
+    session: AsyncSession, tasks: Sequence[ClaimedTask], runs: Runs
+) -> dict[int, Loaded]:
     """What the claimed judge tasks need, by task id: what their claim read, and the responses
-    to judge (a few statements for the batch)."""
-    specs = _claimed_specs(tasks)
-    models = {r: await planner.run_models(session, spec) for r, spec in specs.items()}
+    to judge (one statement for the batch once its runs' models are known)."""
+    models = await runs.models(session, runs.specs(tasks))
     model_ids = {m.id for run_models in models.values() for m in run_models}
     texts = await results.response_texts(session, {t.prompt_id for t in tasks}, model_ids)
 

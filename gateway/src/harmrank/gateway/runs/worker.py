@@ -3,10 +3,17 @@ claiming ready tasks in batches as slots free up and settling finished tasks in 
 
 ``concurrency`` is the most tasks in flight in the process, hence the most downstream calls it
 makes at once: size it against the model servers and the providers' limits. ``claim_batch`` is
-the most tasks one claim takes: whenever slots are free the dispatcher claims
-``min(free slots, claim_batch)``, so it bounds a transaction's size, never the calls in flight.
-A slot is filled again as soon as its task is settled: a slow call holds its own slot, not the
-others'.
+the most tasks one claim takes: the dispatcher claims what the free slots and the reserve
+(below) lack, at most ``claim_batch``, so it bounds a transaction's size, never the calls in
+flight.
+A slow call holds its own slot, not the others'.
+
+A few tasks more than the slots are claimed ahead (``reserve``: a claim batch at most, leased and
+renewed like the tasks in flight), so that a slot freed by a finished task is filled at once
+from the reserve, not only after the settle transaction that claims again: the calls in flight
+stay at ``concurrency`` while finished tasks wait to be settled together. A stop releases the
+reserve (its tasks go back to the queue, their attempt uncounted); a worker that dies leaves
+its leases to expire, like those of its tasks in flight.
 
 Each transaction is short, and none is open across a downstream call, so a slow model never
 holds a database lock or connection:
@@ -14,16 +21,20 @@ holds a database lock or connection:
 1. **claim**: reap expired leases (now and then), claim the tasks (``FOR UPDATE SKIP LOCKED``)
    and read what their calls need (the stages that load with the claim, see ``stages``), a
    few statements however many tasks;
-2. **settle**: the tasks that finished since the last settle, together: one UPDATE marks them
+2. **settle**: the tasks that finished since the last settle, together (when a task finishes
+   while others are in flight, the dispatcher waits up to ``settle_window`` for more to finish
+   with it, so that tasks finishing one at a time, as with a model's fixed latency, still share
+   a transaction; their slots take tasks of the reserve meanwhile, and a slot the reserve
+   cannot fill ends the wait, so that the claim comes at once): one UPDATE marks them
    done where this worker still holds them, one executemany keeps each call's details on its
    task, and one insert-if-absent per table stores their results. Only the tasks still held
    have their results stored; the others are someone else's now. The claim into the slots
    they freed runs in the same transaction (one commit where there were two; should that
    transaction fail, the tasks are stored alone and the next claim runs on its own);
 3. **heartbeat**: every third of a lease, one statement renews the leases of every task in
-   flight (another abandons those of cancelled runs). A task found lost (its lease expired and
-   another worker took it) or abandoned (its run was cancelled) is stopped, and nothing of it
-   is stored.
+   flight or in the reserve (another abandons those of cancelled runs). A task found lost (its
+   lease expired and another worker took it) or abandoned (its run was cancelled) is stopped,
+   or dropped from the reserve, and nothing of it is stored.
 
 Per-task transactions are for the exceptions: a failed task is recorded in its own (retried
 later with backoff, or failed for good), a task whose stage loads alone (score: its run's
@@ -32,7 +43,8 @@ one, so one bad task never loses another's result.
 
 When nothing is claimable the dispatcher claims again after ``poll_interval``, or sooner when a
 task finishes (that may have made others ready). Stopping (``stop_event``) is graceful: no more
-claims; the tasks in flight finish and are settled; then ``run_worker`` returns.
+claims or starts; the reserve is released; the tasks in flight finish and are settled; then
+``run_worker`` returns.
 """
 
 from __future__ import annotations
@@ -60,6 +72,11 @@ from harmrank.gateway.runs.tasks import Backoff, ClaimedTask, Completion, Failur
 logger = logging.getLogger(__name__)
 TRACE_CONTEXTS_KEPT = 256
 """Runs whose traceparent a worker keeps (a worker serves a few runs at a time)."""
+
+SETTLE_WINDOW_SECONDS = 0.02
+"""How long a finished task waits for others in flight to finish with it before it is settled,
+as long as the reserve keeps every slot busy (``bench/platform_overhead.py``: at 100 ms calls,
+16 in flight, tasks otherwise finish and settle one at a time, a transaction each)."""
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -100,6 +117,7 @@ async def run_worker(
     stop_event: asyncio.Event,
     backoff: Backoff | None = None,
     clock: Callable[[], datetime] = utc_now,
+    settle_window: float = SETTLE_WINDOW_SECONDS,
 ) -> None:
     """Work tasks, at most ``concurrency`` at once, claiming at most ``claim_batch`` at a time,
     until ``stop_event`` is set and the tasks in flight are settled."""
@@ -117,6 +135,8 @@ async def run_worker(
         lease_seconds,
         backoff or Backoff(),
         clock,
+        settle_window,
+        reserve=min(concurrency, claim_batch),
     )
     await dispatcher.run(stop_event, poll_interval)
 
@@ -133,38 +153,61 @@ class _Dispatcher:
     lease_seconds: float
     backoff: Backoff
     clock: Callable[[], datetime]
+    settle_window: float
+    reserve: int = 0
+    """How many tasks to hold claimed ahead of a free slot."""
     working: dict[int, asyncio.Task[_Outcome]] = field(default_factory=dict)
-    """The tasks in flight by task id, from their claim until they are settled."""
+    """The tasks in flight by task id, from their start until they finish."""
+    finished: dict[int, asyncio.Task[_Outcome]] = field(default_factory=dict)
+    """The tasks that finished since the last settle, by task id."""
+    reserved: list[tuple[ClaimedTask, work.Loaded | None]] = field(default_factory=list)
+    """Tasks claimed ahead, started as slots free up."""
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    abandoned: bool = False
+    waiter: asyncio.Future[None] | None = None
+    """Resolved when a task in flight finishes: one callback per task, where waiting with
+    ``asyncio.wait`` on every task in flight added and removed a callback on each, each time."""
     reaped_at: float = float("-inf")
+    runs: work.Runs = field(default_factory=work.Runs)
+    """The specs and models of the runs it claims tasks of, read once per run."""
     trace_contexts: OrderedDict[int, str | None] = field(default_factory=OrderedDict)
     """The stored traceparent of the runs worked on last (only when tracing is on): read once
     per run while it is among the ``TRACE_CONTEXTS_KEPT`` latest, so a worker living through
     thousands of runs does not keep them all."""
 
     async def run(self, stop: asyncio.Event, poll_interval: float) -> None:
+        self.stop = stop
         heartbeat = asyncio.create_task(self.heartbeat())
         ahead: tuple[int, _Claimed] | None = None  # claimed with the last settle
         try:
-            # Tasks claimed with the last settle are worked even when a stop came meanwhile.
-            while self.working or ahead or not stop.is_set():
+            # After a stop, nothing starts: the tasks claimed ahead (the reserve, and those the
+            # last settle claimed) are released; those in flight finish and are settled.
+            while self.working or self.finished or ahead or not stop.is_set():
                 stopping = stop.is_set() and ahead is None
                 wait = None if stopping else await self.fill(poll_interval, ahead)
+                if stop.is_set() and self.reserved:
+                    await self.release_reserved()
                 await self.until_finished(wait, stop)
                 ahead = await self.settle_finished(claim=not stop.is_set())
+            if self.reserved:
+                await self.release_reserved()
         finally:
+            self.abandoned = True  # no task starts from the reserve any more
             await self.abandon(heartbeat)
 
     def wanted(self) -> int:
-        """How many tasks to claim: the free slots, at most a batch."""
-        return max(0, min(self.concurrency - len(self.working), self.claim_batch))
+        """How many tasks to claim: the free slots and the reserve's, at most a batch."""
+        held = len(self.working) + len(self.reserved)
+        return max(0, min(self.concurrency + self.reserve - held, self.claim_batch))
 
     async def fill(
         self, poll_interval: float, ahead: tuple[int, _Claimed] | None = None
     ) -> float | None:
-        """Claim tasks into the free slots (unless the last settle claimed them, ``ahead``:
-        how many it asked for, what it got) and start them. Answers how long to wait for a
-        task to finish before claiming again: no limit when no slot is free, no wait when the
-        claim got all it asked for (more may be ready), else ``poll_interval``."""
+        """Claim tasks into the free slots and the reserve (unless the last settle claimed
+        them, ``ahead``: how many it asked for, what it got) and start them. Answers how long
+        to wait for a task to finish before claiming again: no wait when the claim got all it
+        asked for and more are wanted (more may be ready), no limit when no slot is free,
+        else ``poll_interval``."""
         if ahead is not None:
             wanted, claimed = ahead
         else:
@@ -177,11 +220,13 @@ class _Dispatcher:
                 # The database went away, say: try again at the next poll.
                 logger.exception("worker %s: claiming tasks failed", self.name)
                 return poll_interval
-        for task, loaded in claimed:
-            self.start(task, loaded)
+        self.reserved += claimed
+        self.start_reserved()
+        if len(claimed) == wanted and self.wanted():
+            return 0.0  # more may be ready, and the slots or the reserve want more
         if len(self.working) >= self.concurrency:
             return None
-        return 0.0 if len(claimed) == wanted else poll_interval
+        return poll_interval
 
     async def claim(self, limit: int) -> _Claimed:
         """Claim up to ``limit`` tasks and load what the calls of those whose stage loads with
@@ -199,8 +244,15 @@ class _Dispatcher:
         tasks = await queue.claim(
             session, self.name, now=now, lease_seconds=self.lease_seconds, limit=limit
         )
-        loaded = await load_claimed(session, tasks)
+        loaded = await load_claimed(session, tasks, self.runs)
         return [(task, loaded.get(task.id)) for task in tasks]
+
+    def start_reserved(self) -> None:
+        """Start tasks of the reserve into the free slots, oldest claim first."""
+        if self.stop.is_set() or self.abandoned:
+            return
+        while self.reserved and len(self.working) < self.concurrency:
+            self.start(*self.reserved.pop(0))
 
     def start(self, task: ClaimedTask, loaded: work.Loaded | None) -> None:
         stale = self.working.get(task.id)
@@ -208,28 +260,65 @@ class _Dispatcher:
             # Our own lease on it expired (the heartbeats failed) and this claim is a new
             # attempt: the old one is lost like any other, and must not hold a second slot.
             stale.cancel()
-        self.working[task.id] = asyncio.create_task(self.attempt(task, loaded))
+        attempt = asyncio.create_task(self.attempt(task, loaded))
+        attempt.add_done_callback(lambda done: self.finish(task.id, done))
+        self.working[task.id] = attempt
+
+    def finish(self, task_id: int, attempt: asyncio.Task[_Outcome]) -> None:
+        """A task finished (or was stopped): to be settled; its slot goes to the reserve."""
+        if self.working.get(task_id) is attempt:  # not a stale attempt, replaced by a new one
+            del self.working[task_id]
+            self.finished[task_id] = attempt
+        self.start_reserved()
+        self.wake()
+
+    def wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
 
     async def until_finished(self, at_most: float | None, stop: asyncio.Event) -> None:
-        """Wait until a task in flight finishes, or ``at_most`` seconds (None: no limit)."""
-        if self.working:
-            await asyncio.wait(
-                self.working.values(), timeout=at_most, return_when=asyncio.FIRST_COMPLETED
-            )
+        """Wait until a task in flight finishes, or ``at_most`` seconds (None: no limit); then
+        up to ``settle_window`` more while others in flight may finish with it, until a claim
+        batch's worth has or a slot is free (the reserve ran out: claim at once)."""
+        if self.working or self.finished:
+            if not await self.finished_within(at_most, 1):
+                return
+            wanted = min(self.claim_batch, len(self.working) + len(self.finished))
+            await self.finished_within(self.settle_window, wanted, while_busy=True)
             return
         # Nothing in flight, nothing claimable: wait for the next poll, which a stop cuts short.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), at_most)
 
+    async def finished_within(
+        self, seconds: float | None, count: int, *, while_busy: bool = False
+    ) -> int:
+        """Wait until ``count`` tasks are finished and not yet settled, or ``seconds`` (None:
+        no limit), or (``while_busy``) until a slot is free; answers how many are finished."""
+        loop = asyncio.get_running_loop()
+        deadline = None if seconds is None else loop.time() + seconds
+        while True:
+            done = len(self.finished)
+            remaining = None if deadline is None else deadline - loop.time()
+            idle = while_busy and len(self.working) < self.concurrency
+            if done >= count or idle or (remaining is not None and remaining <= 0):
+                return done
+            self.waiter = loop.create_future()
+            timer = None if remaining is None else loop.call_later(remaining, self.wake)
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+                if timer is not None:
+                    timer.cancel()
+
     async def settle_finished(self, *, claim: bool) -> tuple[int, _Claimed] | None:
         """Settle the tasks that finished, together, and free their slots; with ``claim``,
         claim tasks into those slots in the same transaction. Answers how many it asked for
         and what it claimed, or None when it claimed nothing."""
-        done = {task_id: task for task_id, task in self.working.items() if task.done()}
+        done, self.finished = self.finished, {}
         if not done:
             return None
-        for task_id in done:
-            del self.working[task_id]
         wanted = self.wanted() if claim else 0
         claimed = None
         try:
@@ -257,15 +346,15 @@ class _Dispatcher:
         """Renew the leases of the tasks in flight; stop those no longer ours."""
         while True:
             await asyncio.sleep(self.lease_seconds / 3)
-            if self.working:
-                await self.renew(dict(self.working))
+            if self.working or self.reserved:
+                await self.renew(dict(self.working), [task.id for task, _ in self.reserved])
 
-    async def renew(self, working: dict[int, asyncio.Task[_Outcome]]) -> None:
+    async def renew(self, working: dict[int, asyncio.Task[_Outcome]], reserved: list[int]) -> None:
         try:
             async with self.sessions.begin() as session:
                 leases = await queue.renew(
                     session,
-                    list(working),
+                    [*working, *reserved],
                     self.name,
                     now=self.clock(),
                     lease_seconds=self.lease_seconds,
@@ -273,11 +362,24 @@ class _Dispatcher:
         except Exception:
             logger.exception("worker %s: renewing the leases of %s", self.name, list(working))
             return
-        for task_id, lease in leases.items():
-            if lease is not Lease.RENEWED:
-                # A task that finished meanwhile is not stopped by this; its settle finds
-                # that it is no longer held, and stores nothing of it.
-                working[task_id].cancel()
+        gone = {task_id for task_id, lease in leases.items() if lease is not Lease.RENEWED}
+        for task_id in gone & working.keys():
+            # A task that finished meanwhile is not stopped by this; its settle finds that it
+            # is no longer held, and stores nothing of it.
+            working[task_id].cancel()
+        # A reserved task no longer ours is someone else's, or its run's: never started.
+        self.reserved = [(task, loaded) for task, loaded in self.reserved if task.id not in gone]
+
+    async def release_reserved(self) -> None:
+        """Give the reserve back to the queue (a stop): its tasks were never started."""
+        ids = [task.id for task, _ in self.reserved]
+        self.reserved = []
+        try:
+            async with self.sessions.begin() as session:
+                await queue.release(session, ids, self.name)
+        except Exception:
+            # Their leases expire, and each counts an attempt that made no call.
+            logger.exception("worker %s: releasing the claimed tasks %s", self.name, ids)
 
     async def attempt(self, task: ClaimedTask, loaded: work.Loaded | None) -> _Outcome:
         """Do the task's call, in a span of the run's trace and with its ids in the logs."""
@@ -304,7 +406,7 @@ class _Dispatcher:
         try:
             if not handler.with_claim:
                 async with self.sessions() as session:
-                    loaded = (await handler.load(session, [task]))[task.id]
+                    loaded = (await handler.load(session, [task], self.runs))[task.id]
             if isinstance(loaded, Exception):
                 raise loaded  # building its work failed: the task fails like any other
             if loaded == work.ALREADY_STORED:
