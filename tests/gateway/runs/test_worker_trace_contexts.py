@@ -25,7 +25,9 @@ async def test_the_trace_contexts_kept_are_the_latest_runs(
             parent = f"00-{run_id:032x}-{run_id:016x}-01"
             await session.execute(update(Run).where(Run.id == run_id).values(trace_context=parent))
     fakes = Fakes()
-    dispatcher = _Dispatcher(session_maker, fakes.executors(), "w", 1, 1, 30.0, Backoff(), utc_now)
+    dispatcher = _Dispatcher(
+        session_maker, fakes.executors(), "w", 1, 1, 30.0, Backoff(), utc_now, 0.0
+    )
     first, second, third = runs
     assert await dispatcher.trace_context(first) == f"00-{first:032x}-{first:016x}-01"
     await dispatcher.trace_context(second)
