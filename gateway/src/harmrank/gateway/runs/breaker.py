@@ -13,13 +13,23 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from harmrank.gateway.db.run_models import SUCCEEDED_STATES, TaskState
+from harmrank.gateway.db.run_models import SUCCEEDED_STATES, Stage, TaskState
 from harmrank.gateway.runs import task_repository
+from harmrank.gateway.runs.tasks import ClaimedTask
 
 THRESHOLD = 3
 CIRCUIT_OPEN = "judge_circuit_open"
 # Failures that say nothing about the judge itself.
 _NOT_THE_JUDGES = ("dependency_failed", CIRCUIT_OPEN)
+
+
+def same_circuit(failed: ClaimedTask, other: ClaimedTask) -> bool:
+    """Whether the breaker that ``failed``'s failure may open would stop ``other``: both are
+    tasks of one judge in one run."""
+    return failed.stage == other.stage == Stage.JUDGE and (failed.run_id, failed.annotator_id) == (
+        other.run_id,
+        other.annotator_id,
+    )
 
 
 async def open_if_judge_never_worked(

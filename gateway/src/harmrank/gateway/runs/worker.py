@@ -64,7 +64,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from harmrank.common.logs import log_context
 from harmrank.common.tracing import tracing_enabled, work_span
 from harmrank.gateway.db.base import utc_now
-from harmrank.gateway.runs import queue, repository, settle, work
+from harmrank.gateway.runs import breaker, queue, repository, settle, work
 from harmrank.gateway.runs.executors import Executors, failure_of
 from harmrank.gateway.runs.stages import STAGES, load_claimed
 from harmrank.gateway.runs.tasks import Backoff, ClaimedTask, Completion, Failure, Lease
@@ -370,10 +370,16 @@ class _Dispatcher:
         # A reserved task no longer ours is someone else's, or its run's: never started.
         self.reserved = [(task, loaded) for task, loaded in self.reserved if task.id not in gone]
 
+    def take_reserved(self, which: Callable[[ClaimedTask], bool]) -> list[int]:
+        """Take the reserve's tasks that ``which`` picks out of it; answers their ids."""
+        taken = [task.id for task, _ in self.reserved if which(task)]
+        if taken:
+            self.reserved = [(task, loaded) for task, loaded in self.reserved if not which(task)]
+        return taken
+
     async def release_reserved(self) -> None:
         """Give the reserve back to the queue (a stop): its tasks were never started."""
-        ids = [task.id for task, _ in self.reserved]
-        self.reserved = []
+        ids = self.take_reserved(lambda _: True)
         try:
             async with self.sessions.begin() as session:
                 await queue.release(session, ids, self.name)
@@ -389,7 +395,13 @@ class _Dispatcher:
             log_context(run_id=task.run_id, task_id=task.id),
             work_span(f"task {task.stage.value}", parent, {**ids, "harmrank.stage": task.stage}),
         ):
-            return await self._attempt(task, loaded)
+            outcome = await self._attempt(task, loaded)
+            if isinstance(outcome, _Failed):
+                # Recorded at once, while the task still holds its slot, not with the next
+                # settle: a freed slot starts a task of the reserve, and a judge's failure must
+                # open its circuit breaker before that task is called (``fail``).
+                await self.fail(outcome.task, outcome.failure)
+            return outcome
 
     async def trace_context(self, run_id: int) -> str | None:
         if run_id not in self.trace_contexts:
@@ -422,8 +434,8 @@ class _Dispatcher:
 
     async def settle(self, outcomes: Sequence[_Outcome], wanted: int = 0) -> _Claimed | None:
         """Store the finished tasks together (one by one if that fails), claiming ``wanted``
-        tasks in the same transaction; record failures. Answers what it claimed (None: no
-        claim was made)."""
+        tasks in the same transaction (failed tasks were recorded as they failed). Answers what
+        it claimed (None: no claim was made)."""
         finished = [o for o in outcomes if isinstance(o, _Finished)]
         claimed = None
         if wanted:
@@ -437,9 +449,6 @@ class _Dispatcher:
                 )
         if claimed is None:
             await self.store_alone(finished)
-        for outcome in outcomes:
-            if isinstance(outcome, _Failed):
-                await self.fail(outcome.task, outcome.failure)
         return claimed
 
     async def store_alone(self, finished: Sequence[_Finished]) -> None:
@@ -472,9 +481,17 @@ class _Dispatcher:
         return claimed
 
     async def fail(self, task: ClaimedTask, failure: Failure) -> None:
-        """Record the task's failure, in its own transaction."""
+        """Record the task's failure, in its own transaction.
+
+        A judge task's failure first gives back the reserve's tasks of the same judge and run:
+        the circuit breaker that failure may open stops only queued tasks, and a reserved task
+        is leased, so it would otherwise still be called (and paid for) after the breaker
+        opened. Given back, it is stopped with the rest, or claimed again if the breaker stays
+        shut."""
+        same_judge = self.take_reserved(lambda other: breaker.same_circuit(task, other))
         try:
             async with self.sessions.begin() as session:
+                await queue.release(session, same_judge, self.name)
                 await settle.fail(
                     session, task, self.name, failure, now=self.clock(), backoff=self.backoff
                 )
