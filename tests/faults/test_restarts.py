@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import httpx
@@ -48,6 +49,33 @@ async def test_workers_reconnect_after_postgresql_restarts(
         assert count(final, "judge", "done") == PROMPTS * len(JUDGES)
         assert_exactly_once(await stored(cluster.url, run["id"]), PROMPTS, PROMPTS * len(JUDGES))
         assert all(w.process.poll() is None for w in workers)  # they rode it out
+
+
+@pytest.mark.skipif(not available(), reason="needs PostgreSQL's initdb and pg_ctl")
+async def test_a_worker_started_while_postgresql_is_down_waits_for_it(
+    servers: Servers, workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    with own_cluster() as cluster:
+        downstreams = start_downstreams(servers, tgi_latency=0.0)
+        await migrate(cluster.url)
+        gateway = start_gateway(servers, gateway_settings(cluster.url, downstreams))
+        async with client(gateway.url) as http:
+            run = await start_run(http, "late-database", PROMPTS)
+            cluster.stop()
+            worker = WorkerProcess(worker_env(cluster.url, downstreams, "a"), tmp_path / "a.log")
+            workers.append(worker)
+            for _ in range(200):  # until it has found the database away at least once
+                if "does not answer yet" in worker.output():
+                    break
+                assert worker.process.poll() is None, worker.output()
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError(f"the worker never said it waits: {worker.output()}")
+            cluster.start()
+            final = await wait_for(http, run["id"], finished, within=90)
+        assert final["status"] == "done", final
+        assert_exactly_once(await stored(cluster.url, run["id"]), PROMPTS, PROMPTS * len(JUDGES))
+        assert worker.process.poll() is None
 
 
 async def test_the_api_and_the_run_resume_after_the_gateway_restarts(

@@ -7,12 +7,15 @@ tasks are claimed with ``FOR UPDATE SKIP LOCKED`` under a lease. On SQLite, run 
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from harmrank.common.http import RetryPolicy, create_client, pooled_transport
 from harmrank.common.logs import configure_logging
@@ -29,6 +32,10 @@ from harmrank.gateway.runs.executors import (
 from harmrank.gateway.runs.tasks import Backoff
 from harmrank.gateway.runs.worker import run_worker
 from harmrank.gateway.settings import GatewaySettings
+
+logger = logging.getLogger(__name__)
+DATABASE_PATIENCE_SECONDS = 120.0
+"""How long a starting worker waits for its database to answer before it gives up."""
 
 
 def main(concurrency: int, claim_batch: int | None = None) -> None:
@@ -49,11 +56,30 @@ async def serve(
     # on a dropped connection is retried anyway (a claim at the next poll, a settle by lease).
     engine = create_engine(database_url(settings), pre_ping=False)
     try:
-        if not await check_current_async(engine):
+        if not await _migrated(engine, DATABASE_PATIENCE_SECONDS):
             raise SystemExit("the database is not at the newest migration; migrate it first")
         await serve_loops(settings, session_factory(engine), concurrency, stop)
     finally:
         await engine.dispose()
+
+
+async def _migrated(engine: AsyncEngine, patience: float) -> bool:
+    """Whether the database is at the newest migration, once it answers: a worker that starts
+    while PostgreSQL starts or restarts (a deployment coming up, a failover) waits for it, as
+    the running workers ride such a restart out, instead of exiting."""
+    deadline = time.monotonic() + patience
+    delay = 0.5
+    while True:
+        try:
+            return await check_current_async(engine)
+        except (OSError, DBAPIError) as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            logger.warning(
+                "the database does not answer yet (%s); trying again in %.1f s", exc, delay
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 async def serve_loops(
