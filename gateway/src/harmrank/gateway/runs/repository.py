@@ -12,7 +12,8 @@ answering it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import BigInteger, Integer, Row, bindparam, func, insert, select
@@ -88,8 +89,17 @@ async def insert_run_prompts(session: AsyncSession, run_id: int, prompts: Sequen
     await session.execute(insert(RunPrompt), rows)
 
 
-async def insert_tasks(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    await session.execute(insert(Task), list(rows))
+_TASKS_PER_INSERT = 5_000
+"""Task rows an insert sends: a large run's rows are never all in memory at once."""
+
+
+async def insert_tasks(session: AsyncSession, rows: Iterable[dict[str, Any]]) -> int:
+    """Insert the rows in chunks, as they come; the number inserted."""
+    inserted, pending = 0, iter(rows)
+    while chunk := list(islice(pending, _TASKS_PER_INSERT)):
+        await session.execute(insert(Task), chunk)
+        inserted += len(chunk)
+    return inserted
 
 
 async def idempotency_key(session: AsyncSession, key: str) -> IdempotencyKey | None:
