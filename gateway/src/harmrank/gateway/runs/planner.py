@@ -19,9 +19,9 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from itertools import chain
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
