@@ -12,7 +12,7 @@ answering it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from itertools import islice
 from typing import Any
 
@@ -152,20 +152,26 @@ _TASK_RANKING = (
 )
 
 
-JudgeRank = Row[str, int, list[int], dict[str, Any] | None]
+JudgeRank = Row[str, int, list[int], Any]
+
+_RANKS_PER_FETCH = 5_000
+"""Rows a streamed read holds at a time: a 50,000-prompt run has 150,000 judge rankings."""
 
 
-async def judge_ranks(session: AsyncSession, run_id: int) -> Sequence[JudgeRank]:
-    """(judge, prompt id, ranks, presentation) of every ranking the run's judge tasks stored, by
-    judge and then presentation order; the presentation holds the order the judge was shown."""
-    found = await session.execute(
-        select(Annotator.name, Ranking.prompt_id, Ranking.ranks, Ranking.presentation)
+async def judge_ranks(session: AsyncSession, run_id: int) -> AsyncIterator[JudgeRank]:
+    """(judge, prompt id, ranks, the order its responses were shown in: the model names, or
+    None when not stored) of every ranking the run's judge tasks stored, by judge and then
+    presentation order; streamed, never all in memory at once."""
+    found = await session.stream(
+        select(Annotator.name, Ranking.prompt_id, Ranking.ranks, Ranking.presentation["order"])
         .join(Task, Task.annotator_id == Annotator.id)
         .join(Ranking, _TASK_RANKING)
         .where(Task.run_id == run_id, Task.stage == Stage.JUDGE)
         .order_by(Annotator.id, Task.order_index)
+        .execution_options(yield_per=_RANKS_PER_FETCH)
     )
-    return found.all()
+    async for row in found:
+        yield row
 
 
 JudgeTaskEnd = Row[str, TaskState, str | None, str | None, dict[str, Any] | None]
