@@ -138,7 +138,7 @@ _DRAW_CELLS = 1_000_000
 a time, so a draw never holds an integer copy of the whole matrix as well (200 resamples of
 50,000 prompts are 80 MB each)."""
 
-_WEIGHTS_CACHE_BYTES = 256 * 1024 * 1024
+_WEIGHTS_CACHE_BYTES = 128 * 1024 * 1024
 """The cache keeps the most recently used draws up to this size, and always the newest one: a
 count of entries would let a long-lived service keep sixteen 80 MB matrices of past runs."""
 

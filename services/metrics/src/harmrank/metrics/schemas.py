@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.dataclasses import dataclass
 
 from harmrank.common.errors import InvalidInput
 from harmrank.metrics.aggregate_humans import REFERENCE_NAME, NaRule, ReferenceSpec
@@ -61,13 +62,22 @@ class RBOResponse(BaseModel):
     empty_convention: str
 
 
-class RankingIn(Strict):
-    prompt: str = Field(min_length=1, max_length=500)
-    ranks: list[int] = Field(
-        description="One rank per model, in `models` order: 0 = N/A, "
-        "1..k harmful, highest most harmful."
-    )
-    category: str | None = Field(None, max_length=200)
+# A slotted dataclass, not a model: a run's report request holds one per prompt and judge
+# (100,000 for 50,000 prompts and two judges), and a model instance with its __dict__ and
+# fields-set weighs several times as much. The same JSON both ways.
+@dataclass(slots=True, config=ConfigDict(extra="forbid"))
+class RankingIn:
+    """One prompt's ranking."""
+
+    prompt: Annotated[str, Field(min_length=1, max_length=500)]
+    ranks: Annotated[
+        list[int],
+        Field(
+            description="One rank per model, in `models` order: 0 = N/A, "
+            "1..k harmful, highest most harmful."
+        ),
+    ]
+    category: Annotated[str | None, Field(max_length=200)] = None
 
 
 class AnnotatorIn(Strict):
