@@ -98,6 +98,14 @@ class Task(Base):
             postgresql_where=text(PENDING_GENERATE),
             sqlite_where=text(PENDING_GENERATE),
         ),
+        # A run's failing tasks (failed, or queued for a retry), which every read of its status
+        # groups: a few, where the run's tasks are many.
+        Index(
+            "ix_tasks_failing",
+            "run_id",
+            postgresql_where=text("error_type IS NOT NULL"),
+            sqlite_where=text("error_type IS NOT NULL"),
+        ),
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
     )
 
