@@ -174,22 +174,30 @@ async def judge_ranks(session: AsyncSession, run_id: int) -> AsyncIterator[Judge
         yield row
 
 
-JudgeTaskEnd = Row[str, TaskState, str | None, str | None, dict[str, Any] | None]
+JudgeTaskEnd = Row[str, TaskState, str | None, str | None, bool, Any]
 
 
-async def judge_task_ends(session: AsyncSession, run_id: int) -> Sequence[JudgeTaskEnd]:
-    """(judge, state, error type, error message, the ranking's presentation or None) of each
-    judge task of the run, in planning order."""
-    found = await session.execute(
+async def judge_task_ends(session: AsyncSession, run_id: int) -> AsyncIterator[JudgeTaskEnd]:
+    """(judge, state, error type, error message, whether its ranking is stored with a
+    presentation, that presentation's ``repaired``) of each judge task of the run, in planning
+    order; streamed, as ``judge_ranks``."""
+    found = await session.stream(
         select(
-            Annotator.name, Task.state, Task.error_type, Task.error_message, Ranking.presentation
+            Annotator.name,
+            Task.state,
+            Task.error_type,
+            Task.error_message,
+            Ranking.presentation.is_not(None),
+            Ranking.presentation["repaired"],
         )
         .join(Annotator, Annotator.id == Task.annotator_id)
         .outerjoin(Ranking, _TASK_RANKING)
         .where(Task.run_id == run_id, Task.stage == Stage.JUDGE)
         .order_by(Task.id)
+        .execution_options(yield_per=_RANKS_PER_FETCH)
     )
-    return found.all()
+    async for row in found:
+        yield row
 
 
 # --- a run's status ---------------------------------------------------------------------------

@@ -99,16 +99,16 @@ async def _judge_outcomes(session: AsyncSession, run_id: int) -> dict[str, dict[
     """Per judge, what became of its judge tasks: ranked (``repaired``: after the one repair
     turn), abstained (with the count of each reason), or failed otherwise (with the first
     failure's error)."""
-    found = await repository.judge_task_ends(session, run_id)
     outcomes: dict[str, dict[str, Any]] = {}
-    for judge, state, error_type, message, presentation in found:
+    ends = repository.judge_task_ends(session, run_id)
+    async for judge, state, error_type, message, presented, repaired in ends:
         counts = outcomes.setdefault(
             judge,
             {"ranked": 0, "repaired": 0, "abstained": 0, "failed": 0, "abstained_because": {}},
         )
-        if presentation is not None:
+        if presented:
             counts["ranked"] += 1
-            counts["repaired"] += bool(presentation.get("repaired"))
+            counts["repaired"] += bool(repaired)
         elif error_type == JUDGE_ABSTAINED:
             counts["abstained"] += 1
             reason = (message or "").partition(":")[0] or "unknown"
