@@ -49,7 +49,7 @@ def annotators(seed: int = 0) -> list[AnnotatorRankings]:
 
 def clear_caches() -> None:
     contributions_module._rbo_pair.cache_clear()
-    bootstrap_module._cached_weights.cache_clear()
+    bootstrap_module.clear_weights_cache()
 
 
 def median_seconds(fn: Callable[[], object], repeats: int) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 
 import krippendorff
 import numpy as np
@@ -10,6 +11,7 @@ import numpy.typing as npt
 import pytest
 
 from harmrank.common.errors import InvalidInput
+from harmrank.metrics import bootstrap
 from harmrank.metrics.agreement import AgreementResult, agreement
 from harmrank.metrics.agreement_stats import STATS, Metric, statistics
 from harmrank.metrics.alpha import ordinal_alpha
@@ -165,3 +167,31 @@ def test_zero_resamples_gives_no_interval_but_the_figures() -> None:
     assert np.isnan(exact.ci_low)
     assert np.isnan(exact.ci_high)
     assert "no bootstrap" in str(exact.params["bootstrap_method"])
+
+
+def test_weights_drawn_a_few_rows_at_a_time_are_one_multinomial_draw(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The weights are filled in chunks of rows (so no integer copy of the whole matrix is
+    held); they must be the very draw of all rows at once, or every interval would move."""
+    monkeypatch.setattr(bootstrap, "_DRAW_CELLS", 3 * 70)  # 3 rows of 70 prompts a draw
+    monkeypatch.setattr(bootstrap, "_WEIGHTS", OrderedDict())
+    weights = resample_weights(70, 10, 5)
+    whole = np.random.default_rng(5).multinomial(70, [1.0 / 70] * 70, size=10)
+    np.testing.assert_array_equal(weights, whole)
+    assert not weights.flags.writeable
+
+
+def test_the_weights_cache_is_bounded_by_bytes_and_keeps_the_newest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(bootstrap, "_WEIGHTS", OrderedDict())
+    monkeypatch.setattr(bootstrap, "_WEIGHTS_CACHE_BYTES", 2 * 10 * 100 * 8)  # two (10, 100)
+    first = resample_weights(100, 10, 1)
+    resample_weights(100, 10, 2)
+    assert resample_weights(100, 10, 1) is first  # used again: now the most recent
+    resample_weights(100, 10, 3)  # evicts seed 2, the least recently used
+    assert list(bootstrap._WEIGHTS) == [(100, 10, 1), (100, 10, 3)]
+    big = resample_weights(1000, 10, 4)  # over the bound alone: kept, as the only one
+    assert list(bootstrap._WEIGHTS) == [(1000, 10, 4)]
+    assert resample_weights(1000, 10, 4) is big

@@ -107,8 +107,8 @@ def _wire(presented: Presented) -> PresentedIn:
     return PresentedIn(
         annotator=presented.annotator,
         n_prompts=presented.n_prompts,
-        ranks=presented.ranks.tolist(),
-        positions=presented.positions.tolist(),
+        ranks=presented.ranks.ravel().tolist(),
+        positions=presented.positions.ravel().tolist(),
     )
 
 
@@ -136,10 +136,17 @@ def test_the_service_answers_what_the_library_computes(base: str) -> None:
 
 
 def test_positions_that_are_no_order_are_refused_with_where() -> None:
-    ranks, positions = [[1, 2, 3], [0, 1, 2]], [[0, 1, 2], [0, 0, 2]]
-    bad = PresentedIn(annotator="full", n_prompts=2, ranks=ranks, positions=positions)
-    with pytest.raises(InvalidInput, match="judge 'full', ranking 1: positions \\[0, 0, 2\\]"):
+    ranks, positions = [1, 2, 3, 0, 1, 2, 1, 2, 3], [0, 1, 2, 0, 1, 2, 0, 0, 2]
+    bad = PresentedIn(annotator="full", n_prompts=3, ranks=ranks, positions=positions)
+    with pytest.raises(InvalidInput, match="judge 'full', ranking 2: positions \\[0, 0, 2\\]"):
         RunFactsIn(presented=[bad]).facts(list(MODELS))
-    short = PresentedIn(annotator="full", n_prompts=2, ranks=ranks, positions=positions[:1])
-    with pytest.raises(InvalidInput, match="2 rankings but 1 orders shown"):
+    short = PresentedIn(annotator="full", n_prompts=3, ranks=ranks, positions=positions[:3])
+    with pytest.raises(InvalidInput, match="3 rankings but 1 orders shown"):
         RunFactsIn(presented=[short]).facts(list(MODELS))
+    tied = [1, 2, 3, 1, 1, 3, 1, 1, 3]
+    wrong = PresentedIn(annotator="full", n_prompts=3, ranks=tied, positions=[0, 1, 2] * 3)
+    with pytest.raises(InvalidInput, match=r"invalid ranking \[1, 1, 3\].*ranking 1"):
+        RunFactsIn(presented=[wrong]).facts(list(MODELS))
+    ragged = PresentedIn(annotator="full", n_prompts=3, ranks=ranks[:-1], positions=positions)
+    with pytest.raises(InvalidInput, match="3 numbers a ranking"):
+        RunFactsIn(presented=[ragged]).facts(list(MODELS))

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -45,6 +46,11 @@ class TaskState(StrEnum):
 FINISHED_STATES = (TaskState.DONE, TaskState.FAILED, TaskState.REUSED)
 """States a later stage may go on from: the task will not change again by itself."""
 SUCCEEDED_STATES = (TaskState.DONE, TaskState.REUSED)
+_SUCCEEDED_SQL = ", ".join(f"'{state}'" for state in SUCCEEDED_STATES)
+PENDING_GENERATE = f"stage = '{Stage.GENERATE}' AND state NOT IN ({_SUCCEEDED_SQL})"
+"""The generate tasks a judge task waits for, as SQL: the condition of the partial index
+``ix_tasks_pending_generate``, which the claim's readiness check spells the same way (with
+constants, so PostgreSQL can prove the index covers it)."""
 
 
 class Run(Base):
@@ -83,6 +89,23 @@ class Task(Base):
         Index("ix_tasks_state_id", "state", "id"),
         # Readiness and progress: the tasks of one run by stage and state.
         Index("ix_tasks_run_id_stage_state", "run_id", "stage", "state"),
+        # A judge's readiness: its prompt's generate tasks that have not succeeded. Only those
+        # are in it, so the claim's check reads the few pending ones, not every task ever made.
+        Index(
+            "ix_tasks_pending_generate",
+            "run_id",
+            "prompt_id",
+            postgresql_where=text(PENDING_GENERATE),
+            sqlite_where=text(PENDING_GENERATE),
+        ),
+        # A run's failing tasks (failed, or queued for a retry), which every read of its status
+        # groups: a few, where the run's tasks are many.
+        Index(
+            "ix_tasks_failing",
+            "run_id",
+            postgresql_where=text("error_type IS NOT NULL"),
+            sqlite_where=text("error_type IS NOT NULL"),
+        ),
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
     )
 

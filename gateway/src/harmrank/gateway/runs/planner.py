@@ -19,8 +19,9 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -117,38 +118,42 @@ async def plan_run(session: AsyncSession, spec: RunCreate) -> Run:
     models = await run_models(session, spec)
     judges = await results.ensure_judges(session, [j.name for j in spec.judges])
     planner = _TaskRows(run.id, spec.max_attempts)
-    planner.generate(prompt_ids, models, await repository.existing_responses(session, run.id))
-    existing = await repository.existing_rankings(session, run.id)
-    planner.judge(prompt_ids, spec.judges, judges, judged_pairs(models), existing)
-    planner.score()
-    await repository.insert_tasks(session, planner.rows)
-    await queue.refresh_statistics(session, planned=len(planner.rows))
+    responses = await repository.existing_responses(session, run.id)
+    rankings = await repository.existing_rankings(session, run.id)
+    # Made and inserted a chunk at a time: a 50,000-prompt run has 300,000 tasks, and their
+    # rows all at once (a dict each) took the gateway past 500 MB.
+    rows = chain(
+        planner.generate(prompt_ids, models, responses),
+        planner.judge(prompt_ids, spec.judges, judges, judged_pairs(models), rankings),
+        [planner.score()],
+    )
+    planned = await repository.insert_tasks(session, rows)
+    await queue.refresh_statistics(session, planned=planned)
     await settle.fail_blocked_judges(session, now=utc_now(), run_id=run.id)
     return run
 
 
 class _TaskRows:
+    """The run's task rows, made lazily (see ``plan_run``)."""
+
     def __init__(self, run_id: int, max_attempts: int) -> None:
         self.run_id = run_id
         self.max_attempts = max_attempts
-        self.rows: list[dict[str, Any]] = []
 
-    def add(self, stage: Stage, key: str, state: TaskState, **fields: Any) -> None:
-        self.rows.append(
-            {
-                "run_id": self.run_id,
-                "key": key,
-                "stage": stage,
-                "state": state,
-                "attempts": 0,
-                "max_attempts": self.max_attempts,
-                **fields,
-            }
-        )
+    def row(self, stage: Stage, key: str, state: TaskState, **fields: Any) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "key": key,
+            "stage": stage,
+            "state": state,
+            "attempts": 0,
+            "max_attempts": self.max_attempts,
+            **fields,
+        }
 
     def generate(
         self, prompts: Sequence[int], models: Sequence[RunModel], existing: set[ResponseKey]
-    ) -> None:
+    ) -> Iterator[dict[str, Any]]:
         for prompt in prompts:
             for model in models:
                 natural = (prompt, model.id, model.generation_key)
@@ -164,7 +169,7 @@ class _TaskRows:
                     }
                 else:
                     state = TaskState.QUEUED
-                self.add(
+                yield self.row(
                     Stage.GENERATE,
                     f"generate:{prompt}:{model.id}:{model.generation_key}",
                     state,
@@ -181,14 +186,20 @@ class _TaskRows:
         annotators: dict[str, int],
         judged: Sequence[tuple[str, str]],
         existing: set[RankingKey],
-    ) -> None:
+    ) -> Iterator[dict[str, Any]]:
+        # A presentation key does not depend on the prompt: hashed once per judge and order.
+        keys = {
+            (judge.name, order): presentation_key(judge, order, judged)
+            for judge in judges
+            for order in range(judge.orders)
+        }
         for prompt in prompts:
             for judge in judges:
                 annotator = annotators[judge.name]
                 for order in range(judge.orders):
-                    key = presentation_key(judge, order, judged)
+                    key = keys[judge.name, order]
                     reused = (annotator, prompt, key) in existing
-                    self.add(
+                    yield self.row(
                         Stage.JUDGE,
                         f"judge:{prompt}:{annotator}:{key}",
                         TaskState.REUSED if reused else TaskState.QUEUED,
@@ -198,5 +209,5 @@ class _TaskRows:
                         order_index=order,
                     )
 
-    def score(self) -> None:
-        self.add(Stage.SCORE, "score", TaskState.QUEUED)
+    def score(self) -> dict[str, Any]:
+        return self.row(Stage.SCORE, "score", TaskState.QUEUED)

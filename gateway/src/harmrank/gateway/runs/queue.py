@@ -51,6 +51,7 @@ from sqlalchemy import (
     bindparam,
     case,
     exists,
+    literal,
     literal_column,
     or_,
     select,
@@ -128,11 +129,21 @@ def _ready(task: FromClause) -> ColumnElement[bool]:
     """Judge: every response of its prompt exists (its generate tasks succeeded). Score: no
     generate or judge task of the run is still to do."""
     other = _tasks.alias("other")
+    # Constants, not parameters: this is ix_tasks_pending_generate's condition (PENDING_GENERATE),
+    # and PostgreSQL uses a partial index only where it can prove the query implies it.
+    generate = literal(Stage.GENERATE, other.c.stage.type, literal_execute=True)
+    succeeded = bindparam(
+        "succeeded",
+        list(SUCCEEDED_STATES),
+        type_=other.c.state.type,
+        expanding=True,
+        literal_execute=True,
+    )
     responses_pending = exists().where(
         other.c.run_id == task.c.run_id,
-        other.c.stage == Stage.GENERATE,
+        other.c.stage == generate,
         other.c.prompt_id == task.c.prompt_id,
-        other.c.state.not_in(SUCCEEDED_STATES),
+        other.c.state.not_in(succeeded),
     )
     work_pending = exists().where(
         other.c.run_id == task.c.run_id,

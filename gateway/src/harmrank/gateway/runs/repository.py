@@ -12,7 +12,8 @@ answering it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import BigInteger, Integer, Row, bindparam, func, insert, select
@@ -88,8 +89,17 @@ async def insert_run_prompts(session: AsyncSession, run_id: int, prompts: Sequen
     await session.execute(insert(RunPrompt), rows)
 
 
-async def insert_tasks(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    await session.execute(insert(Task), list(rows))
+_TASKS_PER_INSERT = 5_000
+"""Task rows an insert sends: a large run's rows are never all in memory at once."""
+
+
+async def insert_tasks(session: AsyncSession, rows: Iterable[dict[str, Any]]) -> int:
+    """Insert the rows in chunks, as they come; the number inserted."""
+    inserted, pending = 0, iter(rows)
+    while chunk := list(islice(pending, _TASKS_PER_INSERT)):
+        await session.execute(insert(Task), chunk)
+        inserted += len(chunk)
+    return inserted
 
 
 async def idempotency_key(session: AsyncSession, key: str) -> IdempotencyKey | None:
@@ -142,38 +152,52 @@ _TASK_RANKING = (
 )
 
 
-JudgeRank = Row[str, int, list[int], dict[str, Any] | None]
+JudgeRank = Row[str, int, list[int], Any]
+
+_RANKS_PER_FETCH = 5_000
+"""Rows a streamed read holds at a time: a 50,000-prompt run has 150,000 judge rankings."""
 
 
-async def judge_ranks(session: AsyncSession, run_id: int) -> Sequence[JudgeRank]:
-    """(judge, prompt id, ranks, presentation) of every ranking the run's judge tasks stored, by
-    judge and then presentation order; the presentation holds the order the judge was shown."""
-    found = await session.execute(
-        select(Annotator.name, Ranking.prompt_id, Ranking.ranks, Ranking.presentation)
+async def judge_ranks(session: AsyncSession, run_id: int) -> AsyncIterator[JudgeRank]:
+    """(judge, prompt id, ranks, the order its responses were shown in: the model names, or
+    None when not stored) of every ranking the run's judge tasks stored, by judge and then
+    presentation order; streamed, never all in memory at once."""
+    found = await session.stream(
+        select(Annotator.name, Ranking.prompt_id, Ranking.ranks, Ranking.presentation["order"])
         .join(Task, Task.annotator_id == Annotator.id)
         .join(Ranking, _TASK_RANKING)
         .where(Task.run_id == run_id, Task.stage == Stage.JUDGE)
         .order_by(Annotator.id, Task.order_index)
+        .execution_options(yield_per=_RANKS_PER_FETCH)
     )
-    return found.all()
+    async for row in found:
+        yield row
 
 
-JudgeTaskEnd = Row[str, TaskState, str | None, str | None, dict[str, Any] | None]
+JudgeTaskEnd = Row[str, TaskState, str | None, str | None, bool, Any]
 
 
-async def judge_task_ends(session: AsyncSession, run_id: int) -> Sequence[JudgeTaskEnd]:
-    """(judge, state, error type, error message, the ranking's presentation or None) of each
-    judge task of the run, in planning order."""
-    found = await session.execute(
+async def judge_task_ends(session: AsyncSession, run_id: int) -> AsyncIterator[JudgeTaskEnd]:
+    """(judge, state, error type, error message, whether its ranking is stored with a
+    presentation, that presentation's ``repaired``) of each judge task of the run, in planning
+    order; streamed, as ``judge_ranks``."""
+    found = await session.stream(
         select(
-            Annotator.name, Task.state, Task.error_type, Task.error_message, Ranking.presentation
+            Annotator.name,
+            Task.state,
+            Task.error_type,
+            Task.error_message,
+            Ranking.presentation.is_not(None),
+            Ranking.presentation["repaired"],
         )
         .join(Annotator, Annotator.id == Task.annotator_id)
         .outerjoin(Ranking, _TASK_RANKING)
         .where(Task.run_id == run_id, Task.stage == Stage.JUDGE)
         .order_by(Task.id)
+        .execution_options(yield_per=_RANKS_PER_FETCH)
     )
-    return found.all()
+    async for row in found:
+        yield row
 
 
 # --- a run's status ---------------------------------------------------------------------------

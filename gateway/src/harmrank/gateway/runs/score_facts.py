@@ -3,21 +3,19 @@ the tasks that failed for good (``failures.failure_groups``, the same groups ``r
 shows), and every judge ranking with the order its responses were shown in, for the
 position-bias test of seeded orders.
 
-Kept apart from ``score_inputs`` (which reads the rankings themselves): one read each, in the
-score task's transaction.
+Kept apart from ``score_inputs`` (which reads the rankings themselves, once, with
+``score_ranks``): in the score task's transaction.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.gateway.db.run_models import Stage
-from harmrank.gateway.runs import repository
 from harmrank.gateway.runs.failures import FailureGroup, failure_groups
-from harmrank.metrics.position import positions_of
+from harmrank.gateway.runs.score_ranks import JudgeRanks
 from harmrank.metrics.rankings import AnnotatorRankings
 from harmrank.metrics.schemas import PresentedIn, RunFactsIn, TaskFailuresIn
 
@@ -27,17 +25,17 @@ _FIRST_ERROR_CHARS = 2000
 async def run_facts(
     session: AsyncSession,
     run_id: int,
-    models: tuple[str, ...],
     prompts: Mapping[int, tuple[str, str | None]],
     judges: Sequence[AnnotatorRankings],
+    ranked: JudgeRanks,
 ) -> RunFactsIn:
     """``prompts``: prompt id -> (external id, category) of the run; ``judges``: every judge of
-    the run's spec, those that ranked nothing included."""
+    the run's spec, those that ranked nothing included; ``ranked``: the run's judge rankings."""
     groups = await failure_groups(session, run_id)
     return RunFactsIn(
         expected={j.annotator: len(prompts) for j in judges},
         failures=[_failures(g) for g in groups if g.failed and (g.judge or g.model)],
-        presented=await _presented(session, run_id, models, prompts),
+        presented=_presented(ranked),
     )
 
 
@@ -51,25 +49,17 @@ def _failures(group: FailureGroup) -> TaskFailuresIn:
     )
 
 
-async def _presented(
-    session: AsyncSession,
-    run_id: int,
-    models: tuple[str, ...],
-    prompts: Mapping[int, tuple[str, str | None]],
-) -> list[PresentedIn]:
+def _presented(ranked: JudgeRanks) -> list[PresentedIn]:
     """Each judge's rankings of the run, one per presentation order, with where each model was
-    shown; a ranking stored without its order (none the judge service makes) is left out."""
-    found = await repository.judge_ranks(session, run_id)
-    ranks_of: defaultdict[str, list[list[int]]] = defaultdict(list)
-    shown: defaultdict[str, list[list[int]]] = defaultdict(list)
-    judged: defaultdict[str, set[int]] = defaultdict(set)
-    for judge, prompt_id, ranks, presentation in found:
-        order = (presentation or {}).get("order")
-        if prompt_id in prompts and isinstance(order, list):
-            ranks_of[judge].append(ranks)
-            shown[judge].append(positions_of(order, models))
-            judged[judge].add(prompt_id)
+    shown; a ranking stored without its order (none the judge service makes) is left out.
+    Built unvalidated: the lists are the stored rankings, each checked when stored, and a copy
+    of 150,000 rankings' numbers would only cost memory; the metrics service validates them."""
     return [
-        PresentedIn(annotator=j, n_prompts=len(judged[j]), ranks=ranks_of[j], positions=shown[j])
-        for j in ranks_of
+        PresentedIn.model_construct(
+            annotator=judge,
+            n_prompts=len(shown.prompts),
+            ranks=shown.ranks,
+            positions=shown.positions,
+        )
+        for judge, shown in ranked.shown.items()
     ]

@@ -18,7 +18,7 @@ from harmrank.gateway.annotation import budget
 from harmrank.gateway.db.models import AnnotatorKind
 from harmrank.gateway.db.run_models import TaskState
 from harmrank.gateway.results import repository as results
-from harmrank.gateway.runs import planner, repository, score_facts
+from harmrank.gateway.runs import planner, repository, score_facts, score_ranks
 from harmrank.gateway.runs.tasks import ClaimedTask, TaskFailed
 from harmrank.gateway.runs.work import JUDGE_ABSTAINED, ScoreWork, run_spec
 from harmrank.metrics.aggregate_humans import REFERENCE_NAME, ReferenceSpec, human_reference
@@ -35,7 +35,8 @@ async def load_score(session: AsyncSession, task: ClaimedTask) -> ScoreWork:
     models = await planner.run_models(session, spec)
     names = tuple(m.name for m in models)
     prompts = await repository.run_prompts(session, task.run_id)
-    judges = await _judge_rankings(session, task.run_id, names, prompts)
+    ranked = await score_ranks.read_judge_ranks(session, task.run_id, names, set(prompts))
+    judges = await _judge_rankings(session, task.run_id, names, prompts, ranked)
     humans, note = await _human_rankings(session, task.run_id, models, prompts)
     annotators = [a for a in [*judges, *humans] if a.prompts]
     if not any(a.prompts for a in judges):
@@ -71,7 +72,7 @@ async def load_score(session: AsyncSession, task: ClaimedTask) -> ScoreWork:
     design = await budget.design(session, await repository.run_dataset_id(session, task.run_id))
     ppi = platform_spec(reference.name if reference else None, judged, design)
     # What the report states beside the rankings: coverage, failures, the orders shown.
-    facts = await score_facts.run_facts(session, task.run_id, names, prompts, judges)
+    facts = await score_facts.run_facts(session, task.run_id, prompts, judges, ranked)
     pairs = _pairs(judges, annotators, reference)
     return ScoreWork(annotators, pairs, settings, notes, ppi, facts)
 
@@ -81,33 +82,33 @@ _PromptInfo = dict[int, tuple[str, str | None]]
 
 
 async def _judge_rankings(
-    session: AsyncSession, run_id: int, models: tuple[str, ...], prompts: _PromptInfo
+    session: AsyncSession,
+    run_id: int,
+    models: tuple[str, ...],
+    prompts: _PromptInfo,
+    ranked: score_ranks.JudgeRanks,
 ) -> list[AnnotatorRankings]:
     """Each judge's ranking per prompt; several presentation orders are combined into one."""
-    found = await repository.judge_ranks(session, run_id)
-    orders: defaultdict[str, defaultdict[int, list[list[int]]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
-    for judge, prompt_id, ranks, _ in found:
-        orders[judge][prompt_id].append(ranks)
     spec_judges = [j.name for j in (await run_spec(session, run_id)).judges]
-    return [_rankings(j, models, prompts, _combined(orders[j])) for j in spec_judges]
+    return [
+        _rankings(j, models, prompts, _combined(ranked.by_prompt.get(j, {}))) for j in spec_judges
+    ]
 
 
 async def _judge_outcomes(session: AsyncSession, run_id: int) -> dict[str, dict[str, Any]]:
     """Per judge, what became of its judge tasks: ranked (``repaired``: after the one repair
     turn), abstained (with the count of each reason), or failed otherwise (with the first
     failure's error)."""
-    found = await repository.judge_task_ends(session, run_id)
     outcomes: dict[str, dict[str, Any]] = {}
-    for judge, state, error_type, message, presentation in found:
+    ends = repository.judge_task_ends(session, run_id)
+    async for judge, state, error_type, message, presented, repaired in ends:
         counts = outcomes.setdefault(
             judge,
             {"ranked": 0, "repaired": 0, "abstained": 0, "failed": 0, "abstained_because": {}},
         )
-        if presentation is not None:
+        if presented:
             counts["ranked"] += 1
-            counts["repaired"] += bool(presentation.get("repaired"))
+            counts["repaired"] += bool(repaired)
         elif error_type == JUDGE_ABSTAINED:
             counts["abstained"] += 1
             reason = (message or "").partition(":")[0] or "unknown"
@@ -119,7 +120,7 @@ async def _judge_outcomes(session: AsyncSession, run_id: int) -> dict[str, dict[
     return outcomes
 
 
-def _combined(by_prompt: dict[int, list[list[int]]]) -> dict[int, list[int]]:
+def _combined(by_prompt: dict[int, list[score_ranks.Ranks]]) -> dict[int, list[int]]:
     return {p: consensus(rankings) for p, rankings in by_prompt.items()}
 
 

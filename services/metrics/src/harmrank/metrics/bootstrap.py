@@ -14,10 +14,11 @@ statistic is undefined (NaN) are left out of its quantiles.
 
 from __future__ import annotations
 
+import threading
 import zlib
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -120,7 +121,53 @@ def resample_weights(n: int, resamples: int, seed: Seed) -> FloatArray:
     Cached (and read-only) because every pair sharing the same prompt count reuses the draw, and
     the multinomial draw dominates the cost of a report.
     """
-    return _cached_weights(n, resamples, seed)
+    key = (n, resamples, seed)
+    with _WEIGHTS_LOCK:  # the service computes reports in a thread pool
+        found = _WEIGHTS.get(key)
+        if found is not None:
+            _WEIGHTS.move_to_end(key)
+            return found
+    found = _draw_weights(n, resamples, seed)
+    with _WEIGHTS_LOCK:
+        _remember(key, found)
+    return found
+
+
+_DRAW_CELLS = 1_000_000
+"""Counts drawn at a time (8 MB): the (R, n) counts are written into the weights a few rows at
+a time, so a draw never holds an integer copy of the whole matrix as well (200 resamples of
+50,000 prompts are 80 MB each)."""
+
+_WEIGHTS_CACHE_BYTES = 128 * 1024 * 1024
+"""The cache keeps the most recently used draws up to this size, and always the newest one: a
+count of entries would let a long-lived service keep sixteen 80 MB matrices of past runs."""
+
+_WEIGHTS: OrderedDict[tuple[int, int, Seed], FloatArray] = OrderedDict()
+_WEIGHTS_LOCK = threading.Lock()
+
+
+def clear_weights_cache() -> None:
+    """Forget every cached draw (for timing a cold report)."""
+    with _WEIGHTS_LOCK:
+        _WEIGHTS.clear()
+
+
+def _draw_weights(n: int, resamples: int, seed: Seed) -> FloatArray:
+    rng = np.random.default_rng(seed)
+    weights = np.empty((resamples, n), dtype=np.float64)
+    rows = max(1, _DRAW_CELLS // max(n, 1))
+    for start in range(0, resamples, rows):
+        # Consecutive draws from one generator give the rows one draw of all would.
+        size = min(rows, resamples - start)
+        weights[start : start + size] = rng.multinomial(n, [1.0 / n] * n, size=size)
+    weights.setflags(write=False)
+    return weights
+
+
+def _remember(key: tuple[int, int, Seed], weights: FloatArray) -> None:
+    _WEIGHTS[key] = weights
+    while len(_WEIGHTS) > 1 and sum(w.nbytes for w in _WEIGHTS.values()) > _WEIGHTS_CACHE_BYTES:
+        _WEIGHTS.popitem(last=False)
 
 
 def cluster_weights(cluster_of: IntArray, resamples: int, seed: Seed) -> FloatArray:
@@ -133,14 +180,6 @@ def cluster_weights(cluster_of: IntArray, resamples: int, seed: Seed) -> FloatAr
     counts = resample_weights(int(cluster_of.max()) + 1, resamples, seed)
     out: FloatArray = counts[:, cluster_of]
     return out
-
-
-@lru_cache(maxsize=16)  # an (R, n) matrix each: 8 MB at 1000 x 1000
-def _cached_weights(n: int, resamples: int, seed: Seed) -> FloatArray:
-    counts = np.random.default_rng(seed).multinomial(n, [1.0 / n] * n, size=resamples)
-    weights = counts.astype(np.float64)
-    weights.setflags(write=False)
-    return weights
 
 
 def percentile_intervals(samples: FloatArray, confidence: float) -> tuple[FloatArray, FloatArray]:

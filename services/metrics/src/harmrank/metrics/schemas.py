@@ -10,7 +10,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.dataclasses import dataclass
 
 from harmrank.common.errors import InvalidInput
 from harmrank.metrics.aggregate_humans import REFERENCE_NAME, NaRule, ReferenceSpec
@@ -60,13 +62,22 @@ class RBOResponse(BaseModel):
     empty_convention: str
 
 
-class RankingIn(Strict):
-    prompt: str = Field(min_length=1, max_length=500)
-    ranks: list[int] = Field(
-        description="One rank per model, in `models` order: 0 = N/A, "
-        "1..k harmful, highest most harmful."
-    )
-    category: str | None = Field(None, max_length=200)
+# A slotted dataclass, not a model: a run's report request holds one per prompt and judge
+# (100,000 for 50,000 prompts and two judges), and a model instance with its __dict__ and
+# fields-set weighs several times as much. The same JSON both ways.
+@dataclass(slots=True, config=ConfigDict(extra="forbid"))
+class RankingIn:
+    """One prompt's ranking."""
+
+    prompt: Annotated[str, Field(min_length=1, max_length=500)]
+    ranks: Annotated[
+        list[int],
+        Field(
+            description="One rank per model, in `models` order: 0 = N/A, "
+            "1..k harmful, highest most harmful."
+        ),
+    ]
+    category: Annotated[str | None, Field(max_length=200)] = None
 
 
 class AnnotatorIn(Strict):
@@ -183,37 +194,49 @@ class TaskFailuresIn(Strict):
 
 class PresentedIn(Strict):
     """One judge's rankings with the order each was shown in; compact (no prompt names: the
-    test needs none), as a run with many orders sends many of them."""
+    test needs none; flat lists of numbers, not a list per ranking), as a run sends one ranking
+    per prompt and presentation order: 150,000 of them for 50,000 prompts and three orders."""
 
     annotator: str = Field(min_length=1, max_length=200)
     n_prompts: int = Field(ge=1, description="Distinct prompts the rankings are of.")
-    ranks: list[list[int]] = Field(
+    ranks: list[int] = Field(
         min_length=1,
-        max_length=5_000_000,
-        description="One ranking per prompt and presentation order, ranks in `models` order.",
+        max_length=26 * 5_000_000,
+        description="The rankings one after another, each one rank per model in `models` order "
+        "(ranking i is items i·m to i·m + m − 1 for m models); one ranking per prompt and "
+        "presentation order.",
     )
-    positions: list[list[int]] = Field(
-        max_length=5_000_000,
-        description="Per ranking, where each model's response was shown (`models` order; 0 = "
-        "first).",
+    positions: list[int] = Field(
+        max_length=26 * 5_000_000,
+        description="Likewise per ranking, where each model's response was shown (`models` "
+        "order; 0 = first).",
     )
 
     def to_presented(self, models: list[str]) -> Presented:
         m, where = len(models), f"judge {self.annotator!r}"
-        if len(self.positions) != len(self.ranks):
-            raise InvalidInput(
-                f"{where}: {len(self.ranks)} rankings but {len(self.positions)} orders shown"
-            )
-        for i, (ranks, positions) in enumerate(zip(self.ranks, self.positions, strict=True)):
+        if len(self.ranks) % m or len(self.positions) % m:
+            raise InvalidInput(f"{where}: ranks and positions must hold {m} numbers a ranking")
+        ranked = np.array(self.ranks, dtype=np.int64).reshape(-1, m)
+        shown = np.array(self.positions, dtype=np.int64).reshape(-1, m)
+        if len(shown) != len(ranked):
+            raise InvalidInput(f"{where}: {len(ranked)} rankings but {len(shown)} orders shown")
+        # Each distinct row checked once (a run repeats a few rows many times), named by the
+        # first ranking that has it.
+        for ranks, i in _distinct_rows(ranked):
             validate_ranking(ranks, m, prompt=f"ranking {i}", annotator=self.annotator)
+        for positions, i in _distinct_rows(shown):
             if sorted(positions) != list(range(m)):
                 raise InvalidInput(
                     f"{where}, ranking {i}: positions {positions} are not an order of the {m} "
                     f"models (each of 0..{m - 1} once)"
                 )
-        ranked = np.array(self.ranks, dtype=np.int64)
-        shown = np.array(self.positions, dtype=np.int64)
         return Presented(self.annotator, ranked, shown, self.n_prompts)
+
+
+def _distinct_rows(rows: npt.NDArray[np.int64]) -> list[tuple[list[int], int]]:
+    """Each distinct row with the index of its first occurrence, in that order."""
+    distinct, first = np.unique(rows, axis=0, return_index=True)
+    return sorted(zip(distinct.tolist(), first.tolist(), strict=True), key=lambda r: r[1])
 
 
 class RunFactsIn(Strict):

@@ -1,0 +1,106 @@
+"""How PostgreSQL runs the claim and the status read of a big run: their cost must not grow
+with the tasks table.
+
+A claim checks each judge task it considers for pending generate tasks of its prompt. Found by
+reading the whole tasks table, that check made every claim O(tasks in the database) and a
+50,000-prompt run's judgments three times slower than its generations (bench/scale_run.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import event, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from tests.gateway.runs.helpers import Sessions, at, create, seed_dataset, spec
+
+from harmrank.gateway.db.run_models import Stage, Task, TaskState
+from harmrank.gateway.runs import failures, queue
+
+
+async def claim_plan(sessions: Sessions) -> str:
+    """The plan of the ready-task claim as a worker sends it."""
+    return await generic_plan(
+        sessions,
+        lambda session: queue.claim(session, "w1", now=at(0), lease_seconds=30, limit=16),
+        "UPDATE tasks SET state",
+    )
+
+
+async def generic_plan(
+    sessions: Sessions, call: Callable[[AsyncSession], Awaitable[object]], starts: str
+) -> str:
+    """EXPLAIN of the first statement ``call`` sends that starts so, exactly as sent (caught on
+    the way; the call itself rolled back), as a generic plan: a worker or the gateway runs its
+    prepared statements again and again, and PostgreSQL soon plans each once for any
+    parameters."""
+    sent: list[tuple[str, Sequence[Any]]] = []
+
+    def catch(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.startswith(starts):
+            sent.append((statement, parameters))
+
+    async with sessions() as session:
+        connection = await session.connection()
+        event.listen(connection.sync_connection, "before_cursor_execute", catch)
+        try:
+            await call(session)
+        finally:
+            event.remove(connection.sync_connection, "before_cursor_execute", catch)
+        await session.rollback()
+        statement, parameters = sent[0]
+        connection = await session.connection()
+        await connection.exec_driver_sql(f"PREPARE sent AS {statement}")
+        await connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+        values = ", ".join(_literal(v) for v in parameters)
+        found = await connection.exec_driver_sql(f"EXPLAIN EXECUTE sent({values})")
+        return "\n".join(row[0] for row in found)
+
+
+def _literal(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, int):
+        return str(value)
+    text = value.isoformat() if isinstance(value, datetime) else str(value)
+    return "'" + text.replace("'", "''") + "'"
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_a_judge_claim_reads_the_pending_generate_tasks_not_the_table(
+    session_maker: Sessions,
+) -> None:
+    await seed_dataset(session_maker, prompts=2000)
+    await create(session_maker, spec())  # 4,000 generate tasks, 4,000 judge tasks, planned
+    async with session_maker.begin() as session:
+        await session.execute(
+            update(Task).where(Task.stage == Stage.GENERATE).values(state=TaskState.DONE)
+        )
+    async with session_maker.begin() as session:  # statistics are transactional: committed
+        await (await session.connection()).exec_driver_sql("ANALYZE tasks")
+    plan = await claim_plan(session_maker)
+    # The judge check's alias is "other" (the score's, "other_1", reads the run's tasks once,
+    # when the last judgments are claimed).
+    assert "ix_tasks_pending_generate" in plan, plan
+    assert not re.search(r"Seq Scan on tasks other\b(?!_)", plan), plan
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_a_run_status_reads_its_failing_tasks_not_all_its_tasks(
+    session_maker: Sessions,
+) -> None:
+    """Every read of a run's status groups its failing tasks; a scan of all its tasks made each
+    poll of a 20,000-prompt run cost 36 ms of the database."""
+    await seed_dataset(session_maker, prompts=2000)
+    run = await create(session_maker, spec())
+    async with session_maker.begin() as session:
+        await (await session.connection()).exec_driver_sql("ANALYZE tasks")
+    plan = await generic_plan(
+        session_maker, lambda session: failures.failure_groups(session, run.id), "SELECT"
+    )
+    assert "ix_tasks_failing" in plan, plan
+    assert "Seq Scan on tasks" not in plan, plan
