@@ -119,10 +119,10 @@ class GatewaySettings(ServiceSettings):
     claim_batch: int = Field(
         default=8,
         ge=1,
-        description="The most tasks a worker claims in one transaction: whenever slots are "
-        "free it claims min(free slots, claim_batch). A claim costs a few statements whatever "
-        "its size, so larger claims cost fewer per task; the tasks in flight stay bounded by "
-        "the worker's concurrency.",
+        description="The most tasks a worker claims in one transaction, and (capped by its "
+        "concurrency) how many it holds claimed ahead of a free slot. A claim costs a few "
+        "statements whatever its size, so larger claims cost fewer per task; the tasks in "
+        "flight stay bounded by the worker's concurrency.",
     )
     lease_seconds: float = Field(default=60.0, gt=0)
     poll_interval_seconds: float = Field(default=1.0, gt=0)
