@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import func, select, update
 from tests.gateway.runs.helpers import Sessions, create, seed_dataset, spec
 
-from harmrank.gateway.db.run_models import Task
-from harmrank.gateway.runs import service, status
+from harmrank.gateway.db.run_models import RunReport, Task
+from harmrank.gateway.runs import repository, service, status
 from harmrank.gateway.runs.schemas import RunOut, RunPage, RunStatus
 
 # Task states per stage that make each status (the rules in runs/status.py).
@@ -137,3 +137,25 @@ async def test_progress_of_some_runs_leaves_the_others_out(session_maker: Sessio
         (last, made[last]),
         (first, made[first]),
     ]
+
+
+async def test_a_run_said_done_has_its_report_though_it_came_between_two_reads(
+    session_maker: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await seed_dataset(session_maker)
+    run_id = (await create(session_maker, spec())).id
+    async with session_maker.begin() as session:
+        await session.execute(update(Task).where(Task.run_id == run_id).values(state="done"))
+    counts = repository.task_counts
+
+    async def score_commits_meanwhile(*args: object, **kwargs: object) -> object:
+        # The score task commits its report after the run's row was read, before its counts.
+        async with session_maker.begin() as other:
+            other.add(RunReport(run_id=run_id, report={"run": {}}))
+        return await counts(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(repository, "task_counts", score_commits_meanwhile)
+    async with session_maker() as session:
+        facts = await status.one_run(session, run_id)
+    assert facts is not None
+    assert (facts.status, facts.has_report) == ("done", True)

@@ -235,6 +235,12 @@ async def run_facts(
     return (await session.execute(_BEFORE, {"limit": limit, "before_id": before_id})).all()
 
 
+async def reported(session: AsyncSession, run_ids: Sequence[int]) -> set[int]:
+    """The runs among ``run_ids`` that have a stored report."""
+    found = await session.scalars(select(RunReport.run_id).where(RunReport.run_id.in_(run_ids)))
+    return set(found)
+
+
 async def task_counts(
     session: AsyncSession, low: int, high: int
 ) -> Sequence[Row[int, Stage, TaskState, int]]:

@@ -20,7 +20,7 @@ same however many runs and tasks the database holds. (The queries are ``reposito
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +31,8 @@ from harmrank.gateway.runs import repository
 from harmrank.gateway.runs.schemas import RunStatus, StageProgress
 
 Progress = dict[Stage, StageProgress]
+_SCORED = ("done", "done_with_failures")
+"""The statuses that say the score task succeeded, which stored the report with it."""
 STATUS_SCAN_BATCH = 100
 """Runs read at once while a status filter looks for a page of matching runs."""
 
@@ -117,7 +119,7 @@ async def _with_progress(session: AsyncSession, rows: Sequence[Any]) -> list[Run
         return []
     progress = {row[0]: _zeros() for row in rows}
     await _read_progress(session, rows[-1][0], rows[0][0], progress)
-    return [
+    facts = [
         RunFacts(
             id=run_id,
             spec=spec,
@@ -129,6 +131,14 @@ async def _with_progress(session: AsyncSession, rows: Sequence[Any]) -> list[Run
         )
         for run_id, spec, created_at, cancelled_at, prompts, reported in rows
     ]
+    # The counts are read after the rows, in a snapshot of their own: a score task that
+    # committed (with its report) in between makes a run done whose row said "no report".
+    # A run said done always has its report: look again for those.
+    unsure = [f.id for f in facts if not f.has_report and f.status in _SCORED]
+    if unsure:
+        now_reported = await repository.reported(session, unsure)
+        facts = [replace(f, has_report=True) if f.id in now_reported else f for f in facts]
+    return facts
 
 
 async def _read_progress(

@@ -343,18 +343,22 @@ class _Dispatcher:
         await asyncio.gather(heartbeat, *self.working.values(), return_exceptions=True)
 
     async def heartbeat(self) -> None:
-        """Renew the leases of the tasks in flight; stop those no longer ours."""
+        """Renew the leases of the tasks in flight, finished but not yet settled, and in the
+        reserve; stop those no longer ours."""
         while True:
             await asyncio.sleep(self.lease_seconds / 3)
-            if self.working or self.reserved:
-                await self.renew(dict(self.working), [task.id for task, _ in self.reserved])
+            if self.working or self.finished or self.reserved:
+                # A finished task keeps its lease until its settle: let it lapse meanwhile (a
+                # settle window, a slow transaction) and another worker calls it again.
+                held = [*self.finished, *(task.id for task, _ in self.reserved)]
+                await self.renew(dict(self.working), held)
 
-    async def renew(self, working: dict[int, asyncio.Task[_Outcome]], reserved: list[int]) -> None:
+    async def renew(self, working: dict[int, asyncio.Task[_Outcome]], held: list[int]) -> None:
         try:
             async with self.sessions.begin() as session:
                 leases = await queue.renew(
                     session,
-                    [*working, *reserved],
+                    [*working, *held],
                     self.name,
                     now=self.clock(),
                     lease_seconds=self.lease_seconds,
@@ -367,7 +371,8 @@ class _Dispatcher:
             # A task that finished meanwhile is not stopped by this; its settle finds that it
             # is no longer held, and stores nothing of it.
             working[task_id].cancel()
-        # A reserved task no longer ours is someone else's, or its run's: never started.
+        # A reserved task no longer ours is someone else's, or its run's: never started. (A
+        # finished one no longer ours is found so by its settle, which stores nothing of it.)
         self.reserved = [(task, loaded) for task, loaded in self.reserved if task.id not in gone]
 
     def take_reserved(self, which: Callable[[ClaimedTask], bool]) -> list[int]:
