@@ -137,6 +137,11 @@ def _arguments() -> argparse.Namespace:
     )
     parser.add_argument("--timeout", type=float, default=900, help="give up on a run after (s)")
     parser.add_argument(
+        "--claim-batch",
+        type=int,
+        help="the worker's --claim-batch (default: the worker's own default)",
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         help="run the worker, generator and judge under cProfile, writing <name>.prof here",
@@ -184,7 +189,13 @@ def _standins(procs: Processes, config: Config) -> tuple[Process, Process]:
     return tgi, openai
 
 
-def _start(procs: Processes, db_url: str, config: Config, profile: Path | None) -> Stack:
+def _start(
+    procs: Processes,
+    db_url: str,
+    config: Config,
+    profile: Path | None,
+    claim_batch: int | None = None,
+) -> Stack:
     tgi, openai = _standins(procs, config)
     # The services' own limits above the worker's: the worker alone decides what is in flight.
     room = max(64, config.in_flight)
@@ -214,6 +225,8 @@ def _start(procs: Processes, db_url: str, config: Config, profile: Path | None) 
     env = stack_gateway_env(db_url, generator, judge, metrics)
     gateway = serve("gateway", {**env, "HARMRANK_GATEWAY_MIGRATE_ON_START": "true"})
     command = [*_worker(profile), "worker", "--concurrency", str(config.in_flight)]
+    if claim_batch is not None:
+        command += ["--claim-batch", str(claim_batch)]
     worker = procs.start("worker", command, {**env, "HARMRANK_GATEWAY_WORKER_ID": "w0"}, None)
     assert gateway.url is not None
     return Stack(gateway.url, [generator, judge, metrics, gateway, worker], [tgi, openai])
@@ -316,7 +329,7 @@ async def _one(config: Config, args: argparse.Namespace) -> Trial:
     procs = Processes(Path(tempfile.mkdtemp(prefix="harmrank-overhead-")))
     async with throwaway_postgres_database() as db_url:
         try:
-            stack = _start(procs, db_url, config, args.profile)
+            stack = _start(procs, db_url, config, args.profile, args.claim_batch)
             return await _trial(stack, db_url, args)
         finally:
             procs.stop_all()
