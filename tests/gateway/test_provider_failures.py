@@ -181,7 +181,9 @@ async def test_a_provider_refusing_everything_is_called_once_per_task_and_named(
     # The Operations dashboard's panel reads the same from the gateway's metrics.
     rejected = {"stage": "judge", "model": "", "judge": "bad", "error_type": "upstream_rejected"}
     stopped_labels = rejected | {"error_type": CIRCUIT_OPEN}
-    shown = await failed_tasks_metric(gateway)
+    shown = await gateway_metric(  # once it counts every failure
+        gateway, "harmrank_tasks_failed", lambda found: sum(found.values()) >= len(PROMPTS)
+    )
     assert (shown[frozenset(rejected.items())], shown[frozenset(stopped_labels.items())]) == (
         THRESHOLD,
         len(PROMPTS) - THRESHOLD,
@@ -193,25 +195,14 @@ async def test_a_provider_refusing_everything_is_called_once_per_task_and_named(
     }
 
 
-async def failed_tasks_metric(gateway: str) -> dict[frozenset[tuple[str, str]], float]:
-    """``harmrank_tasks_failed`` as the gateway exports it, once it counts every failure."""
-    async with httpx.AsyncClient(base_url=gateway) as client:
-        for _ in range(100):
-            body = (await client.get("/metrics")).text
-            found = {
-                frozenset(sample.labels.items()): sample.value
-                for family in text_string_to_metric_families(body)
-                for sample in family.samples
-                if sample.name == "harmrank_tasks_failed" and sample.value
-            }
-            if sum(found.values()) >= len(PROMPTS):
-                return found
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"harmrank_tasks_failed never counted the failures: {found}")
+Samples = dict[frozenset[tuple[str, str]], float]
 
 
-async def gateway_metric(gateway: str, name: str) -> dict[frozenset[tuple[str, str]], float]:
-    """The samples of ``name`` the gateway exports, once one of them is not zero."""
+async def gateway_metric(
+    gateway: str, name: str, ready: Callable[[Samples], bool] = lambda found: any(found.values())
+) -> Samples:
+    """The samples of ``name`` the gateway exports, once ``ready`` holds of them (by default,
+    once one of them is not zero)."""
     async with httpx.AsyncClient(base_url=gateway) as client:
         for _ in range(100):
             body = (await client.get("/metrics")).text
@@ -221,10 +212,10 @@ async def gateway_metric(gateway: str, name: str) -> dict[frozenset[tuple[str, s
                 for sample in family.samples
                 if sample.name == name
             }
-            if any(found.values()):
+            if ready(found):
                 return found
             await asyncio.sleep(0.1)
-    raise AssertionError(f"{name} stayed zero: {found}")
+    raise AssertionError(f"{name} never got there: {found}")
 
 
 def calls_per_prompt(standin: StandIn) -> Counter[str]:
