@@ -68,18 +68,20 @@ async def _migrated(engine: AsyncEngine, patience: float) -> bool:
     while PostgreSQL starts or restarts (a deployment coming up, a failover) waits for it, as
     the running workers ride such a restart out, instead of exiting."""
     deadline = time.monotonic() + patience
-    delay = 0.5
+    backoff = Backoff(base_seconds=0.5, max_seconds=5.0)
+    attempt = 0
     while True:
+        attempt += 1
         try:
             return await check_current_async(engine)
         except (OSError, DBAPIError) as exc:
+            delay = backoff.delay(attempt)
             if time.monotonic() + delay > deadline:
                 raise
             logger.warning(
                 "the database does not answer yet (%s); trying again in %.1f s", exc, delay
             )
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
 
 
 async def serve_loops(

@@ -331,8 +331,9 @@ def _release(dialect: str) -> Update:
 
 
 async def release(session: AsyncSession, task_ids: Sequence[int], worker: str) -> None:
-    """Queue again the tasks ``worker`` claimed but never started (claimed ahead, then the
-    worker stopped): their claim did not count as an attempt."""
+    """Queue again the tasks ``worker`` claimed but never started (claimed ahead, then given
+    back: the worker stopped, or a failure of the same judge may open its breaker): their claim
+    did not count as an attempt."""
     if task_ids:
         params = {"task_ids": list(task_ids), "worker": worker}
         await session.execute(_release(_dialect(session)), params)
