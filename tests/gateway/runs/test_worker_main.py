@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from harmrank.gateway import worker_main
 from harmrank.gateway.db.engine import DATABASE_URL_ENV
 from harmrank.gateway.db.migrate import upgrade
 from harmrank.gateway.settings import GatewaySettings
@@ -33,9 +34,12 @@ async def test_the_worker_stops_when_told(tmp_path: Path, monkeypatch: pytest.Mo
     url = f"sqlite:///{tmp_path / 'w.db'}"
     await asyncio.to_thread(upgrade, url)
     monkeypatch.setenv(DATABASE_URL_ENV, url)
+    tuned: list[bool] = []
+    monkeypatch.setattr(worker_main, "tune_garbage_collector", lambda: tuned.append(True))
     stop = asyncio.Event()
     worker = asyncio.create_task(serve(GatewaySettings(poll_interval_seconds=0.01), 2, stop))
     await asyncio.sleep(0.1)
     assert not worker.done()
+    assert tuned == [True]  # once started, before its work (harmrank.common.heap)
     stop.set()
     await asyncio.wait_for(worker, 5)

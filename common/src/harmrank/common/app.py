@@ -16,6 +16,7 @@ from starlette.middleware import Middleware
 from harmrank.common.body_limit import BodyLimitMiddleware
 from harmrank.common.errors import ErrorBody, register_error_handlers
 from harmrank.common.health import ReadinessCheck, health_router
+from harmrank.common.heap import tuning_after_start
 from harmrank.common.logs import configure_logging
 from harmrank.common.request_id import RequestIdMiddleware
 from harmrank.common.settings import ServiceSettings
@@ -54,7 +55,7 @@ def create_service_app(
         title=f"harmrank {service}",
         version=version,
         description=description,
-        lifespan=leaving_the_sums(lifespan),
+        lifespan=leaving_the_sums(tuning_after_start(lifespan)),
         responses=ERROR_RESPONSES,
     )
     registry = CollectorRegistry()

@@ -17,6 +17,7 @@ import httpx
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from harmrank.common.heap import tune_garbage_collector
 from harmrank.common.http import RetryPolicy, create_client, pooled_transport
 from harmrank.common.logs import configure_logging
 from harmrank.common.loop import run
@@ -58,6 +59,7 @@ async def serve(
     try:
         if not await _migrated(engine, DATABASE_PATIENCE_SECONDS):
             raise SystemExit("the database is not at the newest migration; migrate it first")
+        tune_garbage_collector()
         await serve_loops(settings, session_factory(engine), concurrency, stop)
     finally:
         await engine.dispose()
