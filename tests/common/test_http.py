@@ -4,7 +4,9 @@ a uvicorn server on loopback.
 
 from __future__ import annotations
 
+import gc
 import inspect
+import weakref
 
 import httpx
 import pytest
@@ -25,6 +27,37 @@ from harmrank.common.http import (
     raise_for_upstream,
 )
 from harmrank.common.request_id import REQUEST_ID_HEADER, request_id_scope
+
+# --- no reference cycles ------------------------------------------------------------------------
+
+
+async def test_an_exchange_is_freed_without_the_cycle_collector(make_client: ClientFactory) -> None:
+    """httpx's response and its body's stream refer to each other; a read response must not,
+    or every call is garbage only a collection frees (harmrank.common.heap)."""
+    client = make_client()
+    await client.get("/echo")  # the connection is open: what follows is one exchange
+    gc.collect()
+    gc.disable()
+    try:
+        response = await client.get("/echo")
+        assert response.json() == {"request_id": None}  # still readable after the swap
+        assert response.text
+        assert response.is_closed
+        gone = weakref.ref(response)
+        request = weakref.ref(response.request)
+        del response
+        assert gone() is None
+        assert request() is None
+    finally:
+        gc.enable()
+
+
+async def test_a_streamed_response_still_streams(make_client: ClientFactory) -> None:
+    client = make_client()
+    async with client.stream("GET", "/echo") as response:
+        body = b"".join([chunk async for chunk in response.aiter_bytes()])
+    assert body == b'{"request_id":null}'
+
 
 # --- the request id ----------------------------------------------------------------------------
 

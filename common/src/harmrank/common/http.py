@@ -74,7 +74,14 @@ class _Client(httpx.AsyncClient):
       ``urllib`` request to look for ``Set-Cookie``. harmrank's calls authenticate by header,
       and a cookie one task's call received must not ride on every later call of every task;
     - merging the path with the base URL: parsed anew on every request, though a client calls
-      the same few paths; each merged URL is kept (httpx's URLs are immutable)."""
+      the same few paths; each merged URL is kept (httpx's URLs are immutable);
+
+    and without one reference cycle: httpx's response and the stream it wraps its body in
+    (``BoundAsyncStream``) refer to each other, so every response, with its request, headers
+    and the transport's response behind it (about 45 objects an exchange), was garbage only
+    Python's cycle collector could free: most of what the services' and the worker's young
+    collections found (``harmrank.common.heap``). Once the body is read, the response's
+    stream is its bytes instead, and the whole exchange is freed by reference counting."""
 
     _KEPT_URLS = 64  # paths with ids in them must not grow the dict without end
 
@@ -90,6 +97,14 @@ class _Client(httpx.AsyncClient):
     def cookies(self, cookies: Any) -> None:
         if cookies:
             raise ValueError("harmrank's clients keep no cookies")
+
+    async def send(
+        self, request: httpx.Request, *, stream: bool = False, **kwargs: Any
+    ) -> httpx.Response:
+        response = await super().send(request, stream=stream, **kwargs)
+        if not stream:  # read and closed: nothing more comes from the wrapped stream
+            response.stream = httpx.ByteStream(response.content)
+        return response
 
     def _merge_url(self, url: httpx.URL | str) -> httpx.URL:
         if not isinstance(url, str):
