@@ -9,11 +9,12 @@ Measured with ``gc.callbacks`` in every process of ``bench/platform_overhead.py`
   so, a stall of every call in flight (the TGI stand-in's, 150 ms). ``gc.freeze()`` moves every
   object alive at that moment to a permanent generation no collection visits (Python's docs
   recommend it after start-up); the worker's full collections during a run then took 3–15 ms.
-- **Young collections.** Nearly everything a request leaves in the youngest generation is
-  garbage in reference cycles (each collection freed 7,000–12,000 objects of 10,000), so only
-  the collector frees it. At CPython's default threshold (700 allocations) the generator ran
-  712 collections in a run, 529 ms in all, and the worker 494 (296 ms); at 10,000, 18 (236 ms)
-  and 17 (137 ms), each 5–15 ms: half the collector's CPU, for pauses a tenth of a call.
+- **Young collections.** CPython collects the youngest generation each time allocations,
+  net of frees, pass 700. With 64 calls in flight a process keeps a few thousand objects of
+  theirs alive at once, so it crossed 700 again and again, each collection traversing them
+  all: 750 collections (627 ms) in the generator during a run, 519 (343 ms) in the worker, with
+  no reference cycles left to find (``harmrank.common.http``). At 10,000: 5 (17 ms) and 4
+  (20 ms).
 
 The price of the freeze: an object alive at start-up that later becomes part of unreachable
 cycles is never freed; what a process builds at start-up (modules, clients, settings) lives as
