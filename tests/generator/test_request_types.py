@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 from tests.generator.helpers import model
-from tests.generator.tgi_schema import request_problems
+from tests.generator.tgi_schema import REQUESTS, _validator, request_problems
 
 from harmrank.common.contracts.generation import GenerationParams
 from harmrank.generator.tgi import chat_body, generate_body
@@ -45,3 +46,43 @@ def test_chat_bodies_fit_tgis_chat_request(params: GenerationParams, system: str
 )
 def test_the_check_refuses_what_tgi_does_not_define(path: str, body: dict[str, Any]) -> None:
     assert request_problems(path, body) != []
+
+
+# Bodies right and wrong at every depth the components nest to (parameters, grammar, messages,
+# tools): the inlined schema the stand-in checks with must answer each as the document's own
+# references do, never more leniently.
+_DEPTHS = [
+    ("/generate", {"inputs": "x", "parameters": {"max_new_tokens": 16, "seed": 1}}),
+    ("/generate", {"inputs": "x", "parameters": {"max_new_tokens": "16"}}),
+    ("/generate", {"inputs": "x", "parameters": {"top_n_tokens": -1, "stop": "\n"}}),
+    ("/generate", {"inputs": "x", "parameters": {"grammar": {"type": "json", "value": {}}}}),
+    ("/generate", {"inputs": "x", "parameters": {"grammar": {"type": "yaml", "value": 1}}}),
+    ("/generate", {"inputs": "x", "parameters": None}),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}], "model": "m"}),
+    ("/v1/chat/completions", {"messages": [{"role": "user"}]}),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": [{"type": "text"}]}]}),
+    (
+        "/v1/chat/completions",
+        {
+            "messages": [{"role": "user", "content": "x"}],
+            "tools": [{"type": "function", "function": {"name": "f", "arguments": 3}}],
+            "tool_choice": "auto",
+            "response_format": {"type": "json_object", "value": {}},
+        },
+    ),
+    ("/v1/chat/completions", {"messages": "x", "stream_options": {"include_usage": "yes"}}),
+]
+
+
+@pytest.mark.parametrize(("path", "body"), _DEPTHS)
+def test_the_inlined_schema_answers_as_the_documents_references(
+    path: str, body: dict[str, Any]
+) -> None:
+    defs = _validator(REQUESTS[path]).schema["$defs"]
+    by_reference = Draft202012Validator({"$defs": defs, "$ref": f"#/$defs/{REQUESTS[path]}"})
+
+    def problems(validator: Draft202012Validator) -> list[tuple[str, str]]:
+        errors = validator.iter_errors(body)
+        return sorted((".".join(map(str, e.absolute_path)), e.message) for e in errors)
+
+    assert problems(_validator(REQUESTS[path])) == problems(by_reference)

@@ -41,12 +41,34 @@ def _closed(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+def _inlined(node: Any, defs: dict[str, Any], within: tuple[str, ...] = ()) -> Any:
+    """``node`` with each ``$ref`` to a component replaced by the component itself (a ``$ref``
+    beside other keywords applies with them, as ``allOf`` does): the same schema, without the
+    reference lookups that were most of the stand-in's validation time. A component that
+    refers back to itself keeps its ``$ref``."""
+    if isinstance(node, list):
+        return [_inlined(item, defs, within) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _inlined(value, defs, within) for key, value in node.items() if key != "$ref"}
+    ref = node.get("$ref")
+    if not isinstance(ref, str) or not ref.startswith("#/$defs/"):
+        return out if ref is None else out | {"$ref": ref}
+    name = ref.removeprefix("#/$defs/")
+    if name in within:
+        return out | {"$ref": ref}
+    target = _inlined(defs[name], defs, (*within, name))
+    if not out:
+        return target
+    return out | {"allOf": [*out.get("allOf", []), target]}
+
+
 @cache
 def _validator(name: str) -> Draft202012Validator:
     path = next(p for p in SPEC_PATHS if p.exists())
     schemas = json.loads(path.read_text())["components"]["schemas"]
     defs = {key: _closed(_convert(value)) for key, value in schemas.items()}
-    schema = {"$defs": defs, "$ref": f"#/$defs/{name}"}
+    schema = {"$defs": defs, **_inlined(defs[name], defs, (name,))}
     return Draft202012Validator(schema)
 
 
