@@ -30,7 +30,9 @@ holds a database lock or connection:
    task, and one insert-if-absent per table stores their results. Only the tasks still held
    have their results stored; the others are someone else's now. The claim into the slots
    they freed runs in the same transaction (one commit where there were two; should that
-   transaction fail, the tasks are stored alone and the next claim runs on its own);
+   transaction fail, the tasks are stored alone and the next claim runs on its own). Up to
+   ``SETTLES_IN_FLIGHT`` settles are open at once: the tasks finishing while one waits on
+   the database go into the next, so a settle's round trips never hold every free slot;
 3. **heartbeat**: every third of a lease, one statement renews the leases of every task in
    flight or in the reserve (another abandons those of cancelled runs). A task found lost (its
    lease expired and another worker took it) or abandoned (its run was cancelled) is stopped,
@@ -54,6 +56,7 @@ import contextlib
 import logging
 import secrets
 import time
+from asyncio import FIRST_COMPLETED
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -72,6 +75,12 @@ from harmrank.gateway.runs.tasks import Backoff, ClaimedTask, Completion, Failur
 logger = logging.getLogger(__name__)
 TRACE_CONTEXTS_KEPT = 256
 """Runs whose traceparent a worker keeps (a worker serves a few runs at a time)."""
+
+SETTLES_IN_FLIGHT = 2
+"""Settle transactions a worker has open at once. One at a time, a run's pace was one claim
+batch per settle: the tasks finishing while a settle waited on the database, and the slots
+they freed, waited for it (``bench/platform_overhead.py``: at 0 ms × 16 half the slots sat
+idle, at 100 ms × 64 a fifth). With two, the next settle stores and claims meanwhile."""
 
 SETTLE_WINDOW_SECONDS = 0.02
 """How long a finished task waits for others in flight to finish with it before it is settled,
@@ -167,6 +176,11 @@ class _Dispatcher:
     waiter: asyncio.Future[None] | None = None
     """Resolved when a task in flight finishes: one callback per task, where waiting with
     ``asyncio.wait`` on every task in flight added and removed a callback on each, each time."""
+    settling: set[asyncio.Task[None]] = field(default_factory=set)
+    """The settle transactions open now (at most ``SETTLES_IN_FLIGHT``)."""
+    claiming: int = 0
+    """How many tasks the settles open now are claiming: counted as held until they answer."""
+    poll_interval: float = 1.0
     reaped_at: float = float("-inf")
     runs: work.Runs = field(default_factory=work.Runs)
     """The specs and models of the runs it claims tasks of, read once per run."""
@@ -177,18 +191,17 @@ class _Dispatcher:
 
     async def run(self, stop: asyncio.Event, poll_interval: float) -> None:
         self.stop = stop
+        self.poll_interval = poll_interval
         heartbeat = asyncio.create_task(self.heartbeat())
-        ahead: tuple[int, _Claimed] | None = None  # claimed with the last settle
         try:
             # After a stop, nothing starts: the tasks claimed ahead (the reserve, and those the
-            # last settle claimed) are released; those in flight finish and are settled.
-            while self.working or self.finished or ahead or not stop.is_set():
-                stopping = stop.is_set() and ahead is None
-                wait = None if stopping else await self.fill(poll_interval, ahead)
+            # settles still open claim) are released; those in flight finish and are settled.
+            while self.working or self.finished or self.settling or not stop.is_set():
+                wait = None if stop.is_set() else await self.fill()
                 if stop.is_set() and self.reserved:
                     await self.release_reserved()
                 await self.until_finished(wait, stop)
-                ahead = await self.settle_finished(claim=not stop.is_set())
+                await self.settle_finished()
             if self.reserved:
                 await self.release_reserved()
         finally:
@@ -196,37 +209,34 @@ class _Dispatcher:
             await self.abandon(heartbeat)
 
     def wanted(self) -> int:
-        """How many tasks to claim: the free slots and the reserve's, at most a batch."""
-        held = len(self.working) + len(self.reserved)
+        """How many tasks to claim: the free slots and the reserve's, less what the open
+        settles are claiming, at most a batch."""
+        held = len(self.working) + len(self.reserved) + self.claiming
         return max(0, min(self.concurrency + self.reserve - held, self.claim_batch))
 
-    async def fill(
-        self, poll_interval: float, ahead: tuple[int, _Claimed] | None = None
-    ) -> float | None:
-        """Claim tasks into the free slots and the reserve (unless the last settle claimed
-        them, ``ahead``: how many it asked for, what it got) and start them. Answers how long
-        to wait for a task to finish before claiming again: no wait when the claim got all it
-        asked for and more are wanted (more may be ready), no limit when no slot is free,
-        else ``poll_interval``."""
-        if ahead is not None:
-            wanted, claimed = ahead
-        else:
-            wanted = self.wanted()
-            if wanted == 0:
-                return None
-            try:
-                claimed = await self.claim(wanted)
-            except Exception:
-                # The database went away, say: try again at the next poll.
-                logger.exception("worker %s: claiming tasks failed", self.name)
-                return poll_interval
+    async def fill(self) -> float | None:
+        """Claim what the free slots and the reserve lack (beyond what the open settles are
+        claiming) and start them. Answers how long to wait for a task to finish before
+        claiming again: no wait when the claim got all it asked for and more are wanted (more
+        may be ready), no limit when no slot is free, else the poll interval."""
+        wanted = self.wanted()
+        if wanted == 0:
+            # Every slot busy: wait for a task to finish. Slots an open settle is claiming for
+            # may stay free if it finds too few: look again at the next poll.
+            return None if len(self.working) >= self.concurrency else self.poll_interval
+        try:
+            claimed = await self.claim(wanted)
+        except Exception:
+            # The database went away, say: try again at the next poll.
+            logger.exception("worker %s: claiming tasks failed", self.name)
+            return self.poll_interval
         self.reserved += claimed
         self.start_reserved()
         if len(claimed) == wanted and self.wanted():
             return 0.0  # more may be ready, and the slots or the reserve want more
         if len(self.working) >= self.concurrency:
             return None
-        return poll_interval
+        return self.poll_interval
 
     async def claim(self, limit: int) -> _Claimed:
         """Claim up to ``limit`` tasks and load what the calls of those whose stage loads with
@@ -279,16 +289,21 @@ class _Dispatcher:
     async def until_finished(self, at_most: float | None, stop: asyncio.Event) -> None:
         """Wait until a task in flight finishes, or ``at_most`` seconds (None: no limit); then
         up to ``settle_window`` more while others in flight may finish with it, until a claim
-        batch's worth has or a slot is free (the reserve ran out: claim at once)."""
+        batch's worth has or a slot is free (the reserve ran out and no open settle is
+        claiming for it: claim at once). With no task in flight, wait for an open settle (its
+        claim may start some), or else for the next poll, which a stop cuts short."""
         if self.working or self.finished:
             if not await self.finished_within(at_most, 1):
                 return
             wanted = min(self.claim_batch, len(self.working) + len(self.finished))
             await self.finished_within(self.settle_window, wanted, while_busy=True)
-            return
-        # Nothing in flight, nothing claimable: wait for the next poll, which a stop cuts short.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), at_most)
+        elif self.settling:
+            await asyncio.wait(self.settling, timeout=at_most, return_when=FIRST_COMPLETED)
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    stop.wait(), self.poll_interval if at_most is None else at_most
+                )
 
     async def finished_within(
         self, seconds: float | None, count: int, *, while_busy: bool = False
@@ -300,7 +315,7 @@ class _Dispatcher:
         while True:
             done = len(self.finished)
             remaining = None if deadline is None else deadline - loop.time()
-            idle = while_busy and len(self.working) < self.concurrency
+            idle = while_busy and len(self.working) + self.claiming < self.concurrency
             if done >= count or idle or (remaining is not None and remaining <= 0):
                 return done
             self.waiter = loop.create_future()
@@ -312,14 +327,23 @@ class _Dispatcher:
                 if timer is not None:
                     timer.cancel()
 
-    async def settle_finished(self, *, claim: bool) -> tuple[int, _Claimed] | None:
-        """Settle the tasks that finished, together, and free their slots; with ``claim``,
-        claim tasks into those slots in the same transaction. Answers how many it asked for
-        and what it claimed, or None when it claimed nothing."""
+    async def settle_finished(self) -> None:
+        """Open a settle of the tasks that finished, together (once fewer than
+        ``SETTLES_IN_FLIGHT`` are open), claiming into the slots they free unless stopping."""
+        if not self.finished:
+            return
+        while len(self.settling) >= SETTLES_IN_FLIGHT:
+            await asyncio.wait(self.settling, return_when=FIRST_COMPLETED)
         done, self.finished = self.finished, {}
-        if not done:
-            return None
-        wanted = self.wanted() if claim else 0
+        wanted = 0 if self.stop.is_set() else self.wanted()
+        self.claiming += wanted
+        settle = asyncio.create_task(self.settle_done(done, wanted))
+        self.settling.add(settle)
+        settle.add_done_callback(self.settling.discard)
+
+    async def settle_done(self, done: dict[int, asyncio.Task[_Outcome]], wanted: int) -> None:
+        """Store the finished tasks ``done`` and claim ``wanted`` more, in one transaction;
+        the claimed join the reserve and start in the free slots."""
         claimed = None
         try:
             outcomes = [t.result() for t in done.values() if not t.cancelled()]
@@ -327,20 +351,26 @@ class _Dispatcher:
         except Exception:
             # The database went away, say: the leases expire and a peer retries the tasks.
             logger.exception("worker %s: settling tasks %s failed", self.name, list(done))
+        finally:
+            self.claiming -= wanted
         stopped = [task_id for task_id, task in done.items() if task.cancelled()]
         if stopped:
             logger.info(
                 "worker %s: tasks %s stopped: lease lost or run cancelled", self.name, stopped
             )
-        return None if claimed is None else (wanted, claimed)
+        if claimed:
+            self.reserved += claimed
+            self.start_reserved()
 
     async def abandon(self, heartbeat: asyncio.Task[None]) -> None:
         """Stop the heartbeat, and the tasks still in flight (only when the worker itself is
         cancelled are there any): their leases expire and a peer retries them."""
         heartbeat.cancel()
-        for task in self.working.values():
+        for task in [*self.working.values(), *self.settling]:
             task.cancel()
-        await asyncio.gather(heartbeat, *self.working.values(), return_exceptions=True)
+        await asyncio.gather(
+            heartbeat, *self.working.values(), *self.settling, return_exceptions=True
+        )
 
     async def heartbeat(self) -> None:
         """Renew the leases of the tasks in flight, finished but not yet settled, and in the
