@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -47,11 +48,13 @@ from sqlalchemy import (
     FromClause,
     Integer,
     Table,
+    Text,
     Update,
     and_,
     any_,
     bindparam,
     case,
+    column,
     exists,
     func,
     literal,
@@ -61,6 +64,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.gateway.db.models import Annotator, Model, Prompt, Ranking, Response
@@ -282,13 +286,14 @@ def _among(ids: str, dialect: str) -> ColumnElement[bool]:
     return _tasks.c.id.in_(bindparam(ids, expanding=True))
 
 
+def _holder() -> ColumnElement[bool]:
+    """The tasks that ``worker`` (bound) holds."""
+    return and_(_tasks.c.lease_owner == bindparam("worker"), _tasks.c.state == TaskState.RUNNING)
+
+
 def _held(dialect: str) -> ColumnElement[bool]:
     """The tasks of ``task_ids`` (a bound list) that ``worker`` (bound) still holds."""
-    return and_(
-        _among("task_ids", dialect),
-        _tasks.c.lease_owner == bindparam("worker"),
-        _tasks.c.state == TaskState.RUNNING,
-    )
+    return and_(_among("task_ids", dialect), _holder())
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -368,18 +373,34 @@ async def release(session: AsyncSession, task_ids: Sequence[int], worker: str) -
 
 @functools.cache
 def _complete(dialect: str) -> Update:
+    """Finish the tasks of ``task_ids`` that ``worker`` still holds, ``reused_ids`` as reused.
+
+    PostgreSQL: with their results in the same statement (``results``, the JSON text of each or
+    NULL, beside ``task_ids``): a second UPDATE per result to keep was an execution (and a
+    round of the driver's work) per task. SQLite has no arrays: its results are kept after,
+    by ``_KEEP_RESULT``."""
+    values: dict[str, Any] = {
+        "state": case((_among("reused_ids", dialect), TaskState.REUSED), else_=TaskState.DONE),
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "finished_at": _now(),
+        "result": None,
+        "error_type": None,
+        "error_message": None,
+    }
+    if dialect != "postgresql":
+        return update(_tasks).where(_held(dialect)).values(values).returning(_tasks.c.id)
+    finished = (
+        func.unnest(
+            bindparam("task_ids", type_=ARRAY(Integer)), bindparam("results", type_=ARRAY(Text))
+        )
+        .table_valued(column("id", Integer), column("result", Text))
+        .render_derived(name="finished")
+    )
     return (
         update(_tasks)
-        .where(_held(dialect))
-        .values(
-            state=case((_among("reused_ids", dialect), TaskState.REUSED), else_=TaskState.DONE),
-            lease_owner=None,
-            lease_expires_at=None,
-            finished_at=_now(),
-            result=None,
-            error_type=None,
-            error_message=None,
-        )
+        .where(_tasks.c.id == finished.c.id, _holder())
+        .values(values | {"result": finished.c.result.cast(JSONB)})
         .returning(_tasks.c.id)
     )
 
@@ -395,23 +416,26 @@ async def complete(
     session: AsyncSession, worker: str, finished: Sequence[Completion], *, now: datetime
 ) -> set[int]:
     """Mark the tasks finished, in the transaction that stores their results: one UPDATE for
-    all, one executemany for the results to keep. Answers the ids of those the worker still
-    held; the caller must store the results of those only (another worker may hold the
-    others now)."""
-    params = {
+    all, with their results on PostgreSQL (SQLite: one executemany after it for the results to
+    keep). Answers the ids of those the worker still held; the caller must store the results
+    of those only (another worker may hold the others now)."""
+    if not finished:
+        return set()
+    params: dict[str, Any] = {
         "task_ids": [f.task_id for f in finished],
         "reused_ids": [f.task_id for f in finished if f.reused],
         "worker": worker,
         "now": now,
     }
-    if not finished:
-        return set()
-    held = set((await session.execute(_complete(_dialect(session)), params)).scalars())
+    dialect = _dialect(session)
+    if dialect == "postgresql":
+        params["results"] = [None if f.result is None else json.dumps(f.result) for f in finished]
+    held = set((await session.execute(_complete(dialect), params)).scalars())
     results = [
         {"task_id": f.task_id, "task_result": f.result}
         for f in finished
         if f.task_id in held and f.result is not None
     ]
-    if results:
+    if results and dialect != "postgresql":
         await session.execute(_KEEP_RESULT, results)
     return held
