@@ -32,6 +32,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeEngine
 
 from harmrank.gateway.db.base import Base
 from harmrank.gateway.db.models import Annotator, Model, Prompt, Ranking, Response
@@ -106,7 +107,7 @@ async def insert_run_prompts(session: AsyncSession, run_id: int, prompts: Sequen
 _TASKS_PER_INSERT = 5_000
 """Task rows an insert sends: a large run's rows are never all in memory at once."""
 
-_TASK_COLUMNS = {
+_TASK_COLUMNS: dict[str, TypeEngine[Any]] = {
     "run_id": BigInteger(),
     "key": Text(),
     "stage": Text(),
