@@ -15,9 +15,9 @@ from tests.gateway.runs.helpers import (
 )
 
 from harmrank.common.errors import InvalidInput
-from harmrank.gateway.db.models import STUDY_GENERATION_KEY, Model, Prompt, Response
+from harmrank.gateway.db.models import STUDY_GENERATION_KEY, Annotator, Model, Prompt, Response
 from harmrank.gateway.db.run_models import RunPrompt, Task, TaskState
-from harmrank.gateway.runs import planner
+from harmrank.gateway.runs import planner, repository
 from harmrank.gateway.runs.schemas import JudgeSpec, ModelSpec
 
 
@@ -41,6 +41,31 @@ async def test_a_run_plans_one_task_per_result(session_maker: Sessions) -> None:
     queued = {stage: counts[TaskState.QUEUED] for stage, counts in run.progress.items()}
     assert queued == {"generate": 6 * 2, "judge": 6 * 1 * 2, "score": 1}
     assert sum(sum(counts.values()) for counts in run.progress.values()) == 25
+
+
+async def test_a_task_is_stored_with_every_field_the_planner_sets(session_maker: Sessions) -> None:
+    """PostgreSQL inserts the task rows as one array per column: a field the planner sets that
+    the insert left out would be lost without an error."""
+    await seed_dataset(session_maker, prompts=2)
+    await create(session_maker, spec())  # the models and the judge
+    async with session_maker.begin() as session:
+        prompts = list(await session.scalars(select(Prompt.id).order_by(Prompt.id)))
+        first = [func.min(Prompt.dataset_id), func.min(Model.id), func.min(Annotator.id)]
+        dataset, model, annotator = [(await session.execute(select(m))).scalar_one() for m in first]
+        run = await repository.insert_run(session, dataset_id=dataset, spec={})
+        made = planner._TaskRows(run.id, max_attempts=4)
+        imported = planner.RunModel("a", model, STUDY_GENERATION_KEY, imported=True)
+        judge = JudgeSpec(name="judge-x", orders=2)
+        rows = [
+            *made.generate(prompts, [imported], set()),  # failed: every error field set
+            *made.judge(prompts, [judge], {"judge-x": annotator}, [("a", "study")], set()),
+            made.score(),
+        ]
+        assert await repository.insert_tasks(session, iter(rows)) == len(rows)
+    async with session_maker() as session:
+        stored = (await session.scalars(select(Task).where(Task.run_id == run.id))).all()
+    by_key = {task.key: task for task in stored}
+    assert [{f: getattr(by_key[row["key"]], f) for f in row} for row in rows] == rows
 
 
 async def test_categories_filter_the_prompts(session_maker: Sessions) -> None:

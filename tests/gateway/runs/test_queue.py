@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from tests.gateway.runs.helpers import Sessions, at, create, get, nonzero, seed_dataset, spec
 
 from harmrank.gateway.db.models import Model, Prompt, Response
@@ -190,30 +191,44 @@ async def test_one_heartbeat_renews_a_batch_and_tells_each_lease_apart(
 
 
 async def test_completing_a_batch_settles_only_the_tasks_still_held(
-    session_maker: Sessions,
+    session_maker: Sessions, backend: str
 ) -> None:
     await seed_dataset(session_maker, prompts=2)
     await create(session_maker, spec())
-    done, reused, lost = await claim(session_maker, limit=3)
+    done, reused, lost, other = await claim(session_maker, limit=4)
     async with session_maker.begin() as session:
         await session.execute(update(Task).where(Task.id == lost.id).values(lease_owner="w2"))
 
+    kept = {"tokens": 3, "finish_reason": 'the "end"', "text": "l'été", "none": None, "n": [1.5]}
     finished = [
-        tasks.Completion(done.id, {"tokens": 3}),
+        tasks.Completion(done.id, kept),
         tasks.Completion(reused.id, reused=True),
         tasks.Completion(lost.id, {"tokens": 4}),
+        tasks.Completion(other.id, {"tokens": 5}),
     ]
-    async with session_maker.begin() as session:
-        held = await queue.complete(session, "w1", finished, now=at(2))
+    sent: list[str] = []
 
-    assert held == {done.id, reused.id}
-    rows = [await task_row(session_maker, t.id) for t in (done, reused, lost)]
+    def catch(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    async with session_maker.begin() as session:
+        connection = (await session.connection()).sync_connection
+        event.listen(connection, "before_cursor_execute", catch)
+        held = await queue.complete(session, "w1", finished, now=at(2))
+        event.remove(connection, "before_cursor_execute", catch)
+
+    assert held == {done.id, reused.id, other.id}
+    rows = [await task_row(session_maker, t.id) for t in (done, reused, lost, other)]
     assert [(r.state, r.result, r.lease_owner) for r in rows] == [
-        ("done", {"tokens": 3}, None),
+        ("done", kept, None),
         ("reused", None, None),
         ("running", None, "w2"),
+        ("done", {"tokens": 5}, None),
     ]
     assert rows[0].finished_at == at(2)
+    # PostgreSQL takes the results with the ids, in the one statement; SQLite keeps them after
+    # it, in one executemany.
+    assert len(sent) == (1 if backend == "postgresql" else 2), sent
 
 
 async def test_a_transient_failure_is_retried_after_a_backoff(session_maker: Sessions) -> None:

@@ -51,6 +51,9 @@ PENDING_GENERATE = f"stage = '{Stage.GENERATE}' AND state NOT IN ({_SUCCEEDED_SQ
 """The generate tasks a judge task waits for, as SQL: the condition of the partial index
 ``ix_tasks_pending_generate``, which the claim's readiness check spells the same way (with
 constants, so PostgreSQL can prove the index covers it)."""
+QUEUED = f"state = '{TaskState.QUEUED}'"
+"""The condition of the partial index ``ix_tasks_queued_id``, which the ready-task claim walks
+(spelled the same way there, with a constant)."""
 
 
 class Run(Base):
@@ -87,6 +90,15 @@ class Task(Base):
         Index("ix_tasks_state_stage_not_before", "state", "stage", "not_before"),
         # The claim walks one state's tasks in id order and stops at the first it may take.
         Index("ix_tasks_state_id", "state", "id"),
+        # The same walk for queued tasks, whatever the statistics say: holding queued tasks only,
+        # it is never costlier than the primary key, which stale statistics (every task queued,
+        # as at planning) made the planner walk from the first task ever (migration 0009).
+        Index(
+            "ix_tasks_queued_id",
+            "id",
+            postgresql_where=text(QUEUED),
+            sqlite_where=text(QUEUED),
+        ),
         # Readiness and progress: the tasks of one run by stage and state.
         Index("ix_tasks_run_id_stage_state", "run_id", "stage", "state"),
         # A judge's readiness: its prompt's generate tasks that have not succeeded. Only those

@@ -12,12 +12,27 @@ answering it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Iterable, Sequence
 from itertools import islice
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, Integer, Row, bindparam, func, insert, select
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Insert,
+    Integer,
+    Row,
+    Table,
+    Text,
+    bindparam,
+    column,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeEngine
 
 from harmrank.gateway.db.base import Base
 from harmrank.gateway.db.models import Annotator, Model, Prompt, Ranking, Response
@@ -92,12 +107,51 @@ async def insert_run_prompts(session: AsyncSession, run_id: int, prompts: Sequen
 _TASKS_PER_INSERT = 5_000
 """Task rows an insert sends: a large run's rows are never all in memory at once."""
 
+_TASK_COLUMNS: dict[str, TypeEngine[Any]] = {
+    "run_id": BigInteger(),
+    "key": Text(),
+    "stage": Text(),
+    "state": Text(),
+    "attempts": Integer(),
+    "max_attempts": Integer(),
+    "prompt_id": BigInteger(),
+    "model_id": BigInteger(),
+    "generation_key": Text(),
+    "annotator_id": BigInteger(),
+    "presentation_key": Text(),
+    "order_index": Integer(),
+    "error_type": Text(),
+    "error_message": Text(),
+}
+"""The columns planning sets, and the type of each as an array."""
+
+
+@functools.cache
+def _insert_unnested() -> Insert:
+    """PostgreSQL: insert a chunk of task rows given as one array per column, one execution
+    for the chunk. An executemany ran the INSERT once per row, inside the request that creates
+    the run: a 5,000-prompt run's 20,001 tasks (3 models, 1 judge) took 1.7-1.8 s that way and
+    0.5-0.8 s so, and its creation 2.1 s against 0.75-1.1 s (medians of 3, twice over)."""
+    rows = (
+        func.unnest(*(bindparam(name, type_=ARRAY(t)) for name, t in _TASK_COLUMNS.items()))
+        .table_valued(*(column(name, t) for name, t in _TASK_COLUMNS.items()))
+        .render_derived(name="planned")
+    )
+    # The table, not the mapped class: the ORM would take the arrays for a row's values.
+    tasks = cast(Table, Task.__table__)
+    return insert(tasks).from_select(list(_TASK_COLUMNS), select(*rows.c))
+
 
 async def insert_tasks(session: AsyncSession, rows: Iterable[dict[str, Any]]) -> int:
     """Insert the rows in chunks, as they come; the number inserted."""
+    unnested = session.get_bind().dialect.name == "postgresql"
     inserted, pending = 0, iter(rows)
     while chunk := list(islice(pending, _TASKS_PER_INSERT)):
-        await session.execute(insert(Task), chunk)
+        if unnested:
+            arrays = {name: [row.get(name) for row in chunk] for name in _TASK_COLUMNS}
+            await session.execute(_insert_unnested(), arrays)
+        else:
+            await session.execute(insert(Task), chunk)
         inserted += len(chunk)
     return inserted
 
