@@ -8,8 +8,12 @@ generator, the judge, the metrics service, the gateway (``harmrank serve``) and 
 ``harmrank worker`` with ``in flight`` tasks at once, on a fresh database of the PostgreSQL
 server of the tests (``HARMRANK_TEST_POSTGRES_URL``) per trial.
 
-The window runs from the run's creation to the moment its last generate and judge task
-finished (polled every 0.2 s; the score task after it is not an LLM call). Printed per
+The window runs from the run's creation (the request that creates it) to the moment its last
+generate or judge task finished (its ``finished_at``, on the same machine's clock; the score
+task after it is not an LLM call). The bench notices the end by polling every 0.2 s; the CPU
+figures span to that poll. Printed beside the rate: how long the run's creation took (the
+plan), how long after it the first task was claimed, and the tail: from the last task claimed
+to the last finished. Printed per
 configuration, medians over the trials: LLM calls/s against the ideal (in flight / latency),
 the CPU time per LLM call of each harmrank process and their sum, of the database backends
 serving the run (``pg_stat_activity`` of its database) and of the stand-ins, apart, and each
@@ -100,6 +104,9 @@ class Trial:
     rss: dict[str, float] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)  # the run's failure groups
     attempts: int = 0
+    planned: float = 0.0  # s: the creating request (the plan is written in it)
+    first_claim: float = 0.0  # s from the creation to the first task claimed
+    tail: float = 0.0  # s from the last task claimed to the last finished
 
     @property
     def rate(self) -> float:
@@ -253,6 +260,17 @@ async def _attempts(db_url: str) -> int:
     return int((await _query(db_url, query))[0][0])
 
 
+async def _task_times(db_url: str) -> tuple[float, float, float]:
+    """When the run's first LLM task was claimed, its last claimed, and its last finished
+    (seconds since the epoch, by the worker's clock: this machine's)."""
+    query = (
+        "SELECT extract(epoch FROM min(started_at)), extract(epoch FROM max(started_at)), "
+        "extract(epoch FROM max(finished_at)) FROM tasks WHERE stage IN ('generate', 'judge')"
+    )
+    first, last_claim, last = (await _query(db_url, query))[0]
+    return float(first), float(last_claim), float(last)
+
+
 def _tally(run: dict[str, Any]) -> tuple[int, int, int]:
     """LLM tasks (generate, judge): in all, finished, failed."""
     counts = [run["progress"].get(stage, {}) for stage in LLM_STAGES]
@@ -285,8 +303,9 @@ async def _trial(stack: Stack, db_url: str, args: argparse.Namespace) -> Trial:
         spec = await _upload_and_spec(http, args.prompts)
         pids_before = await _backend_pids(db_url)
         before = _cpu(stack, pids_before)
-        started = time.perf_counter()
+        started = time.time()
         created = await http.post("/v1/runs", json=spec)
+        planned = time.time() - started
         assert created.status_code == 201, created.text
         run_id = created.json()["id"]
         deadline = time.monotonic() + args.timeout
@@ -300,12 +319,12 @@ async def _trial(stack: Stack, db_url: str, args: argparse.Namespace) -> Trial:
             await asyncio.sleep(POLL_SECONDS)
         else:
             raise SystemExit(f"the run's LLM tasks did not finish in {args.timeout} s")
-        seconds = time.perf_counter() - started
         after = _cpu(stack, pids_before | await _backend_pids(db_url))
+        first, last_claim, last = await _task_times(db_url)
     cpu = {p.name: after[p.name] - before.get(p.name, 0.0) for p in stack.harmrank}
     return Trial(
         calls=total,
-        seconds=seconds,
+        seconds=last - started,
         failed=failed,
         cpu=cpu,
         database=after["database"] - before["database"],
@@ -313,6 +332,9 @@ async def _trial(stack: Stack, db_url: str, args: argparse.Namespace) -> Trial:
         rss={p.name: p.peak_rss_mb() for p in stack.harmrank},
         failures=failures,
         attempts=await _attempts(db_url),
+        planned=planned,
+        first_claim=first - started,
+        tail=last - last_claim,
     )
 
 
@@ -384,6 +406,16 @@ def _report(config: Config, trials: list[Trial]) -> None:
     share = f" = {100 * rate / ideal:.0f}% of the ideal {ideal:.0f}/s" if ideal else ""
     print(f"\n{config}: {trials[0].calls} LLM calls a run, {len(trials)} trials")
     print(f"  calls/s: {rate:.1f}{share} (trials {', '.join(f'{t.rate:.1f}' for t in trials)})")
+    parts = [
+        ("planning the run", [t.planned for t in trials]),
+        ("to the first claim", [t.first_claim for t in trials]),
+        ("the tail, last claim to last finish", [t.tail for t in trials]),
+    ]
+    window = _median([t.seconds for t in trials])
+    print(
+        f"  window {window:.2f} s, of which (medians, s): "
+        + "; ".join(f"{name} {_median(values):.2f}" for name, values in parts)
+    )
     if any(t.attempts != t.calls for t in trials):
         print(f"  task attempts: {[t.attempts for t in trials]} for {trials[0].calls} tasks")
     if any(t.failed for t in trials):
