@@ -13,7 +13,8 @@ generate or judge task finished (its ``finished_at``, on the same machine's cloc
 task after it is not an LLM call). The bench notices the end by polling every 0.2 s; the CPU
 figures span to that poll. Printed beside the rate: how long the run's creation took (the
 plan), how long after it the first task was claimed, and the tail: from the last task claimed
-to the last finished. Printed per
+to the last finished, and the rate from the first claim to the last finish (the run without
+its planning and the wait for a worker's poll; the targets are on the whole window). Printed per
 configuration, medians over the trials: LLM calls/s against the ideal (in flight / latency),
 the CPU time per LLM call of each harmrank process and their sum, of the database backends
 serving the run (``pg_stat_activity`` of its database) and of the stand-ins, apart, and each
@@ -412,6 +413,9 @@ def _report(config: Config, trials: list[Trial]) -> None:
         ("the tail, last claim to last finish", [t.tail for t in trials]),
     ]
     window = _median([t.seconds for t in trials])
+    steady = _median([t.calls / (t.seconds - t.first_claim) for t in trials])
+    steady_share = f" = {100 * steady / ideal:.0f}% of the ideal" if ideal else ""
+    print(f"  calls/s from the first claim to the last finish: {steady:.1f}{steady_share}")
     print(
         f"  window {window:.2f} s, of which (medians, s): "
         + "; ".join(f"{name} {_median(values):.2f}" for name, values in parts)
