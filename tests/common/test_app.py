@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -9,6 +10,7 @@ import pytest
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
 
+import harmrank.common.app as app_module
 from harmrank.common.app import create_service_app
 from harmrank.common.errors import NotFound, UpstreamUnavailable
 from harmrank.common.settings import ServiceSettings
@@ -131,3 +133,21 @@ def test_metrics_label_routes_by_template(base_url: str) -> None:
     assert "/items/5" not in text
     assert "harmrank_http_request_duration_seconds_bucket" in text
     assert "harmrank_http_requests_in_flight" in text
+
+
+async def test_start_up_freezes_what_it_made_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the first app of a process started, what start-up made is out of the collector's
+    sight; a later start freezes nothing more."""
+    monkeypatch.setattr(app_module, "_frozen", False)
+    gc.unfreeze()
+    try:
+        first, second = make_app(), make_app()
+        async with first.router.lifespan_context(first):
+            frozen = gc.get_freeze_count()
+        made_since = [[index] for index in range(1000)]
+        async with second.router.lifespan_context(second):
+            # Frozen objects that died meanwhile left the count: it may only have shrunk.
+            assert gc.get_freeze_count() <= frozen
+        assert frozen > len(made_since)
+    finally:
+        gc.unfreeze()

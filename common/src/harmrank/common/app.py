@@ -6,7 +6,9 @@ Every service gets the same error contract, request ids, body-size limit, Promet
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gc
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -54,7 +56,7 @@ def create_service_app(
         title=f"harmrank {service}",
         version=version,
         description=description,
-        lifespan=leaving_the_sums(lifespan),
+        lifespan=leaving_the_sums(_frozen_after_start(lifespan)),
         responses=ERROR_RESPONSES,
     )
     registry = CollectorRegistry()
@@ -78,3 +80,39 @@ def create_service_app(
     instrument_app(app, service)
     configure_logging(service, settings.log_level)
     return app
+
+
+def _frozen_after_start(lifespan: Lifespan | None) -> Lifespan:
+    """``lifespan``, then :func:`freeze_start_up`, once its start-up is done."""
+
+    @asynccontextmanager
+    async def wrapped(app: FastAPI) -> AsyncIterator[None]:
+        if lifespan is None:
+            freeze_start_up()
+            yield
+            return
+        async with lifespan(app):
+            freeze_start_up()
+            yield
+
+    return wrapped
+
+
+_frozen = False
+
+
+def freeze_start_up() -> None:
+    """Move every object the process made so far (modules, settings, apps, clients) out of the
+    garbage collector's sight with ``gc.freeze()``; the first call of a process only.
+
+    They live as long as the process, yet every full collection walked all of them again:
+    130 ms each in the generator, one every ~2,000 requests (70 µs of CPU per request), 115 ms
+    in the judge, one every ~750 (155 µs a request), measured with ``bench/service_cost.py``
+    and the collections timed through ``gc.callbacks``. Frozen, one takes 1-5 ms. Later calls
+    (the other apps of a test process or of the local stack) do nothing: each would pay a full
+    collection first, and what they froze would never be freed."""
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.collect()  # garbage already is freed, not frozen
+        gc.freeze()
