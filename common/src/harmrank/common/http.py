@@ -91,6 +91,11 @@ class _Client(httpx.AsyncClient):
         if cookies:
             raise ValueError("harmrank's clients keep no cookies")
 
+    def _merge_cookies(self, cookies: Any = None) -> Any:
+        # Nothing to merge them with. httpx's own asks whether the client's jar is empty by
+        # iterating it under its lock, on every request.
+        return cookies
+
     def _merge_url(self, url: httpx.URL | str) -> httpx.URL:
         if not isinstance(url, str):
             return super()._merge_url(url)
