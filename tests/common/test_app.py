@@ -8,12 +8,14 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
+from prometheus_client import CollectorRegistry, Counter
 from pydantic import BaseModel
 
 import harmrank.common.app as app_module
 from harmrank.common.app import create_service_app
 from harmrank.common.errors import NotFound, UpstreamUnavailable
 from harmrank.common.settings import ServiceSettings
+from harmrank.common.telemetry import children
 
 ServeApp = Callable[[FastAPI], str]
 
@@ -151,3 +153,13 @@ async def test_start_up_freezes_what_it_made_once(monkeypatch: pytest.MonkeyPatc
         assert frozen > len(made_since)
     finally:
         gc.unfreeze()
+
+
+def test_cached_children_are_the_metrics_own() -> None:
+    registry = CollectorRegistry()
+    counter = Counter("demo_total", "Demo.", ["route", "status"], registry=registry)
+    child = children(counter)
+    child("/a", 200).inc()
+    child("/a", 200).inc()
+    assert child("/a", 200) is counter.labels("/a", "200")
+    assert registry.get_sample_value("demo_total", {"route": "/a", "status": "200"}) == 2
