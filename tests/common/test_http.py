@@ -4,7 +4,9 @@ a uvicorn server on loopback.
 
 from __future__ import annotations
 
+import gc
 import inspect
+import weakref
 
 import httpx
 import pytest
@@ -134,6 +136,26 @@ async def test_success_is_returned(make_client: ClientFactory, key: str) -> None
         json={"x": 1},
     )
     assert response.json() == {"hits": 2}
+
+
+async def test_a_read_answer_is_freed_without_the_garbage_collector(
+    make_client: ClientFactory, key: str
+) -> None:
+    """No reference cycle per call (httpx's response and its stream held each other, and with
+    them the aiohttp response): the collector's work grew with every call."""
+    client = make_client()
+    succeed = {"times": 0}
+    await call(client, "GET", f"/flaky/{key}", upstream="metrics", params=succeed)  # pool warm
+    gc.collect()
+    gc.disable()
+    try:
+        response = await call(client, "GET", f"/flaky/{key}", upstream="metrics", params=succeed)
+        assert response.json() == {"hits": 2}
+        freed = weakref.ref(response)
+        del response
+        assert freed() is None
+    finally:
+        gc.enable()
 
 
 async def test_timeouts_map_to_upstream_timeout(make_client: ClientFactory, key: str) -> None:

@@ -96,6 +96,18 @@ class _Client(httpx.AsyncClient):
         # iterating it under its lock, on every request.
         return cookies
 
+    async def send(
+        self, request: httpx.Request, *, stream: bool = False, **kwargs: Any
+    ) -> httpx.Response:
+        response = await super().send(request, stream=stream, **kwargs)
+        if not stream:
+            # The answer is read and closed, yet httpx leaves it holding its stream, which
+            # holds the response: a reference cycle a call that only the garbage collector
+            # frees, with the aiohttp response and every header under it. The body is in
+            # memory; the stream has nothing more to give.
+            response.stream = httpx.ByteStream(response.content)
+        return response
+
     def _merge_url(self, url: httpx.URL | str) -> httpx.URL:
         if not isinstance(url, str):
             return super()._merge_url(url)
