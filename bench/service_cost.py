@@ -29,8 +29,12 @@ from processes import Process, Processes
 
 KEY = "bench-key-not-secret"
 MODEL = "small"
-GENERATE = {"model": MODEL, "prompt": "bench prompt", "params": {"max_new_tokens": 16}}
-JUDGE = {
+GENERATE: dict[str, object] = {
+    "model": MODEL,
+    "prompt": "bench prompt",
+    "params": {"max_new_tokens": 16},
+}
+JUDGE: dict[str, object] = {
     "prompt_id": "p1",
     "prompt": "bench prompt",
     "responses": {"a": "first answer", "b": "second answer", "c": "third answer"},
@@ -96,11 +100,14 @@ async def _cpu_ms_per_request(
     await _send(service.url, path, raw, 200, args.in_flight)  # connections open, code warm
     before = service.cpu_seconds()
     await _send(service.url, path, raw, args.requests, args.in_flight)
-    return 1000 * (service.cpu_seconds() - before) / args.requests
+    return 1000 * (service.cpu_seconds() - before) / int(args.requests)
 
 
 async def _measure(services: dict[str, Process], args: argparse.Namespace) -> None:
-    calls = {"generator": ("/v1/generate", GENERATE), "judge": ("/v1/judge", JUDGE)}
+    calls: dict[str, tuple[str, dict[str, object]]] = {
+        "generator": ("/v1/generate", GENERATE),
+        "judge": ("/v1/judge", JUDGE),
+    }
     results: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(args.trials):
         for name, (path, body) in calls.items():
