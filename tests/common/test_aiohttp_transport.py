@@ -8,11 +8,13 @@ import asyncio
 import contextlib
 import gzip
 import json
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
 
+from harmrank.common import aiohttp_transport
 from harmrank.common.aiohttp_transport import AiohttpTransport
 
 Reply = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -167,3 +169,28 @@ async def test_a_port_nobody_listens_on_is_a_connect_error() -> None:
         pass
     with pytest.raises(httpx.ConnectError):
         await _send(url, AiohttpTransport())
+
+
+async def _answer_empty(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await _read_request(reader)
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    await writer.drain()
+
+
+async def test_every_transport_shares_one_tls_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading certifi's roots costs ~20 ms; the process does it once, not per transport."""
+    made: list[ssl.SSLContext] = []
+
+    def create_ssl_context() -> ssl.SSLContext:
+        made.append(ssl.create_default_context())
+        return made[-1]
+
+    monkeypatch.setattr(httpx, "create_ssl_context", create_ssl_context)
+    aiohttp_transport._certifi_context.cache_clear()
+    try:
+        for _ in range(2):
+            async with _serve(_answer_empty) as url:
+                await _send(url, AiohttpTransport())
+    finally:
+        aiohttp_transport._certifi_context.cache_clear()
+    assert len(made) == 1

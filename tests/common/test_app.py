@@ -7,11 +7,13 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
+from prometheus_client import CollectorRegistry, Counter
 from pydantic import BaseModel
 
 from harmrank.common.app import create_service_app
 from harmrank.common.errors import NotFound, UpstreamUnavailable
 from harmrank.common.settings import ServiceSettings
+from harmrank.common.telemetry import children
 
 ServeApp = Callable[[FastAPI], str]
 
@@ -131,3 +133,13 @@ def test_metrics_label_routes_by_template(base_url: str) -> None:
     assert "/items/5" not in text
     assert "harmrank_http_request_duration_seconds_bucket" in text
     assert "harmrank_http_requests_in_flight" in text
+
+
+def test_cached_children_are_the_metrics_own() -> None:
+    registry = CollectorRegistry()
+    counter = Counter("demo_total", "Demo.", ["route", "status"], registry=registry)
+    child = children(counter)
+    child("/a", 200).inc()
+    child("/a", 200).inc()
+    assert child("/a", 200) is counter.labels("/a", "200")
+    assert registry.get_sample_value("demo_total", {"route": "/a", "status": "200"}) == 2

@@ -16,6 +16,7 @@ those itself).
 from __future__ import annotations
 
 import contextlib
+import functools
 import ssl
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -41,6 +42,14 @@ _ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
     (aiohttp.InvalidURL, httpx.UnsupportedProtocol),
     (aiohttp.NonHttpUrlClientError, httpx.UnsupportedProtocol),
 )
+
+
+@functools.cache
+def _certifi_context() -> ssl.SSLContext:
+    """httpx's verification (certifi's roots), not the system's; one context for every
+    transport of the process: loading the roots takes ~20 ms of CPU, and plain http:// clients
+    (most of them) never use it."""
+    return httpx.create_ssl_context()
 
 
 @contextlib.contextmanager
@@ -92,8 +101,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             limit=self.max_connections or 0,
             limit_per_host=0,
             keepalive_timeout=self.keepalive_expiry,
-            # httpx's verification (certifi's roots), not the system's.
-            ssl=self._ssl_context or httpx.create_ssl_context(),
+            ssl=self._ssl_context or _certifi_context(),
         )
         self._session = aiohttp.ClientSession(
             connector=connector,

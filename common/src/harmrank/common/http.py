@@ -98,6 +98,11 @@ class _Client(httpx.AsyncClient):
         if cookies:
             raise ValueError("harmrank's clients keep no cookies")
 
+    def _merge_cookies(self, cookies: Any = None) -> Any:
+        # Nothing to merge them with. httpx's own asks whether the client's jar is empty by
+        # iterating it under its lock, on every request.
+        return cookies
+
     async def send(
         self, request: httpx.Request, *, stream: bool = False, **kwargs: Any
     ) -> httpx.Response:

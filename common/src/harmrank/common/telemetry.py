@@ -12,11 +12,12 @@ keeps every process's values in files of that directory, and ``/metrics`` sums t
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import (
@@ -40,6 +41,17 @@ MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 class Lifespan(Protocol):
     def __call__(self, app: FastAPI) -> AbstractAsyncContextManager[None]: ...
+
+
+MetricT = TypeVar("MetricT", Counter, Gauge, Histogram)
+
+
+def children(metric: MetricT) -> Callable[..., MetricT]:
+    """``metric.labels`` with each child looked up once. ``labels`` checks and converts every
+    value and takes the metric's lock on each call (~1 µs), and a request called it about ten
+    times; a cached child is a dictionary lookup. Label values are small fixed sets here (route
+    templates, model names, outcomes), so the cache stays as small as the metric itself."""
+    return functools.cache(metric.labels)
 
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -72,10 +84,13 @@ class HttpTelemetry:
             registry=registry,
             multiprocess_mode="livesum",  # several processes: the sum over the living ones
         )
+        self.in_flight_here = self.in_flight.labels(service)
+        self._requests = children(self.requests)
+        self._latency = children(self.latency)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(self.service, method, route, str(status)).inc()
-        self.latency.labels(self.service, method, route).observe(seconds)
+        self._requests(self.service, method, route, status).inc()
+        self._latency(self.service, method, route).observe(seconds)
 
 
 def route_template(app: ASGIApp, scope: Scope) -> str:
@@ -103,7 +118,7 @@ class TelemetryMiddleware(HttpMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500
-        in_flight = self.telemetry.in_flight.labels(self.telemetry.service)
+        in_flight = self.telemetry.in_flight_here
         in_flight.inc()
 
         def note_status(message: Message, _: MutableHeaders) -> None:

@@ -91,7 +91,7 @@ class GeneratorService:
                         backend, request.prompt, params, budget
                     )
                 finally:
-                    self.telemetry.calls_per_generation.labels(request.model).observe(budget.used)
+                    self.telemetry.calls_used(request.model, budget.used)
                 latency = time.perf_counter() - started
         self.telemetry.tokens(request.model, generation.generated_tokens, generation.prompt_tokens)
         return await self._result(backend, request, params, generation, latency)

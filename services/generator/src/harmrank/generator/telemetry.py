@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from harmrank.common.errors import HarmrankError
 from harmrank.common.http import OnRetry
+from harmrank.common.telemetry import children
 
 # LLM calls on a busy 7B server take seconds to minutes; the top bucket is the default timeout.
 CALL_COUNT_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 20)
@@ -68,6 +69,12 @@ class GeneratorTelemetry:
             ["model", "reason"],
             registry=registry,
         )
+        self._requests = children(self.requests)
+        self._duration = children(self.duration)
+        self._generated_tokens = children(self.generated_tokens)
+        self._prompt_tokens = children(self.prompt_tokens)
+        self._in_flight = children(self.in_flight)
+        self._calls_per_generation = children(self.calls_per_generation)
 
     def on_retry(self, model: str) -> OnRetry:
         def record(_attempt: int, reason: str, _delay: float) -> None:
@@ -78,7 +85,7 @@ class GeneratorTelemetry:
     @contextmanager
     def track(self, model: str) -> Iterator[None]:
         """Count one call: in flight while it runs, then its duration and outcome."""
-        in_flight = self.in_flight.labels(model)
+        in_flight = self._in_flight(model)
         in_flight.inc()
         started = time.perf_counter()
         outcome = "internal"
@@ -90,11 +97,15 @@ class GeneratorTelemetry:
             raise
         finally:
             in_flight.dec()
-            self.duration.labels(model).observe(time.perf_counter() - started)
-            self.requests.labels(model, outcome).inc()
+            self._duration(model).observe(time.perf_counter() - started)
+            self._requests(model, outcome).inc()
 
     def tokens(self, model: str, generated: int | None, prompt: int | None) -> None:
         if generated:
-            self.generated_tokens.labels(model).inc(generated)
+            self._generated_tokens(model).inc(generated)
         if prompt:
-            self.prompt_tokens.labels(model).inc(prompt)
+            self._prompt_tokens(model).inc(prompt)
+
+    def calls_used(self, model: str, calls: int) -> None:
+        """The upstream calls one generation made."""
+        self._calls_per_generation(model).observe(calls)

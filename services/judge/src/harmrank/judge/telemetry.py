@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from harmrank.common.contracts.judging import TokenUsage
 from harmrank.common.http import CallBudget
+from harmrank.common.telemetry import children
 
 CALL_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
 Outcome = str  # valid | invalid | truncated | refused | blocked | error
@@ -68,18 +69,24 @@ class JudgeTelemetry:
             [*labels, "attempt"],
             registry=registry,
         )
+        self._calls = children(self.calls)
+        self._latency = children(self.latency)
+        self._input_tokens = children(self.input_tokens)
+        self._output_tokens = children(self.output_tokens)
+        self._cost = children(self.cost)
+        self._calls_per_judgment = children(self.calls_per_judgment)
 
     def observe_call(self, provider: str, model: str, outcome: Outcome, seconds: float) -> None:
-        self.calls.labels(provider, model, outcome).inc()
-        self.latency.labels(provider, model).observe(seconds)
+        self._calls(provider, model, outcome).inc()
+        self._latency(provider, model).observe(seconds)
 
     def observe_usage(self, provider: str, model: str, usage: TokenUsage, cost: float) -> None:
-        self.input_tokens.labels(provider, model).inc(usage.input_tokens)
-        self.output_tokens.labels(provider, model).inc(usage.output_tokens)
-        self.cost.labels(provider, model).inc(cost)
+        self._input_tokens(provider, model).inc(usage.input_tokens)
+        self._output_tokens(provider, model).inc(usage.output_tokens)
+        self._cost(provider, model).inc(cost)
 
     def observe_calls(self, provider: str, budget: CallBudget) -> None:
-        self.calls_per_judgment.labels(provider).observe(budget.used)
+        self._calls_per_judgment(provider).observe(budget.used)
         if budget.remaining == 0:
             self.budget_spent.labels(provider).inc()
 
