@@ -78,7 +78,9 @@ _DEPTHS = [
 def test_the_inlined_schema_answers_as_the_documents_references(
     path: str, body: dict[str, Any]
 ) -> None:
-    defs = _validator(REQUESTS[path]).schema["$defs"]
+    schema = _validator(REQUESTS[path]).schema
+    assert isinstance(schema, dict)
+    defs = schema["$defs"]
     by_reference = Draft202012Validator({"$defs": defs, "$ref": f"#/$defs/{REQUESTS[path]}"})
 
     def problems(validator: Draft202012Validator) -> list[tuple[str, str]]:
