@@ -316,8 +316,8 @@ def worker(
     claim_batch: Annotated[
         int | None,
         typer.Option(
-            help="The most tasks claimed in one transaction, and (at most the concurrency) "
-            "how many are held claimed ahead of a free slot (default: the setting "
+            help="The most tasks claimed in one transaction; twice it (at most the "
+            "concurrency) are held claimed ahead of a free slot (default: the setting "
             "HARMRANK_GATEWAY_CLAIM_BATCH).",
             min=1,
         ),

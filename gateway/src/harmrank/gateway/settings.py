@@ -119,8 +119,9 @@ class GatewaySettings(ServiceSettings):
     claim_batch: int = Field(
         default=8,
         ge=1,
-        description="The most tasks a worker claims in one transaction, and (capped by its "
-        "concurrency) how many it holds claimed ahead of a free slot. A claim costs a few "
+        description="The most tasks a worker claims in one transaction; it holds twice as many "
+        "(capped by its concurrency) claimed ahead of a free slot, one batch for each of the two "
+        "settle transactions it may have open. A claim costs a few "
         "statements whatever its size, so larger claims cost fewer per task; the tasks in "
         "flight stay bounded by the worker's concurrency.",
     )

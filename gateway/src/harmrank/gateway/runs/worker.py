@@ -8,10 +8,11 @@ the most tasks one claim takes: the dispatcher claims what the free slots and th
 flight.
 A slow call holds its own slot, not the others'.
 
-A few tasks more than the slots are claimed ahead (``reserve``: a claim batch at most, leased and
-renewed like the tasks in flight), so that a slot freed by a finished task is filled at once
-from the reserve, not only after the settle transaction that claims again: the calls in flight
-stay at ``concurrency`` while finished tasks wait to be settled together. A stop releases the
+A few tasks more than the slots are claimed ahead (``reserve``: a claim batch for each settle
+that may be open, at most ``concurrency``; leased and renewed like the tasks in flight), so that
+a slot freed by a finished task is filled at once from the reserve, not only after the settle
+transaction that claims again: the calls in flight stay at ``concurrency`` while finished
+tasks wait to be settled together. A stop releases the
 reserve (its tasks go back to the queue, their attempt uncounted); a worker that dies leaves
 its leases to expire, like those of its tasks in flight.
 
@@ -145,7 +146,9 @@ async def run_worker(
         backoff or Backoff(),
         clock,
         settle_window,
-        reserve=min(concurrency, claim_batch),
+        # Each open settle claims up to a batch, counted as held until it answers: a reserve
+        # of one batch left the slots short while two were open (bench/platform_overhead.py).
+        reserve=min(concurrency, claim_batch * SETTLES_IN_FLIGHT),
     )
     await dispatcher.run(stop_event, poll_interval)
 
