@@ -249,6 +249,24 @@ async def _query(db_url: str, query: str) -> list[Any]:
         await engine.dispose()
 
 
+async def _until_polling(db_url: str, stack: Stack) -> None:
+    """Wait until the worker claims (finding nothing yet): a deployed worker is running when a
+    run is created. Until 2026-12-05 the window included the worker's own start-up, its
+    imports, about 0.8 s of each run's 5-9 s at the bench's defaults."""
+    query = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND query LIKE 'UPDATE tasks SET state%'"
+    )
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while not (await _query(db_url, query))[0][0]:
+        worker = next(p for p in stack.harmrank if p.name == "worker")
+        if worker.popen.poll() is not None:
+            raise SystemExit(f"the worker exited ({worker.popen.returncode}); see its log")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the worker made no claim in {STARTUP_SECONDS} s")
+        await asyncio.sleep(0.05)
+
+
 async def _backend_pids(db_url: str) -> set[int]:
     """The PostgreSQL backends connected to the run's database now."""
     query = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
@@ -353,6 +371,7 @@ async def _one(config: Config, args: argparse.Namespace) -> Trial:
     async with throwaway_postgres_database() as db_url:
         try:
             stack = _start(procs, db_url, config, args.profile, args.claim_batch)
+            await _until_polling(db_url, stack)
             return await _trial(stack, db_url, args)
         finally:
             procs.stop_all()
