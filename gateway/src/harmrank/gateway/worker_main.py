@@ -23,6 +23,7 @@ from harmrank.common.logs import configure_logging
 from harmrank.common.loop import run
 from harmrank.gateway.db.engine import create_engine, database_url, session_factory
 from harmrank.gateway.db.migrate import check_current_async
+from harmrank.gateway.runs import announce
 from harmrank.gateway.runs.executors import (
     Executors,
     GenerateExecutor,
@@ -105,6 +106,7 @@ async def serve_loops(
             lease_seconds=settings.lease_seconds,
             stop_event=stop,
             backoff=Backoff(settings.retry_base_seconds, settings.retry_max_seconds),
+            listen=announce.listener(sessions),
         )
 
 

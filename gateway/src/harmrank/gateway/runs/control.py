@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.gateway.db.run_models import Stage, TaskState
 from harmrank.gateway.runs import task_repository
+from harmrank.gateway.runs.announce import announce
 from harmrank.gateway.runs.settle import settle_tasks
 
 # The tasks a resume queues again: those that will not run by themselves.
@@ -27,4 +28,5 @@ async def resume_run(session: AsyncSession, run_id: int) -> int:
     requeued = await task_repository.requeue_in_states(session, run_id, _STOPPED)
     if requeued:
         await task_repository.requeue_stage(session, run_id, Stage.SCORE, unless=TaskState.RUNNING)
+        await announce(session)
     return requeued

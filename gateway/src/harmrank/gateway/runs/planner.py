@@ -35,6 +35,7 @@ from harmrank.gateway.db.run_models import Run, Stage, TaskState
 from harmrank.gateway.results import repository as results
 from harmrank.gateway.results.repository import RankingKey, ResponseKey
 from harmrank.gateway.runs import queue, repository, settle
+from harmrank.gateway.runs.announce import announce
 from harmrank.gateway.runs.schemas import JudgeSpec, ModelSpec, PromptSet, RunCreate
 
 MISSING_IMPORT = "missing_imported_response"
@@ -130,6 +131,7 @@ async def plan_run(session: AsyncSession, spec: RunCreate) -> Run:
     planned = await repository.insert_tasks(session, rows)
     await queue.refresh_statistics(session, planned=planned)
     await settle.fail_blocked_judges(session, now=utc_now(), run_id=run.id)
+    await announce(session)
     return run
 
 

@@ -45,15 +45,15 @@ rankings) reads in its own, and when a group's transaction fails its tasks are s
 one, so one bad task never loses another's result.
 
 When nothing is claimable the dispatcher claims again after ``poll_interval``, or sooner when a
-task finishes (that may have made others ready). Stopping (``stop_event``) is graceful: no more
-claims or starts; the reserve is released; the tasks in flight finish and are settled; then
-``run_worker`` returns.
+task finishes (that may have made others ready) or when tasks are announced (``announce``: on
+PostgreSQL the gateway announces a run it plans or resumes). Stopping (``stop_event``) is
+graceful: no more claims or starts; the reserve is released; the tasks in flight finish and are
+settled; then ``run_worker`` returns.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import time
@@ -69,6 +69,7 @@ from harmrank.common.logs import log_context
 from harmrank.common.tracing import tracing_enabled, work_span
 from harmrank.gateway.db.base import utc_now
 from harmrank.gateway.runs import breaker, queue, repository, settle, work
+from harmrank.gateway.runs.announce import Listen
 from harmrank.gateway.runs.executors import Executors, failure_of
 from harmrank.gateway.runs.stages import STAGES, load_claimed
 from harmrank.gateway.runs.tasks import Backoff, ClaimedTask, Completion, Failure, Lease
@@ -128,9 +129,12 @@ async def run_worker(
     backoff: Backoff | None = None,
     clock: Callable[[], datetime] = utc_now,
     settle_window: float = SETTLE_WINDOW_SECONDS,
+    listen: Listen | None = None,
 ) -> None:
     """Work tasks, at most ``concurrency`` at once, claiming at most ``claim_batch`` at a time,
-    until ``stop_event`` is set and the tasks in flight are settled."""
+    until ``stop_event`` is set and the tasks in flight are settled. ``listen``, when given,
+    runs meanwhile and calls its argument whenever tasks are announced (``announce.listen``):
+    the worker then claims at once instead of at its next poll."""
     if min(concurrency, claim_batch) < 1 or lease_seconds <= 0 or poll_interval <= 0:
         raise ValueError(
             "concurrency, claim_batch, lease_seconds and poll_interval must be positive"
@@ -150,7 +154,7 @@ async def run_worker(
         # of one batch left the slots short while two were open (bench/platform_overhead.py).
         reserve=min(concurrency, claim_batch * SETTLES_IN_FLIGHT),
     )
-    await dispatcher.run(stop_event, poll_interval)
+    await dispatcher.run(stop_event, poll_interval, listen)
 
 
 @dataclass
@@ -184,6 +188,8 @@ class _Dispatcher:
     claiming: int = 0
     """How many tasks the settles open now are claiming: counted as held until they answer."""
     poll_interval: float = 1.0
+    heard: bool = False
+    """Tasks were announced since the last claim: a poll's wait ends at once."""
     reaped_at: float = float("-inf")
     runs: work.Runs = field(default_factory=work.Runs)
     """The specs and models of the runs it claims tasks of, read once per run."""
@@ -192,14 +198,22 @@ class _Dispatcher:
     per run while it is among the ``TRACE_CONTEXTS_KEPT`` latest, so a worker living through
     thousands of runs does not keep them all."""
 
-    async def run(self, stop: asyncio.Event, poll_interval: float) -> None:
+    async def run(
+        self,
+        stop: asyncio.Event,
+        poll_interval: float,
+        listen: Listen | None = None,
+    ) -> None:
         self.stop = stop
         self.poll_interval = poll_interval
-        heartbeat = asyncio.create_task(self.heartbeat())
+        helpers = [asyncio.create_task(self.heartbeat()), asyncio.create_task(self.woken_by(stop))]
+        if listen is not None:
+            helpers.append(asyncio.create_task(listen(self.hear)))
         try:
             # After a stop, nothing starts: the tasks claimed ahead (the reserve, and those the
             # settles still open claim) are released; those in flight finish and are settled.
             while self.working or self.finished or self.settling or not stop.is_set():
+                self.heard = False  # the claim below finds what was announced so far
                 wait = None if stop.is_set() else await self.fill()
                 if stop.is_set() and self.reserved:
                     await self.release_reserved()
@@ -209,7 +223,7 @@ class _Dispatcher:
                 await self.release_reserved()
         finally:
             self.abandoned = True  # no task starts from the reserve any more
-            await self.abandon(heartbeat)
+            await self.abandon(helpers)
 
     def wanted(self) -> int:
         """How many tasks to claim: the free slots and the reserve's, less what the open
@@ -285,6 +299,15 @@ class _Dispatcher:
         self.start_reserved()
         self.wake()
 
+    def hear(self) -> None:
+        """Tasks were announced (a run planned or resumed): end a poll's wait."""
+        self.heard = True
+        self.wake()
+
+    async def woken_by(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self.wake()
+
     def wake(self) -> None:
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
@@ -296,30 +319,31 @@ class _Dispatcher:
         claiming for it: claim at once). With no task in flight, wait for an open settle (its
         claim may start some), or else for the next poll, which a stop cuts short."""
         if self.working or self.finished:
-            if not await self.finished_within(at_most, 1):
+            # A wait of at_most is a poll for free slots: an announcement ends it.
+            if not await self.finished_within(at_most, 1, heed=at_most is not None):
                 return
             wanted = min(self.claim_batch, len(self.working) + len(self.finished))
             await self.finished_within(self.settle_window, wanted, while_busy=True)
         elif self.settling:
             await asyncio.wait(self.settling, timeout=at_most, return_when=FIRST_COMPLETED)
         else:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    stop.wait(), self.poll_interval if at_most is None else at_most
-                )
+            poll = self.poll_interval if at_most is None else at_most
+            await self.finished_within(poll, 1, heed=True)
 
     async def finished_within(
-        self, seconds: float | None, count: int, *, while_busy: bool = False
+        self, seconds: float | None, count: int, *, while_busy: bool = False, heed: bool = False
     ) -> int:
         """Wait until ``count`` tasks are finished and not yet settled, or ``seconds`` (None:
-        no limit), or (``while_busy``) until a slot is free; answers how many are finished."""
+        no limit), or (``while_busy``) until a slot is free, or (``heed``) until tasks are
+        announced or the worker is told to stop; answers how many are finished."""
         loop = asyncio.get_running_loop()
         deadline = None if seconds is None else loop.time() + seconds
         while True:
             done = len(self.finished)
             remaining = None if deadline is None else deadline - loop.time()
             idle = while_busy and len(self.working) + self.claiming < self.concurrency
-            if done >= count or idle or (remaining is not None and remaining <= 0):
+            called = heed and (self.heard or self.stop.is_set())
+            if done >= count or idle or called or (remaining is not None and remaining <= 0):
                 return done
             self.waiter = loop.create_future()
             timer = None if remaining is None else loop.call_later(remaining, self.wake)
@@ -365,14 +389,14 @@ class _Dispatcher:
             self.reserved += claimed
             self.start_reserved()
 
-    async def abandon(self, heartbeat: asyncio.Task[None]) -> None:
-        """Stop the heartbeat, and the tasks still in flight (only when the worker itself is
-        cancelled are there any): their leases expire and a peer retries them."""
-        heartbeat.cancel()
-        for task in [*self.working.values(), *self.settling]:
+    async def abandon(self, helpers: list[asyncio.Task[None]]) -> None:
+        """Stop the heartbeat and the other helpers, and the tasks still in flight (only when
+        the worker itself is cancelled are there any): their leases expire and a peer retries
+        them."""
+        for task in [*helpers, *self.working.values(), *self.settling]:
             task.cancel()
         await asyncio.gather(
-            heartbeat, *self.working.values(), *self.settling, return_exceptions=True
+            *helpers, *self.working.values(), *self.settling, return_exceptions=True
         )
 
     async def heartbeat(self) -> None:
