@@ -49,6 +49,7 @@ bench: setup
 	$(UV) run python bench/judge.py
 	$(UV) run python bench/scale_run.py
 	$(UV) run python bench/platform_overhead.py
+	$(UV) run python bench/service_cost.py
 	$(UV) run python bench/http_client_cost.py
 	$(UV) run python bench/score_hop.py
 	$(UV) run python bench/demo.py
