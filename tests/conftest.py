@@ -28,11 +28,16 @@ from tests.databases import (
     throwaway_postgres_database,
 )
 
+from harmrank.common.heap import TUNING_ENV
 from harmrank.gateway.db.engine import create_engine, session_factory, sqlite_url
 from harmrank.gateway.db.migrate import upgrade_async
 
 # other test modules import these from here
 __all__ = ["postgres_admin_url", "throwaway_postgres_database"]
+
+# Hundreds of apps start and stop in this one process: its collector stays CPython's own
+# (harmrank.common.heap tunes a service's or worker's once it has started).
+os.environ.setdefault(TUNING_ENV, "off")
 
 ServeApp = Callable[[ASGIApp], str]
 

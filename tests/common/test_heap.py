@@ -3,20 +3,22 @@ process, and freezing this test process's heap would outlive the test)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
 
-from harmrank.common.heap import YOUNG_COLLECTION_THRESHOLD
+from harmrank.common.heap import TUNING_ENV, YOUNG_COLLECTION_THRESHOLD
 
 
-def _run(code: str) -> str:
+def _run(code: str, tuning: str = "on") -> str:
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
+        env=os.environ | {TUNING_ENV: tuning},  # the suite's own process turns it off
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
@@ -77,3 +79,17 @@ def test_cyclic_garbage_made_after_the_freeze_is_still_collected() -> None:
         """
     )
     assert out == "True"
+
+
+def test_the_tuning_can_be_turned_off() -> None:
+    out = _run(
+        """
+        import gc
+        from harmrank.common.heap import tune_garbage_collector
+
+        tune_garbage_collector()
+        print(gc.get_freeze_count(), gc.get_threshold()[0])
+        """,
+        tuning="off",
+    )
+    assert out == "0 700"

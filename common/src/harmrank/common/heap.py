@@ -19,11 +19,15 @@ Measured with ``gc.callbacks`` in every process of ``bench/platform_overhead.py`
 The price of the freeze: an object alive at start-up that later becomes part of unreachable
 cycles is never freed; what a process builds at start-up (modules, clients, settings) lives as
 long as it does anyway.
+
+``HARMRANK_GC_TUNING=off`` keeps CPython's defaults. The test suite sets it: hundreds of apps
+start and stop in its one process, whose collector then behaves as in any Python program.
 """
 
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -33,6 +37,8 @@ from harmrank.common.telemetry import Lifespan
 
 YOUNG_COLLECTION_THRESHOLD = 10_000
 """Allocations (net of frees) between collections of the youngest generation (CPython: 700)."""
+
+TUNING_ENV = "HARMRANK_GC_TUNING"
 
 _tuned = False
 
@@ -46,7 +52,7 @@ def tune_garbage_collector() -> None:
     process starts hundreds of apps; a full collection and a freeze at each would cost each
     start a full pass over the heap, and keep every test's objects alive to the end."""
     global _tuned
-    if _tuned:
+    if _tuned or os.environ.get(TUNING_ENV, "on").lower() == "off":
         return
     _tuned = True
     gc.collect()
