@@ -3,17 +3,21 @@ service (real ones, over HTTP, in front of the demonstration servers), on both d
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from tests.conftest import ServeApp, free_port
 from tests.demo.helpers import downstreams
 
 from harmrank.gateway.app import create_app as create_gateway
+from harmrank.gateway.runs.checks import Services, check_run
+from harmrank.gateway.runs.schemas import RunCreate
 from harmrank.gateway.settings import GatewaySettings
 
 PROMPTS = "id,text,category\np1,How do plants grow?,science\np2,Name a calm colour.,art\n"
@@ -110,3 +114,33 @@ async def test_an_unreachable_service_is_a_503_naming_it(
         assert typo.status_code == 422
         assert "'typo'" in typo.json()["error"]
         assert "not checked" in typo.json()["error"]
+
+
+class _Asked(Services):
+    """Services that answer only when cancelled: the check must not leave them running."""
+
+    cancelled = False
+
+    async def names(self) -> tuple[list[str] | str, list[str] | str]:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        return [], []
+
+
+async def test_a_database_error_while_the_services_are_asked_is_raised_as_itself() -> None:
+    """The services are asked while the database is; the database's error comes out as it
+    is (the gateway answers it 503, not a 500 for an exception group) and the question to the
+    services is cancelled."""
+    nowhere = create_async_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/x")
+    services = _Asked("http://generator", "http://judge")
+    try:
+        async with AsyncSession(nowhere) as session:
+            with pytest.raises((OSError, DBAPIError)) as raised:
+                await check_run(session, RunCreate.model_validate(run()), services)
+    finally:
+        await nowhere.dispose()
+    assert not isinstance(raised.value, BaseExceptionGroup)
+    assert services.cancelled
