@@ -257,8 +257,7 @@ async def judge_task_ends(session: AsyncSession, run_id: int) -> AsyncIterator[J
 # --- a run's status ---------------------------------------------------------------------------
 
 _PROMPTS = select(func.count()).where(RunPrompt.run_id == Run.id).correlate(Run).scalar_subquery()
-_REPORTED = select(RunReport.run_id).where(RunReport.run_id == Run.id).exists()
-_FACTS = select(Run.id, Run.spec, Run.created_at, Run.cancelled_at, _PROMPTS, _REPORTED)
+_FACTS = select(Run.id, Run.spec, Run.created_at, Run.cancelled_at, _PROMPTS)
 _ONE = _FACTS.where(Run.id == bindparam("run_id", type_=BigInteger))
 _NEWEST = _FACTS.order_by(Run.id.desc()).limit(bindparam("limit", type_=Integer))
 _BEFORE = _NEWEST.where(Run.id < bindparam("before_id", type_=BigInteger))
@@ -271,6 +270,11 @@ _PROGRESS = (
     )
     .group_by(Task.run_id, Task.stage, Task.state)
 )
+_REPORTED = select(RunReport.run_id).where(
+    RunReport.run_id.between(
+        bindparam("low", type_=BigInteger), bindparam("high", type_=BigInteger)
+    )
+)
 
 
 async def run_facts(
@@ -280,8 +284,9 @@ async def run_facts(
     before_id: int | None = None,
     limit: int | None = None,
 ) -> Sequence[Row[Any]]:
-    """(id, spec, created_at, cancelled_at, prompt count, has a report) of one run, or of up to
-    ``limit`` runs older than ``before_id`` (any when None), newest first."""
+    """(id, spec, created_at, cancelled_at, prompt count) of one run, or of up to ``limit`` runs
+    older than ``before_id`` (any when None), newest first. Whether a run has a report is
+    ``reported``'s, read after the run's task counts (see ``status``)."""
     if run_id is not None:
         return (await session.execute(_ONE, {"run_id": run_id})).all()
     if before_id is None:
@@ -289,10 +294,9 @@ async def run_facts(
     return (await session.execute(_BEFORE, {"limit": limit, "before_id": before_id})).all()
 
 
-async def reported(session: AsyncSession, run_ids: Sequence[int]) -> set[int]:
-    """The runs among ``run_ids`` that have a stored report."""
-    found = await session.scalars(select(RunReport.run_id).where(RunReport.run_id.in_(run_ids)))
-    return set(found)
+async def reported(session: AsyncSession, low: int, high: int) -> set[int]:
+    """The runs whose ids lie in [low, high] that have a stored report."""
+    return set(await session.scalars(_REPORTED, {"low": low, "high": high}))
 
 
 async def task_counts(
