@@ -23,8 +23,8 @@ from sqlalchemy import (
     Insert,
     Integer,
     Row,
+    String,
     Table,
-    Text,
     bindparam,
     column,
     func,
@@ -107,23 +107,37 @@ async def insert_run_prompts(session: AsyncSession, run_id: int, prompts: Sequen
 _TASKS_PER_INSERT = 5_000
 """Task rows an insert sends: a large run's rows are never all in memory at once."""
 
-_TASK_COLUMNS: dict[str, TypeEngine[Any]] = {
-    "run_id": BigInteger(),
-    "key": Text(),
-    "stage": Text(),
-    "state": Text(),
-    "attempts": Integer(),
-    "max_attempts": Integer(),
-    "prompt_id": BigInteger(),
-    "model_id": BigInteger(),
-    "generation_key": Text(),
-    "annotator_id": BigInteger(),
-    "presentation_key": Text(),
-    "order_index": Integer(),
-    "error_type": Text(),
-    "error_message": Text(),
-}
-"""The columns planning sets, and the type of each as an array."""
+_PLANNED = (
+    "run_id",
+    "key",
+    "stage",
+    "state",
+    "attempts",
+    "max_attempts",
+    "prompt_id",
+    "model_id",
+    "generation_key",
+    "annotator_id",
+    "presentation_key",
+    "order_index",
+    "error_type",
+    "error_message",
+)
+"""The columns planning sets."""
+
+
+def _item_type(name: str) -> TypeEngine[Any]:
+    """The type of a task column's values in their array: the column's own (the model, which
+    the schema tests hold to the migrations), so a changed column cannot drift from it; but a
+    string without its length. The array is cast to its type, and a cast to VARCHAR(n)[] cuts
+    a longer value to n characters without a word; cast to VARCHAR[], the insert into the
+    column rejects it, as an insert of rows does."""
+    type_ = cast(Table, Task.__table__).c[name].type
+    return String() if isinstance(type_, String) else type_
+
+
+_TASK_COLUMNS = {name: _item_type(name) for name in _PLANNED}
+"""The columns planning sets, and the type of each one's values in its array."""
 
 
 @functools.cache
