@@ -10,9 +10,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.gateway.runs.helpers import Fakes, Sessions, create, eventually, seed_dataset, spec
 
 from harmrank.gateway.db.base import utc_now
+from harmrank.gateway.db.engine import session_factory
 from harmrank.gateway.db.run_models import Task
 from harmrank.gateway.runs import announce, control
 from harmrank.gateway.runs.tasks import Backoff
@@ -30,10 +32,10 @@ async def claimed(sessions: Sessions) -> int:
 
 
 @contextlib.asynccontextmanager
-async def idle_worker(sessions: Sessions, stop: asyncio.Event) -> AsyncIterator[None]:
+async def idle_worker(engine: AsyncEngine, stop: asyncio.Event) -> AsyncIterator[None]:
     worker = asyncio.create_task(
         run_worker(
-            sessions,
+            session_factory(engine),
             Fakes().executors(),
             worker_id="listening",
             concurrency=4,
@@ -42,7 +44,7 @@ async def idle_worker(sessions: Sessions, stop: asyncio.Event) -> AsyncIterator[
             lease_seconds=30,
             stop_event=stop,
             backoff=Backoff(base_seconds=0.01, max_seconds=0.05),
-            listen=announce.listener(sessions),
+            listen=announce.listener(engine),
         )
     )
     await asyncio.sleep(0.5)  # its first claim found nothing: it waits for a poll, or a word
@@ -54,11 +56,13 @@ async def idle_worker(sessions: Sessions, stop: asyncio.Event) -> AsyncIterator[
 
 
 @POSTGRESQL
-async def test_an_idle_worker_claims_a_new_run_at_once(session_maker: Sessions) -> None:
-    assert announce.listener(session_maker) is not None
+async def test_an_idle_worker_claims_a_new_run_at_once(
+    migrated_engine: AsyncEngine, session_maker: Sessions
+) -> None:
+    assert announce.listener(migrated_engine) is not None
     await seed_dataset(session_maker)
     stop = asyncio.Event()
-    async with idle_worker(session_maker, stop):
+    async with idle_worker(migrated_engine, stop):
         started = time.monotonic()
         await create(session_maker, spec())
 
@@ -70,13 +74,15 @@ async def test_an_idle_worker_claims_a_new_run_at_once(session_maker: Sessions) 
 
 
 @POSTGRESQL
-async def test_a_resumed_run_is_announced(session_maker: Sessions) -> None:
+async def test_a_resumed_run_is_announced(
+    migrated_engine: AsyncEngine, session_maker: Sessions
+) -> None:
     await seed_dataset(session_maker)
     run = await create(session_maker, spec())
     async with session_maker.begin() as session:
         await control.cancel_run(session, run.id, now=utc_now())
     stop = asyncio.Event()
-    async with idle_worker(session_maker, stop):
+    async with idle_worker(migrated_engine, stop):
         assert await claimed(session_maker) == 0
         async with session_maker.begin() as session:
             assert await control.resume_run(session, run.id) > 0
@@ -88,5 +94,5 @@ async def test_a_resumed_run_is_announced(session_maker: Sessions) -> None:
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-def test_sqlite_workers_poll(session_maker: Sessions) -> None:
-    assert announce.listener(session_maker) is None
+def test_sqlite_workers_poll(migrated_engine: AsyncEngine) -> None:
+    assert announce.listener(migrated_engine) is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 from tests.gateway.runs.helpers import (
     Fakes,
     Sessions,
@@ -66,6 +67,19 @@ async def test_a_task_is_stored_with_every_field_the_planner_sets(session_maker:
         stored = (await session.scalars(select(Task).where(Task.run_id == run.id))).all()
     by_key = {task.key: task for task in stored}
     assert [{f: getattr(by_key[row["key"]], f) for f in row} for row in rows] == rows
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_a_value_too_long_for_its_column_is_refused_not_cut(session_maker: Sessions) -> None:
+    """The arrays are cast to their columns' types less any length: a cast to VARCHAR(n)[]
+    would cut a longer value to n characters without a word."""
+    await seed_dataset(session_maker, prompts=1)
+    async with session_maker() as session:
+        dataset = (await session.execute(select(func.min(Prompt.dataset_id)))).scalar_one()
+        run = await repository.insert_run(session, dataset_id=dataset, spec={})
+        row = planner._TaskRows(run.id, max_attempts=1).score()
+        with pytest.raises(DBAPIError, match="too long"):
+            await repository.insert_tasks(session, [row | {"key": "k" * 201}])
 
 
 async def test_categories_filter_the_prompts(session_maker: Sessions) -> None:

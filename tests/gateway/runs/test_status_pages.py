@@ -149,7 +149,8 @@ async def test_a_run_said_done_has_its_report_though_it_came_between_two_reads(
     counts = repository.task_counts
 
     async def score_commits_meanwhile(*args: object, **kwargs: object) -> object:
-        # The score task commits its report after the run's row was read, before its counts.
+        # The score task commits (its report with its success) after the run's row was read,
+        # before its counts: a report flag read with the row, or before the counts, misses it.
         async with session_maker.begin() as other:
             other.add(RunReport(run_id=run_id, report={"run": {}}))
         return await counts(*args, **kwargs)  # type: ignore[arg-type]

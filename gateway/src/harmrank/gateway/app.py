@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.middleware import Middleware
 
 from harmrank.common.app import create_service_app
@@ -64,14 +65,12 @@ ROUTERS = (
 
 
 @contextlib.asynccontextmanager
-async def _worker_loops(settings: GatewaySettings, app: FastAPI) -> AsyncIterator[None]:
+async def _worker_loops(settings: GatewaySettings, engine: AsyncEngine) -> AsyncIterator[None]:
     if settings.worker_loops == 0:
         yield
         return
     stop = asyncio.Event()
-    loops = asyncio.create_task(
-        serve_loops(settings, app.state.sessions, settings.worker_loops, stop)
-    )
+    loops = asyncio.create_task(serve_loops(settings, engine, settings.worker_loops, stop))
     try:
         yield
     finally:
@@ -95,7 +94,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             pools = {PARSE: settings.parse_processes, REPORTS: settings.report_processes}
             async with (
                 cpu_pools(app.state, pools) as running,
-                _worker_loops(settings, app),
+                _worker_loops(settings, engine),
                 task_telemetry(app, interval_seconds=settings.telemetry_interval_seconds),
             ):
                 app.state.report_jobs = ReportJobs(ReportLimits.of(settings), running[REPORTS])

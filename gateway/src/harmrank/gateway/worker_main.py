@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from harmrank.common.heap import tune_garbage_collector
 from harmrank.common.http import RetryPolicy, create_client, pooled_transport
@@ -61,7 +61,7 @@ async def serve(
         if not await _migrated(engine, DATABASE_PATIENCE_SECONDS):
             raise SystemExit("the database is not at the newest migration; migrate it first")
         tune_garbage_collector()
-        await serve_loops(settings, session_factory(engine), concurrency, stop)
+        await serve_loops(settings, engine, concurrency, stop)
     finally:
         await engine.dispose()
 
@@ -88,16 +88,14 @@ async def _migrated(engine: AsyncEngine, patience: float) -> bool:
 
 
 async def serve_loops(
-    settings: GatewaySettings,
-    sessions: async_sessionmaker[AsyncSession],
-    concurrency: int,
-    stop: asyncio.Event,
+    settings: GatewaySettings, engine: AsyncEngine, concurrency: int, stop: asyncio.Event
 ) -> None:
-    """Work up to ``concurrency`` tasks at once on ``sessions`` until ``stop`` is set (the
-    gateway runs this in-process, with ``worker_loops`` as the concurrency)."""
+    """Work up to ``concurrency`` tasks at once on ``engine`` until ``stop`` is set (the
+    gateway runs this in-process, with ``worker_loops`` as the concurrency). The engine, not
+    a session factory: listening for announced tasks takes a connection of its own."""
     async with executors_for(settings, concurrency) as executors:
         await run_worker(
-            sessions,
+            session_factory(engine),
             executors,
             worker_id=settings.worker_id,
             concurrency=concurrency,
@@ -106,7 +104,7 @@ async def serve_loops(
             lease_seconds=settings.lease_seconds,
             stop_event=stop,
             backoff=Backoff(settings.retry_base_seconds, settings.retry_max_seconds),
-            listen=announce.listener(sessions),
+            listen=announce.listener(engine),
         )
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from harmrank.gateway.runs.tasks import Backoff
 
@@ -36,11 +36,9 @@ async def announce(session: AsyncSession) -> None:
         await session.execute(text(f"NOTIFY {CHANNEL}"))
 
 
-def listener(sessions: async_sessionmaker[AsyncSession]) -> Listen | None:
-    """What a worker on ``sessions`` listens with: :func:`listen` on their engine, when it is
-    PostgreSQL's."""
-    engine = sessions().bind  # a session not yet begun: no connection is made
-    if not isinstance(engine, AsyncEngine) or engine.dialect.name != "postgresql":
+def listener(engine: AsyncEngine) -> Listen | None:
+    """What a worker on ``engine`` listens with: :func:`listen` on it, when it is PostgreSQL's."""
+    if engine.dialect.name != "postgresql":
         return None
     return functools.partial(listen, engine)
 

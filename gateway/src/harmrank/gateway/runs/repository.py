@@ -23,8 +23,8 @@ from sqlalchemy import (
     Insert,
     Integer,
     Row,
+    String,
     Table,
-    Text,
     bindparam,
     column,
     func,
@@ -107,23 +107,37 @@ async def insert_run_prompts(session: AsyncSession, run_id: int, prompts: Sequen
 _TASKS_PER_INSERT = 5_000
 """Task rows an insert sends: a large run's rows are never all in memory at once."""
 
-_TASK_COLUMNS: dict[str, TypeEngine[Any]] = {
-    "run_id": BigInteger(),
-    "key": Text(),
-    "stage": Text(),
-    "state": Text(),
-    "attempts": Integer(),
-    "max_attempts": Integer(),
-    "prompt_id": BigInteger(),
-    "model_id": BigInteger(),
-    "generation_key": Text(),
-    "annotator_id": BigInteger(),
-    "presentation_key": Text(),
-    "order_index": Integer(),
-    "error_type": Text(),
-    "error_message": Text(),
-}
-"""The columns planning sets, and the type of each as an array."""
+_PLANNED = (
+    "run_id",
+    "key",
+    "stage",
+    "state",
+    "attempts",
+    "max_attempts",
+    "prompt_id",
+    "model_id",
+    "generation_key",
+    "annotator_id",
+    "presentation_key",
+    "order_index",
+    "error_type",
+    "error_message",
+)
+"""The columns planning sets."""
+
+
+def _item_type(name: str) -> TypeEngine[Any]:
+    """The type of a task column's values in their array: the column's own (the model, which
+    the schema tests hold to the migrations), so a changed column cannot drift from it; but a
+    string without its length. The array is cast to its type, and a cast to VARCHAR(n)[] cuts
+    a longer value to n characters without a word; cast to VARCHAR[], the insert into the
+    column rejects it, as an insert of rows does."""
+    type_ = cast(Table, Task.__table__).c[name].type
+    return String() if isinstance(type_, String) else type_
+
+
+_TASK_COLUMNS = {name: _item_type(name) for name in _PLANNED}
+"""The columns planning sets, and the type of each one's values in its array."""
 
 
 @functools.cache
@@ -257,8 +271,7 @@ async def judge_task_ends(session: AsyncSession, run_id: int) -> AsyncIterator[J
 # --- a run's status ---------------------------------------------------------------------------
 
 _PROMPTS = select(func.count()).where(RunPrompt.run_id == Run.id).correlate(Run).scalar_subquery()
-_REPORTED = select(RunReport.run_id).where(RunReport.run_id == Run.id).exists()
-_FACTS = select(Run.id, Run.spec, Run.created_at, Run.cancelled_at, _PROMPTS, _REPORTED)
+_FACTS = select(Run.id, Run.spec, Run.created_at, Run.cancelled_at, _PROMPTS)
 _ONE = _FACTS.where(Run.id == bindparam("run_id", type_=BigInteger))
 _NEWEST = _FACTS.order_by(Run.id.desc()).limit(bindparam("limit", type_=Integer))
 _BEFORE = _NEWEST.where(Run.id < bindparam("before_id", type_=BigInteger))
@@ -271,6 +284,11 @@ _PROGRESS = (
     )
     .group_by(Task.run_id, Task.stage, Task.state)
 )
+_REPORTED = select(RunReport.run_id).where(
+    RunReport.run_id.between(
+        bindparam("low", type_=BigInteger), bindparam("high", type_=BigInteger)
+    )
+)
 
 
 async def run_facts(
@@ -280,8 +298,9 @@ async def run_facts(
     before_id: int | None = None,
     limit: int | None = None,
 ) -> Sequence[Row[Any]]:
-    """(id, spec, created_at, cancelled_at, prompt count, has a report) of one run, or of up to
-    ``limit`` runs older than ``before_id`` (any when None), newest first."""
+    """(id, spec, created_at, cancelled_at, prompt count) of one run, or of up to ``limit`` runs
+    older than ``before_id`` (any when None), newest first. Whether a run has a report is
+    ``reported``'s, read after the run's task counts (see ``status``)."""
     if run_id is not None:
         return (await session.execute(_ONE, {"run_id": run_id})).all()
     if before_id is None:
@@ -289,10 +308,9 @@ async def run_facts(
     return (await session.execute(_BEFORE, {"limit": limit, "before_id": before_id})).all()
 
 
-async def reported(session: AsyncSession, run_ids: Sequence[int]) -> set[int]:
-    """The runs among ``run_ids`` that have a stored report."""
-    found = await session.scalars(select(RunReport.run_id).where(RunReport.run_id.in_(run_ids)))
-    return set(found)
+async def reported(session: AsyncSession, low: int, high: int) -> set[int]:
+    """The runs whose ids lie in [low, high] that have a stored report."""
+    return set(await session.scalars(_REPORTED, {"low": low, "high": high}))
 
 
 async def task_counts(

@@ -20,7 +20,7 @@ same however many runs and tasks the database holds. (The queries are ``reposito
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -31,8 +31,6 @@ from harmrank.gateway.runs import repository
 from harmrank.gateway.runs.schemas import RunStatus, StageProgress
 
 Progress = dict[Stage, StageProgress]
-_SCORED = ("done", "done_with_failures")
-"""The statuses that say the score task succeeded, which stored the report with it."""
 STATUS_SCAN_BATCH = 100
 """Runs read at once while a status filter looks for a page of matching runs."""
 
@@ -55,7 +53,7 @@ class RunFacts:
 
 
 async def one_run(session: AsyncSession, run_id: int) -> RunFacts | None:
-    """The run with its progress, in two queries; None when there is no such run."""
+    """The run with its progress, in three queries; None when there is no such run."""
     found = await _with_progress(session, await repository.run_facts(session, run_id=run_id))
     return found[0] if found else None
 
@@ -69,7 +67,7 @@ async def run_page(
 ) -> list[RunFacts]:
     """Up to ``limit`` runs older than ``before_id``, newest first, optionally of one status.
 
-    Without a filter this is two queries. With one, runs are read in batches, newest first,
+    Without a filter this is three queries. With one, runs are read in batches, newest first,
     until ``limit`` of them matched or none is left: how much is read depends on how many
     runs are skipped, not on how many tasks or runs there are in all.
     """
@@ -117,28 +115,26 @@ async def run_progress(session: AsyncSession, run_ids: Sequence[int]) -> dict[in
 async def _with_progress(session: AsyncSession, rows: Sequence[Any]) -> list[RunFacts]:
     if not rows:
         return []
+    low, high = rows[-1][0], rows[0][0]
     progress = {row[0]: _zeros() for row in rows}
-    await _read_progress(session, rows[-1][0], rows[0][0], progress)
-    facts = [
+    await _read_progress(session, low, high, progress)
+    # The report flags are read after the counts, in a later snapshot: a score task commits its
+    # report with its own success, and a report is only ever replaced, never deleted, so a run
+    # the counts say is scored has its report here. (Read with the rows, a score committing
+    # between the two reads made a run done without its report.)
+    reported = await repository.reported(session, low, high)
+    return [
         RunFacts(
             id=run_id,
             spec=spec,
             created_at=created_at,
             cancelled_at=cancelled_at,
             prompts=int(prompts),
-            has_report=bool(reported),
+            has_report=run_id in reported,
             progress=progress[run_id],
         )
-        for run_id, spec, created_at, cancelled_at, prompts, reported in rows
+        for run_id, spec, created_at, cancelled_at, prompts in rows
     ]
-    # The counts are read after the rows, in a snapshot of their own: a score task that
-    # committed (with its report) in between makes a run done whose row said "no report".
-    # A run said done always has its report: look again for those.
-    unsure = [f.id for f in facts if not f.has_report and f.status in _SCORED]
-    if unsure:
-        now_reported = await repository.reported(session, unsure)
-        facts = [replace(f, has_report=True) if f.id in now_reported else f for f in facts]
-    return facts
 
 
 async def _read_progress(
