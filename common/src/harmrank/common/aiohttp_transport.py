@@ -47,8 +47,7 @@ _ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
 @functools.cache
 def _certifi_context() -> ssl.SSLContext:
     """httpx's verification (certifi's roots), not the system's; one context for every
-    transport of the process: loading the roots takes ~20 ms of CPU, and plain http:// clients
-    (most of them) never use it."""
+    transport of the process: loading the roots takes ~20 ms of CPU."""
     return httpx.create_ssl_context()
 
 
@@ -91,7 +90,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     ) -> None:
         self.max_connections = max_connections
         self.keepalive_expiry = keepalive_expiry
-        self._ssl_context = ssl_context
+        # Made with the transport (the clients are made at start-up, in the lifespans), not at
+        # the first request: there it stalled every process's event loop ~20 ms in its first
+        # call of a run, and at the start of a run every call in flight waited for it.
+        self._ssl_context = ssl_context or _certifi_context()
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
 
@@ -101,7 +103,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             limit=self.max_connections or 0,
             limit_per_host=0,
             keepalive_timeout=self.keepalive_expiry,
-            ssl=self._ssl_context or _certifi_context(),
+            ssl=self._ssl_context,
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
