@@ -10,7 +10,8 @@ the caller's retry policy applies; partial failures are reported per order.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
 
 import httpx
 
@@ -40,6 +41,8 @@ from harmrank.judge.runner import Item, JudgeRunner
 from harmrank.judge.settings import JudgeConfig, JudgeSettings
 from harmrank.judge.telemetry import JudgeTelemetry
 from harmrank.judge.templates import load_template
+
+T = TypeVar("T")
 
 RETRY_MAX_DELAY_SECONDS = 60.0
 
@@ -136,9 +139,7 @@ class JudgeService:
             (runner, self._presentations(runner, item, request)) for runner in runners
         ]  # built first, so an invalid request fails before any call is made
         budget = min(request.max_provider_calls or MAX_CALL_BUDGET, self.settings.call_budget)
-        results = await asyncio.gather(
-            *(self._judge_one(runner, item, shown, budget) for runner, shown in plans)
-        )
+        results = await _together([self._judge_one(r, item, shown, budget) for r, shown in plans])
         _raise_if_all_failed(results)
         return JudgeResponse(prompt_id=item.prompt_id, models=list(item.models), results=results)
 
@@ -158,7 +159,7 @@ class JudgeService:
     async def _judge_one(
         self, runner: JudgeRunner, item: Item, shown: Sequence[Presentation], budget: int
     ) -> JudgeResult:
-        judgments = await asyncio.gather(*(runner.run(item, s, budget) for s in shown))
+        judgments = await _together([runner.run(item, s, budget) for s in shown])
         judge = runner.judge
         return JudgeResult(
             judge=judge.name,
@@ -172,6 +173,16 @@ class JudgeService:
             usage=sum((j.usage for j in judgments), TokenUsage()),
             cost_usd=sum(j.cost_usd for j in judgments),
         )
+
+
+async def _together(calls: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
+    """``asyncio.gather``, but a lone call is awaited in place. gather runs each call in a task
+    of its own, and a task's start and its end each wait a turn of the event loop: under load
+    (``bench/platform_overhead.py``, 0 ms × 16) the two gathers of a judgment of one judge in
+    one order, the worker's, added 4.3 ms to its 5.3 ms provider call."""
+    if len(calls) == 1:
+        return [await calls[0]]
+    return list(await asyncio.gather(*calls))
 
 
 def _raise_if_all_failed(results: Sequence[JudgeResult]) -> None:
