@@ -14,7 +14,10 @@ task after it is not an LLM call). The bench notices the end by polling every 0.
 figures span to that poll. Printed beside the rate: how long the run's creation took (the
 plan), how long after it the first task was claimed, and the tail: from the last task claimed
 to the last finished, and the rate from the first claim to the last finish (the run without
-its planning and the wait for a worker's poll; the targets are on the whole window). Printed per
+its planning and the wait for a worker's poll; the targets are on the whole window); and where
+an LLM call's time goes: the time a call holds a worker's slot (in flight / that rate) beside
+the means of the generator's and the judge's own histograms, for their whole request and their
+call upstream (what is above the stand-ins' latency is the platform's). Printed per
 configuration, medians over the trials: LLM calls/s against the ideal (in flight / latency),
 the CPU time per LLM call of each harmrank process and their sum, of the database backends
 serving the run (``pg_stat_activity`` of its database) and of the stand-ins, apart, and each
@@ -45,6 +48,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -108,6 +113,7 @@ class Trial:
     planned: float = 0.0  # s: the creating request (the plan is written in it)
     first_claim: float = 0.0  # s from the creation to the first task claimed
     tail: float = 0.0  # s from the last task claimed to the last finished
+    hops: dict[str, float] = field(default_factory=dict)  # mean ms of a call's parts (HOPS)
 
     @property
     def rate(self) -> float:
@@ -354,7 +360,54 @@ async def _trial(stack: Stack, db_url: str, args: argparse.Namespace) -> Trial:
         planned=planned,
         first_claim=first - started,
         tail=last - last_claim,
+        hops=_hops(stack),
     )
+
+
+HOPS = {
+    "generator, its model server call": (
+        "generator",
+        "harmrank_generator_request_duration_seconds",
+        None,
+    ),
+    "generator, the whole request": (
+        "generator",
+        "harmrank_http_request_duration_seconds",
+        "/v1/generate",
+    ),
+    "judge, its provider call": ("judge", "harmrank_judge_call_duration_seconds", None),
+    "judge, the whole request": ("judge", "harmrank_http_request_duration_seconds", "/v1/judge"),
+}
+"""Where an LLM call's time goes, from the services' own histograms (means over the trial)."""
+
+
+def _hops(stack: Stack) -> dict[str, float]:
+    """The mean of each of ``HOPS`` in ms, read off the services' /metrics after the run (the
+    services start afresh for each trial: their histograms hold this trial's calls)."""
+    pages = {
+        p.name: list(text_string_to_metric_families(httpx.get(f"{p.url}/metrics").text))
+        for p in stack.harmrank
+        if p.name in ("generator", "judge")
+    }
+    found = {}
+    for hop, (service, metric, route) in HOPS.items():
+        mean = _mean_ms(pages[service], metric, route)
+        if mean is not None:
+            found[hop] = mean
+    return found
+
+
+def _mean_ms(families: list[Metric], metric: str, route: str | None) -> float | None:
+    """A histogram's mean over all its labels (those of ``route`` only, when given)."""
+    total = count = 0.0
+    for sample in (sample for family in families for sample in family.samples):
+        if route is not None and sample.labels.get("route") != route:
+            continue
+        if sample.name == f"{metric}_sum":
+            total += sample.value
+        elif sample.name == f"{metric}_count":
+            count += sample.value
+    return 1000 * total / count if count else None
 
 
 def _cpu(stack: Stack, backends: set[int]) -> dict[str, float]:
@@ -446,6 +499,15 @@ def _report(config: Config, trials: list[Trial]) -> None:
     for group in (g for t in trials for g in t.failures):
         where = group["model"] or group["judge"]
         print(f"  failing ({group['stage']} {where}): {group['last_error']}")
+    if trials[0].hops:
+        in_slot = 1000 * config.in_flight / steady
+        print(
+            f"  an LLM call's time (ms, medians of the means; the stand-ins answer after "
+            f"{config.latency * 1000:.0f}): in a worker's slot {in_slot:.1f} (in flight / "
+            "the rate from the first claim)"
+        )
+        for hop in trials[0].hops:
+            print(f"    {hop:34s} {_median([t.hops.get(hop, 0.0) for t in trials]):6.1f}")
     print("  CPU per LLM call (ms), median:")
     for name in trials[0].cpu:
         print(f"    {name:10s} {_median([t.per_call_ms(t.cpu[name]) for t in trials]):6.2f}")
