@@ -116,14 +116,14 @@ class GatewaySettings(ServiceSettings):
         description="Tasks the gateway works at once in its own process (the concurrency of its "
         "in-process worker, so the most downstream calls it makes at once; 0 = no worker).",
     )
-    claim_batch: int = Field(
-        default=8,
+    claim_batch: int | None = Field(
+        default=None,
         ge=1,
-        description="The most tasks a worker claims in one transaction; it holds twice as many "
-        "(capped by its concurrency) claimed ahead of a free slot, one batch for each of the two "
-        "settle transactions it may have open. A claim costs a few "
-        "statements whatever its size, so larger claims cost fewer per task; the tasks in "
-        "flight stay bounded by the worker's concurrency.",
+        description="The most tasks a worker claims in one transaction (unset: a quarter of "
+        "its concurrency, at least 8); it holds twice as many (capped by its concurrency) "
+        "claimed ahead of a free slot, one batch for each of the two settle transactions it may "
+        "have open. A claim costs a few statements whatever its size, so larger claims cost "
+        "fewer per task; the tasks in flight stay bounded by the worker's concurrency.",
     )
     lease_seconds: float = Field(default=60.0, gt=0)
     poll_interval_seconds: float = Field(default=1.0, gt=0)

@@ -32,7 +32,7 @@ from harmrank.gateway.runs.executors import (
     TaskBudget,
 )
 from harmrank.gateway.runs.tasks import Backoff
-from harmrank.gateway.runs.worker import run_worker
+from harmrank.gateway.runs.worker import default_claim_batch, run_worker
 from harmrank.gateway.settings import GatewaySettings
 
 logger = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ async def serve_loops(
             executors,
             worker_id=settings.worker_id,
             concurrency=concurrency,
-            claim_batch=settings.claim_batch,
+            claim_batch=settings.claim_batch or default_claim_batch(concurrency),
             poll_interval=settings.poll_interval_seconds,
             lease_seconds=settings.lease_seconds,
             stop_event=stop,
