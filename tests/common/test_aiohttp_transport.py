@@ -9,7 +9,7 @@ import contextlib
 import gzip
 import json
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import httpx
 import pytest
@@ -177,8 +177,9 @@ async def _answer_empty(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
     await writer.drain()
 
 
-async def test_every_transport_shares_one_tls_context(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Loading certifi's roots costs ~20 ms; the process does it once, not per transport."""
+@pytest.fixture
+def contexts_made(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[ssl.SSLContext]]:
+    """Every TLS context httpx makes for the transports from here on, none cached before."""
     made: list[ssl.SSLContext] = []
 
     def create_ssl_context() -> ssl.SSLContext:
@@ -188,27 +189,23 @@ async def test_every_transport_shares_one_tls_context(monkeypatch: pytest.Monkey
     monkeypatch.setattr(httpx, "create_ssl_context", create_ssl_context)
     aiohttp_transport._certifi_context.cache_clear()
     try:
-        for _ in range(2):
-            async with _serve(_answer_empty) as url:
-                await _send(url, AiohttpTransport())
+        yield made
     finally:
         aiohttp_transport._certifi_context.cache_clear()
-    assert len(made) == 1
 
 
-def test_the_tls_context_is_made_with_the_transport(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_every_transport_shares_one_tls_context(
+    contexts_made: list[ssl.SSLContext],
+) -> None:
+    """Loading certifi's roots costs ~20 ms; the process does it once, not per transport."""
+    for _ in range(2):
+        async with _serve(_answer_empty) as url:
+            await _send(url, AiohttpTransport())
+    assert len(contexts_made) == 1
+
+
+def test_the_tls_context_is_made_with_the_transport(contexts_made: list[ssl.SSLContext]) -> None:
     """At start-up, where the lifespans make the clients: made at the first request, it stalled
     the event loop ~20 ms in the first call of a run, with every call in flight waiting."""
-    made: list[ssl.SSLContext] = []
-
-    def create_ssl_context() -> ssl.SSLContext:
-        made.append(ssl.create_default_context())
-        return made[-1]
-
-    monkeypatch.setattr(httpx, "create_ssl_context", create_ssl_context)
-    aiohttp_transport._certifi_context.cache_clear()
-    try:
-        AiohttpTransport()
-        assert len(made) == 1
-    finally:
-        aiohttp_transport._certifi_context.cache_clear()
+    AiohttpTransport()
+    assert len(contexts_made) == 1
