@@ -57,10 +57,6 @@ def tracer_provider() -> TracerProvider | None:
     return provider
 
 
-def tracing_enabled() -> bool:
-    return tracer_provider() is not None
-
-
 def instrument_app(app: FastAPI, service: str) -> None:
     """Server spans for every request (but the probes), continuing an incoming traceparent."""
     provider = tracer_provider()
@@ -113,13 +109,13 @@ def current_traceparent() -> str | None:
 
 @contextlib.contextmanager
 def work_span(
-    name: str, traceparent: str | None, attributes: Mapping[str, str | int]
+    provider: TracerProvider,
+    name: str,
+    traceparent: str | None,
+    attributes: Mapping[str, str | int],
 ) -> Iterator[None]:
-    """A span for queued work, in the trace of the request that queued it (``traceparent``)."""
-    provider = tracer_provider()
-    if provider is None:
-        yield
-        return
+    """A span for queued work, in the trace of the request that queued it (``traceparent``);
+    ``provider`` is the one :func:`tracer_provider` answered when the worker started."""
     parent = propagate.extract({"traceparent": traceparent}) if traceparent else None
     tracer = provider.get_tracer(TRACER_NAME)
     with tracer.start_as_current_span(
