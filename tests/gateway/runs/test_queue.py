@@ -12,7 +12,7 @@ from tests.gateway.runs.helpers import Sessions, at, create, get, nonzero, seed_
 from harmrank.gateway.db.models import Model, Prompt, Response
 from harmrank.gateway.db.run_models import Run, Stage, Task, TaskState
 from harmrank.gateway.results import repository as results
-from harmrank.gateway.runs import control, queue, settle, tasks
+from harmrank.gateway.runs import control, queue, settle, tasks, work
 from harmrank.gateway.runs.schemas import RunStatus
 from harmrank.gateway.runs.tasks import Backoff, ClaimedTask, Failure, Lease
 
@@ -99,12 +99,11 @@ async def test_judge_waits_for_its_responses_and_score_for_judging(
 
 async def test_a_claim_reads_what_each_task_needs_with_it(session_maker: Sessions) -> None:
     await seed_dataset(session_maker, prompts=2)
-    run = await create(session_maker, spec())
+    await create(session_maker, spec())
     claimed = await claim(session_maker, limit=4)
     async with session_maker() as session:
         prompts = {p.id: p for p in await session.scalars(select(Prompt))}
         models = {m.id: m.name for m in await session.scalars(select(Model))}
-        stored_spec = (await session.get(Run, run.id)).spec  # type: ignore[union-attr]
     assert len({t.prompt_id for t in claimed}) == 2  # two prompts, two models
     for task in claimed:
         assert task.inputs is not None
@@ -115,7 +114,7 @@ async def test_a_claim_reads_what_each_task_needs_with_it(session_maker: Session
             prompt.external_id,
             prompt.text,
         )
-        assert (task.inputs.model_name, task.inputs.spec) == (models[task.model_id], stored_spec)
+        assert task.inputs.model_name == models[task.model_id]
         assert task.inputs.stored is False
 
     # Another run stored the first task's response meanwhile: claimed again, it says so, and
@@ -130,6 +129,20 @@ async def test_a_claim_reads_what_each_task_needs_with_it(session_maker: Session
     assert {t.id: t.inputs.stored for t in again if t.inputs} == {
         t.id: t.id == first.id for t in claimed
     }
+
+
+async def test_a_worker_reads_a_runs_spec_once(session_maker: Sessions) -> None:
+    await seed_dataset(session_maker, prompts=2)
+    run = await create(session_maker, spec())
+    claimed = await claim(session_maker, limit=4)
+    runs = work.Runs()
+    async with session_maker() as session:
+        assert await runs.specs(session, claimed) == {run.id: spec()}
+    # Known now: read from the worker's memory, not again from the database.
+    async with session_maker.begin() as session:
+        await session.execute(update(Run).where(Run.id == run.id).values(spec={}))
+    async with session_maker() as session:
+        assert await runs.specs(session, claimed[:1]) == {run.id: spec()}
 
 
 async def test_an_expired_lease_is_claimed_again(session_maker: Sessions) -> None:

@@ -24,8 +24,9 @@ tasks table, built once (per dialect, for their lists of ids) with bound paramet
 them per call through the ORM (aliases adapted column by column) cost more CPU than the database
 spent running them.
 
-A claim also answers what each task's call needs (its prompt, model or judge name, the run's
-spec, whether its result is stored already), in subqueries of its RETURNING: no reads after it.
+A claim also answers what each task's call needs (its prompt, model or judge name, whether its
+result is stored already), in subqueries of its RETURNING: no reads after it but, once per run, a
+worker's read of the run's spec (``work.Runs``).
 
 Times are the worker's clock (UTC), passed in: leases are seconds long, so hosts must keep their
 clocks in sync (NTP) to well under a lease.
@@ -69,7 +70,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.gateway.db.models import Annotator, Model, Prompt, Ranking, Response
-from harmrank.gateway.db.run_models import SUCCEEDED_STATES, Run, Stage, Task, TaskState
+from harmrank.gateway.db.run_models import SUCCEEDED_STATES, Stage, Task, TaskState
 from harmrank.gateway.runs.settle import cancelled_runs
 from harmrank.gateway.runs.tasks import ClaimedTask, ClaimInputs, Completion, Lease
 
@@ -96,9 +97,7 @@ def _claimed_row(column: str) -> ColumnElement[Any]:
 def _input_columns() -> list[ColumnElement[Any]]:
     """What a task's call needs, read in its claim's RETURNING (correlated subqueries on the
     claimed row: one statement instead of a read per table after it, in both dialects)."""
-    prompts, models, annotators, runs = (
-        cast(Table, m.__table__) for m in (Prompt, Model, Annotator, Run)
-    )
+    prompts, models, annotators = (cast(Table, m.__table__) for m in (Prompt, Model, Annotator))
     responses, rankings = cast(Table, Response.__table__), cast(Table, Ranking.__table__)
     response_stored = exists().where(
         responses.c.prompt_id == _claimed_row("prompt_id"),
@@ -118,7 +117,6 @@ def _input_columns() -> list[ColumnElement[Any]]:
         "judge_name": select(annotators.c.name).where(
             annotators.c.id == _claimed_row("annotator_id")
         ),
-        "spec": select(runs.c.spec).where(runs.c.id == _claimed_row("run_id")),
     }
     stored = case(
         (_tasks.c.stage == Stage.GENERATE, response_stored),

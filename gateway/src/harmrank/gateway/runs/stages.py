@@ -4,8 +4,9 @@ The worker walks this table and never asks which stage a task is in; a new stage
 entry (its planning aside). Loading happens in one of two places:
 
 - ``with_claim``: in the transaction that claimed the batch, from what the claim's statement
-  read with each task (its prompt, model or judge, the run's spec), plus a statement or two for
-  all its tasks of the stage (judge: the responses to judge);
+  read with each task (its prompt, model or judge), plus a statement or two for all its tasks
+  of the stage (the spec of a run the worker has not worked for yet; judge: the responses to
+  judge);
 - otherwise in a read transaction of the task's own when it starts (score: every ranking of
   the run, too large to hold up the claim of the others).
 """

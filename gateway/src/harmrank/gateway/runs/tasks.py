@@ -27,8 +27,6 @@ class ClaimInputs:
     """Of a judge task."""
     stored: bool
     """The task's result exists already (another run made it since this one was planned)."""
-    spec: dict[str, Any]
-    """The run's spec as stored (``RunCreate`` in JSON)."""
 
 
 @dataclass(frozen=True)
