@@ -1,9 +1,9 @@
 """Refuse request bodies over a size limit with 413, before the route reads them.
 
-The refusal names the size (declared, or "more than the limit" for a body streamed without a
-length), the limit and the setting that raises it: the one who reads it (an operator looking at
-a failed run's score task, often) must not have to find out which of several services and
-settings refused what.
+The refusal names the size (as declared, or what had arrived of a body streamed without a
+length), the limit and the setting of that limit: whoever reads it (an operator looking at a
+failed run's score task, often) must not have to find out which service and which setting
+refused what.
 """
 
 from __future__ import annotations
