@@ -147,9 +147,10 @@ async def post(
     error_type, message = _error_of(response)
     message = f"{upstream} answered {response.status_code}: {message}"
     if response.status_code == 413:
-        # A proxy in between may have refused it, in its own words: say what was sent.
         error_type = PayloadTooLarge.error_type
-        message += f" (the request sent was {len(content):,} bytes){too_large}"
+        if f"{len(content):,} bytes" not in message:  # a proxy's words: say what was sent
+            message += f" (the request sent was {len(content):,} bytes)"
+        message += too_large
     raise TaskFailed(error_type, message, transient=is_transient(error_type, response.status_code))
 
 
