@@ -27,6 +27,7 @@ from tests.judge.standins import StandIn
 from typer.testing import CliRunner
 
 from harmrank.cli.main import app
+from harmrank.metrics.settings import MetricsSettings
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
@@ -123,3 +124,34 @@ async def test_follow_prints_steady_lines_and_names_the_failing_judge(
     assert code == 0, written
     assert "failures: bad produced no rankings" in written
     assert REFUSAL in written
+
+
+async def test_a_run_too_large_for_the_metrics_service_says_what_to_raise(
+    db_url: str, serve_app: ServeApp
+) -> None:
+    good = StandIn("openai", KEYS["openai"])
+    # A limit the two prompts' report request passes, as a large run's passes the default.
+    metrics = MetricsSettings(max_body_bytes=100)
+    gateway = await start(serve_app, db_url, good, metrics=metrics)
+    run_id = await upload_and_create(gateway, ["good"])
+
+    async with httpx.AsyncClient(base_url=gateway, headers=HEADERS, timeout=30) as client:
+        deadline = time.monotonic() + 30
+        while (run := (await client.get(f"/v1/runs/{run_id}")).json())["status"] in (
+            "queued",
+            "running",
+        ):
+            assert time.monotonic() < deadline, run
+            await asyncio.sleep(0.1)
+    assert run["status"] == "failed", run
+    assert not run["has_report"]
+    (group,) = [g for g in run["failures"] if g["stage"] == "score"]
+    error = group["first_error"]
+    assert (error["error_type"], error["upstream"]) == ("payload_too_large", "metrics")
+    assert "its limit is 100 bytes (set by HARMRANK_METRICS_MAX_BODY_BYTES)" in error["message"]
+    assert "whole run's rankings (2 prompts)" in error["message"]
+    code, output = await asyncio.to_thread(cli, "run", "status", str(run_id), "--base-url", gateway)
+    assert code == 0, output
+    assert "Failing tasks" in output
+    assert "payload_too_large: metrics answered 413" in output
+    assert "HARMRANK_METRICS_MAX_BODY_BYTES" in output

@@ -116,6 +116,25 @@ async def test_a_streamed_body_arrives_whole_and_no_cookie_is_kept() -> None:
     assert not any(line.lower().startswith("cookie") for line in seen[1][0])
 
 
+async def test_a_body_over_a_mebibyte_arrives_whole_without_a_warning() -> None:
+    # aiohttp warns (an error here) when handed bytes over 1 MiB: the transport hands it
+    # them as a stream it writes a piece at a time.
+    seen: list[tuple[list[str], bytes]] = []
+
+    async def reply(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await _read_request(reader))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+
+    large = bytes(range(256)) * (3 * 4096 + 1)  # 3 MiB and 256 bytes
+    async with _serve(reply) as url:
+        answer = await _send(url, AiohttpTransport(), content=large)
+    assert answer.status_code == 200
+    head, body = seen[0]
+    assert body == large
+    assert f"content-length: {len(large)}" in [line.lower() for line in head]
+
+
 async def _refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     await _read_request(reader)
     writer.close()  # no answer at all

@@ -91,7 +91,11 @@ def test_unhandled_error_is_500_without_its_text(base_url: str) -> None:
 def test_body_over_limit_is_413(base_url: str) -> None:
     response = httpx.post(base_url + "/echo", content=b"x" * 5000, timeout=5)
     assert response.status_code == 413
-    assert response.json()["error_type"] == "payload_too_large"
+    assert response.json() == {
+        "error": "the request body of 5,000 bytes is larger than this service accepts: its "
+        "limit is 1,000 bytes (set by HARMRANK_MAX_BODY_BYTES)",
+        "error_type": "payload_too_large",
+    }
 
 
 def test_chunked_body_over_limit_is_413(base_url: str) -> None:
@@ -101,6 +105,13 @@ def test_chunked_body_over_limit_is_413(base_url: str) -> None:
 
     response = httpx.post(base_url + "/echo", content=chunks(), timeout=5)
     assert response.status_code == 413
+    # No length declared: what had arrived when the limit was passed.
+    error = response.json()["error"]
+    assert error.startswith("the request body streamed without a length (")
+    assert error.endswith(
+        "bytes so far) is larger than this service accepts: its limit is "
+        "1,000 bytes (set by HARMRANK_MAX_BODY_BYTES)"
+    )
 
 
 def test_probes(base_url: str, serve_app: ServeApp) -> None:

@@ -49,6 +49,13 @@ from harmrank.metrics.app import create_app as create_metrics
 from harmrank.metrics.settings import MetricsSettings
 
 LIMIT = 4096
+# The service behind each path, as its settings' prefix names it.
+SERVICES = {
+    "/v1/runs": "GATEWAY",
+    "/v1/generate": "GENERATOR",
+    "/v1/judge": "JUDGE",
+    "/v1/rbo": "METRICS",
+}
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
@@ -97,6 +104,9 @@ async def test_every_service_refuses_a_body_over_its_limit(servers: Servers, tmp
                 assert answer.status_code == 413, (path, answer.text)
                 assert answer.json()["error_type"] == "payload_too_large"
                 assert set(answer.json()) == {"error", "error_type"}
+                # Which limit, and the setting of the service that refused it.
+                assert "its limit is 4,096 bytes" in answer.json()["error"]
+                assert f"HARMRANK_{SERVICES[path]}_MAX_BODY_BYTES" in answer.json()["error"]
         gateway_url = urls["/v1/runs"]
         lines = "\n".join(json.dumps({"text": f"question {i} " + "y" * 50}) for i in range(100))
         form, content_type = multipart(lines.encode(), "b")

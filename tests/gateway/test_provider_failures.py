@@ -33,6 +33,7 @@ from harmrank.generator.app import create_app as create_generator
 from harmrank.generator.settings import RetrySettings
 from harmrank.judge.app import create_app as create_judge
 from harmrank.metrics.app import create_app as create_metrics
+from harmrank.metrics.settings import MetricsSettings
 
 ServeApp = Callable[[ASGIApp], str]
 PROMPTS = [f"Prompt number {i} asks for something" for i in range(8)]
@@ -56,6 +57,7 @@ async def start(
     tgi: list[Standin] | None = None,
     judge_options: dict[str, Any] | None = None,
     generator_retry: RetrySettings = FAST_RETRY,
+    metrics: MetricsSettings | None = None,
     **gateway: Any,
 ) -> str:
     await migrate(db_url)
@@ -83,7 +85,7 @@ async def start(
         database_url=SecretStr(db_url),
         generator_url=generator,
         judge_url=serve_app(create_judge(judges)),
-        metrics_url=serve_app(create_metrics()),
+        metrics_url=serve_app(create_metrics(metrics)),
         api_tokens=[SecretStr(TOKEN)],
         **(fast | gateway),
     )

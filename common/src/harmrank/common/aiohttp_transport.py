@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import ssl
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
 import httpx
+from aiohttp.payload import TOO_LARGE_BYTES_BODY
 from yarl import URL
 
 # aiohttp would add these when the request lacks them; httpx already sent what it meant to.
@@ -131,6 +133,12 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         body: Any
         try:
             body = request.content or None
+            if body is not None and len(body) > TOO_LARGE_BYTES_BODY:
+                # aiohttp writes bytes in one piece (and warns past 1 MiB); a BytesIO, which
+                # shares the bytes, it writes 64 KiB at a time with the event loop free in
+                # between: a run's report request (20 MB at 200,000 prompts) does not hold up
+                # the worker's other tasks.
+                body = io.BytesIO(body)
         except httpx.RequestNotRead:
             body = request.stream  # sent as it comes; aiohttp does the chunked framing itself
             headers = [(k, v) for k, v in headers if k.lower() != "transfer-encoding"]

@@ -74,7 +74,11 @@ def create_service_app(
         app.add_middleware(extra.cls, *extra.args, **extra.kwargs)
     # Added last so it runs first: the request id exists before anything logs or fails.
     app.add_middleware(TelemetryMiddleware, telemetry=app.state.telemetry, router_app=app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        setting=type(settings).env_name("max_body_bytes"),
+    )
     app.add_middleware(RequestIdMiddleware)
     instrument_app(app, service)
     configure_logging(service, settings.log_level)

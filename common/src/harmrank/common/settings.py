@@ -23,6 +23,14 @@ class ServiceSettings(BaseSettings):
         default=10 * 1024 * 1024, ge=1, description="Request bodies above this are refused (413)."
     )
 
+    @classmethod
+    def env_name(cls, field: str) -> str:
+        """The environment variable that sets ``field``: what an error tells an operator to
+        change (``HARMRANK_METRICS_MAX_BODY_BYTES`` for the metrics service's body limit)."""
+        if field not in cls.model_fields:
+            raise AttributeError(f"{cls.__name__} has no setting {field!r}")
+        return f"{cls.model_config.get('env_prefix', '')}{field}".upper()
+
 
 def settings_config(service: str, *, secrets_dir: str | None = None) -> SettingsConfigDict:
     """The model_config of one service's settings: prefix ``HARMRANK_<SERVICE>_``."""

@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError
 
 from harmrank.common.contracts.generation import GenerateRequest, GenerationResult
 from harmrank.common.contracts.judging import JudgeRequest, JudgeResponse, JudgeResult
-from harmrank.common.errors import HarmrankError, is_transient
+from harmrank.common.errors import HarmrankError, PayloadTooLarge, is_transient
 from harmrank.common.http import call, upstream_error_for
 from harmrank.gateway.runs.tasks import Failure, TaskFailed
 from harmrank.gateway.runs.work import (
@@ -40,6 +40,7 @@ from harmrank.gateway.runs.work import (
     ScoreWork,
 )
 from harmrank.metrics.schemas import ReportRequest
+from harmrank.metrics.settings import MetricsSettings
 
 logger = logging.getLogger(__name__)
 
@@ -121,27 +122,36 @@ def failure_of(exc: BaseException) -> Failure:
 _JSON = {"Content-Type": "application/json"}
 
 
-async def post(client: httpx.AsyncClient, path: str, body: BaseModel, upstream: str) -> bytes:
-    """POST the body; answer the success body, raise :class:`TaskFailed` for an error body."""
+async def post(
+    client: httpx.AsyncClient, path: str, body: BaseModel, upstream: str, too_large: str = ""
+) -> bytes:
+    """POST the body; answer the success body, raise :class:`TaskFailed` for an error body.
+
+    ``too_large``: what to do when the body is refused as too large (413), added to the
+    task's error after the size sent."""
+    # Serialised by pydantic straight to JSON bytes: a dict and json.dumps first built the
+    # whole body twice (a 50,000-prompt run's report request: 30 MB and 2 s of CPU more).
+    # Encoded here, not by httpx, to state its size in bytes when it is refused as too large.
+    content = body.model_dump_json(exclude_none=True).encode()
     response = await call(
         client,
         "POST",
         path,
         upstream=upstream,
         accept_statuses=range(400, 600),
-        # Serialised by pydantic straight to JSON bytes: a dict and json.dumps first built the
-        # whole body twice (a 50,000-prompt run's report request: 30 MB and 2 s of CPU more).
-        content=body.model_dump_json(exclude_none=True),
+        content=content,
         headers=_JSON,
     )
     if response.status_code < 400:
         return response.content
     error_type, message = _error_of(response)
-    raise TaskFailed(
-        error_type,
-        f"{upstream} answered {response.status_code}: {message}",
-        transient=is_transient(error_type, response.status_code),
-    )
+    message = f"{upstream} answered {response.status_code}: {message}"
+    if response.status_code == 413:
+        error_type = PayloadTooLarge.error_type
+        if f"{len(content):,} bytes" not in message:  # a proxy's words: say what was sent
+            message += f" (the request sent was {len(content):,} bytes)"
+        message += too_large
+    raise TaskFailed(error_type, message, transient=is_transient(error_type, response.status_code))
 
 
 def _error_of(response: httpx.Response) -> tuple[str, str]:
@@ -228,6 +238,14 @@ def judgment_of(result: JudgeResult, answered: list[str], models: list[str]) -> 
     return Judgment([by_model[m] for m in models], order.raw_text or "", presentation, details)
 
 
+def _prompts(work: ScoreWork) -> str:
+    """The run's prompts, for an error message: as planned, else as ranked."""
+    prompts = work.notes.get("prompts")
+    if not isinstance(prompts, int):
+        prompts = max(len(a.prompts) for a in work.annotators)
+    return f"{prompts:,}"
+
+
 class ScoreExecutor:
     """``POST /v1/report`` of the metrics service: the run's report, as the service built it."""
 
@@ -240,6 +258,10 @@ class ScoreExecutor:
             "/v1/report",
             ReportRequest.of(work.annotators, work.settings, work.pairs, work.ppi, work.run),
             "metrics",
+            too_large=f": a report request holds the whole run's rankings ({_prompts(work)} "
+            f"prompts); raise {MetricsSettings.env_name('max_body_bytes')} on the metrics "
+            "service (and the body limit of any proxy in front of it), then resume the run "
+            "(harmrank run resume)",
         )
         report = json.loads(content)
         if not isinstance(report, dict):

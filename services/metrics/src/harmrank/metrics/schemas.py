@@ -30,6 +30,10 @@ P = Annotated[
 ]
 Resamples = Annotated[int, Field(ge=0, le=20_000, description="Bootstrap resamples over prompts.")]
 Confidence = Annotated[float, Field(gt=0.0, lt=1.0)]
+MAX_PROMPTS = 1_000_000
+"""The most prompts one annotator's rankings (or a PPI design) may hold. A run's report request
+holds every prompt of the run (200,000 was a cliff for large runs); the body limit and the
+memory a report needs bound it before this does."""
 
 
 class Strict(BaseModel):
@@ -82,7 +86,7 @@ class RankingIn:
 
 class AnnotatorIn(Strict):
     name: str = Field(min_length=1, max_length=200)
-    rankings: list[RankingIn] = Field(min_length=1, max_length=200_000)
+    rankings: list[RankingIn] = Field(min_length=1, max_length=MAX_PROMPTS)
 
     def to_rankings(self, models: list[str]) -> AnnotatorRankings:
         rows: dict[str, list[int]] = {}
@@ -155,14 +159,14 @@ class PPISpecIn(Strict):
     )
     inclusion: Inclusion | None = Field(
         None,
-        max_length=200_000,
+        max_length=MAX_PROMPTS,
         description="Per judged prompt, its probability of being "
         "sent to humans; omitted: a uniform random sample.",
     )
     policy: str = Field("uniform random", max_length=500, description="Stated in the report.")
     sample: list[str] | None = Field(
         None,
-        max_length=200_000,
+        max_length=MAX_PROMPTS,
         description="The prompts drawn for humans (with `inclusion`): the truth's rankings of "
         "other prompts are not used, and drawn prompts it has not ranked leave the population.",
     )
@@ -375,7 +379,7 @@ class PPIRequest(ModelsMixin):
     )
     inclusion: Inclusion | None = Field(
         None,
-        max_length=200_000,
+        max_length=MAX_PROMPTS,
         description="Per judged prompt, its probability of having been sent to humans (active "
         "policy); the estimates weight by its inverse. Omitted: a uniform random sample.",
     )
