@@ -9,19 +9,16 @@ reading the whole tasks table, that check made every claim O(tasks in the databa
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import pytest
-from sqlalchemy import event, text, update
+from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from tests.gateway.runs.helpers import Sessions, at, create, seed_dataset, spec
+from tests.gateway.runs.plans import CUSTOM, GENERIC, explain, sent_statement
 
 from harmrank.gateway.db.run_models import Stage, Task, TaskState
 from harmrank.gateway.runs import failures, queue
-
-GENERIC, CUSTOM = "force_generic_plan", "force_custom_plan"
 
 
 async def claim_plan(sessions: Sessions, mode: str = GENERIC) -> str:
@@ -40,41 +37,10 @@ async def generic_plan(
     starts: str,
     mode: str = GENERIC,
 ) -> str:
-    """EXPLAIN of the first statement ``call`` sends that starts so, exactly as sent (caught on
-    the way; the call itself rolled back), as a generic plan: a worker or the gateway runs its
-    prepared statements again and again, and PostgreSQL soon plans each once for any
-    parameters (``mode`` CUSTOM: the plan for these parameters, which PostgreSQL keeps making
-    while a generic plan looks costlier)."""
-    sent: list[tuple[str, Sequence[Any]]] = []
-
-    def catch(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.startswith(starts):
-            sent.append((statement, parameters))
-
+    """EXPLAIN of the first statement ``call`` sends that starts so (see ``plans.explain``)."""
+    sent = await sent_statement(sessions, call, starts)
     async with sessions() as session:
-        connection = await session.connection()
-        event.listen(connection.sync_connection, "before_cursor_execute", catch)
-        try:
-            await call(session)
-        finally:
-            event.remove(connection.sync_connection, "before_cursor_execute", catch)
-        await session.rollback()
-        statement, parameters = sent[0]
-        connection = await session.connection()
-        await connection.exec_driver_sql(f"PREPARE sent AS {statement}")
-        await connection.exec_driver_sql(f"SET LOCAL plan_cache_mode = {mode}")
-        values = ", ".join(_literal(v) for v in parameters)
-        found = await connection.exec_driver_sql(f"EXPLAIN EXECUTE sent({values})")
-        return "\n".join(row[0] for row in found)
-
-
-def _literal(value: Any) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, int):
-        return str(value)
-    text = value.isoformat() if isinstance(value, datetime) else str(value)
-    return "'" + text.replace("'", "''") + "'"
+        return await explain(await session.connection(), sent, mode)
 
 
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
