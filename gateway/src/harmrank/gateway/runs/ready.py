@@ -27,7 +27,7 @@ from sqlalchemy import (
     select,
 )
 
-from harmrank.gateway.db.run_models import SUCCEEDED_STATES, Stage, Task, TaskState
+from harmrank.gateway.db.run_models import SUCCEEDED_STATES, TO_DO, WORK, Stage, Task
 
 _tasks = cast(Table, Task.__table__)
 
@@ -41,8 +41,7 @@ def _probed(*conditions: ColumnElement[bool]) -> Exists:
     every claim: 0.33 ms of a claim's 0.83 ms (EXPLAIN ANALYZE, a 4,000-task run 85% done). The
     OFFSET stops that: the planner only turns an EXISTS whose subquery it may simplify into a
     hash (simplify_EXISTS_query refuses one with an OFFSET), so each candidate the claim walks
-    probes the index instead: a few rows of ix_tasks_pending_generate or
-    ix_tasks_run_id_stage_state. SQLite ignores it."""
+    probes the index instead: a few rows of ix_tasks_pending_generate. SQLite ignores it."""
     return select(literal_column("1")).where(*conditions).offset(literal_column("0")).exists()
 
 
@@ -66,6 +65,35 @@ def constants(name: str, values: Sequence[StrEnum]) -> BindParameter[Any]:
     return bindparam(name, list(values), type_=column.type, expanding=True, literal_execute=True)
 
 
+def _work_to_do(task: FromClause) -> ColumnElement[bool]:
+    """Some generate or judge task of the task's run is still queued or running (its score
+    waits).
+
+    Asked as "the first entry of ix_tasks_work_to_do in run order, from this run to this run":
+    one probe of the index, which reads only what is left of the run. Asked as an EXISTS of the
+    run's tasks still to do, PostgreSQL chose how from its statistics, and those of a run's
+    planning (every task queued) made a scan look as cheap as any index (a match expected
+    within the first rows), even this one: the scan read the table up to the first task still
+    to do, all of it once the run's work was done (a claim of 16: 260 ms at 308,000 tasks,
+    bench/claim_readiness.py). In run order no scan gives a first row before it has read and
+    sorted every match, and this partial index is the smallest in that order. A range, not
+    ``=``: under an equality the planner drops the ORDER BY (a constant column), and the
+    statistics choose again."""
+    other = _tasks.alias("other")
+    first = (
+        select(other.c.run_id)
+        # ix_tasks_work_to_do's condition (WORK_TO_DO), written as constants.
+        .where(
+            other.c.stage.in_(constants("work", WORK)),
+            other.c.state.in_(constants("to_do", TO_DO)),
+            other.c.run_id.between(task.c.run_id, task.c.run_id),
+        )
+        .order_by(other.c.run_id)
+        .limit(literal_column("1"))
+    )
+    return first.scalar_subquery().is_not(None)
+
+
 def ready(task: FromClause) -> ColumnElement[bool]:
     """Judge: every response of its prompt exists (its generate tasks succeeded). Score: no
     generate or judge task of the run is still to do."""
@@ -77,13 +105,8 @@ def ready(task: FromClause) -> ColumnElement[bool]:
         other.c.prompt_id == task.c.prompt_id,
         other.c.state.not_in(constants("succeeded", SUCCEEDED_STATES)),
     )
-    work_pending = _probed(
-        other.c.run_id == task.c.run_id,
-        other.c.stage.in_((Stage.GENERATE, Stage.JUDGE)),
-        other.c.state.in_((TaskState.QUEUED, TaskState.RUNNING)),
-    )
     return or_(
         task.c.stage == constant(Stage.GENERATE),
         and_(task.c.stage == constant(Stage.JUDGE), ~responses_pending),
-        and_(task.c.stage == constant(Stage.SCORE), ~work_pending),
+        and_(task.c.stage == constant(Stage.SCORE), ~_work_to_do(task)),
     )
