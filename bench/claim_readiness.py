@@ -94,7 +94,7 @@ async def _fill(engine: AsyncEngine, finished: int, prompts: int) -> None:
         )
 
 
-def _judgments(run_id: int) -> Select[tuple[int]]:
+def _judgments(run_id: int) -> Select[int]:
     return select(Task.id).where(Task.run_id == run_id, Task.stage == Stage.JUDGE)
 
 
