@@ -45,6 +45,7 @@ bench: setup
 	$(UV) run python bench/reproduce.py
 	$(UV) run python bench/generator.py
 	$(UV) run python bench/task_queue.py
+	$(UV) run python bench/claim_readiness.py
 	$(UV) run python bench/gateway_load.py
 	$(UV) run python bench/judge.py
 	$(UV) run python bench/scale_run.py

@@ -4,24 +4,23 @@ with the tasks table.
 A claim checks each judge task it considers for pending generate tasks of its prompt. Found by
 reading the whole tasks table, that check made every claim O(tasks in the database) and a
 50,000-prompt run's judgments three times slower than its generations (bench/scale_run.py).
+The same went for each score task it considers, whose run must have no work left to do
+(bench/claim_readiness.py).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import pytest
-from sqlalchemy import event, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from tests.gateway.runs.helpers import Sessions, at, create, seed_dataset, spec
+from tests.gateway.runs.plans import CUSTOM, GENERIC, explain, sent_statement
 
 from harmrank.gateway.db.run_models import Stage, Task, TaskState
 from harmrank.gateway.runs import failures, queue
-
-GENERIC, CUSTOM = "force_generic_plan", "force_custom_plan"
 
 
 async def claim_plan(sessions: Sessions, mode: str = GENERIC) -> str:
@@ -40,41 +39,10 @@ async def generic_plan(
     starts: str,
     mode: str = GENERIC,
 ) -> str:
-    """EXPLAIN of the first statement ``call`` sends that starts so, exactly as sent (caught on
-    the way; the call itself rolled back), as a generic plan: a worker or the gateway runs its
-    prepared statements again and again, and PostgreSQL soon plans each once for any
-    parameters (``mode`` CUSTOM: the plan for these parameters, which PostgreSQL keeps making
-    while a generic plan looks costlier)."""
-    sent: list[tuple[str, Sequence[Any]]] = []
-
-    def catch(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.startswith(starts):
-            sent.append((statement, parameters))
-
+    """EXPLAIN of the first statement ``call`` sends that starts so (see ``plans.explain``)."""
+    sent = await sent_statement(sessions, call, starts)
     async with sessions() as session:
-        connection = await session.connection()
-        event.listen(connection.sync_connection, "before_cursor_execute", catch)
-        try:
-            await call(session)
-        finally:
-            event.remove(connection.sync_connection, "before_cursor_execute", catch)
-        await session.rollback()
-        statement, parameters = sent[0]
-        connection = await session.connection()
-        await connection.exec_driver_sql(f"PREPARE sent AS {statement}")
-        await connection.exec_driver_sql(f"SET LOCAL plan_cache_mode = {mode}")
-        values = ", ".join(_literal(v) for v in parameters)
-        found = await connection.exec_driver_sql(f"EXPLAIN EXECUTE sent({values})")
-        return "\n".join(row[0] for row in found)
-
-
-def _literal(value: Any) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, int):
-        return str(value)
-    text = value.isoformat() if isinstance(value, datetime) else str(value)
-    return "'" + text.replace("'", "''") + "'"
+        return await explain(await session.connection(), sent, mode)
 
 
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
@@ -131,8 +99,55 @@ async def test_a_claim_mid_run_walks_the_queued_tasks_whatever_the_statistics_sa
     # The judge's check probes its prompt's pending generate tasks, candidate by candidate.
     probe = "Index Cond: ((run_id = candidate.run_id) AND (prompt_id = candidate.prompt_id))"
     assert probe in plan, plan
-    # The score's check (other_1) runs only once a claim's walk reaches the run's score task.
-    assert not re.search(r"Seq Scan on tasks\b(?! other_1\b)", plan), plan
+    assert "Seq Scan on tasks" not in plan, plan
+
+
+async def tail_among_finished_runs(sessions: Sessions) -> None:
+    """A finished run of 2,000 prompts (8,001 tasks), then two runs of 200 prompts in flight,
+    on the statistics of the second one's planning: the first at its tail (its judgments done
+    but two still running), the second just started."""
+    await seed_dataset(sessions, name="big", prompts=2000)
+    await seed_dataset(sessions, name="small", prompts=200)
+    finished = await create(sessions, spec(prompts={"dataset": "big"}))
+    async with sessions.begin() as session:
+        await session.execute(
+            update(Task).where(Task.run_id == finished.id).values(state=TaskState.DONE)
+        )
+    tail = await create(sessions, spec(prompts={"dataset": "small"}))
+    await create(sessions, spec(prompts={"dataset": "small"}))
+    async with sessions.begin() as session:
+        connection = await session.connection()
+        await connection.exec_driver_sql("ALTER TABLE tasks SET (autovacuum_enabled = false)")
+        work = Task.stage != Stage.SCORE
+        await session.execute(
+            update(Task).where(Task.run_id == tail.id, work).values(state=TaskState.DONE)
+        )
+        last = select(Task.id).where(Task.run_id == tail.id, work)
+        await session.execute(
+            update(Task)
+            .where(Task.id.in_(last.order_by(Task.id.desc()).limit(2)))
+            .values(state=TaskState.RUNNING, lease_owner="w2", lease_expires_at=at(30))
+        )
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("mode", [GENERIC, CUSTOM])
+@pytest.mark.parametrize("runs", [mid_run, tail_among_finished_runs])
+async def test_a_score_check_probes_its_runs_work_to_do_whatever_the_statistics_say(
+    session_maker: Sessions, mode: str, runs: Callable[[Sessions], Awaitable[None]]
+) -> None:
+    """Whenever a claim's walk reaches a run's score task, which with several runs in flight is
+    every claim, it checks that no generate or judge task of the run is queued or running. On
+    the statistics of a run's planning (every task queued) that check read the tasks table up
+    to the first task still to do, the whole table once the run's work was done: a claim of 16
+    took 40 ms at 108,000 tasks and 260 ms at 308,000 (bench/claim_readiness.py)."""
+    await runs(session_maker)
+    plan = await claim_plan(session_maker, mode)
+    assert re.search(r"Index (Only )?Scan using ix_tasks_work_to_do on tasks other", plan), plan
+    # From the run, in run order, to the run: the first entry answers.
+    probe = "Index Cond: ((run_id >= candidate.run_id) AND (run_id <= candidate.run_id))"
+    assert probe in plan, plan
+    assert "Seq Scan on tasks" not in plan, plan
 
 
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)

@@ -97,6 +97,40 @@ async def test_judge_waits_for_its_responses_and_score_for_judging(
     assert score.stage == Stage.SCORE
 
 
+async def test_each_runs_score_waits_for_its_own_work_to_do_only(
+    session_maker: Sessions,
+) -> None:
+    """Three runs in flight: a claim's walk passes each run's score task (its run's highest
+    id) before the later runs' tasks, and must take it exactly when no generate or judge task
+    of its run is queued (a retry waiting included) or running; the work of the runs before
+    or after it, or a task failed for good, does not hold it back."""
+    await seed_dataset(session_maker, prompts=1)
+    one_order = spec(judges=[{"name": "judge-x", "orders": 1}])
+    runs = [(await create(session_maker, one_order)).id for _ in range(3)]
+    generations = await claim(session_maker, limit=10)
+    assert [t.run_id for t in generations] == [run for run in runs for _ in range(2)]
+    for task in generations[2:4]:  # the middle run's; the last run's stay running throughout
+        assert await complete(session_maker, task)
+
+    (judge,) = await claim(session_maker, limit=10)
+    assert (judge.run_id, judge.stage) == (runs[1], Stage.JUDGE)
+    assert await claim(session_maker, limit=10) == []  # each score waits for its run's work
+    assert await complete(session_maker, judge)
+    (score,) = await claim(session_maker, limit=10)
+    assert (score.run_id, score.stage) == (runs[1], Stage.SCORE)
+
+    for task in generations[:2]:
+        assert await complete(session_maker, task)
+    (judge,) = await claim(session_maker, seconds=2, limit=10)
+    assert await fail(session_maker, judge, TRANSIENT, seconds=2) == TaskState.QUEUED
+    assert await claim(session_maker, seconds=3, limit=10) == []  # the retry is work to do
+    (again,) = await claim(session_maker, seconds=12, limit=10)
+    assert again.id == judge.id
+    assert await fail(session_maker, again, PERMANENT, seconds=13) == TaskState.FAILED
+    (score,) = await claim(session_maker, seconds=14, limit=10)
+    assert (score.run_id, score.stage) == (runs[0], Stage.SCORE)
+
+
 async def test_a_claim_reads_what_each_task_needs_with_it(session_maker: Sessions) -> None:
     await seed_dataset(session_maker, prompts=2)
     await create(session_maker, spec())

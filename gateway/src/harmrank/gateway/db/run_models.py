@@ -51,6 +51,17 @@ PENDING_GENERATE = f"stage = '{Stage.GENERATE}' AND state NOT IN ({_SUCCEEDED_SQ
 """The generate tasks a judge task waits for, as SQL: the condition of the partial index
 ``ix_tasks_pending_generate``, which the claim's readiness check spells the same way (with
 constants, so PostgreSQL can prove the index covers it)."""
+WORK = (Stage.GENERATE, Stage.JUDGE)
+"""The stages whose tasks a run's score waits for."""
+TO_DO = (TaskState.QUEUED, TaskState.RUNNING)
+"""The states of a task that is still to be done."""
+WORK_TO_DO = (
+    f"stage IN ({', '.join(repr(str(s)) for s in WORK)})"
+    f" AND state IN ({', '.join(repr(str(s)) for s in TO_DO)})"
+)
+"""The generate and judge tasks still to do, as SQL: the condition of the partial index
+``ix_tasks_work_to_do``, which the score's readiness check spells the same way (with
+constants, so PostgreSQL can prove the index covers it)."""
 QUEUED = f"state = '{TaskState.QUEUED}'"
 """The condition of the partial index ``ix_tasks_queued_id``, which the ready-task claim walks
 (spelled the same way there, with a constant)."""
@@ -109,6 +120,14 @@ class Task(Base):
             "prompt_id",
             postgresql_where=text(PENDING_GENERATE),
             sqlite_where=text(PENDING_GENERATE),
+        ),
+        # A score's readiness: its run's generate and judge tasks still to do. Only those are in
+        # it, so the claim's check reads what is left of the run, not every task ever made.
+        Index(
+            "ix_tasks_work_to_do",
+            "run_id",
+            postgresql_where=text(WORK_TO_DO),
+            sqlite_where=text(WORK_TO_DO),
         ),
         # A run's failing tasks (failed, or queued for a retry), which every read of its status
         # groups: a few, where the run's tasks are many.

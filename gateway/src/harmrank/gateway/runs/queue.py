@@ -1,6 +1,7 @@
 """The task queue's hot path: claim, renew and complete leases, a batch of tasks per statement
 (a failure, retried or for good, and the expired leases are ``settle``; cancelling and resuming
-a run is ``control``; what a task is to its worker, ``tasks``).
+a run is ``control``; what a task is to its worker, ``tasks``; when a queued task is ready,
+``ready``).
 
 Claiming is ``UPDATE tasks … WHERE id IN (SELECT … LIMIT n) RETURNING …`` (on PostgreSQL
 ``id = ANY(ARRAY(SELECT …))``, see ``_claim_statement``), once for queued
@@ -39,14 +40,12 @@ import functools
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any, cast
 
 from sqlalchemy import (
     ARRAY,
     BindParameter,
     ColumnElement,
-    Exists,
     FromClause,
     Integer,
     Table,
@@ -59,7 +58,6 @@ from sqlalchemy import (
     column,
     exists,
     func,
-    literal,
     literal_column,
     or_,
     select,
@@ -70,7 +68,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.gateway.db.models import Annotator, Model, Prompt, Ranking, Response
-from harmrank.gateway.db.run_models import SUCCEEDED_STATES, Stage, Task, TaskState
+from harmrank.gateway.db.run_models import Stage, Task, TaskState
+from harmrank.gateway.runs.ready import constant, ready
 from harmrank.gateway.runs.settle import cancelled_runs
 from harmrank.gateway.runs.tasks import ClaimedTask, ClaimInputs, Completion, Lease
 
@@ -131,68 +130,10 @@ def _input_columns() -> list[ColumnElement[Any]]:
 _INPUT_NAMES = [f.name for f in dataclasses.fields(ClaimInputs)]
 
 
-def _probed(*conditions: ColumnElement[bool]) -> Exists:
-    """EXISTS of a task matching the conditions, looked up for each candidate, never hashed.
-
-    PostgreSQL may plan a correlated EXISTS as a hash of every matching row, built once per
-    statement; it chooses so from the statistics, and those of a run's planning (every task
-    queued) made it hash the run's pending generate tasks out of a scan of the whole table on
-    every claim: 0.33 ms of a claim's 0.83 ms (EXPLAIN ANALYZE, a 4,000-task run 85% done). The
-    OFFSET stops that: the planner only turns an EXISTS whose subquery it may simplify into a
-    hash (simplify_EXISTS_query refuses one with an OFFSET), so each candidate the claim walks
-    probes the index instead: a few rows of ix_tasks_pending_generate or
-    ix_tasks_run_id_stage_state. SQLite ignores it."""
-    return select(literal_column("1")).where(*conditions).offset(literal_column("0")).exists()
-
-
-def _constant(value: StrEnum) -> ColumnElement[str]:
-    """A stage or state written into the claim's SQL, not bound.
-
-    PostgreSQL uses a partial index only where it can prove the query implies its condition,
-    which a parameter never does. And a prepared statement is planned for its parameters each
-    time until a plan for any parameters (generic) looks no costlier: with the claim's stages
-    and limit as parameters it looked costlier (it could not tell a candidate's stage, nor how
-    many candidates it needs), so every claim was planned anew: 0.85 ms of the database's CPU
-    a claim of 8 against 0.52 ms with one plan kept (its backend's CPU over 500 claims of a
-    4,000-task run 85% done)."""
-    column = _tasks.c.stage if isinstance(value, Stage) else _tasks.c.state
-    return literal(value, column.type, literal_execute=True)
-
-
-def _ready(task: FromClause) -> ColumnElement[bool]:
-    """Judge: every response of its prompt exists (its generate tasks succeeded). Score: no
-    generate or judge task of the run is still to do."""
-    other = _tasks.alias("other")
-    # The condition of ix_tasks_pending_generate (PENDING_GENERATE), in constants (_constant).
-    succeeded = bindparam(
-        "succeeded",
-        list(SUCCEEDED_STATES),
-        type_=other.c.state.type,
-        expanding=True,
-        literal_execute=True,
-    )
-    responses_pending = _probed(
-        other.c.run_id == task.c.run_id,
-        other.c.stage == _constant(Stage.GENERATE),
-        other.c.prompt_id == task.c.prompt_id,
-        other.c.state.not_in(succeeded),
-    )
-    work_pending = _probed(
-        other.c.run_id == task.c.run_id,
-        other.c.stage.in_((Stage.GENERATE, Stage.JUDGE)),
-        other.c.state.in_((TaskState.QUEUED, TaskState.RUNNING)),
-    )
-    return or_(
-        task.c.stage == _constant(Stage.GENERATE),
-        and_(task.c.stage == _constant(Stage.JUDGE), ~responses_pending),
-        and_(task.c.stage == _constant(Stage.SCORE), ~work_pending),
-    )
-
-
 def _queued_and_ready(task: FromClause) -> ColumnElement[bool]:
-    # ix_tasks_queued_id's condition (QUEUED), in a constant (_constant).
+    # ix_tasks_queued_id's condition (QUEUED), in a constant (see ready.constant).
     due = or_(task.c.not_before.is_(None), task.c.not_before <= _now())
-    return and_(task.c.state == _constant(TaskState.QUEUED), due, _ready(task))
+    return and_(task.c.state == constant(TaskState.QUEUED), due, ready(task))
 
 
 def _lease_expired(task: FromClause) -> ColumnElement[bool]:
@@ -210,7 +151,7 @@ def _claim_statement(
         select(candidate.c.id)
         .where(condition(candidate), candidate.c.run_id.not_in(cancelled_runs()))
         .order_by(candidate.c.id)
-        # Written into the SQL too (see _constant): a statement per limit, at most a claim
+        # Written into the SQL too (see ready.constant): a statement per limit, at most a claim
         # batch's worth of them.
         .limit(bindparam("limit", type_=Integer, literal_execute=True))
         .with_for_update(skip_locked=True, of=candidate)
