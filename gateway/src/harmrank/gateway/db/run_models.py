@@ -67,7 +67,9 @@ class Run(Base):
     cancelled_at: Mapped[datetime | None] = mapped_column()
     # The W3C traceparent of the request that created the run (when tracing was on).
     trace_context: Mapped[str | None] = mapped_column(String(128))
-    """Set while the run is cancelled: workers abandon its running tasks at their heartbeat."""
+    resumes: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    """How many times the run was resumed: the only change to its finished tasks' states, so a
+    reader that keeps a finished run's task counts knows from it when to count again."""
 
 
 class RunPrompt(Base):

@@ -30,11 +30,13 @@ async def mark_cancelled(session: AsyncSession, run_id: int, *, now: datetime) -
     )
 
 
-async def clear_cancelled(session: AsyncSession, run_id: int) -> None:
+async def mark_resumed(session: AsyncSession, run_id: int) -> None:
+    """Clear the run's cancellation and count the resume, in the transaction that queues its
+    tasks again (``Run.resumes`` tells the metrics refresher to count the run anew)."""
     await session.execute(
         update(Run)
         .where(Run.id == run_id)
-        .values(cancelled_at=None)
+        .values(cancelled_at=None, resumes=Run.resumes + 1)
         .execution_options(synchronize_session=False)
     )
 
@@ -61,6 +63,8 @@ async def requeue_stage(
 
 
 async def _requeue(session: AsyncSession, where: ColumnElement[bool]) -> int:
+    # The only statement that takes tasks out of a finished state: its callers count the resume
+    # (mark_resumed) in the same transaction, or the metrics would keep the run's old counts.
     statement = (
         update(Task)
         .where(where)
@@ -170,36 +174,54 @@ async def tasks_by_id(session: AsyncSession, ids: set[int]) -> Sequence[Task]:
     return (await session.scalars(select(Task).where(Task.id.in_(ids)))).all()
 
 
-# --- the task queue's metrics (every run's tasks) ---------------------------------------------
+# --- the task queue's metrics (harmrank.gateway.task_tally) ----------------------------------
+
+ACTIVE_STATES = (TaskState.QUEUED, TaskState.RUNNING)
+"""The states a task leaves by itself; a run with none of its tasks in them is at rest."""
 
 
-async def task_totals(session: AsyncSession) -> Sequence[Row[Stage, TaskState, int]]:
-    """(stage, state, tasks) over every run."""
-    found = await session.execute(
-        select(Task.stage, Task.state, func.count()).group_by(Task.stage, Task.state)
-    )
-    return found.all()
+async def run_resumes(session: AsyncSession) -> dict[int, int]:
+    """Every run's id and how many times it was resumed."""
+    found = await session.execute(select(Run.id, Run.resumes))
+    return dict(found.tuples().all())
 
 
-async def oldest_queued(session: AsyncSession) -> Sequence[Row[Stage, datetime | None]]:
-    """(stage, when its oldest queued task was planned)."""
-    found = await session.execute(
-        select(Task.stage, func.min(Task.created_at))
-        .where(Task.state == TaskState.QUEUED)
-        .group_by(Task.stage)
-    )
-    return found.all()
-
-
-async def failed_totals(
+async def active_task_groups(
     session: AsyncSession,
-) -> Sequence[Row[Stage, str | None, str | None, str | None, int]]:
-    """(stage, model, judge, error type, tasks) of the tasks failed for good."""
+) -> Sequence[Row[int, Stage, TaskState, int, datetime]]:
+    """(run id, stage, state, tasks, when the oldest was planned) of the queued and running
+    tasks: read through the indexes that lead with the state, so it costs what is active."""
     found = await session.execute(
-        select(Task.stage, Model.name, Annotator.name, Task.error_type, func.count())
+        select(Task.run_id, Task.stage, Task.state, func.count(), func.min(Task.created_at))
+        .where(Task.state.in_(ACTIVE_STATES))
+        .group_by(Task.run_id, Task.stage, Task.state)
+    )
+    return found.all()
+
+
+async def run_task_groups(
+    session: AsyncSession, run_ids: Collection[int] | None
+) -> Sequence[Row[int, Stage, TaskState, int]]:
+    """(run id, stage, state, tasks) of the runs ``run_ids`` (every run: None)."""
+    query = select(Task.run_id, Task.stage, Task.state, func.count())
+    if run_ids is not None:
+        query = query.where(Task.run_id.in_(run_ids))
+    found = await session.execute(query.group_by(Task.run_id, Task.stage, Task.state))
+    return found.all()
+
+
+async def run_failed_groups(
+    session: AsyncSession, run_ids: Collection[int] | None
+) -> Sequence[Row[int, Stage, str | None, str | None, str | None, int]]:
+    """(run id, stage, model, judge, error type, tasks) of the tasks failed for good in the runs
+    ``run_ids`` (every run: None)."""
+    query = (
+        select(Task.run_id, Task.stage, Model.name, Annotator.name, Task.error_type, func.count())
         .outerjoin(Model, Model.id == Task.model_id)
         .outerjoin(Annotator, Annotator.id == Task.annotator_id)
         .where(Task.state == TaskState.FAILED)
-        .group_by(Task.stage, Model.name, Annotator.name, Task.error_type)
     )
-    return found.all()
+    if run_ids is not None:
+        query = query.where(Task.run_id.in_(run_ids))
+    columns = (Task.run_id, Task.stage, Model.name, Annotator.name, Task.error_type)
+    return (await session.execute(query.group_by(*columns))).all()
