@@ -9,8 +9,9 @@ vacuumed and analyzed, as autovacuum keeps a table whose old rows no longer chan
 
 Figures: the median time of ``telemetry.read_snapshot`` over ``--readings`` readings with one
 tally kept across them (the first reading counts every run; the later ones what is active or
-changed), and EXPLAIN (ANALYZE, BUFFERS) of each statement of a steady reading. Prints
-figures; asserts nothing.
+changed), against the baseline of the three whole-table statements every reading sent before;
+and EXPLAIN (ANALYZE, BUFFERS) of each statement of a steady reading. Prints figures; asserts
+nothing.
 """
 
 from __future__ import annotations
@@ -71,6 +72,17 @@ FROM (SELECT id FROM runs WHERE id = :run) AS r,
 """
 
 
+# The statements every reading sent before the tally (main before issue #21's telemetry lane):
+# the baseline, timed the same way.
+_FULL_SCANS = (
+    "SELECT stage, state, count(*) FROM tasks GROUP BY stage, state",
+    "SELECT stage, min(created_at) FROM tasks WHERE state = 'queued' GROUP BY stage",
+    "SELECT t.stage, m.name, a.name, t.error_type, count(*) FROM tasks AS t"
+    " LEFT JOIN models AS m ON m.id = t.model_id LEFT JOIN annotators AS a"
+    " ON a.id = t.annotator_id WHERE t.state = 'failed' GROUP BY 1, 2, 3, 4",
+)
+
+
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=250, help="finished runs of 4,000 tasks")
@@ -124,6 +136,18 @@ async def readings(engine: AsyncEngine, times: int) -> tuple[list[float], TaskSn
     return spent, snapshot
 
 
+async def full_scans(engine: AsyncEngine, times: int) -> list[float]:
+    """The baseline: each reading's time when it counted the whole table."""
+    spent = []
+    for _ in range(times):
+        started = time.perf_counter()
+        async with session_factory(engine)() as session:
+            for statement in _FULL_SCANS:
+                (await session.execute(text(statement))).all()
+        spent.append(time.perf_counter() - started)
+    return spent
+
+
 async def explain(engine: AsyncEngine) -> list[str]:
     """EXPLAIN (ANALYZE, BUFFERS) of each statement a steady reading sends (after a first)."""
     sessions = session_factory(engine)
@@ -160,6 +184,11 @@ async def main() -> None:
         print(f"filled {total:,} tasks in {time.perf_counter() - started:.1f} s")
         for plan in await explain(engine):
             print(plan, end="\n\n")
+        baseline = await full_scans(engine, args.readings)
+        print(
+            f"before (three scans of the table): median {statistics.median(baseline) * 1000:.1f}"
+            f" ms, max {max(baseline) * 1000:.1f} ms ({len(baseline)})"
+        )
         spent, snapshot = await readings(engine, args.readings)
         later = spent[1:]
         print(f"first reading (counts every run) {spent[0] * 1000:.1f} ms")
