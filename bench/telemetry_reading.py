@@ -113,8 +113,9 @@ async def fill(engine: AsyncEngine, runs: int, active_tasks: int) -> None:
         await session.execute(text("SET LOCAL session_replication_role = replica"))
         for run_id in ids:
             tasks = active_tasks if run_id == ids[-1] else TASKS_PER_RUN
-            values = {"run": run_id, "tasks": tasks, "active": ids[-1], "runs": len(ids)}
-            values |= {"model0": models[0].id, "judge": judge.id, "prompt0": prompt0}
+            values: dict[str, Any] = {"run": run_id, "tasks": tasks, "active": ids[-1]}
+            values |= {"runs": len(ids), "model0": models[0].id, "judge": judge.id}
+            values["prompt0"] = prompt0
             await session.execute(text(_FILL), values)
     vacuum = create_engine(engine.url, isolation_level="AUTOCOMMIT")
     async with vacuum.connect() as connection:
