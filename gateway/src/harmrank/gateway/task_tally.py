@@ -3,8 +3,9 @@ whole tasks table.
 
 The figures are exact counts of every task (by stage and state, failed ones by model, judge and
 error type) and each stage's oldest queued task. Counting them over the table on every reading
-(every 5 s in every replica) cost O(tasks ever planned): 0.42 s of the database per reading at
-a million tasks (``bench/telemetry_reading.py``). What makes them cheap:
+(every 5 s in every replica) cost O(tasks ever planned): half a second of the database's time
+per reading at a million tasks (``bench/telemetry_reading.py``), 3 ms now. What makes them
+cheap:
 
 - **A run at rest keeps its counts.** Every change of a task's state starts from queued or
   running, but one: a resume queues a run's failed and cancelled tasks (and its score task)
@@ -12,19 +13,21 @@ a million tasks (``bench/telemetry_reading.py``). What makes them cheap:
   counts in ``runs.resumes`` in the same transaction (migration 0010), or deleted. The tally
   keeps each such run's figures with the resume count they were read at, and their sums; a
   reading lists the runs (id, resumes: O(runs), a small table) and counts again only the runs
-  that are new, resumed, or were active. A run is resumed and done again between two readings
-  as easily as not: the counter tells either way, where a queued task would not.
+  that are new, resumed, or were active. A resume's tasks may all finish between two readings,
+  so that no reading sees the run active: the counter tells all the same.
 - **Active work through the state indexes.** The queued and running tasks (counts per run,
   the oldest queued per stage) are read through the indexes that lead with the state, and the
-  runs that have any are counted in full through ``ix_tasks_run_id_stage_state`` (O(active
-  runs' tasks), about 3 ms for an 8,000-task run).
+  runs that have any are counted in full through ``ix_tasks_run_id_stage_state``: O(tasks of
+  the runs in progress), 3 ms with an 8,000-task run in progress, about 100 ms with a
+  200,000-task run a quarter queued (counting only what changed in a run in progress would
+  need a watermark of ids per run, or counters kept on the hot path).
 
 Correctness of the order: the runs and their resume counts are read before the tasks, so a
 resume committed meanwhile is either seen or leaves a count older than the figures kept, which
 the next reading then finds different. A run is kept only when the statement that counted it
 found none of its tasks queued or running. Rows deleted by hand inside a run (its prompts
 deleted, not the run) are not noticed until the run is resumed or the gateway restarts; the
-gateway itself deletes no task but with its run.
+gateway deletes no task itself.
 
 Rejected: a counters table kept by the workers (or by triggers) on every change of state would
 make every claim and settle of every worker update the same few rows, serialising concurrent
