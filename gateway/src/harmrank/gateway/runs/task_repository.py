@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, bindparam, func, select, update
+from sqlalchemy import BindParameter, ColumnElement, Row, and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.gateway.db.engine import rowcount
@@ -185,31 +187,47 @@ async def run_resumes(session: AsyncSession) -> dict[int, int]:
     return dict((await session.execute(select(Run.id, Run.resumes))).all())
 
 
+def _written(name: str, column: Any, values: Collection[StrEnum]) -> BindParameter[Any]:
+    """Values of the stage or state column written into the SQL, not bound: a plan for any
+    values (PostgreSQL's generic plan of a prepared statement) cannot tell how few rows they
+    match, and may scan the table."""
+    return bindparam(name, list(values), type_=column.type, expanding=True, literal_execute=True)
+
+
 async def active_task_groups(
     session: AsyncSession,
 ) -> Sequence[Row[int, Stage, TaskState, int, datetime]]:
     """(run id, stage, state, tasks, when the oldest was planned) of the queued and running
     tasks: read through the indexes that lead with the state, so it costs what is active."""
-    # The states written into the SQL: a plan for any states (PostgreSQL's generic plan of a
-    # prepared statement) would expect a third of the table and might scan it.
-    active = bindparam(
-        "active", list(ACTIVE_STATES), type_=Task.state.type, expanding=True, literal_execute=True
-    )
     found = await session.execute(
         select(Task.run_id, Task.stage, Task.state, func.count(), func.min(Task.created_at))
-        .where(Task.state.in_(active))
+        .where(Task.state.in_(_written("active", Task.state, ACTIVE_STATES)))
         .group_by(Task.run_id, Task.stage, Task.state)
     )
     return found.all()
 
 
+def _of_runs(run_ids: Collection[int], states: Collection[TaskState]) -> ColumnElement[bool]:
+    """The tasks of the runs in ``states``, every stage named: ``ix_tasks_run_id_stage_state``
+    is then searched for each (run, stage, state) and only the matching entries are read,
+    where a condition on the run and the state alone reads every entry of the run."""
+    return and_(
+        Task.run_id.in_(run_ids),
+        Task.stage.in_(_written("stages", Task.stage, list(Stage))),
+        Task.state.in_(_written("states", Task.state, states)),
+    )
+
+
 async def run_task_groups(
-    session: AsyncSession, run_ids: Collection[int] | None
+    session: AsyncSession,
+    run_ids: Collection[int] | None,
+    states: Collection[TaskState] = tuple(TaskState),
 ) -> Sequence[Row[int, Stage, TaskState, int]]:
-    """(run id, stage, state, tasks) of the runs ``run_ids`` (every run: None)."""
+    """(run id, stage, state, tasks) of the tasks in ``states`` of the runs ``run_ids`` (every
+    task of every run: None)."""
     query = select(Task.run_id, Task.stage, Task.state, func.count())
     if run_ids is not None:
-        query = query.where(Task.run_id.in_(run_ids))
+        query = query.where(_of_runs(run_ids, states))
     found = await session.execute(query.group_by(Task.run_id, Task.stage, Task.state))
     return found.all()
 
@@ -223,9 +241,11 @@ async def run_failed_groups(
         select(Task.run_id, Task.stage, Model.name, Annotator.name, Task.error_type, func.count())
         .outerjoin(Model, Model.id == Task.model_id)
         .outerjoin(Annotator, Annotator.id == Task.annotator_id)
-        .where(Task.state == TaskState.FAILED)
+        .where(
+            Task.state == TaskState.FAILED
+            if run_ids is None
+            else _of_runs(run_ids, [TaskState.FAILED])
+        )
     )
-    if run_ids is not None:
-        query = query.where(Task.run_id.in_(run_ids))
     columns = (Task.run_id, Task.stage, Model.name, Annotator.name, Task.error_type)
     return (await session.execute(query.group_by(*columns))).all()
