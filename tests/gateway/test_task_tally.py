@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from tests.gateway.runs.helpers import Sessions, at, create, seed_dataset, spec
 
 from harmrank.gateway.db.run_models import Stage, Task, TaskState
-from harmrank.gateway.runs import control, queue, settle
+from harmrank.gateway.runs import control, queue, settle, task_repository
 from harmrank.gateway.runs.tasks import Backoff, ClaimedTask, Completion, Failure
 from harmrank.gateway.task_tally import TaskFigures, TaskTally, read
 
@@ -161,6 +162,38 @@ async def test_a_run_resumed_and_done_again_between_two_readings_is_counted_agai
     figures = await check(sessions, tally)
     assert not figures.failed
     assert figures.counts != before.counts
+
+
+@pytest.mark.parametrize("resumed", ["before the runs are listed", "after"])
+async def test_a_resume_during_a_reading_is_counted_by_the_next(
+    session_maker: Sessions, tally: TaskTally, monkeypatch: pytest.MonkeyPatch, resumed: str
+) -> None:
+    """A resume (and its tasks' whole work) committed while a reading runs, just before or
+    just after it lists the runs: that reading may still show the run's old counts, the next
+    one counts it again."""
+    sessions = session_maker
+    await seed_dataset(sessions)
+    run = await create(sessions, spec())
+    claimed = await claim(sessions, 0, limit=1)
+    await fail(sessions, claimed[0], 1, transient=False)
+    await finish(sessions, 10)
+    await check(sessions, tally)
+    assert run.id in tally.at_rest
+
+    listed = task_repository.run_resumes
+
+    async def listed_and_resumed(session: AsyncSession) -> dict[int, int]:
+        found = await listed(session) if resumed == "after" else None
+        await resume(sessions, run.id)
+        await finish(sessions, 20)
+        return found if found is not None else await listed(session)
+
+    monkeypatch.setattr(task_repository, "run_resumes", listed_and_resumed)
+    async with sessions() as session:
+        await read(session, tally)
+    monkeypatch.setattr(task_repository, "run_resumes", listed)
+    figures = await check(sessions, tally)
+    assert not figures.failed
 
 
 async def test_a_deleted_run_leaves_the_figures(session_maker: Sessions, tally: TaskTally) -> None:
