@@ -56,6 +56,7 @@ bench: setup
 	$(UV) run python bench/demo.py
 	$(UV) run python bench/hostile_load.py
 	$(UV) run python bench/explore.py
+	$(UV) run python bench/telemetry_reading.py
 
 serve-metrics: setup
 	$(UV) run harmrank serve metrics

@@ -8,6 +8,10 @@ figures, so dashboards aggregate them with ``max``, never ``sum``.
 ``harmrank_tasks_finished_total`` counts the finished tasks that exist (done, failed, reused):
 it only grows while runs are kept, and ``rate()`` treats a drop (runs deleted) as a reset.
 
+The figures are exact counts of every task, yet a reading does not scan the tasks table: a run
+with no queued or running task keeps its counts until it is resumed, so the refresher keeps them
+and counts again only what is active or changed (``task_tally`` says how, and why so).
+
 ``harmrank_report_missing_rankings_total`` adds up, per judge, the rankings missing from each
 run report written since the gateway started (each reading reads only the newer reports), so
 ``increase()`` over it says how many rankings the reports of a time range lack.
@@ -30,8 +34,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from harmrank.gateway import task_tally
 from harmrank.gateway.db.run_models import FINISHED_STATES, Stage, TaskState
-from harmrank.gateway.runs import missing, task_repository
+from harmrank.gateway.runs import missing
+from harmrank.gateway.task_tally import TaskTally
 
 DEFAULT_INTERVAL_SECONDS = 5.0
 REPORT_OVERLAP = timedelta(minutes=5)
@@ -56,18 +62,14 @@ class TaskSnapshot:
         return self.counts.get((stage, state), 0)
 
 
-async def read_snapshot(session: AsyncSession) -> TaskSnapshot:
-    """Count tasks by stage and state, and find each stage's oldest queued task."""
-    counts = await task_repository.task_totals(session)
-    oldest = await task_repository.oldest_queued(session)
-    failed = await task_repository.failed_totals(session)
+async def read_snapshot(session: AsyncSession, tally: TaskTally) -> TaskSnapshot:
+    """Count tasks by stage and state, and find each stage's oldest queued task: again for the
+    runs active or changed since the last reading, from ``tally`` for the others."""
+    figures = await task_tally.read(session, tally)
     return TaskSnapshot(
-        counts={(str(stage), str(state)): int(n) for stage, state, n in counts},
-        failed={
-            (str(stage), model or "", judge or "", error or ""): int(n)
-            for stage, model, judge, error, n in failed
-        },
-        oldest_queued={str(stage): _aware(at) for stage, at in oldest if at is not None},
+        counts=figures.counts,
+        failed=figures.failed,
+        oldest_queued={stage: _aware(at) for stage, at in figures.oldest_queued.items()},
         taken_at=time.time(),
     )
 
@@ -112,6 +114,7 @@ class TaskCollector(Collector):
 
     def __init__(self) -> None:
         self.snapshot: TaskSnapshot | None = None
+        self.tasks = TaskTally()
         self.reports = ReportTally()
         self.failures = 0
 
@@ -207,7 +210,7 @@ async def refresh_forever(
     while True:
         try:
             async with sessions() as session:
-                collector.snapshot = await read_snapshot(session)
+                collector.snapshot = await read_snapshot(session, collector.tasks)
                 await read_reports(session, collector.reports)
         except Exception:  # the database being away must not stop the gateway's metrics
             collector.failures += 1

@@ -76,9 +76,12 @@ class Run(Base):
     """The request that made the run (`RunCreate`), normalised: what the run will do."""
     created_at: Mapped[datetime] = mapped_column(default=utc_now, server_default=func.now())
     cancelled_at: Mapped[datetime | None] = mapped_column()
+    """Set while the run is cancelled: workers abandon its running tasks at their heartbeat."""
     # The W3C traceparent of the request that created the run (when tracing was on).
     trace_context: Mapped[str | None] = mapped_column(String(128))
-    """Set while the run is cancelled: workers abandon its running tasks at their heartbeat."""
+    resumes: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    """How many times the run was resumed: the only change to its finished tasks' states, so a
+    reader that keeps a finished run's task counts knows from it when to count again."""
 
 
 class RunPrompt(Base):

@@ -24,7 +24,7 @@ async def cancel_run(session: AsyncSession, run_id: int, *, now: datetime) -> No
 async def resume_run(session: AsyncSession, run_id: int) -> int:
     """Queue the run's cancelled and failed tasks again with their attempts reset, and its
     score task too, so the report covers what they add. Answers how many were queued."""
-    await task_repository.clear_cancelled(session, run_id)
+    await task_repository.mark_resumed(session, run_id)
     requeued = await task_repository.requeue_in_states(session, run_id, _STOPPED)
     if requeued:
         await task_repository.requeue_stage(session, run_id, Stage.SCORE, unless=TaskState.RUNNING)

@@ -129,7 +129,9 @@ _TASK_COLUMNS = (
 
 
 async def insert_tasks(session: AsyncSession, rows: Iterable[dict[str, Any]]) -> int:
-    """Insert the rows in chunks, as they come; the number inserted."""
+    """Insert the rows in chunks, as they come; the number inserted. Only planning inserts
+    tasks, in the transaction that makes their run: the metrics refresher counts a run's tasks
+    per stage once (``task_tally``)."""
     inserted, pending = 0, iter(rows)
     while chunk := list(islice(pending, _TASKS_PER_INSERT)):
         await _insert_rows(session, Task, _TASK_COLUMNS, chunk)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, func, select, update
+from sqlalchemy import BindParameter, ColumnElement, Row, and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.gateway.db.engine import rowcount
@@ -30,11 +32,13 @@ async def mark_cancelled(session: AsyncSession, run_id: int, *, now: datetime) -
     )
 
 
-async def clear_cancelled(session: AsyncSession, run_id: int) -> None:
+async def mark_resumed(session: AsyncSession, run_id: int) -> None:
+    """Clear the run's cancellation and count the resume, in the transaction that queues its
+    tasks again (``Run.resumes`` tells the metrics refresher to count the run anew)."""
     await session.execute(
         update(Run)
         .where(Run.id == run_id)
-        .values(cancelled_at=None)
+        .values(cancelled_at=None, resumes=Run.resumes + 1)
         .execution_options(synchronize_session=False)
     )
 
@@ -61,6 +65,8 @@ async def requeue_stage(
 
 
 async def _requeue(session: AsyncSession, where: ColumnElement[bool]) -> int:
+    # The only statement that takes tasks out of a finished state: its callers count the resume
+    # (mark_resumed) in the same transaction, or the metrics would keep the run's old counts.
     statement = (
         update(Task)
         .where(where)
@@ -170,36 +176,76 @@ async def tasks_by_id(session: AsyncSession, ids: set[int]) -> Sequence[Task]:
     return (await session.scalars(select(Task).where(Task.id.in_(ids)))).all()
 
 
-# --- the task queue's metrics (every run's tasks) ---------------------------------------------
+# --- the task queue's metrics (harmrank.gateway.task_tally) ----------------------------------
+
+ACTIVE_STATES = (TaskState.QUEUED, TaskState.RUNNING)
+"""The states a task leaves by itself; a run with none of its tasks in them is at rest."""
 
 
-async def task_totals(session: AsyncSession) -> Sequence[Row[Stage, TaskState, int]]:
-    """(stage, state, tasks) over every run."""
-    found = await session.execute(
-        select(Task.stage, Task.state, func.count()).group_by(Task.stage, Task.state)
-    )
-    return found.all()
+async def run_resumes(session: AsyncSession) -> dict[int, int]:
+    """Every run's id and how many times it was resumed."""
+    return dict((await session.execute(select(Run.id, Run.resumes))).all())
 
 
-async def oldest_queued(session: AsyncSession) -> Sequence[Row[Stage, datetime | None]]:
-    """(stage, when its oldest queued task was planned)."""
-    found = await session.execute(
-        select(Task.stage, func.min(Task.created_at))
-        .where(Task.state == TaskState.QUEUED)
-        .group_by(Task.stage)
-    )
-    return found.all()
+def _written(name: str, column: Any, values: Collection[StrEnum]) -> BindParameter[Any]:
+    """Values of the stage or state column written into the SQL, not bound: a plan for any
+    values (PostgreSQL's generic plan of a prepared statement) cannot tell how few rows they
+    match, and may scan the table."""
+    return bindparam(name, list(values), type_=column.type, expanding=True, literal_execute=True)
 
 
-async def failed_totals(
+async def active_task_groups(
     session: AsyncSession,
-) -> Sequence[Row[Stage, str | None, str | None, str | None, int]]:
-    """(stage, model, judge, error type, tasks) of the tasks failed for good."""
+) -> Sequence[Row[int, Stage, TaskState, int, datetime]]:
+    """(run id, stage, state, tasks, when the oldest was planned) of the queued and running
+    tasks: read through the indexes that lead with the state, so it costs what is active."""
     found = await session.execute(
-        select(Task.stage, Model.name, Annotator.name, Task.error_type, func.count())
+        select(Task.run_id, Task.stage, Task.state, func.count(), func.min(Task.created_at))
+        .where(Task.state.in_(_written("active", Task.state, ACTIVE_STATES)))
+        .group_by(Task.run_id, Task.stage, Task.state)
+    )
+    return found.all()
+
+
+def _of_runs(run_ids: Collection[int], states: Collection[TaskState]) -> ColumnElement[bool]:
+    """The tasks of the runs in ``states``, every stage named: ``ix_tasks_run_id_stage_state``
+    is then searched for each (run, stage, state) and only the matching entries are read,
+    where a condition on the run and the state alone reads every entry of the run."""
+    return and_(
+        Task.run_id.in_(run_ids),
+        Task.stage.in_(_written("stages", Task.stage, list(Stage))),
+        Task.state.in_(_written("states", Task.state, states)),
+    )
+
+
+async def run_task_groups(
+    session: AsyncSession,
+    run_ids: Collection[int] | None,
+    states: Collection[TaskState] = tuple(TaskState),
+) -> Sequence[Row[int, Stage, TaskState, int]]:
+    """(run id, stage, state, tasks) of the tasks in ``states`` of the runs ``run_ids`` (every
+    task of every run: None)."""
+    query = select(Task.run_id, Task.stage, Task.state, func.count())
+    if run_ids is not None:
+        query = query.where(_of_runs(run_ids, states))
+    found = await session.execute(query.group_by(Task.run_id, Task.stage, Task.state))
+    return found.all()
+
+
+async def run_failed_groups(
+    session: AsyncSession, run_ids: Collection[int] | None
+) -> Sequence[Row[int, Stage, str | None, str | None, str | None, int]]:
+    """(run id, stage, model, judge, error type, tasks) of the tasks failed for good in the runs
+    ``run_ids`` (every run: None)."""
+    query = (
+        select(Task.run_id, Task.stage, Model.name, Annotator.name, Task.error_type, func.count())
         .outerjoin(Model, Model.id == Task.model_id)
         .outerjoin(Annotator, Annotator.id == Task.annotator_id)
-        .where(Task.state == TaskState.FAILED)
-        .group_by(Task.stage, Model.name, Annotator.name, Task.error_type)
+        .where(
+            Task.state == TaskState.FAILED
+            if run_ids is None
+            else _of_runs(run_ids, [TaskState.FAILED])
+        )
     )
-    return found.all()
+    columns = (Task.run_id, Task.stage, Model.name, Annotator.name, Task.error_type)
+    return (await session.execute(query.group_by(*columns))).all()
