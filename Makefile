@@ -53,6 +53,7 @@ bench: setup
 	$(UV) run python bench/service_cost.py
 	$(UV) run python bench/http_client_cost.py
 	$(UV) run python bench/score_hop.py
+	$(UV) run python bench/report_request.py
 	$(UV) run python bench/demo.py
 	$(UV) run python bench/hostile_load.py
 	$(UV) run python bench/explore.py
