@@ -1,24 +1,23 @@
-"""Bootstrap resamples as compact integer counts, multiplied exactly in chunks of rows.
+"""Bootstrap resamples as compact integer counts, multiplied exactly a few rows at a time.
 
 A report's ``R`` resamples of ``n`` prompts are an ``(R, n)`` matrix of multiplicities, and
 every resampled figure is that matrix times per-prompt contributions (``bootstrap.py``). Held
-as float64 it was 8 bytes a cell (400 MB for 1,000 resamples of 50,000 prompts, twice over when
-clusters were indexed out of it); here the counts stay integers (one byte a count) and become
-float64 a few rows at a time, inside the product, so the product's memory does not grow with
+as float64 it was 8 bytes a cell (400 MB for 1,000 resamples of 50,000 prompts, again when
+clusters were indexed out of it); here the counts stay integers (a byte a count) and become
+float64 a few rows at a time inside the product, so the product's memory does not grow with
 ``R x n``.
 
-Exactness, and why rows can be grouped freely: a BLAS product of a block of rows does not
-always give the bits the same rows give in one product of the whole matrix (OpenBLAS picks
-kernels and splits work between threads by the shape, so the sums are added in another
-order). The product here is instead exact per slice: each contribution column is split into
-slices whose values are integer multiples of one power of two, few enough bits that every
-weighted sum of a slice is an integer below 2**53 times that power, which float64 holds exactly
-whatever the order of the additions. A resample's figure is then the sum of its slices' exact
-sums, added smallest first: the same bits for any grouping of rows, any thread count, any BLAS.
-Integer-valued columns (counts, wins, confusion cells) are one slice: exactly their sum, as
-before. Float columns (RBO, tau, expected contributions) get their exact sum rounded at most
-once per slice (two or three): within a unit or so in the last place of the exact sum, where
-one BLAS sum over 50,000 prompts could be many units off and depended on the thread count.
+Why the product is exact: BLAS does not give a block of rows the bits those rows get in one
+product of the whole matrix (OpenBLAS picks kernels and splits the work between threads by
+shape, which changes the order of the additions; the whole product's bits even changed with
+the thread count: 130 of 6,251 numbers of a test report between 1 and 2 threads). So each
+contribution column is split into slices whose values are integer multiples of one power of
+two, with few enough bits that every weighted sum of a slice is an integer below 2**53 times
+that power: float64 holds it exactly, whatever the order of the additions. A resample's figure
+is the sum of its slices' exact sums, smallest first: the same bits for any grouping of rows,
+thread count or BLAS. Integer-valued columns (counts, wins, confusion cells) are one slice,
+their exact sum, as before; a float column (RBO, tau, expected contributions) usually takes
+two, its exact sum rounded once or twice, within a unit in the last place.
 """
 
 from __future__ import annotations
@@ -41,48 +40,56 @@ _SMALLEST_POWER = -1074  # every float64 is an integer multiple of 2**-1074
 
 @dataclass(frozen=True)
 class Slices:
-    """A data matrix's columns split into exactly summable slices.
+    """A data matrix's columns split into exactly summable slices, by level: ``levels[s]`` is
+    ``(columns, matrix)``, the s-th slice of those data columns (a column whose earlier slices
+    left nothing has no further one); levels run from the largest values to the smallest."""
 
-    ``matrix`` holds the slices side by side, ``blocks[s]`` the data columns of slice ``s``
-    (columns whose earlier slices left nothing have no further slice); slices run from the
-    largest values to the smallest."""
-
-    matrix: FloatArray
-    blocks: tuple[IntArray, ...]
+    levels: tuple[tuple[IntArray, FloatArray], ...]
     width: int
 
     @classmethod
     def of(cls, data: FloatArray, most_weight: int) -> Slices:
         """Slices of ``data`` whose sums weighted by non-negative integers adding up to at most
         ``most_weight`` are exact."""
-        if not np.isfinite(data).all():
-            bad = np.flatnonzero(~np.isfinite(data).all(axis=0)).tolist()
+        finite = np.isfinite(data).all(axis=0)
+        if not finite.all():
+            bad = np.flatnonzero(~finite).tolist()
             raise ValueError(f"bootstrap contributions must be finite; columns {bad} are not")
         # |sum of w_i k_i| <= most_weight * 2**bits <= 2**53: every partial sum is exact too.
         bits = 53 - math.ceil(math.log2(max(most_weight, 1)))
-        rest = np.array(data, dtype=np.float64)
-        columns = np.flatnonzero((rest != 0).any(axis=0)) if rest.size else np.arange(0)
-        pieces, blocks = [], []
-        while columns.size:
-            part = rest[:, columns]
-            exponent = np.frexp(np.abs(part).max(axis=0))[1]  # |part| < 2**exponent
-            unit = np.ldexp(1.0, np.maximum(exponent - bits, _SMALLEST_POWER))
-            piece = np.rint(part / unit) * unit  # powers of two: no rounding but the rint
-            pieces.append(piece)
-            blocks.append(columns)
-            rest[:, columns] = part - piece  # exact: the rounding error of a coarser grid
-            columns = columns[(rest[:, columns] != 0).any(axis=0)]
-        matrix = np.hstack(pieces) if pieces else np.zeros((data.shape[0], 0))
-        return cls(matrix, tuple(blocks), data.shape[1])
+        # One column at a time: the temporaries are a column's, not the whole matrix's.
+        pieces = [_column_slices(data[:, j], bits) for j in range(data.shape[1])]
+        levels = []
+        for level in range(max(map(len, pieces), default=0)):
+            columns = np.asarray([j for j, p in enumerate(pieces) if len(p) > level], np.int64)
+            levels.append((columns, np.column_stack([pieces[j][level] for j in columns])))
+            for j in columns:  # stacked: the column's copy can go
+                pieces[j][level] = _EMPTY
+        return cls(tuple(levels), data.shape[1])
 
-    def combine(self, products: FloatArray) -> FloatArray:
-        """Per data column, the sum of its slices' products (``rows x slices``), smallest
-        slice first: a fixed order, so the result does not depend on which rows came along."""
-        out = np.zeros((products.shape[0], self.width))
-        ends = np.cumsum([len(b) for b in self.blocks])
-        for block, end in zip(reversed(self.blocks), reversed(ends), strict=True):
-            out[:, block] += products[:, end - len(block) : end]
+    def times(self, weights: FloatArray) -> FloatArray:
+        """``weights @ data``: per data column, the sum of its slices' exact products, smallest
+        slice first (a fixed order, so the result does not depend on which rows came along)."""
+        out = np.zeros((weights.shape[0], self.width))
+        for columns, matrix in reversed(self.levels):
+            out[:, columns] += weights @ matrix
         return out
+
+
+_EMPTY: FloatArray = np.zeros(0)
+
+
+def _column_slices(column: FloatArray, bits: int) -> list[FloatArray]:
+    """``column`` as slices of integer multiples of one power of two each, ``bits`` wide."""
+    rest = np.array(column, dtype=np.float64)
+    out = []
+    while rest.any():
+        exponent = int(np.frexp(np.abs(rest).max())[1])  # |rest| < 2**exponent
+        unit = math.ldexp(1.0, max(exponent - bits, _SMALLEST_POWER))
+        piece = np.rint(rest / unit) * unit  # powers of two: no rounding but the rint
+        rest -= piece  # exact: the rounding error of a coarser grid
+        out.append(piece)
+    return out
 
 
 @dataclass(frozen=True)
@@ -121,10 +128,12 @@ class Resamples:
         resamples, n = self.shape
         if data.shape[0] != n:
             raise ValueError(f"{n} prompts resampled, but contributions for {data.shape[0]}")
-        slices = Slices.of(data, self.most_weight())
         out = np.empty((resamples, data.shape[1]))
+        if resamples == 0:  # no intervals asked for: nothing to slice
+            return out
+        slices = Slices.of(data, self.most_weight())
         step = max(1, PRODUCT_CELLS // max(n, 1))
         for start in range(0, resamples, step):
             stop = min(start + step, resamples)
-            out[start:stop] = slices.combine(self.rows(start, stop) @ slices.matrix)
+            out[start:stop] = slices.times(self.rows(start, stop))
         return out
