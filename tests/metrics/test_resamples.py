@@ -18,15 +18,19 @@ from harmrank.metrics.resamples import Resamples, Slices
 FloatArray = npt.NDArray[np.float64]
 
 
-def old_weights(n: int, r: int, seed: bootstrap.Seed, cluster_of: npt.NDArray[np.int64] | None):
+def old_weights(
+    n: int, r: int, seed: bootstrap.Seed, cluster_of: npt.NDArray[np.int64] | None
+) -> FloatArray:
     """The weights as the code before compact counts made them: one float64 (R, n) matrix."""
     units = n if cluster_of is None else int(cluster_of.max()) + 1
     dense = np.random.default_rng(seed).multinomial(units, [1.0 / units] * units, size=r)
-    dense = dense.astype(np.float64)
-    return dense if cluster_of is None else dense[:, cluster_of]
+    out: FloatArray = dense.astype(np.float64)
+    return out if cluster_of is None else out[:, cluster_of]
 
 
-def every_chunking(weights: Resamples, data: FloatArray, monkeypatch: pytest.MonkeyPatch) -> list:
+def every_chunking(
+    weights: Resamples, data: FloatArray, monkeypatch: pytest.MonkeyPatch
+) -> list[FloatArray]:
     """``weights.times(data)`` with 1 row, 3 rows and all rows of W at a time."""
     out = []
     for cells in (1, 3 * weights.shape[1], 10**9):
@@ -137,6 +141,11 @@ def test_non_finite_contributions_are_refused_by_column() -> None:
     data = np.array([[1.0, np.nan], [2.0, 0.0]])
     with pytest.raises(ValueError, match=r"columns \[1\] are not"):
         Resamples(np.ones((3, 2), dtype=np.uint8)).times(data)
+
+
+def test_weights_too_large_to_sum_exactly_are_refused() -> None:
+    with pytest.raises(ValueError, match="cannot sum exactly"):
+        Slices.of(np.ones((2, 1)), 2**53)
 
 
 def test_contributions_of_another_prompt_count_are_refused() -> None:

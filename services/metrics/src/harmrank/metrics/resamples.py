@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-CountArray = npt.NDArray[np.unsignedinteger]
+CountArray = npt.NDArray[np.unsignedinteger[Any]]
 
 PRODUCT_CELLS = 1_000_000
 """Counts made float64 at a time in a product (8 MB; 20 rows of 50,000 prompts)."""
@@ -57,6 +58,8 @@ class Slices:
             raise ValueError(f"bootstrap contributions must be finite; columns {bad} are not")
         # |sum of w_i k_i| <= most_weight * 2**bits <= 2**53: every partial sum is exact too.
         bits = 53 - math.ceil(math.log2(max(most_weight, 1)))
+        if bits < 1:  # about 2**26 prompts in clusters: far beyond any request the service takes
+            raise ValueError(f"resamples of total weight up to {most_weight} cannot sum exactly")
         # One column at a time: the temporaries are a column's, not the whole matrix's.
         pieces = [_column_slices(data[:, j], bits) for j in range(data.shape[1])]
         levels = []
