@@ -53,10 +53,11 @@ def run(a: IntArray, b: IntArray, seed: int = 3, cats: list[str] | None = None) 
 def test_weights_are_multinomial_counts_of_the_prompts() -> None:
     weights = resample_weights(50, 40, 9)
     assert weights.shape == (40, 50)
-    np.testing.assert_array_equal(weights.sum(axis=1), 50)
+    assert weights.counts.dtype == np.uint8  # a byte a count, not float64's eight
+    np.testing.assert_array_equal(weights.counts.sum(axis=1), 50)
     expected = np.random.default_rng(9).multinomial(50, [1 / 50] * 50, size=40)
-    np.testing.assert_array_equal(weights, expected)
-    assert not weights.flags.writeable  # shared through the cache: nobody may change it
+    np.testing.assert_array_equal(weights.counts, expected)
+    assert not weights.counts.flags.writeable  # shared through the cache: nobody may change it
 
 
 def test_reproducible_with_the_seed() -> None:
@@ -86,7 +87,7 @@ def test_weights_times_contributions_equal_an_explicit_resample() -> None:
     contrib = prompt_contributions(a, b, RBOSettings(p=0.9))
     weights = resample_weights(80, 5, 17)
     resampled = statistics(contrib.weighted(weights))
-    for r, w in enumerate(weights.astype(np.int64)):
+    for r, w in enumerate(weights.counts.astype(np.int64)):
         ra, rb = np.repeat(a, w, axis=0), np.repeat(b, w, axis=0)  # the resampled dataset itself
         names = [stat.metric for stat in STATS]
         alpha = resampled[r, names.index("krippendorff_alpha")]
@@ -172,26 +173,28 @@ def test_zero_resamples_gives_no_interval_but_the_figures() -> None:
 def test_weights_drawn_a_few_rows_at_a_time_are_one_multinomial_draw(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The weights are filled in chunks of rows (so no integer copy of the whole matrix is
-    held); they must be the very draw of all rows at once, or every interval would move."""
+    """The counts are drawn in chunks of rows (so no int64 copy of the whole matrix is held);
+    they must be the very draw of all rows at once, or every interval would move."""
     monkeypatch.setattr(bootstrap, "_DRAW_CELLS", 3 * 70)  # 3 rows of 70 prompts a draw
     monkeypatch.setattr(bootstrap, "_WEIGHTS", OrderedDict())
     weights = resample_weights(70, 10, 5)
     whole = np.random.default_rng(5).multinomial(70, [1.0 / 70] * 70, size=10)
-    np.testing.assert_array_equal(weights, whole)
-    assert not weights.flags.writeable
+    np.testing.assert_array_equal(weights.counts, whole)
+    assert not weights.counts.flags.writeable
 
 
 def test_the_weights_cache_is_bounded_by_bytes_and_keeps_the_newest(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(bootstrap, "_WEIGHTS", OrderedDict())
-    monkeypatch.setattr(bootstrap, "_WEIGHTS_CACHE_BYTES", 2 * 10 * 100 * 8)  # two (10, 100)
-    first = resample_weights(100, 10, 1)
+    # Two (10, 100) draws at a byte a count: the bound counts the compact counts, not float64.
+    monkeypatch.setattr(bootstrap, "_WEIGHTS_CACHE_BYTES", 2 * 10 * 100)
+    first = resample_weights(100, 10, 1).counts
     resample_weights(100, 10, 2)
-    assert resample_weights(100, 10, 1) is first  # used again: now the most recent
+    assert sum(c.nbytes for c in bootstrap._WEIGHTS.values()) == 2 * 10 * 100
+    assert resample_weights(100, 10, 1).counts is first  # used again: now the most recent
     resample_weights(100, 10, 3)  # evicts seed 2, the least recently used
     assert list(bootstrap._WEIGHTS) == [(100, 10, 1), (100, 10, 3)]
-    big = resample_weights(1000, 10, 4)  # over the bound alone: kept, as the only one
+    big = resample_weights(1000, 10, 4).counts  # over the bound alone: kept, as the only one
     assert list(bootstrap._WEIGHTS) == [(1000, 10, 4)]
-    assert resample_weights(1000, 10, 4) is big
+    assert resample_weights(1000, 10, 4).counts is big

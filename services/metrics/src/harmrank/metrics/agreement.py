@@ -53,6 +53,7 @@ from harmrank.metrics.chance import ChanceSpec, expected_contributions
 from harmrank.metrics.contributions import prompt_contributions
 from harmrank.metrics.params import AgreementSettings
 from harmrank.metrics.rankings import AnnotatorRankings, ListConvention, align
+from harmrank.metrics.resamples import Resamples
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -115,7 +116,7 @@ class PairData:
         contrib, expected = self.contrib.take(rows), self.expected.take(rows)
         return PairData(self.a, self.b, contrib, expected, self.chance_method, clusters)
 
-    def weights(self, boot: BootstrapSpec, *, by_prompt: bool = False) -> FloatArray:
+    def weights(self, boot: BootstrapSpec, *, by_prompt: bool = False) -> Resamples:
         """The resample weights: whole clusters when the pair has them (unless ``by_prompt``)."""
         if self.cluster_of is None or by_prompt:
             return resample_weights(self.contrib.data.shape[0], boot.resamples, boot.weight_seed)
@@ -130,7 +131,7 @@ def chance_corrected(value: FloatArray, chance: FloatArray) -> FloatArray:
     return out
 
 
-def _intervals(pair: PairData, weights: FloatArray, confidence: float) -> list[FloatArray]:
+def _intervals(pair: PairData, weights: Resamples, confidence: float) -> list[FloatArray]:
     """(low, high) of every statistic and of its chance-corrected value, one weight matrix for
     all, so the intervals are coherent; chance is recomputed on each resample's prompts."""
     values = statistics(pair.contrib.weighted(weights))

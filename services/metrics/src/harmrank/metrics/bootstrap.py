@@ -5,7 +5,9 @@ values and a count, a coincidence matrix, confusion counts). A bootstrap resampl
 then a vector of multiplicities ``w`` (multinomial counts summing to ``n``) and the resample's
 contributions are ``w @ contributions``: all ``R`` resamples at once are ``W @ C`` with ``W`` of
 shape ``(R, n)``. Re-computing a statistic on an explicitly resampled dataset gives the same
-number (tests check this for alpha and F1).
+number (tests check this for alpha and F1). ``W`` is kept as integer counts and multiplied a few
+rows at a time, exactly per slice of the contributions (``resamples.py``), so its memory is a
+byte a count rather than 8 and the product's result does not depend on the grouping of rows.
 
 Interval: the plain percentile interval (the ``(1 - level) / 2`` and ``(1 + level) / 2``
 quantiles of the resampled statistic, numpy's default linear interpolation). Resamples where a
@@ -24,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from harmrank.common.errors import InvalidInput
+from harmrank.metrics.resamples import CountArray, Resamples
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -50,9 +53,9 @@ class Contributions:
     def total(self) -> Contributions:
         return Contributions(self.data.sum(axis=0, keepdims=True), self.layout)
 
-    def weighted(self, weights: FloatArray) -> Contributions:
-        """``weights @ data``: one row per weight vector (per resample)."""
-        return Contributions(weights @ self.data, self.layout)
+    def weighted(self, weights: Resamples) -> Contributions:
+        """``W @ data``: one row per resample."""
+        return Contributions(weights.times(self.data), self.layout)
 
 
 def stack_blocks(blocks: Sequence[tuple[str, FloatArray]]) -> Contributions:
@@ -115,8 +118,8 @@ class BootstrapSpec:
         }
 
 
-def resample_weights(n: int, resamples: int, seed: Seed) -> FloatArray:
-    """Multiplicities of ``n`` prompts in each of ``resamples`` resamples, shape ``(R, n)``.
+def resample_weights(n: int, resamples: int, seed: Seed) -> Resamples:
+    """Multiplicities of ``n`` prompts in each of ``resamples`` resamples: ``(R, n)`` counts.
 
     Cached (and read-only) because every pair sharing the same prompt count reuses the draw, and
     the multinomial draw dominates the cost of a report.
@@ -126,23 +129,23 @@ def resample_weights(n: int, resamples: int, seed: Seed) -> FloatArray:
         found = _WEIGHTS.get(key)
         if found is not None:
             _WEIGHTS.move_to_end(key)
-            return found
-    found = _draw_weights(n, resamples, seed)
+            return Resamples(found)
+    found = _draw_counts(n, resamples, seed)
     with _WEIGHTS_LOCK:
         _remember(key, found)
-    return found
+    return Resamples(found)
 
 
 _DRAW_CELLS = 1_000_000
-"""Counts drawn at a time (8 MB): the (R, n) counts are written into the weights a few rows at
-a time, so a draw never holds an integer copy of the whole matrix as well (200 resamples of
-50,000 prompts are 80 MB each)."""
+"""Counts drawn at a time (8 MB of int64): the draw is stored a few rows at a time, so it never
+holds an int64 copy of the whole matrix as well."""
 
 _WEIGHTS_CACHE_BYTES = 128 * 1024 * 1024
 """The cache keeps the most recently used draws up to this size, and always the newest one: a
-count of entries would let a long-lived service keep sixteen 80 MB matrices of past runs."""
+count of entries would let a long-lived service keep many large draws of past runs. Draws are
+counted at their compact size (one byte a count: 1,000 resamples of 50,000 prompts are 50 MB)."""
 
-_WEIGHTS: OrderedDict[tuple[int, int, Seed], FloatArray] = OrderedDict()
+_WEIGHTS: OrderedDict[tuple[int, int, Seed], CountArray] = OrderedDict()
 _WEIGHTS_LOCK = threading.Lock()
 
 
@@ -152,34 +155,44 @@ def clear_weights_cache() -> None:
         _WEIGHTS.clear()
 
 
-def _draw_weights(n: int, resamples: int, seed: Seed) -> FloatArray:
+def _draw_counts(n: int, resamples: int, seed: Seed) -> CountArray:
     rng = np.random.default_rng(seed)
-    weights = np.empty((resamples, n), dtype=np.float64)
+    counts: CountArray = np.empty((resamples, n), dtype=np.uint8)
     rows = max(1, _DRAW_CELLS // max(n, 1))
     for start in range(0, resamples, rows):
         # Consecutive draws from one generator give the rows one draw of all would.
         size = min(rows, resamples - start)
-        weights[start : start + size] = rng.multinomial(n, [1.0 / n] * n, size=size)
-    weights.setflags(write=False)
-    return weights
+        drawn = rng.multinomial(n, [1.0 / n] * n, size=size)
+        counts = _widened(counts, int(drawn.max(initial=0)), n)
+        counts[start : start + size] = drawn
+    counts.setflags(write=False)
+    return counts
 
 
-def _remember(key: tuple[int, int, Seed], weights: FloatArray) -> None:
-    _WEIGHTS[key] = weights
-    while len(_WEIGHTS) > 1 and sum(w.nbytes for w in _WEIGHTS.values()) > _WEIGHTS_CACHE_BYTES:
+def _widened(counts: CountArray, largest: int, n: int) -> CountArray:
+    """``counts`` in a type that holds ``largest``. A prompt drawn 256 times among 1/n chances
+    is all but impossible, so one byte a count almost always does; a count never exceeds n."""
+    if largest <= np.iinfo(counts.dtype).max:
+        return counts
+    wider: CountArray = counts.astype(np.min_scalar_type(n))
+    return wider
+
+
+def _remember(key: tuple[int, int, Seed], counts: CountArray) -> None:
+    _WEIGHTS[key] = counts
+    while len(_WEIGHTS) > 1 and sum(c.nbytes for c in _WEIGHTS.values()) > _WEIGHTS_CACHE_BYTES:
         _WEIGHTS.popitem(last=False)
 
 
-def cluster_weights(cluster_of: IntArray, resamples: int, seed: Seed) -> FloatArray:
-    """Multiplicities when whole clusters are resampled, shape ``(R, n)``.
+def cluster_weights(cluster_of: IntArray, resamples: int, seed: Seed) -> Resamples:
+    """Multiplicities when whole clusters are resampled: ``(R, G)`` counts of the clusters.
 
     ``cluster_of[i]`` is prompt i's cluster, numbered 0..G-1. G clusters are drawn with
     replacement and a prompt counts as often as its cluster was drawn, so prompts that share an
     annotation group (and its habits) move together, as they would in a new sample of groups.
     """
-    counts = resample_weights(int(cluster_of.max()) + 1, resamples, seed)
-    out: FloatArray = counts[:, cluster_of]
-    return out
+    counts = resample_weights(int(cluster_of.max()) + 1, resamples, seed).counts
+    return Resamples(counts, cluster_of)
 
 
 def percentile_intervals(samples: FloatArray, confidence: float) -> tuple[FloatArray, FloatArray]:

@@ -22,7 +22,9 @@ import numpy as np
 import numpy.typing as npt
 
 from harmrank.common.errors import InvalidInput
+from harmrank.metrics.bootstrap import resample_weights
 from harmrank.metrics.rankings import NA, AnnotatorRankings
+from harmrank.metrics.resamples import Resamples
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -196,12 +198,14 @@ def _percentile_bounds(samples: FloatArray, confidence: float) -> tuple[FloatArr
 
 
 def _resampled_counts(
-    ranks: IntArray, weights: FloatArray
+    ranks: IntArray, weights: Resamples
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Wins, losses and ties per resample: (R x n weights) @ (n x m*m indicators)."""
+    """Wins, losses and ties per resample: (R x n weights) @ (n x m*m indicators), both
+    indicators in one product (one pass over the weights)."""
     n, m = ranks.shape
-    wins = (weights @ _beats(ranks).reshape(n, m * m).astype(np.float64)).reshape(-1, m, m)
-    ties = (weights @ _ties(ranks).reshape(n, m * m).astype(np.float64)).reshape(-1, m, m)
+    indicators = np.hstack([_beats(ranks).reshape(n, m * m), _ties(ranks).reshape(n, m * m)])
+    counted = weights.times(indicators.astype(np.float64))
+    wins, ties = counted[:, : m * m].reshape(-1, m, m), counted[:, m * m :].reshape(-1, m, m)
     return wins, wins.transpose(0, 2, 1), ties
 
 
@@ -224,13 +228,12 @@ def bootstrap_win_rates(
     """Percentile bootstrap over prompts for both win rates, reproducible from ``seed``.
 
     Each resample is a multinomial(n, 1/n) weight vector over prompts (a with-replacement draw),
-    so all resamples are one matrix product; memory is about ``n_resamples * n_prompts`` floats.
+    so all resamples are one matrix product. The draw is the agreement intervals' (the same
+    seed and prompt count share ``bootstrap``'s cached counts, a byte a count).
     """
     n = len(rankings.prompts)
     _check_bootstrap_args(n, n_resamples, confidence)
-    rng = np.random.default_rng(seed)
-    weights = rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples).astype(np.float64)
-    wins, losses, ties = _resampled_counts(rankings.ranks, weights)
+    wins, losses, ties = _resampled_counts(rankings.ranks, resample_weights(n, n_resamples, seed))
     excl = _rate_excluding_ties(wins, losses)
     half = _rate_ties_half(wins, ties, n)
     point = pairwise_wins(rankings)
