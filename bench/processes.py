@@ -176,3 +176,30 @@ async def serve_gateway(
             yield procs.serve("gateway", settings | (env or {}), *options), db_url
         finally:
             procs.stop_all()
+
+
+def fresh_metrics_report(body: bytes, prefix: str) -> str:
+    """``body`` sent as ``POST /v1/report`` to a metrics service of its own (so its peak memory
+    is this request's), as a run's score task sends it: what it answered, in how long, and the
+    service's peak RSS. A caller's PYTHONPATH (sources ahead of the installed ones) is kept."""
+    procs = Processes(Path(tempfile.mkdtemp(prefix=prefix)))
+    try:
+        env = {"HARMRANK_METRICS_LOG_LEVEL": "warning"}
+        if os.environ.get("PYTHONPATH"):
+            env["PYTHONPATH"] = os.pathsep.join([os.environ["PYTHONPATH"], str(ROOT)])
+        metrics = procs.serve("metrics", env)
+        started = time.perf_counter()
+        answer = httpx.post(
+            f"{metrics.url}/v1/report",
+            content=body,
+            headers={"Content-Type": "application/json"},
+            timeout=600,
+        )
+        took = time.perf_counter() - started
+        said = "" if answer.is_success else f" {answer.text[:300]}"
+        return (
+            f"metrics answered {answer.status_code} in {took:.2f} s; "
+            f"peak RSS {metrics.peak_rss_mb():.0f} MB{said}"
+        )
+    finally:
+        procs.stop_all()

@@ -17,7 +17,6 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -66,35 +65,13 @@ def one_case(prompts: int, resamples: int) -> dict[str, float]:
 
 def served_case(prompts: int, resamples: int) -> str:
     """The case's report request answered by a metrics service of its own (a fresh peak)."""
-    import httpx
-
     from harmrank.metrics.report import ReportSettings
     from harmrank.metrics.schemas import ReportRequest
-    from processes import Processes
+    from processes import fresh_metrics_report
 
     settings = ReportSettings(p=0.9, resamples=resamples)
     body = ReportRequest.of(judges(prompts), settings, PAIRS).model_dump_json(exclude_none=True)
-    procs = Processes(Path(tempfile.mkdtemp(prefix="harmrank-report-memory-")))
-    try:
-        env = {"HARMRANK_METRICS_LOG_LEVEL": "warning"}
-        if os.environ.get("PYTHONPATH"):  # sources ahead of the installed ones: kept
-            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
-        metrics = procs.serve("metrics", env)
-        started = time.perf_counter()
-        answer = httpx.post(
-            f"{metrics.url}/v1/report",
-            content=body.encode(),
-            headers={"Content-Type": "application/json"},
-            timeout=600,
-        )
-        took = time.perf_counter() - started
-        said = "" if answer.is_success else f" {answer.text[:300]}"
-        return (
-            f"metrics service answered {answer.status_code} in {took:6.2f} s; "
-            f"peak RSS {metrics.peak_rss_mb():6.0f} MB{said}"
-        )
-    finally:
-        procs.stop_all()
+    return fresh_metrics_report(body.encode(), "harmrank-report-memory-")
 
 
 def main() -> None:

@@ -13,13 +13,8 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import os
 import sys
-import tempfile
-import time
 from pathlib import Path
-
-import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 # The repository's tests/ helpers, ahead of the `tests` package ppi-python installs.
@@ -28,7 +23,7 @@ import repo_tests
 sys.path.insert(0, str(repo_tests.ROOT))
 from tests.gateway.runs.large_score import request_body, score_work
 
-from processes import Processes
+from processes import fresh_metrics_report
 
 
 def _arguments() -> argparse.Namespace:
@@ -48,31 +43,6 @@ def size_line(prompts: int, body: bytes) -> str:
     )
 
 
-def serve_line(body: bytes) -> str:
-    """Send ``body`` to a metrics service of its own (a fresh peak), as the score task does."""
-    procs = Processes(Path(tempfile.mkdtemp(prefix="harmrank-report-request-")))
-    try:
-        env = {"HARMRANK_METRICS_LOG_LEVEL": "warning"}
-        if os.environ.get("PYTHONPATH"):  # sources ahead of the installed ones: kept
-            env["PYTHONPATH"] = os.pathsep.join([os.environ["PYTHONPATH"], str(repo_tests.ROOT)])
-        metrics = procs.serve("metrics", env)
-        started = time.perf_counter()
-        answer = httpx.post(
-            f"{metrics.url}/v1/report",
-            content=body,
-            headers={"Content-Type": "application/json"},
-            timeout=600,
-        )
-        took = time.perf_counter() - started
-        said = "" if answer.is_success else f" {answer.text[:300]}"
-        return (
-            f"    metrics answered {answer.status_code} in {took:.1f} s; "
-            f"peak RSS {metrics.peak_rss_mb():.0f} MB{said}"
-        )
-    finally:
-        procs.stop_all()
-
-
 def main() -> None:
     args = _arguments()
     for prompts in args.prompts:
@@ -81,7 +51,7 @@ def main() -> None:
         del work
         print(size_line(prompts, body), flush=True)
         if args.serve:
-            print(serve_line(body), flush=True)
+            print("    " + fresh_metrics_report(body, "harmrank-report-request-"), flush=True)
 
 
 if __name__ == "__main__":
