@@ -60,7 +60,9 @@ def constant(value: StrEnum) -> ColumnElement[str]:
 
 
 def constants(name: str, values: Sequence[StrEnum]) -> BindParameter[Any]:
-    """A list of stages or states written into the claim's SQL, not bound (see ``constant``)."""
+    """A list of stages or states written into the SQL, not bound (see ``constant``): the
+    claim's, and the metrics refresher's (``task_repository``), whose plan for any values could
+    not tell how few rows they match either, and scanned the table."""
     column = _tasks.c.stage if isinstance(values[0], Stage) else _tasks.c.state
     return bindparam(name, list(values), type_=column.type, expanding=True, literal_execute=True)
 

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from enum import StrEnum
-from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Row, and_, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Row, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.gateway.db.engine import rowcount
 from harmrank.gateway.db.models import Annotator, Model
 from harmrank.gateway.db.run_models import Run, Stage, Task, TaskState
+from harmrank.gateway.runs.ready import constants
 
 # --- cancelling and resuming a run ------------------------------------------------------------
 
@@ -187,13 +186,6 @@ async def run_resumes(session: AsyncSession) -> dict[int, int]:
     return dict((await session.execute(select(Run.id, Run.resumes))).all())
 
 
-def _written(name: str, column: Any, values: Collection[StrEnum]) -> BindParameter[Any]:
-    """Values of the stage or state column written into the SQL, not bound: a plan for any
-    values (PostgreSQL's generic plan of a prepared statement) cannot tell how few rows they
-    match, and may scan the table."""
-    return bindparam(name, list(values), type_=column.type, expanding=True, literal_execute=True)
-
-
 async def active_task_groups(
     session: AsyncSession,
 ) -> Sequence[Row[int, Stage, TaskState, int, datetime]]:
@@ -201,7 +193,7 @@ async def active_task_groups(
     tasks: read through the indexes that lead with the state, so it costs what is active."""
     found = await session.execute(
         select(Task.run_id, Task.stage, Task.state, func.count(), func.min(Task.created_at))
-        .where(Task.state.in_(_written("active", Task.state, ACTIVE_STATES)))
+        .where(Task.state.in_(constants("active", ACTIVE_STATES)))
         .group_by(Task.run_id, Task.stage, Task.state)
     )
     return found.all()
@@ -213,8 +205,8 @@ def _of_runs(run_ids: Collection[int], states: Collection[TaskState]) -> ColumnE
     where a condition on the run and the state alone reads every entry of the run."""
     return and_(
         Task.run_id.in_(run_ids),
-        Task.stage.in_(_written("stages", Task.stage, list(Stage))),
-        Task.state.in_(_written("states", Task.state, states)),
+        Task.stage.in_(constants("stages", list(Stage))),
+        Task.state.in_(constants("states", list(states))),
     )
 
 
