@@ -49,9 +49,8 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from harmrank.gateway.db.run_models import TaskState
+from harmrank.gateway.db.run_models import ACTIVE_STATES, TaskState
 from harmrank.gateway.runs import task_repository
-from harmrank.gateway.runs.task_repository import ACTIVE_STATES
 
 StateKey = tuple[str, str]
 """(stage, state)"""

@@ -53,11 +53,12 @@ PENDING_GENERATE = f"stage = '{Stage.GENERATE}' AND state NOT IN ({_SUCCEEDED_SQ
 constants, so PostgreSQL can prove the index covers it)."""
 WORK = (Stage.GENERATE, Stage.JUDGE)
 """The stages whose tasks a run's score waits for."""
-TO_DO = (TaskState.QUEUED, TaskState.RUNNING)
-"""The states of a task that is still to be done."""
+ACTIVE_STATES = (TaskState.QUEUED, TaskState.RUNNING)
+"""The states of a task still to be done, the ones it leaves by itself: a run's score waits
+while its work has tasks in them, and a run with none of its tasks in them is at rest."""
 WORK_TO_DO = (
     f"stage IN ({', '.join(repr(str(s)) for s in WORK)})"
-    f" AND state IN ({', '.join(repr(str(s)) for s in TO_DO)})"
+    f" AND state IN ({', '.join(repr(str(s)) for s in ACTIVE_STATES)})"
 )
 """The generate and judge tasks still to do, as SQL: the condition of the partial index
 ``ix_tasks_work_to_do``, which the score's readiness check spells the same way (with

@@ -27,7 +27,7 @@ from sqlalchemy import (
     select,
 )
 
-from harmrank.gateway.db.run_models import SUCCEEDED_STATES, TO_DO, WORK, Stage, Task
+from harmrank.gateway.db.run_models import ACTIVE_STATES, SUCCEEDED_STATES, WORK, Stage, Task
 
 _tasks = cast(Table, Task.__table__)
 
@@ -87,7 +87,7 @@ def _work_to_do(task: FromClause) -> ColumnElement[bool]:
         # ix_tasks_work_to_do's condition (WORK_TO_DO), written as constants.
         .where(
             other.c.stage.in_(constants("work", WORK)),
-            other.c.state.in_(constants("to_do", TO_DO)),
+            other.c.state.in_(constants("to_do", ACTIVE_STATES)),
             other.c.run_id.between(task.c.run_id, task.c.run_id),
         )
         .order_by(other.c.run_id)

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmrank.gateway.db.engine import rowcount
 from harmrank.gateway.db.models import Annotator, Model
-from harmrank.gateway.db.run_models import Run, Stage, Task, TaskState
+from harmrank.gateway.db.run_models import ACTIVE_STATES, Run, Stage, Task, TaskState
 from harmrank.gateway.runs.ready import constants
 
 # --- cancelling and resuming a run ------------------------------------------------------------
@@ -176,9 +176,6 @@ async def tasks_by_id(session: AsyncSession, ids: set[int]) -> Sequence[Task]:
 
 
 # --- the task queue's metrics (harmrank.gateway.task_tally) ----------------------------------
-
-ACTIVE_STATES = (TaskState.QUEUED, TaskState.RUNNING)
-"""The states a task leaves by itself; a run with none of its tasks in them is at rest."""
 
 
 async def run_resumes(session: AsyncSession) -> dict[int, int]:
