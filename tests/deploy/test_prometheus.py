@@ -104,7 +104,10 @@ def wait_for_scrapes(url: str, targets: int, process: subprocess.Popen[bytes], l
     while time.monotonic() < deadline:
         assert process.poll() is None, f"prometheus exited:\n{log.read_text()}"
         try:
-            scraped = query(url, f"sum_over_time(up[{WINDOW}]) >= 3")
+            # Prometheus listens before it is ready, and answers its API with a plain-text 503
+            # until then (seen on a slow machine): ask only once it says it is ready.
+            ready = httpx.get(f"{url}/-/ready", timeout=10).status_code == 200
+            scraped = query(url, f"sum_over_time(up[{WINDOW}]) >= 3") if ready else []
         except httpx.TransportError:
             scraped = []
         if len(scraped) == targets:
