@@ -1,5 +1,7 @@
-"""Fail fast: POST /v1/runs checks every name against the database, the generator and the judge
-service (real ones, over HTTP, in front of the demonstration servers), on both databases."""
+"""POST /v1/runs checks every name against the database, the generator and the judge service
+(real ones, over HTTP, in front of the demonstration servers), on both databases, and a run that
+fails a check leaves nothing behind: the services are asked while it is planned, and the
+request's transaction is rolled back."""
 
 from __future__ import annotations
 
@@ -10,13 +12,16 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
+from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from tests.conftest import ServeApp, free_port
 from tests.demo.helpers import downstreams
 
 from harmrank.gateway.app import create_app as create_gateway
-from harmrank.gateway.runs.checks import Services, check_run
+from harmrank.gateway.db.models import Model
+from harmrank.gateway.db.run_models import Run, Task
+from harmrank.gateway.runs.checks import Services, plan_checked
 from harmrank.gateway.runs.schemas import RunCreate
 from harmrank.gateway.settings import GatewaySettings
 
@@ -83,6 +88,22 @@ async def test_every_unknown_name_is_named_at_once_with_the_known_ones(
     assert (await api.get("/v1/runs")).json()["items"] == []  # nothing was planned
 
 
+async def test_a_run_planned_before_its_unknown_model_and_judge_were_found_leaves_nothing(
+    api: httpx.AsyncClient, migrated_engine: AsyncEngine
+) -> None:
+    """The dataset is known, so the run is planned (its unknown model written as a new model
+    row) while the services are asked; their answer refuses it and nothing stays."""
+    body = run(models=[{"name": "small-a"}, {"name": "small-z"}], judges=[{"name": "gpt4o"}])
+    refused = await api.post("/v1/runs", json=body)
+    assert refused.status_code == 422, refused.text
+    assert [d["field"] for d in refused.json()["details"]] == ["models", "judges"]
+    assert (await api.get("/v1/runs")).json()["items"] == []
+    async with AsyncSession(migrated_engine) as session:
+        for table in (Run, Task, Model):
+            assert await session.scalar(select(func.count()).select_from(table)) == 0
+    assert (await api.post("/v1/runs", json=run())).status_code == 201
+
+
 async def test_an_unknown_category_is_named_with_the_datasets_categories(
     api: httpx.AsyncClient,
 ) -> None:
@@ -109,6 +130,7 @@ async def test_an_unreachable_service_is_a_503_naming_it(
         assert answer["error_type"] == "upstream_unavailable"
         service = "generator" if down == "generator" else "judge service"
         assert f"the {service} at {nowhere}" in answer["error"]
+        assert (await client.get("/v1/runs")).json()["items"] == []  # planned, rolled back
         # An unknown name is still named: what could be checked was.
         typo = await client.post("/v1/runs", json=run(prompts={"dataset": "typo"}))
         assert typo.status_code == 422
@@ -130,6 +152,10 @@ class _Asked(Services):
         return [], []
 
 
+async def _never_planned() -> None:
+    raise AssertionError("planned although the database could not be asked")
+
+
 async def test_a_database_error_while_the_services_are_asked_is_raised_as_itself() -> None:
     """The services are asked while the database is; the database's error comes out as it
     is (the gateway answers it 503, not a 500 for an exception group) and the question to the
@@ -139,7 +165,9 @@ async def test_a_database_error_while_the_services_are_asked_is_raised_as_itself
     try:
         async with AsyncSession(nowhere) as session:
             with pytest.raises((OSError, DBAPIError)) as raised:
-                await check_run(session, RunCreate.model_validate(run()), services)
+                await plan_checked(
+                    session, RunCreate.model_validate(run()), services, _never_planned
+                )
     finally:
         await nowhere.dispose()
     assert not isinstance(raised.value, BaseExceptionGroup)

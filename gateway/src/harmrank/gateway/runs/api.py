@@ -52,8 +52,9 @@ async def create_run(
 ) -> RunOut:
     """Plan a run: its prompts and one task per result it needs (existing results are reused).
 
-    Checked first: an unknown dataset, category, model or judge is a 422 naming every one of
-    them with the known names; a generator or judge service that cannot be asked is a 503."""
+    Checked before it is committed: an unknown dataset, category, model or judge is a 422
+    naming every one of them with the known names; a generator or judge service that cannot
+    be asked is a 503, and nothing of the run is kept."""
     services = getattr(request.app.state, "run_services", None)
     run, created = await service.create_run(session, body, key, services)
     if not created:

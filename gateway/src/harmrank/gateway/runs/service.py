@@ -19,7 +19,7 @@ from harmrank.gateway.db.base import utc_now
 from harmrank.gateway.db.run_models import Stage, Task, TaskState
 from harmrank.gateway.pagination import fetch_page
 from harmrank.gateway.runs import control, failures, missing, repository, status
-from harmrank.gateway.runs.checks import Services, check_run
+from harmrank.gateway.runs.checks import Services, plan_checked
 from harmrank.gateway.runs.planner import plan_run, stable_hash
 from harmrank.gateway.runs.schemas import (
     RunCreate,
@@ -41,8 +41,8 @@ async def create_run(
     idempotency_key: str | None = None,
     services: Services | None = None,
 ) -> tuple[RunOut, bool]:
-    """The run for the request, and whether this call created it (checked first, see
-    :mod:`checks`; a replayed request answers its run unchecked)."""
+    """The run for the request, and whether this call created it (checked as it is planned,
+    see :mod:`checks`; a replayed request answers its run unchecked)."""
     # Defaults left out: a body that spells a default out is the same request as one that
     # omits it, and a field added later with a default does not change older requests' digests.
     digest = stable_hash(spec.model_dump(mode="json", exclude_defaults=True))
@@ -50,8 +50,7 @@ async def create_run(
         replayed = await _replay(session, idempotency_key, digest)
         if replayed is not None:
             return replayed, False
-    await check_run(session, spec, services)
-    run = await plan_run(session, spec)
+    run = await plan_checked(session, spec, services, lambda: plan_run(session, spec))
     if idempotency_key is None:
         return await get_run(session, run.id), True
     try:
