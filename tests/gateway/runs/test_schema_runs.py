@@ -20,7 +20,6 @@ async def test_the_job_tables_follow_the_naming_convention(migrated_engine: Asyn
         names = await connection.run_sync(constraint_names, JOB_TABLES)
     assert names == metadata_constraint_names(JOB_TABLES)
     assert {
-        "ix_tasks_state_stage_not_before",
         "ix_tasks_run_id_stage_state",
         "uq_tasks_run_id_key",
         "ck_tasks_state",

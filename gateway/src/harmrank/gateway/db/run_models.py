@@ -101,8 +101,6 @@ class Task(Base):
     __tablename__ = "tasks"
     __table_args__ = (
         UniqueConstraint("run_id", "key"),
-        # The claim query: ready tasks by state and stage, not before their backoff ends.
-        Index("ix_tasks_state_stage_not_before", "state", "stage", "not_before"),
         # The claim walks one state's tasks in id order and stops at the first it may take.
         Index("ix_tasks_state_id", "state", "id"),
         # The same walk for queued tasks, whatever the statistics say: holding queued tasks only,
