@@ -12,16 +12,24 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from tests.conftest import ServeApp, free_port
 from tests.demo.helpers import downstreams
+from tests.gateway.runs.helpers import seed_dataset, spec
 
+from harmrank.common.errors import InvalidInput
 from harmrank.gateway.app import create_app as create_gateway
 from harmrank.gateway.db.models import Model
 from harmrank.gateway.db.run_models import Run, Task
-from harmrank.gateway.runs.checks import Services, plan_checked
+from harmrank.gateway.runs import service
+from harmrank.gateway.runs.checks import Checkpoint, Services, plan_checked
 from harmrank.gateway.runs.schemas import RunCreate
 from harmrank.gateway.settings import GatewaySettings
 
@@ -104,6 +112,36 @@ async def test_a_run_planned_before_its_unknown_model_and_judge_were_found_leave
     assert (await api.post("/v1/runs", json=run())).status_code == 201
 
 
+class _Answering(Services):
+    """Services that know other names than the run's, and answer once the plan has begun."""
+
+    async def names(self) -> tuple[list[str] | str, list[str] | str]:
+        await asyncio.sleep(0.05)
+        return ["small-a"], ["judge-x"]
+
+
+async def test_planning_waits_for_the_services_answer_before_it_writes_any_task(
+    session_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    """The services are asked while the run begins to be planned; their answer refuses it
+    before its tasks (nearly all of a big run's planning) are written."""
+    await seed_dataset(session_maker, prompts=20)
+    sent: list[str] = []
+    body = spec(models=[{"name": "small-a"}, {"name": "small-z"}])
+    async with session_maker() as session:
+        connection = await session.connection()
+
+        def catch(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            sent.append(statement.split("(")[0].strip())
+
+        event.listen(connection.sync_connection, "before_cursor_execute", catch)
+        with pytest.raises(InvalidInput, match="unknown models 'small-z'"):
+            await service.create_run(session, body, services=_Answering("http://g", "http://j"))
+        await session.rollback()
+    assert "INSERT INTO runs" in sent  # the plan had begun
+    assert "INSERT INTO tasks" not in sent
+
+
 async def test_an_unknown_category_is_named_with_the_datasets_categories(
     api: httpx.AsyncClient,
 ) -> None:
@@ -152,7 +190,7 @@ class _Asked(Services):
         return [], []
 
 
-async def _never_planned() -> None:
+async def _never_planned(_checked: Checkpoint) -> None:
     raise AssertionError("planned although the database could not be asked")
 
 

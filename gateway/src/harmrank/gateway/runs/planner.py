@@ -36,6 +36,7 @@ from harmrank.gateway.results import repository as results
 from harmrank.gateway.results.repository import RankingKey, ResponseKey
 from harmrank.gateway.runs import queue, repository, settle
 from harmrank.gateway.runs.announce import announce
+from harmrank.gateway.runs.checks import Checkpoint
 from harmrank.gateway.runs.schemas import JudgeSpec, ModelSpec, PromptSet, RunCreate
 
 MISSING_IMPORT = "missing_imported_response"
@@ -105,8 +106,9 @@ async def select_prompts(session: AsyncSession, prompts: PromptSet) -> tuple[int
     return dataset_id, sorted(random.Random(prompts.seed).sample(ids, prompts.sample_size))
 
 
-async def plan_run(session: AsyncSession, spec: RunCreate) -> Run:
-    """Write the run, its prompt set and its tasks; flushes, never commits."""
+async def plan_run(session: AsyncSession, spec: RunCreate, checked: Checkpoint) -> Run:
+    """Write the run, its prompt set and its tasks; flushes, never commits. ``checked`` is
+    awaited before the tasks are written: it raises when the run must not be made."""
     dataset_id, prompt_ids = await select_prompts(session, spec.prompts)
     # The request's trace context: the worker's task spans continue this trace.
     run = await repository.insert_run(
@@ -121,6 +123,7 @@ async def plan_run(session: AsyncSession, spec: RunCreate) -> Run:
     planner = _TaskRows(run.id, spec.max_attempts)
     responses = await repository.existing_responses(session, run.id)
     rankings = await repository.existing_rankings(session, run.id)
+    await checked()
     # Made and inserted a chunk at a time: a 50,000-prompt run has 300,000 tasks, and their
     # rows all at once (a dict each) took the gateway past 500 MB.
     rows = chain(

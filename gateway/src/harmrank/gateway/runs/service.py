@@ -9,6 +9,7 @@ which pysqlite cannot nest in a transaction it has not begun) and answers the wi
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -50,7 +51,7 @@ async def create_run(
         replayed = await _replay(session, idempotency_key, digest)
         if replayed is not None:
             return replayed, False
-    run = await plan_checked(session, spec, services, lambda: plan_run(session, spec))
+    run = await plan_checked(session, spec, services, partial(plan_run, session, spec))
     if idempotency_key is None:
         return await get_run(session, run.id), True
     try:
