@@ -3,9 +3,9 @@
 The dataset and its categories are checked against the database before anything is planned;
 the models against the generator's ``/v1/models`` and the judges against the judge service's
 ``/v1/judges`` while the run begins to be planned in the request's transaction, which a failed
-check rolls back. Every unknown name is reported at once, with the known ones, as one 422; a service
-that cannot be asked is a 503 naming it, so a typo or a missing judge never becomes a run that
-sits at 0%.
+check rolls back. Every unknown name is reported at once, with the known ones, as one 422; a
+service that cannot be asked is a 503 naming it, so a typo or a missing judge never becomes a
+run that sits at 0%.
 
 Asked first, the services held up every run's planning by their answer: 27 ms of a 1,000-prompt
 run's 0.21 s creation (``bench/platform_overhead.py``), the generator asking each model server
