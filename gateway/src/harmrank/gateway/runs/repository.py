@@ -57,6 +57,10 @@ async def load_report(session: AsyncSession, run_id: int) -> dict[str, Any] | No
     return found
 
 
+async def run_exists(session: AsyncSession, run_id: int) -> bool:
+    return await session.scalar(select(Run.id).where(Run.id == run_id)) is not None
+
+
 async def run_trace_context(session: AsyncSession, run_id: int) -> str | None:
     """The traceparent of the request that created the run (None when tracing was off)."""
     found: str | None = await session.scalar(select(Run.trace_context).where(Run.id == run_id))
