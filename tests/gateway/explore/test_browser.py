@@ -9,13 +9,24 @@ Screenshots go to ``test-artifacts/explore/``.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 from playwright.async_api import Browser, Page, expect
+from starlette.types import ASGIApp
 from tests.gateway.annotation.test_browser import TIMEOUT_MS
-from tests.gateway.explore.conftest import MODELS, Sample, Sessions, add_run, samples, seed
+from tests.gateway.explore.conftest import (
+    MODELS,
+    Sample,
+    Sessions,
+    add_run,
+    make_app,
+    samples,
+    seed,
+)
 
 from harmrank.gateway.reports.render import Page as ReportPage
 from harmrank.gateway.reports.render import html_report
@@ -265,3 +276,38 @@ async def test_a_report_cell_links_to_the_samples_behind_it(
         await expect(page.locator("#counts")).to_have_text(f"{len(expected)} of 4 prompts match")
         assert await listed(page) == expected, page.url
     await shot(page, "4-from-a-report-cell")
+
+
+@pytest.mark.parametrize("token", [None, "read-me"])
+async def test_the_export_links_download_the_filtered_prompts_with_or_without_a_read_token(
+    browser: Browser,
+    session_maker: Sessions,
+    serve_app: Callable[[ASGIApp], str],
+    db_url: str,
+    token: str | None,
+) -> None:
+    """A link the browser opens carries no token: on a gateway that needs one for reads, the
+    page fetches the file with the token it was given and hands it over as the same download."""
+    await seed(session_maker, samples())
+    url = serve_app(make_app(db_url, [token] if token else []))
+    page = await new_page(browser)
+    await page.goto(f"{url}/explore/?dataset=hand&category=hate")
+    await expect(page.locator("#warning")).to_be_visible()
+    await page.keyboard.press("Enter")
+    if token:
+        await expect(page.locator("#token-form")).to_be_visible()
+        await page.locator("#token").fill(token)
+        await page.keyboard.press("Enter")
+    await expect(page.locator("#counts")).to_have_text("2 of 4 prompts match")
+    for link, kind in (("#export-csv", "csv"), ("#export-jsonl", "jsonl")):
+        async with page.expect_download() as started:
+            await page.click(link)
+        download = await started.value
+        assert download.suggested_filename.endswith(f".{kind}")
+        body = await asyncio.to_thread(Path(await download.path()).read_text)
+        lines = body.splitlines()
+        if kind == "csv":
+            assert lines[0].startswith("prompt_id,category,prompt,")
+            lines = lines[1:]
+        assert len(lines) == 2, body  # the filter's prompts, p1 and p3
+        assert ("p1" in lines[0], "p3" in lines[1]) == (True, True), body

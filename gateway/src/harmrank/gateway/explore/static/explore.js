@@ -41,20 +41,48 @@
     return out.toString();
   }
 
-  async function call(path) {
+  function authorised() {
     const headers = {};
     const token = sessionStorage.getItem(TOKEN);
     if (token) headers.Authorization = `Bearer ${token}`;
-    const response = await fetch(API + path, { headers, credentials: "omit" });
-    const data = await response.json().catch(() => null);
+    return headers;
+  }
+
+  async function checked(response) {
     if (response.status === 401 || response.status === 403) {
       $("app").hidden = true;
       $("token-form").hidden = false;
       $("token").focus();
       throw new Error("a read token is needed");
     }
-    if (!response.ok) throw new Error((data && data.error) || `HTTP ${response.status}`);
-    return data;
+    if (!response.ok) {
+      const data = await response.json().catch(() => null);
+      throw new Error((data && data.error) || `HTTP ${response.status}`);
+    }
+    return response;
+  }
+
+  async function call(path) {
+    const response = await fetch(API + path, { headers: authorised(), credentials: "omit" });
+    return (await checked(response)).json();
+  }
+
+  // A link opened by the browser carries no token: with one, the file is fetched with it and
+  // handed to the browser as a download of the same name.
+  async function download(event) {
+    if (!sessionStorage.getItem(TOKEN)) return;
+    event.preventDefault();
+    const link = event.currentTarget;
+    const fetched = await fetch(link.href, { headers: authorised(), credentials: "omit" });
+    const response = await checked(fetched);
+    const named = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
+    const saved = el("a");
+    saved.href = URL.createObjectURL(await response.blob());
+    saved.download = named ? named[1] : "explore-export";
+    document.body.append(saved);
+    saved.click();
+    saved.remove();
+    setTimeout(() => URL.revokeObjectURL(saved.href), 60000);
   }
 
   function fillSelect(id, values, keep) {
@@ -249,6 +277,9 @@
       window.location.reload();
     });
     $("filters").addEventListener("submit", applyFilters);
+    for (const id of ["export-csv", "export-jsonl"]) {
+      $(id).addEventListener("click", (event) => download(event).catch((e) => message(e.message)));
+    }
     $("more").addEventListener("click", () => loadPage().catch((e) => message(e.message)));
     document.addEventListener("keydown", onKey);
     if (sessionStorage.getItem(WARNED) === "yes") {
