@@ -183,6 +183,20 @@ async def test_reimport_is_idempotent_a_change_conflicts_and_replace_replaces(
     assert ("ann", "p2", [0, 1, 0], "[0, 1, 0]", "fix.jsonl:2") in rows
     assert len(rows) == 3
 
+    # Several changed at once (one executemany): each stored ranking gets its own line's values.
+    again = jsonl(
+        {"annotator": "ann", "prompt_id": "p3", "ranks": [0, 0, 1]},
+        {"annotator": "ann", "prompt_id": "p2", "ranks": [0, 1, 0]},  # as stored
+        {"annotator": "ann", "prompt_id": "p1", "ranks": [3, 2, 1]},
+    )
+    replaced = (await post(client, again, "again.jsonl", replace="true")).json()
+    assert (replaced["inserted"], replaced["replaced"], replaced["unchanged"]) == (0, 2, 1)
+    assert await stored(session_maker) == [
+        ("ann", "p1", [3, 2, 1], "[3, 2, 1]", "again.jsonl:3"),
+        ("ann", "p2", [0, 1, 0], "[0, 1, 0]", "fix.jsonl:2"),
+        ("ann", "p3", [0, 0, 1], "[0, 0, 1]", "again.jsonl:1"),
+    ]
+
 
 async def test_any_problem_stores_nothing_and_names_every_line(
     client: httpx.AsyncClient, dataset: str, session_maker: Sessions

@@ -253,8 +253,9 @@ async def _write(
             # A chunk at a time: SQLAlchemy prepares an executemany's rows on the event loop.
             rows = [{**_values(r, filename), "annotator_id": ids[r.entry.annotator]} for r in new]
             await repo.insert_rankings(session, rows)
-        for r, stored in plan.changed:
-            await repo.replace_ranking(session, stored.id, _values(r, filename))
+        for changed in _chunks(plan.changed):
+            rows = [{**_values(r, filename), "id": stored.id} for r, stored in changed]
+            await repo.replace_rankings(session, rows)
     except IntegrityError:
         # A concurrent import stored one of these annotators or keys after this one looked.
         raise RankingConflict("another import stored some of these rankings meanwhile") from None
