@@ -75,3 +75,15 @@ async def test_a_report_not_stored_yet_and_a_missing_run_are_404s(session_maker:
             await service.get_report(session, run.id)
         with pytest.raises(NotFound, match=f"no run {run.id + 1}"):
             await service.get_report(session, run.id + 1)
+
+
+async def test_a_cancel_or_resume_of_no_run_is_a_404_and_changes_nothing(
+    session_maker: Sessions,
+) -> None:
+    await seed_dataset(session_maker)
+    run = await create(session_maker, spec())
+    async with session_maker() as session:
+        for act in (service.cancel_run, service.resume_run):
+            with pytest.raises(NotFound, match=f"no run {run.id + 1}"):
+                await act(session, run.id + 1)
+        assert (await service.get_run(session, run.id)).status == "queued"
