@@ -19,18 +19,15 @@ Sent = tuple[str, Sequence[Any]]
 _names = itertools.count()
 
 
-async def sent_statement(
+async def sent_statements(
     sessions: async_sessionmaker[AsyncSession],
     call: Callable[[AsyncSession], Awaitable[object]],
-    starts: str,
-) -> Sent:
-    """The first statement ``call`` sends that starts so, with its parameters (the call itself
-    rolled back)."""
+) -> list[Sent]:
+    """Every statement ``call`` sends, with its parameters (the call itself rolled back)."""
     sent: list[Sent] = []
 
     def catch(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.startswith(starts):
-            sent.append((statement, parameters))
+        sent.append((statement, parameters))
 
     async with sessions() as session:
         connection = await session.connection()
@@ -40,9 +37,20 @@ async def sent_statement(
         finally:
             event.remove(connection.sync_connection, "before_cursor_execute", catch)
         await session.rollback()
-    if not sent:
+    return sent
+
+
+async def sent_statement(
+    sessions: async_sessionmaker[AsyncSession],
+    call: Callable[[AsyncSession], Awaitable[object]],
+    starts: str,
+) -> Sent:
+    """The first statement ``call`` sends that starts so, with its parameters (the call itself
+    rolled back)."""
+    found = [sent for sent in await sent_statements(sessions, call) if sent[0].startswith(starts)]
+    if not found:
         raise AssertionError(f"the call sent no statement starting with {starts!r}")
-    return sent[0]
+    return found[0]
 
 
 async def explain(

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import (
 from tests.conftest import ServeApp, free_port
 from tests.demo.helpers import downstreams
 from tests.gateway.runs.helpers import seed_dataset, spec
+from tests.gateway.runs.plans import sent_statements
 
 from harmrank.common.errors import InvalidInput
 from harmrank.gateway.app import create_app as create_gateway
@@ -126,18 +127,13 @@ async def test_planning_waits_for_the_services_answer_before_it_writes_any_task(
     """The services are asked while the run begins to be planned; their answer refuses it
     before its tasks (nearly all of a big run's planning) are written."""
     await seed_dataset(session_maker, prompts=20)
-    sent: list[str] = []
     body = spec(models=[{"name": "small-a"}, {"name": "small-z"}])
-    async with session_maker() as session:
-        connection = await session.connection()
 
-        def catch(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-            sent.append(statement.split("(")[0].strip())
-
-        event.listen(connection.sync_connection, "before_cursor_execute", catch)
+    async def refused(session: AsyncSession) -> None:
         with pytest.raises(InvalidInput, match="unknown models 'small-z'"):
             await service.create_run(session, body, services=_Answering("http://g", "http://j"))
-        await session.rollback()
+
+    sent = [s.split("(")[0].strip() for s, _ in await sent_statements(session_maker, refused)]
     assert "INSERT INTO runs" in sent  # the plan had begun
     assert "INSERT INTO tasks" not in sent
 

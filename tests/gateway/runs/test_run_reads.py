@@ -4,33 +4,14 @@ run, is a 404 that says which."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
-
 import pytest
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from tests.gateway.runs.helpers import Sessions, create, seed_dataset, spec
+from tests.gateway.runs.plans import sent_statements
 
 from harmrank.common.errors import NotFound
 from harmrank.gateway.db.run_models import RunReport
 from harmrank.gateway.runs import service
-
-
-async def statements(
-    sessions: Sessions, call: Callable[[AsyncSession], Awaitable[Any]]
-) -> list[str]:
-    """What ``call`` sends to the database."""
-    sent: list[str] = []
-
-    def catch(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        sent.append(statement)
-
-    async with sessions() as session:
-        connection = await session.connection()
-        event.listen(connection.sync_connection, "before_cursor_execute", catch)
-        await call(session)
-    return sent
 
 
 async def test_a_stored_report_is_read_without_counting_the_runs_tasks(
@@ -44,7 +25,7 @@ async def test_a_stored_report_is_read_without_counting_the_runs_tasks(
     async def read(session: AsyncSession) -> None:
         assert await service.get_report(session, run.id) == {"annotators": {}}
 
-    sent = await statements(session_maker, read)
+    sent = [statement for statement, _ in await sent_statements(session_maker, read)]
     assert sent  # the report was read
     assert not [statement for statement in sent if "tasks" in statement]
 
@@ -59,7 +40,7 @@ async def test_a_page_of_a_runs_tasks_does_not_count_them_all(session_maker: Ses
         )
         assert len(shown.items) == 5
 
-    assert not [s for s in await statements(session_maker, page) if "count(" in s]
+    assert not [s for s, _ in await sent_statements(session_maker, page) if "count(" in s]
     async with session_maker() as session:
         with pytest.raises(NotFound, match=f"no run {run.id + 1}"):
             await service.list_tasks(
