@@ -93,6 +93,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             app.state.readiness["database"] = app.state.database.readiness
             pools = {PARSE: settings.parse_processes, REPORTS: settings.report_processes}
             async with (
+                app.state.run_services.opened(),
                 cpu_pools(app.state, pools) as running,
                 _worker_loops(settings, engine),
                 task_telemetry(app, interval_seconds=settings.telemetry_interval_seconds),

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -36,22 +36,35 @@ T = TypeVar("T")
 TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Services:
-    """Where the generator and the judge service are (the gateway's settings)."""
+    """Where the generator and the judge service are (the gateway's settings), and the one
+    client that asks them, open while the gateway is (``opened``, in its lifespan)."""
 
     generator_url: str
     judge_url: str
+    client: httpx.AsyncClient | None = None
+
+    @contextlib.asynccontextmanager
+    async def opened(self) -> AsyncIterator[None]:
+        # Built once: a client per run creation (an aiohttp session and its connections)
+        # took the CPU of a third of a 1,000-prompt run's head, which its first calls wait for
+        # (``bench/platform_overhead.py``).
+        transport = pooled_transport(4)
+        async with httpx.AsyncClient(timeout=TIMEOUT, transport=transport) as self.client:
+            try:
+                yield
+            finally:
+                self.client = None
 
     async def names(self) -> tuple[list[str] | str, list[str] | str]:
         """Model names and judge names, or for each the reason it could not be had."""
-        # The project's transport: a plain httpx client built its TLS context (certifi's
-        # roots) each time, 20 ms of CPU in every request that creates a run.
-        async with httpx.AsyncClient(timeout=TIMEOUT, transport=pooled_transport(2)) as client:
-            return await asyncio.gather(
-                _names(client, "generator", self.generator_url, "/v1/models", "models"),
-                _names(client, "judge service", self.judge_url, "/v1/judges", "judges"),
-            )
+        if self.client is None:
+            raise RuntimeError("the services are asked only while opened (the app's lifespan)")
+        return await asyncio.gather(
+            _names(self.client, "generator", self.generator_url, "/v1/models", "models"),
+            _names(self.client, "judge service", self.judge_url, "/v1/judges", "judges"),
+        )
 
 
 async def _names(
