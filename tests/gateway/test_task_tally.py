@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tests.gateway.runs.helpers import Sessions, at, create, seed_dataset, spec
 
 from harmrank.gateway.db.run_models import Stage, Task, TaskState
-from harmrank.gateway.runs import control, queue, settle, task_repository
+from harmrank.gateway.runs import control, planner, queue, service, settle, task_repository
 from harmrank.gateway.runs.tasks import Backoff, ClaimedTask, Completion, Failure
 from harmrank.gateway.task_tally import TaskFigures, TaskTally, read
 
@@ -182,7 +182,7 @@ async def test_a_resume_during_a_reading_is_counted_by_the_next(
 
     listed = task_repository.run_resumes
 
-    async def listed_and_resumed(session: AsyncSession) -> dict[int, int]:
+    async def listed_and_resumed(session: AsyncSession) -> dict[int, int | None]:
         found = await listed(session) if resumed == "after" else None
         await resume(sessions, run.id)
         await finish(sessions, 20)
@@ -273,8 +273,9 @@ async def many_runs_at_rest(sessions: Sessions, copies: int) -> None:
         for _ in range(copies):
             copy = await session.execute(
                 text(
-                    "INSERT INTO runs (dataset_id, spec, resumes)"
-                    " SELECT dataset_id, spec, 0 FROM runs WHERE id = :id RETURNING id"
+                    "INSERT INTO runs (dataset_id, spec, resumes, planned_at)"
+                    " SELECT dataset_id, spec, 0, planned_at FROM runs WHERE id = :id"
+                    " RETURNING id"
                 ),
                 {"id": run.id},
             )
@@ -350,3 +351,26 @@ def _bounded(node: dict[str, Any]) -> bool:
 
 def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
     return [plan] + [n for child in plan.get("Plans", []) for n in _nodes(child)]
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_a_run_whose_tasks_are_being_written_is_counted_whole_until_planned(
+    session_maker: Sessions, tally: TaskTally, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its head done before its rest is written: at rest for a moment, it must not be kept,
+    nor its tasks per stage, which its rest adds to."""
+    sessions = session_maker
+    monkeypatch.setattr(planner, "HEAD_PROMPTS", 2)
+    await seed_dataset(sessions, prompts=6)
+    async with sessions() as session:
+        run_id, _ = await service._plan_head(session, spec(), None, None)
+        await session.commit()
+    await check(sessions, tally)
+    for moment in range(3):  # the head's generations, then its judgments, done
+        await complete(sessions, await claim(sessions, moment), moment + 0.5)
+    await check(sessions, tally)
+    async with sessions.begin() as session:
+        assert await planner.plan_rest(session, run_id)
+    await check(sessions, tally)
+    await complete(sessions, await claim(sessions, 10), 10.5)
+    await check(sessions, tally)

@@ -66,8 +66,7 @@ def spec(**changes: Any) -> RunCreate:
 
 
 async def create(sessions: Sessions, body: RunCreate, key: str | None = None) -> RunOut:
-    async with sessions.begin() as session:
-        run, _ = await service.create_run(session, body, key)
+    run, _ = await service.create_run(sessions, body, key)
     return run
 
 

@@ -23,19 +23,20 @@ async def sent_statements(
     sessions: async_sessionmaker[AsyncSession],
     call: Callable[[AsyncSession], Awaitable[object]],
 ) -> list[Sent]:
-    """Every statement ``call`` sends, with its parameters (the call itself rolled back)."""
+    """Every statement ``call`` sends, with its parameters, in the session it is given (rolled
+    back after) or in sessions of its own (``sessions``' engine)."""
     sent: list[Sent] = []
 
     def catch(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
         sent.append((statement, parameters))
 
+    engine = sessions.kw["bind"].sync_engine
     async with sessions() as session:
-        connection = await session.connection()
-        event.listen(connection.sync_connection, "before_cursor_execute", catch)
+        event.listen(engine, "before_cursor_execute", catch)
         try:
             await call(session)
         finally:
-            event.remove(connection.sync_connection, "before_cursor_execute", catch)
+            event.remove(engine, "before_cursor_execute", catch)
         await session.rollback()
     return sent
 

@@ -129,9 +129,10 @@ async def test_planning_waits_for_the_services_answer_before_it_writes_any_task(
     await seed_dataset(session_maker, prompts=20)
     body = spec(models=[{"name": "small-a"}, {"name": "small-z"}])
 
-    async def refused(session: AsyncSession) -> None:
+    async def refused(_: AsyncSession) -> None:
+        answering = _Answering("http://g", "http://j")
         with pytest.raises(InvalidInput, match="unknown models 'small-z'"):
-            await service.create_run(session, body, services=_Answering("http://g", "http://j"))
+            await service.create_run(session_maker, body, services=answering)
 
     sent = [s.split("(")[0].strip() for s, _ in await sent_statements(session_maker, refused)]
     assert "INSERT INTO runs" in sent  # the plan had begun

@@ -54,14 +54,20 @@ async def test_a_task_is_stored_with_every_field_the_planner_sets(session_maker:
         first = [func.min(Prompt.dataset_id), func.min(Model.id), func.min(Annotator.id)]
         dataset, model, annotator = [(await session.execute(select(m))).scalar_one() for m in first]
         run = await repository.insert_run(session, dataset_id=dataset, spec={})
-        made = planner._TaskRows(run.id, max_attempts=4)
         imported = planner.RunModel("a", model, STUDY_GENERATION_KEY, imported=True)
-        judge = JudgeSpec(name="judge-x", orders=2)
+        body = spec(judges=[{"name": "judge-x", "orders": 2}], max_attempts=4)
+        judges = {"judge-x": annotator}
+        made = planner._TaskRows(run.id, body, [imported], judges, set(), set(), cancelled=False)
+        # A run cancelled before its rest was written: its rest's tasks are written cancelled.
+        generated = planner.RunModel("b", model, "k" * 64, imported=False)
+        cancelled = planner._TaskRows(run.id, body, [generated], judges, set(), set(), True)
         rows = [
-            *made.generate(prompts, [imported], set()),  # failed: every error field set
-            *made.judge(prompts, [judge], {"judge-x": annotator}, [("a", "study")], set()),
+            *made.generate(prompts),  # failed: every error field set
+            *made.judge(prompts),
             made.score(),
+            *cancelled.generate(prompts),  # finished_at set
         ]
+        assert {row["state"] for row in rows} == {"failed", "queued", "cancelled"}
         assert await repository.insert_tasks(session, iter(rows)) == len(rows)
     async with session_maker() as session:
         stored = (await session.scalars(select(Task).where(Task.run_id == run.id))).all()
@@ -77,7 +83,8 @@ async def test_a_value_too_long_for_its_column_is_refused_not_cut(session_maker:
     async with session_maker() as session:
         dataset = (await session.execute(select(func.min(Prompt.dataset_id)))).scalar_one()
         run = await repository.insert_run(session, dataset_id=dataset, spec={})
-        row = planner._TaskRows(run.id, max_attempts=1).score()
+        made = planner._TaskRows(run.id, spec(max_attempts=1), [], {}, set(), set(), False)
+        row = made.score()
         with pytest.raises(DBAPIError, match="too long"):
             await repository.insert_tasks(session, [row | {"key": "k" * 201}])
 

@@ -18,8 +18,10 @@ cheap:
 - **Active work through the state indexes.** The queued and running tasks (counts per run,
   the oldest queued per stage) are read through the indexes that lead with the state. The runs
   that have any are counted again through ``ix_tasks_run_id_stage_state``, but only their
-  tasks not done: a run's tasks are all planned with it and never added to, so its tasks per
-  stage are counted once, and its done tasks are what the others leave of them. A reading
+  tasks not done: once a run is planned (``runs.planned_at``; a run is written in two
+  transactions, see ``runs.planner``) its tasks are never added to, so its tasks per stage
+  are counted once, and its done tasks are what the others leave of them. A run whose tasks
+  are still being written is counted whole at every reading, and never kept. A reading
   costs O(runs + tasks not done in the runs in progress): 2 ms with an 8,000-task run in
   progress, 43 ms with a 200,000-task run a quarter queued (25 ms reading its 50,000 queued
   tasks, 19 ms counting its tasks not done, which reads them again).
@@ -67,7 +69,8 @@ class RunFigures:
     """One run's task counts, read together."""
 
     resumes: int | None
-    """The run's resume count read before the counts; None for a run listed after them."""
+    """The run's resume count read before the counts; None for a run listed after them, or
+    one whose tasks were still being written."""
     counts: Counter[StateKey] = field(default_factory=Counter)
     failed: Counter[FailedKey] = field(default_factory=Counter)
 
@@ -87,7 +90,7 @@ class TaskTally:
     counts: Counter[StateKey] = field(default_factory=Counter)
     failed: Counter[FailedKey] = field(default_factory=Counter)
     sizes: dict[int, Counter[str]] = field(default_factory=dict)
-    """Each run's tasks per stage, once counted: planned with the run, they never change."""
+    """Each planned run's tasks per stage, once counted: they never change."""
     read: bool = False
     """Whether a reading succeeded: the first counts every run in one pass."""
 
@@ -129,7 +132,7 @@ async def read(session: AsyncSession, tally: TaskTally) -> TaskFigures:
             oldest[str(stage)] = min(planned, oldest.get(str(stage), planned))
     for gone in [run for run in tally.sizes if run not in resumes]:
         tally.forget(gone)
-    stale = {run for run, n in resumes.items() if _kept_resumes(tally, run) != n}
+    stale = {run for run, n in resumes.items() if n is None or _kept_resumes(tally, run) != n}
     recount = stale | {run for run, *_ in active}
     for run_id in recount:
         tally.drop(run_id)
@@ -150,7 +153,10 @@ def _kept_resumes(tally: TaskTally, run_id: int) -> int | None:
 
 
 async def _count(
-    session: AsyncSession, tally: TaskTally, run_ids: set[int] | None, resumes: dict[int, int]
+    session: AsyncSession,
+    tally: TaskTally,
+    run_ids: set[int] | None,
+    resumes: dict[int, int | None],
 ) -> dict[int, RunFigures]:
     """The figures of the runs ``run_ids`` (every run: None), each run's counts from one
     statement: every task of a run not counted before (its sizes noted in ``tally``), the tasks
@@ -166,7 +172,8 @@ async def _count(
         for run_id, stage, state, n in await task_repository.run_task_groups(session, unsized):
             of(run_id).counts[str(stage), str(state)] += n
         for run_id in unsized if unsized is not None else counted:
-            tally.sizes[run_id] = _sizes(of(run_id).counts)
+            if resumes.get(run_id) is not None:  # not while its tasks are being written
+                tally.sizes[run_id] = _sizes(of(run_id).counts)
     if sized:
         groups = await task_repository.run_task_groups(session, sized, _NOT_DONE)
         for run_id, stage, state, n in groups:

@@ -68,8 +68,18 @@ QUEUED = f"state = '{TaskState.QUEUED}'"
 (spelled the same way there, with a constant)."""
 
 
+PLANNING = "planned_at IS NULL"
+
+
 class Run(Base):
     __tablename__ = "runs"
+    # The runs whose tasks are being written, which every worker looks for now and then
+    # (``planner.finish_half_planned``): a few, where the runs are many.
+    __table_args__ = (
+        Index(
+            "ix_runs_planning", "id", postgresql_where=text(PLANNING), sqlite_where=text(PLANNING)
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, Identity(), primary_key=True)
     dataset_id: Mapped[int] = mapped_column(BigIntPK, cascade_fk("datasets.id"), index=True)
@@ -78,6 +88,8 @@ class Run(Base):
     created_at: Mapped[datetime] = mapped_column(default=utc_now, server_default=func.now())
     cancelled_at: Mapped[datetime | None] = mapped_column()
     """Set while the run is cancelled: workers abandon its running tasks at their heartbeat."""
+    planned_at: Mapped[datetime | None] = mapped_column()
+    """When the last of its tasks were written; empty while they are (``runs.planner``)."""
     # The W3C traceparent of the request that created the run (when tracing was on).
     trace_context: Mapped[str | None] = mapped_column(String(128))
     resumes: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))

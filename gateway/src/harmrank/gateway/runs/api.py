@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Path, Request, Response
 from harmrank.common.errors import ErrorBody
 from harmrank.gateway.db.run_models import Stage, TaskState
 from harmrank.gateway.deps import Session as SessionDep
+from harmrank.gateway.deps import Sessions as SessionsDep
 from harmrank.gateway.pagination import Cursor, Limit
 from harmrank.gateway.query import BAD_PARAMETER, Responses, read_errors
 from harmrank.gateway.runs import service
@@ -45,7 +46,7 @@ _RUN_ERRORS = read_errors("No such run")
 @router.post("", status_code=201, response_model=RunOut, responses=_CREATE_ERRORS)
 async def create_run(
     body: RunCreate,
-    session: SessionDep,
+    sessions: SessionsDep,
     request: Request,
     response: Response,
     key: IdempotencyKey = None,
@@ -56,7 +57,7 @@ async def create_run(
     naming every one of them with the known names; a generator or judge service that cannot
     be asked is a 503, and nothing of the run is kept."""
     services = getattr(request.app.state, "run_services", None)
-    run, created = await service.create_run(session, body, key, services)
+    run, created = await service.create_run(sessions, body, key, services)
     if not created:
         response.headers[REPLAYED_HEADER] = "true"
     return run

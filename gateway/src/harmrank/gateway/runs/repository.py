@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator, Iterable, Sequence
+from datetime import datetime
 from itertools import islice
 from typing import Any, cast
 
@@ -30,6 +31,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine
@@ -110,6 +112,42 @@ async def insert_run_prompts(session: AsyncSession, run_id: int, prompts: Sequen
 
 _RUN_PROMPT_COLUMNS = ("run_id", "prompt_id", "position")
 
+
+async def run_to_plan(session: AsyncSession, run_id: int) -> Run | None:
+    """The run, its row locked until the transaction ends (see ``planner.plan_rest``)."""
+    found: Run | None = await session.scalar(
+        select(Run).where(Run.id == run_id).with_for_update(key_share=True)
+    )
+    return found
+
+
+async def prompts_without_tasks(session: AsyncSession, run_id: int) -> list[int]:
+    """The run's prompts, in its order, that have no task yet: those after its head."""
+    planned = select(Task.id).where(Task.run_id == run_id, Task.prompt_id == RunPrompt.prompt_id)
+    found = await session.scalars(
+        select(RunPrompt.prompt_id)
+        .where(RunPrompt.run_id == run_id, ~planned.exists())
+        .order_by(RunPrompt.position)
+    )
+    return list(found)
+
+
+async def mark_planned(session: AsyncSession, run_id: int, *, now: datetime) -> None:
+    await session.execute(update(Run).where(Run.id == run_id).values(planned_at=now))
+
+
+async def half_planned(session: AsyncSession, *, before: datetime) -> list[int]:
+    """The runs made before ``before`` whose planning no one is finishing (their rows are not
+    locked), oldest first: their gateway stopped between the head and the rest."""
+    found = await session.scalars(
+        select(Run.id)
+        .where(Run.planned_at.is_(None), Run.created_at < before)
+        .order_by(Run.id)
+        .with_for_update(key_share=True, skip_locked=True)
+    )
+    return list(found)
+
+
 _TASKS_PER_INSERT = 5_000
 """Task rows an insert sends: a large run's rows are never all in memory at once."""
 
@@ -128,6 +166,7 @@ _TASK_COLUMNS = (
     "order_index",
     "error_type",
     "error_message",
+    "finished_at",
 )
 """The columns planning sets."""
 
@@ -284,7 +323,7 @@ async def judge_task_ends(session: AsyncSession, run_id: int) -> AsyncIterator[J
 # --- a run's status ---------------------------------------------------------------------------
 
 _PROMPTS = select(func.count()).where(RunPrompt.run_id == Run.id).correlate(Run).scalar_subquery()
-_FACTS = select(Run.id, Run.spec, Run.created_at, Run.cancelled_at, _PROMPTS)
+_FACTS = select(Run.id, Run.spec, Run.created_at, Run.cancelled_at, Run.planned_at, _PROMPTS)
 _ONE = _FACTS.where(Run.id == bindparam("run_id", type_=BigInteger))
 _NEWEST = _FACTS.order_by(Run.id.desc()).limit(bindparam("limit", type_=Integer))
 _BEFORE = _NEWEST.where(Run.id < bindparam("before_id", type_=BigInteger))
@@ -311,9 +350,9 @@ async def run_facts(
     before_id: int | None = None,
     limit: int | None = None,
 ) -> Sequence[Row[Any]]:
-    """(id, spec, created_at, cancelled_at, prompt count) of one run, or of up to ``limit`` runs
-    older than ``before_id`` (any when None), newest first. Whether a run has a report is
-    ``reported``'s, read after the run's task counts (see ``status``)."""
+    """(id, spec, created_at, cancelled_at, planned_at, prompt count) of one run, or of up to
+    ``limit`` runs older than ``before_id`` (any when None), newest first. Whether a run has a
+    report is ``reported``'s, read after the run's task counts (see ``status``)."""
     if run_id is not None:
         return (await session.execute(_ONE, {"run_id": run_id})).all()
     if before_id is None:

@@ -1,4 +1,5 @@
-"""Runs: create (idempotently), read, list, cancel, resume. Flushes only; the edge commits.
+"""Runs: create (idempotently), read, list, cancel, resume. Flushes only and the edge commits,
+but for a creation, which commits its run's head and its rest in turn (``create_run``).
 
 Idempotency: a key names one request. The first request with a key makes the run and stores
 the key with the request's digest; a later one with the same key and the same body answers
@@ -13,7 +14,7 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from harmrank.common.errors import Conflict, NotFound
 from harmrank.gateway.db.base import utc_now
@@ -21,7 +22,7 @@ from harmrank.gateway.db.run_models import Stage, Task, TaskState
 from harmrank.gateway.pagination import fetch_page
 from harmrank.gateway.runs import control, failures, missing, repository, status
 from harmrank.gateway.runs.checks import Services, plan_checked
-from harmrank.gateway.runs.planner import plan_run, stable_hash
+from harmrank.gateway.runs.planner import plan_rest, plan_run, planning_stalled, stable_hash
 from harmrank.gateway.runs.schemas import (
     RunCreate,
     RunOut,
@@ -37,13 +38,33 @@ TASKS = "t"
 
 
 async def create_run(
-    session: AsyncSession,
+    sessions: async_sessionmaker[AsyncSession],
     spec: RunCreate,
     idempotency_key: str | None = None,
     services: Services | None = None,
 ) -> tuple[RunOut, bool]:
     """The run for the request, and whether this call created it (checked as it is planned,
-    see :mod:`checks`; a replayed request answers its run unchecked)."""
+    see :mod:`checks`; a replayed request answers its run unchecked).
+
+    Two transactions where the planner splits the run (``planner.plan_run``): its head with the
+    idempotency key, committed, so that workers start on it; then its rest. A replay of a run
+    whose rest is being written answers it as it stands."""
+    async with sessions() as session:  # not begin(): a lost race rolls back and reads on
+        run_id, created = await _plan_head(session, spec, idempotency_key, services)
+        await session.commit()
+    if created:
+        async with sessions.begin() as session:
+            await plan_rest(session, run_id)
+    async with sessions() as session:
+        return await get_run(session, run_id), created
+
+
+async def _plan_head(
+    session: AsyncSession,
+    spec: RunCreate,
+    idempotency_key: str | None,
+    services: Services | None,
+) -> tuple[int, bool]:
     # Defaults left out: a body that spells a default out is the same request as one that
     # omits it, and a field added later with a default does not change older requests' digests.
     digest = stable_hash(spec.model_dump(mode="json", exclude_defaults=True))
@@ -53,7 +74,7 @@ async def create_run(
             return replayed, False
     run = await plan_checked(session, spec, services, partial(plan_run, session, spec))
     if idempotency_key is None:
-        return await get_run(session, run.id), True
+        return run.id, True
     try:
         await repository.add_idempotency_key(session, idempotency_key, digest, run.id)
     except IntegrityError:
@@ -62,16 +83,17 @@ async def create_run(
         if replayed is None:
             raise
         return replayed, False
-    return await get_run(session, run.id), True
+    return run.id, True
 
 
-async def _replay(session: AsyncSession, key: str, digest: str) -> RunOut | None:
+async def _replay(session: AsyncSession, key: str, digest: str) -> int | None:
+    """The id of the run the key made, if it made one."""
     found = await repository.idempotency_key(session, key)
     if found is None:
         return None
     if found.request_sha256 != digest:
         raise Conflict(f"Idempotency-Key {key!r} was used with another request body")
-    return await get_run(session, found.run_id)
+    return found.run_id
 
 
 async def get_run(session: AsyncSession, run_id: int) -> RunOut:
@@ -82,6 +104,8 @@ async def get_run(session: AsyncSession, run_id: int) -> RunOut:
     groups = await failures.failure_groups(session, run_id)
     active = found.status in ("queued", "running")
     stalled = failures.stalled_reason(found.progress, groups) if active else None
+    if found.planned_at is None:
+        stalled = planning_stalled(found.created_at, utc_now()) or stalled
     lacking = await missing.of_run(session, run_id) if found.has_report else None
     update = {"failures": groups, "stalled": stalled, "missing_rankings": lacking}
     return run_out(found).model_copy(update=update)
@@ -108,6 +132,9 @@ async def cancel_run(session: AsyncSession, run_id: int) -> RunOut:
 
 async def resume_run(session: AsyncSession, run_id: int) -> RunOut:
     await _known(session, run_id)
+    # A run left half planned is written whole first; one being written, waited for (its
+    # rest's lock), so that the resume sees every task.
+    await plan_rest(session, run_id)
     await control.resume_run(session, run_id)
     return await get_run(session, run_id)
 

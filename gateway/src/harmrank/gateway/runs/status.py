@@ -2,6 +2,9 @@
 
 Status, first rule that holds:
 
+0. while its tasks are still being written (``planned_at`` empty; ``planner.plan_run``):
+   ``queued`` when none of them has started or ended, else ``running``; whatever its first
+   tasks say, it is not finished;
 1. ``queued``: tasks wait and none has started or ended (reused ones aside);
 2. ``running``: a task is queued or running (a cancelled run stays ``running`` until its last
    running task finished or was abandoned at its heartbeat);
@@ -43,13 +46,14 @@ class RunFacts:
     spec: dict[str, Any]
     created_at: datetime
     cancelled_at: datetime | None
+    planned_at: datetime | None
     prompts: int
     has_report: bool
     progress: Progress
 
     @property
     def status(self) -> RunStatus:
-        return status_of(self.progress)
+        return status_of(self.progress, planned=self.planned_at is not None)
 
 
 async def one_run(session: AsyncSession, run_id: int) -> RunFacts | None:
@@ -129,11 +133,12 @@ async def _with_progress(session: AsyncSession, rows: Sequence[Any]) -> list[Run
             spec=spec,
             created_at=created_at,
             cancelled_at=cancelled_at,
+            planned_at=planned_at,
             prompts=int(prompts),
             has_report=run_id in reported,
             progress=progress[run_id],
         )
-        for run_id, spec, created_at, cancelled_at, prompts in rows
+        for run_id, spec, created_at, cancelled_at, planned_at, prompts in rows
     ]
 
 
@@ -146,12 +151,15 @@ async def _read_progress(
             into[run_id][stage][state] = int(n)
 
 
-def status_of(progress: Progress) -> RunStatus:
-    """The status rules above, applied to a run's progress counts."""
+def status_of(progress: Progress, *, planned: bool = True) -> RunStatus:
+    """The status rules above, applied to a run's progress counts (``planned``: its tasks are
+    all written)."""
     states = {state: sum(stage[state] for stage in progress.values()) for state in TaskState}
     ended = states[TaskState.DONE] + states[TaskState.FAILED] + states[TaskState.CANCELLED]
     scored = sum(progress[Stage.SCORE][state] for state in SUCCEEDED_STATES)
     active = states[TaskState.QUEUED] + states[TaskState.RUNNING]
+    if not planned:
+        return "queued" if states[TaskState.RUNNING] == 0 and ended == 0 else "running"
     if states[TaskState.RUNNING] == 0 and states[TaskState.QUEUED] > 0 and ended == 0:
         return "queued"
     if active > 0:

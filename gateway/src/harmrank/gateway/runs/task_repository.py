@@ -178,9 +178,11 @@ async def tasks_by_id(session: AsyncSession, ids: set[int]) -> Sequence[Task]:
 # --- the task queue's metrics (harmrank.gateway.task_tally) ----------------------------------
 
 
-async def run_resumes(session: AsyncSession) -> dict[int, int]:
-    """Every run's id and how many times it was resumed."""
-    return dict((await session.execute(select(Run.id, Run.resumes))).all())
+async def run_resumes(session: AsyncSession) -> dict[int, int | None]:
+    """Every run's id and how many times it was resumed; None while its tasks are still being
+    written (``planner.plan_run``), when its counts may grow by more than a resume."""
+    found = await session.execute(select(Run.id, Run.resumes, Run.planned_at))
+    return {run_id: None if planned is None else n for run_id, n, planned in found.all()}
 
 
 async def active_task_groups(

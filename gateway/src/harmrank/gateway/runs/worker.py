@@ -19,7 +19,8 @@ its leases to expire, like those of its tasks in flight.
 Each transaction is short, and none is open across a downstream call, so a slow model never
 holds a database lock or connection:
 
-1. **claim**: reap expired leases (now and then), claim the tasks (``FOR UPDATE SKIP LOCKED``)
+1. **claim**: reap expired leases and finish the plans of runs their gateway left half
+   written (now and then, see ``planner``), claim the tasks (``FOR UPDATE SKIP LOCKED``)
    and read what their calls need (the stages that load with the claim, see ``stages``), a
    few statements however many tasks;
 2. **settle**: the tasks that finished since the last settle, together (when a task finishes
@@ -70,7 +71,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from harmrank.common.logs import log_context
 from harmrank.common.tracing import tracer_provider, work_span
 from harmrank.gateway.db.base import utc_now
-from harmrank.gateway.runs import breaker, queue, repository, settle, work
+from harmrank.gateway.runs import breaker, planner, queue, repository, settle, work
 from harmrank.gateway.runs.announce import Listen
 from harmrank.gateway.runs.executors import Executors, failure_of
 from harmrank.gateway.runs.stages import STAGES, load_claimed
@@ -281,6 +282,13 @@ class _Dispatcher:
         # claim cost two UPDATEs per claim for nothing.
         if time.monotonic() - self.reaped_at >= min(self.lease_seconds / 4, 5.0):
             await settle.reap_expired(session, now=now)
+            for run_id in await planner.finish_half_planned(session, now=now):
+                logger.warning(
+                    "worker %s: run %d was left half planned (its gateway stopped while "
+                    "writing its tasks); wrote the rest",
+                    self.name,
+                    run_id,
+                )
             self.reaped_at = time.monotonic()
         tasks = await queue.claim(
             session, self.name, now=now, lease_seconds=self.lease_seconds, limit=limit
