@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from tests.gateway.runs.helpers import (
     Fakes,
@@ -22,7 +22,7 @@ from tests.gateway.runs.helpers import (
 )
 
 from harmrank.gateway.db.base import utc_now
-from harmrank.gateway.db.run_models import Run, Task
+from harmrank.gateway.db.run_models import Run, RunPrompt, Task
 from harmrank.gateway.runs import planner, queue, service
 from harmrank.gateway.runs.schemas import RunCreate, RunOut
 from harmrank.gateway.runs.tasks import Completion
@@ -102,7 +102,8 @@ async def test_the_head_is_committed_before_the_rest_is_written(
         first = await session.scalars(
             select(Task.prompt_id).where(Task.run_id == run.id).order_by(Task.id).limit(HEAD * 2)
         )
-        prompts = await session.scalars(text("SELECT prompt_id FROM run_prompts ORDER BY position"))
+        order = select(RunPrompt.prompt_id).where(RunPrompt.run_id == run.id)
+        prompts = await session.scalars(order.order_by(RunPrompt.position))
         assert set(first) == set(list(prompts)[:HEAD])
         # The rest, planned from the stored spec, has the head's result keys.
         keys = select(Task.model_id, Task.order_index, Task.generation_key, Task.presentation_key)
@@ -122,9 +123,8 @@ async def test_a_small_run_is_planned_whole_in_one_transaction(session_maker: Se
 
 
 async def test_a_run_left_half_planned_is_finished_by_a_worker(session_maker: Sessions) -> None:
-    """Its gateway stopped between the head and the rest: the run is not finished when its
-    head is done, says why it waits once it is a minute old, and a worker writes the rest,
-    after which it runs to its report."""
+    """Its gateway stopped between the head and the rest: the run says why it waits once it
+    is a minute old, and a worker writes the rest, after which it runs to its report."""
     await seed_dataset(session_maker, prompts=PROMPTS)
     run_id = await head_only(session_maker, spec())
     young = await get(session_maker, run_id)
