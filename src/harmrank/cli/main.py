@@ -318,7 +318,7 @@ def worker(
         typer.Option(
             help="The most tasks claimed in one transaction; twice it (at most the "
             "concurrency) are held claimed ahead of a free slot (default: the setting "
-            "HARMRANK_GATEWAY_CLAIM_BATCH, or else a quarter of the concurrency, at least 8).",
+            "HARMRANK_GATEWAY_CLAIM_BATCH, or else a quarter of the concurrency, at least 16).",
             min=1,
         ),
     ] = None,

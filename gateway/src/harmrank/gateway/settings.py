@@ -120,7 +120,7 @@ class GatewaySettings(ServiceSettings):
         default=None,
         ge=1,
         description="The most tasks a worker claims in one transaction (unset: a quarter of "
-        "its concurrency, at least 8); it holds twice as many (capped by its concurrency) "
+        "its concurrency, at least 16); it holds twice as many (capped by its concurrency) "
         "claimed ahead of a free slot, one batch for each of the two settle transactions it may "
         "have open. A claim costs a few statements whatever its size, so larger claims cost "
         "fewer per task; the tasks in flight stay bounded by the worker's concurrency.",
