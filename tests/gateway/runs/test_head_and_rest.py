@@ -153,15 +153,15 @@ async def test_a_worker_leaves_a_young_run_or_one_being_written_alone(
     await seed_dataset(session_maker, prompts=PROMPTS)
     run_id = await head_only(session_maker, spec())
     async with session_maker() as session:
-        assert await planner.finish_half_planned(session, now=utc_now()) == []
+        assert await planner.finish_half_planned(session, now=utc_now()) == {}
     later = utc_now() + planner.PLANNING_GRACE + timedelta(seconds=5)
     async with session_maker() as writing:
         assert await planner.plan_rest(writing, run_id)
         async with session_maker() as worker:
-            assert await planner.finish_half_planned(worker, now=later) == []
+            assert await planner.finish_half_planned(worker, now=later) == {}
         await writing.commit()
     async with session_maker() as session:
-        assert await planner.finish_half_planned(session, now=later) == []
+        assert await planner.finish_half_planned(session, now=later) == {}
     assert counts(await get(session_maker, run_id)) == WHOLE
 
 
@@ -235,3 +235,22 @@ async def test_a_run_whose_head_is_done_before_its_rest_is_written_is_running(
     run = await get(session_maker, run_id)
     assert counts(run) == {"generate": {"done": HEAD * 2}, "judge": {"done": HEAD * 2}, "score": {}}
     assert run.status == "running"
+
+
+async def test_a_run_that_cannot_be_planned_stops_neither_the_others_nor_the_claim(
+    session_maker: Sessions,
+) -> None:
+    """Each rest is written in a savepoint of the worker's claim transaction."""
+    await seed_dataset(session_maker, prompts=PROMPTS)
+    broken, whole = await head_only(session_maker, spec()), await head_only(session_maker, spec())
+    async with session_maker.begin() as session:
+        await session.execute(update(Run).where(Run.id == broken).values(spec={"models": 1}))
+    later = utc_now() + planner.PLANNING_GRACE + timedelta(seconds=5)
+    async with session_maker.begin() as session:
+        outcome = await planner.finish_half_planned(session, now=later)
+        assert list(outcome) == [broken, whole]
+        assert outcome[whole] is None
+        assert "validation error" in str(outcome[broken])
+        assert await queue.claim(session, "w", now=later, lease_seconds=30, limit=1)
+    assert counts(await get(session_maker, whole))["score"] == {"queued": 1}
+    assert await planned_at(session_maker, broken) is None

@@ -174,14 +174,25 @@ of its head and the lock its rest is written under needs it: a rest being writte
 lock however long it takes."""
 
 
-async def finish_half_planned(session: AsyncSession, *, now: datetime) -> list[int]:
+async def finish_half_planned(
+    session: AsyncSession, *, now: datetime
+) -> dict[int, Exception | None]:
     """Write the rest of every run its gateway left half planned (stopped between the head's
-    commit and the rest's); flushes, never commits. Answers their ids. Workers call it now and
-    then, as they reap expired leases."""
-    runs = await repository.half_planned(session, before=now - PLANNING_GRACE)
-    for run_id in runs:
-        await plan_rest(session, run_id)
-    return runs
+    commit and the rest's); flushes, never commits. Answers each such run's id with what
+    stopped its rest from being written (None: written). Workers call it now and then, in the
+    transaction that reaps expired leases and claims: each run's rest is written in a
+    savepoint, so that a run that cannot be planned (its stored spec no longer valid, say)
+    stops neither the others nor the claim."""
+    outcome: dict[int, Exception | None] = {}
+    for run_id in await repository.half_planned(session, before=now - PLANNING_GRACE):
+        try:
+            async with session.begin_nested():
+                await plan_rest(session, run_id)
+        except Exception as exc:  # told to the caller, which logs it; the next reap tries again
+            outcome[run_id] = exc
+        else:
+            outcome[run_id] = None
+    return outcome
 
 
 def planning_stalled(created_at: datetime, now: datetime) -> str | None:

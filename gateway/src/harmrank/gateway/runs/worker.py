@@ -287,13 +287,22 @@ class _Dispatcher:
         # claim cost two UPDATEs per claim for nothing.
         if time.monotonic() - self.reaped_at >= min(self.lease_seconds / 4, 5.0):
             await settle.reap_expired(session, now=now)
-            for run_id in await planner.finish_half_planned(session, now=now):
-                logger.warning(
-                    "worker %s: run %d was left half planned (its gateway stopped while "
-                    "writing its tasks); wrote the rest",
-                    self.name,
-                    run_id,
-                )
+            for run_id, error in (await planner.finish_half_planned(session, now=now)).items():
+                if error is None:
+                    logger.warning(
+                        "worker %s: run %d was left half planned (its gateway stopped while "
+                        "writing its tasks); wrote the rest",
+                        self.name,
+                        run_id,
+                    )
+                else:
+                    logger.error(
+                        "worker %s: run %d was left half planned and its rest could not be "
+                        "written: %r",
+                        self.name,
+                        run_id,
+                        error,
+                    )
             self.reaped_at = time.monotonic()
         tasks = await queue.claim(
             session, self.name, now=now, lease_seconds=self.lease_seconds, limit=limit
