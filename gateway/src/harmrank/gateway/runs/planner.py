@@ -221,7 +221,6 @@ class _TaskRows:
     ) -> None:
         self.run_id = run_id
         self.spec = spec
-        self.max_attempts = spec.max_attempts
         self.models = models
         self.judges = judges
         self.responses = responses
@@ -267,7 +266,7 @@ class _TaskRows:
             "stage": stage,
             "state": state,
             "attempts": 0,
-            "max_attempts": self.max_attempts,
+            "max_attempts": self.spec.max_attempts,
             **fields,
         }
 

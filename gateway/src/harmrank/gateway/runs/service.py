@@ -52,10 +52,9 @@ async def create_run(
     async with sessions() as session:  # not begin(): a lost race rolls back and reads on
         run_id, created = await _plan_head(session, spec, idempotency_key, services)
         await session.commit()
-    if created:
-        async with sessions.begin() as session:
+    async with sessions.begin() as session:
+        if created:
             await plan_rest(session, run_id)
-    async with sessions() as session:
         return await get_run(session, run_id), created
 
 
